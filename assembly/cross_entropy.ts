@@ -1,0 +1,212 @@
+// Pixel cross-entropy on (B, C, H, W) logits, value and gradient in one pass over the logits:
+// exactly torch.nn.functional.cross_entropy (spec section 3). Four neighbouring pixels share a
+// vector (lanes = pixels, the class axis strided by H·W), so any C vectorizes. A tail of fewer
+// than 4 pixels goes through a 4-pixel scratch group with the same code.
+
+import { addWide, expv, hsumWide, logv } from './simd_math';
+
+// `scratch` (16 + 48·C bytes) holds the tail group: targets, then C × 4 lanes of logits,
+// probabilities and gradient.
+const TARGET_I32: i32 = 0;
+const TARGET_U8: i32 = 1;
+const TARGET_U16: i32 = 2;
+
+// @ts-ignore: decorator
+@inline function loadTarget(src: usize, kind: i32, i: i32): i32 {
+  if (kind == TARGET_U8) return <i32>load<u8>(src + <usize>i);
+  if (kind == TARGET_U16) return <i32>load<u16>(src + (<usize>i << 1));
+  return load<i32>(src + (<usize>i << 2));
+}
+
+/**
+ * Checks index targets and converts them to int32: returns the first index whose target is
+ * neither in [0, C) nor `ignoreIndex`, or -1. `kind`: 0 int32, 1 uint8, 2 uint16.
+ * Writes Σ w_{y} over the valid targets (the "mean" normalizer, float64) to `normalizerOut`.
+ */
+export function crossEntropyPrepareTargets(src: usize, kind: i32, n: i32, c: i32, ignoreIndex: i32, weights: usize, dst: usize, normalizerOut: usize): i32 {
+  let norm: f64 = 0;
+  for (let i = 0; i < n; i++) {
+    const y = loadTarget(src, kind, i);
+    store<i32>(dst + (<usize>i << 2), y);
+    if (y == ignoreIndex) continue;
+    if (y < 0 || y >= c) return i;
+    norm += load<f64>(weights + (<usize>y << 3));
+  }
+  store<f64>(normalizerOut, norm);
+  return -1;
+}
+
+/**
+ * Index targets. For every pixel e with target y (int32; `ignoreIndex` skips it):
+ *   per_e = (1−ε)·w_y·(−l_y) + (ε/C)·Σ_c w_c·(−l_c),   l = log_softmax over classes,
+ * returns Σ_e per_e (float64). `weights` are C float32 values. When `perElement` ≠ 0 it receives
+ * per_e (B·H·W floats); when `grad` ≠ 0 it receives gradScale · ∂per_e/∂logits.
+ */
+export function crossEntropyIndex(logits: usize, target: usize, weights: usize, b: i32, c: i32, hw: i32, ignoreIndex: i32, smoothing: f32, gradScale: f32, perElement: usize, grad: usize, scratch: usize): f64 {
+  let acc = f64x2.splat(0);
+  const planeBytes = <usize>hw << 2;
+  for (let img = 0; img < b; img++) {
+    const base = <usize>img * <usize>c * planeBytes;
+    let i = 0;
+    for (; i + 4 <= hw; i += 4) {
+      const off = <usize>i << 2;
+      const e = img * hw + i;
+      const y = v128.load(target + (<usize>e << 2));
+      const loss = indexGroup(logits + base + off, planeBytes, y, weights, c, ignoreIndex, smoothing, gradScale, grad != 0 ? grad + base + off : 0);
+      if (perElement != 0) v128.store(perElement + (<usize>e << 2), loss);
+      acc = addWide(acc, loss);
+    }
+    if (i < hw) {
+      // Tail: copy the remaining pixels into a 4-lane scratch group (padding lanes are ignored).
+      const left = hw - i;
+      const y = scratch;
+      for (let l = 0; l < 4; l++) store<i32>(y + (<usize>l << 2), l < left ? load<i32>(target + (<usize>(img * hw + i + l) << 2)) : ignoreIndex);
+      const xs = scratch + 16, gs = xs + (<usize>c << 4);
+      for (let k = 0; k < c; k++) {
+        for (let l = 0; l < 4; l++) {
+          store<f32>(xs + (<usize>k << 4) + (<usize>l << 2), l < left ? load<f32>(logits + base + <usize>k * planeBytes + (<usize>(i + l) << 2)) : 0);
+        }
+      }
+      const loss = indexGroup(xs, 16, v128.load(y), weights, c, ignoreIndex, smoothing, gradScale, grad != 0 ? gs : 0);
+      for (let l = 0; l < left; l++) {
+        const e = img * hw + i + l;
+        if (perElement != 0) store<f32>(perElement + (<usize>e << 2), laneOf(loss, l));
+        if (grad != 0) {
+          for (let k = 0; k < c; k++) store<f32>(grad + base + <usize>k * planeBytes + (<usize>(i + l) << 2), load<f32>(gs + (<usize>k << 4) + (<usize>l << 2)));
+        }
+      }
+      acc = addWide(acc, loss);
+    }
+  }
+  return hsumWide(acc);
+}
+
+// @ts-ignore: decorator
+@inline function laneOf(v: v128, l: i32): f32 {
+  if (l == 0) return f32x4.extract_lane(v, 0);
+  if (l == 1) return f32x4.extract_lane(v, 1);
+  if (l == 2) return f32x4.extract_lane(v, 2);
+  return f32x4.extract_lane(v, 3);
+}
+
+/** One group of 4 pixels: returns their 4 losses; writes the scaled gradient when g ≠ 0. */
+function indexGroup(x: usize, stride: usize, y: v128, weights: usize, c: i32, ignoreIndex: i32, smoothing: f32, gradScale: f32, g: usize): v128 {
+  const valid = v128.not(i32x4.eq(y, i32x4.splat(ignoreIndex)));
+  // Pass 1: the maximum over classes, the target logit and its weight.
+  let m = v128.load(x);
+  let xy = f32x4.splat(0), wy = f32x4.splat(0);
+  for (let k = 0; k < c; k++) {
+    const xk = v128.load(x + <usize>k * stride);
+    m = f32x4.max(m, xk);
+    const hit = i32x4.eq(y, i32x4.splat(k));
+    xy = v128.bitselect(xk, xy, hit);
+    wy = v128.bitselect(f32x4.splat(load<f32>(weights + (<usize>k << 2))), wy, hit);
+  }
+  // Pass 2: Σ exp(x − m) and, for smoothing, Σ w_c·(m − x_c) and Σ w_c.
+  let s = f32x4.splat(0), swd = f32x4.splat(0);
+  let wsum: f32 = 0;
+  for (let k = 0; k < c; k++) {
+    const d = f32x4.sub(v128.load(x + <usize>k * stride), m);
+    const e = expv(d);
+    s = f32x4.add(s, e);
+    if (g != 0) v128.store(g + <usize>k * stride, e);
+    const wk = load<f32>(weights + (<usize>k << 2));
+    wsum += wk;
+    swd = f32x4.sub(swd, f32x4.mul(f32x4.splat(wk), d));
+  }
+  const logS = logv(s);
+  const keep = f32x4.splat(1 - smoothing), share = f32x4.splat(smoothing / <f32>c);
+  // −l_y = (m − x_y) + ln s;  Σ_c w_c(−l_c) = Σ_c w_c (m − x_c) + W ln s.
+  const nll = f32x4.add(f32x4.sub(m, xy), logS);
+  let loss = f32x4.mul(f32x4.mul(keep, wy), nll);
+  if (smoothing != 0) loss = f32x4.add(loss, f32x4.mul(share, f32x4.add(swd, f32x4.mul(f32x4.splat(wsum), logS))));
+  loss = v128.and(loss, valid);
+  if (g != 0) {
+    // ∂per/∂x_c = α·p_c − β·[c = y] − γ_c with α = (1−ε)w_y + (ε/C)W, β = (1−ε)w_y, γ_c = (ε/C)w_c.
+    const scale = v128.and(f32x4.splat(gradScale), valid);
+    const beta = f32x4.mul(f32x4.mul(keep, wy), scale);
+    const alpha = f32x4.div(f32x4.add(f32x4.mul(keep, wy), f32x4.mul(share, f32x4.splat(wsum))), s);
+    const alphaScaled = f32x4.mul(alpha, scale);
+    for (let k = 0; k < c; k++) {
+      const p = g + <usize>k * stride;
+      let gk = f32x4.mul(v128.load(p), alphaScaled);
+      gk = f32x4.sub(gk, v128.and(beta, i32x4.eq(y, i32x4.splat(k))));
+      if (smoothing != 0) gk = f32x4.sub(gk, f32x4.mul(f32x4.mul(share, f32x4.splat(load<f32>(weights + (<usize>k << 2)))), scale));
+      v128.store(p, gk);
+    }
+  }
+  return loss;
+}
+
+/**
+ * Probability targets q (B, C, H, W): per_e = −Σ_c w_c·q'_c·l_c with q' = (1−ε)q + ε/C.
+ * Returns Σ_e per_e; `perElement` and `grad` as in crossEntropyIndex.
+ */
+export function crossEntropyProbs(logits: usize, probs: usize, weights: usize, b: i32, c: i32, hw: i32, smoothing: f32, gradScale: f32, perElement: usize, grad: usize, scratch: usize): f64 {
+  let acc = f64x2.splat(0);
+  const planeBytes = <usize>hw << 2;
+  for (let img = 0; img < b; img++) {
+    const base = <usize>img * <usize>c * planeBytes;
+    let i = 0;
+    for (; i + 4 <= hw; i += 4) {
+      const off = <usize>i << 2;
+      const e = img * hw + i;
+      const loss = probsGroup(logits + base + off, probs + base + off, planeBytes, weights, c, smoothing, gradScale, grad != 0 ? grad + base + off : 0);
+      if (perElement != 0) v128.store(perElement + (<usize>e << 2), loss);
+      acc = addWide(acc, loss);
+    }
+    if (i < hw) {
+      const left = hw - i;
+      const xs = scratch, qs = xs + (<usize>c << 4), gs = qs + (<usize>c << 4);
+      for (let k = 0; k < c; k++) {
+        for (let l = 0; l < 4; l++) {
+          const src = base + <usize>k * planeBytes + (<usize>(i + l) << 2);
+          store<f32>(xs + (<usize>k << 4) + (<usize>l << 2), l < left ? load<f32>(logits + src) : 0);
+          store<f32>(qs + (<usize>k << 4) + (<usize>l << 2), l < left ? load<f32>(probs + src) : 0);
+        }
+      }
+      // Padding lanes have q = 0 but smoothing still gives them ε/C: mask their loss out.
+      const lanes = i32x4.lt_s(i32x4(0, 1, 2, 3), i32x4.splat(left));
+      const loss = v128.and(probsGroup(xs, qs, 16, weights, c, smoothing, gradScale, grad != 0 ? gs : 0), lanes);
+      for (let l = 0; l < left; l++) {
+        const e = img * hw + i + l;
+        if (perElement != 0) store<f32>(perElement + (<usize>e << 2), laneOf(loss, l));
+        if (grad != 0) {
+          for (let k = 0; k < c; k++) store<f32>(grad + base + <usize>k * planeBytes + (<usize>(i + l) << 2), load<f32>(gs + (<usize>k << 4) + (<usize>l << 2)));
+        }
+      }
+      acc = addWide(acc, loss);
+    }
+  }
+  return hsumWide(acc);
+}
+
+function probsGroup(x: usize, q: usize, stride: usize, weights: usize, c: i32, smoothing: f32, gradScale: f32, g: usize): v128 {
+  let m = v128.load(x);
+  for (let k = 1; k < c; k++) m = f32x4.max(m, v128.load(x + <usize>k * stride));
+  const keep = f32x4.splat(1 - smoothing), share = f32x4.splat(smoothing / <f32>c);
+  // loss = Wq·ln s − Σ_c w_c q'_c (x_c − m), with Wq = Σ_c w_c q'_c.
+  let s = f32x4.splat(0), wq = f32x4.splat(0), wqd = f32x4.splat(0);
+  for (let k = 0; k < c; k++) {
+    const o = <usize>k * stride;
+    const d = f32x4.sub(v128.load(x + o), m);
+    const e = expv(d);
+    s = f32x4.add(s, e);
+    if (g != 0) v128.store(g + o, e);
+    const wqk = f32x4.mul(f32x4.splat(load<f32>(weights + (<usize>k << 2))), f32x4.add(f32x4.mul(keep, v128.load(q + o)), share));
+    wq = f32x4.add(wq, wqk);
+    wqd = f32x4.add(wqd, f32x4.mul(wqk, d));
+  }
+  const loss = f32x4.sub(f32x4.mul(wq, logv(s)), wqd);
+  if (g != 0) {
+    // ∂per/∂x_c = Wq·p_c − w_c q'_c.
+    const scale = f32x4.splat(gradScale);
+    const alpha = f32x4.mul(f32x4.div(wq, s), scale);
+    for (let k = 0; k < c; k++) {
+      const o = <usize>k * stride;
+      const wqk = f32x4.mul(f32x4.splat(load<f32>(weights + (<usize>k << 2))), f32x4.add(f32x4.mul(keep, v128.load(q + o)), share));
+      v128.store(g + o, f32x4.sub(f32x4.mul(v128.load(g + o), alpha), f32x4.mul(wqk, scale)));
+    }
+  }
+  return loss;
+}

@@ -1,0 +1,226 @@
+// FOCAL InfoNCE++ of one image (spec section 5), value and gradient.
+//
+// Queries U (J pristine pixels) and negatives X (M forged pixels) are gathered into row matrices
+// and L2-normalized. The J × M block of logits u·x/t is produced one strip of query rows at a time
+// and consumed at once (row log-sum-exp together with the positive logit ℓ0, then the gradient
+// weights in place), so no J × M matrix exists. The positive term is
+//   mean-logit: ℓ0_a = (u_a·S − u_a·u_a)/((J−1)t), S = Σ_b u_b: O(J·C), no J × J block;
+//   mean-exp:   ℓ0_a = LSE_{b≠a}(u_a·u_b/t) − ln(J−1): a J × J pass before and one after.
+
+import { alloc } from './memory';
+import { expv, hmax, hsum, logv } from './simd_math';
+import { accumulateWeighted, accumulateWeightedTransposed, packPanels, similarityStrip } from './similarity';
+import { normalizeRows, normalizeRowsBackward } from './normalize';
+import { gatherPixelRows, scatterPixelRows } from './pooling';
+
+export const POSITIVE_MEAN_LOGIT: i32 = 0;
+export const POSITIVE_MEAN_EXP: i32 = 1;
+
+const STRIP_ROWS = 32;
+// Stands for −∞ in a strip: exp(NEG − m) is 0 and it never wins a maximum.
+const NEG: f32 = -3.0e38;
+
+// @ts-ignore: decorator
+@inline function roundUp8(n: i32): i32 { return (n + 7) & ~7; }
+
+/**
+ * The loss of one used image (J ≥ 2, M ≥ 1): returns (1/J)·Σ_a loss_a. `queries` (J) and
+ * `negatives` (M) are int32 pixel indices into the H·W plane. Writes loss_a to `perQuery` and the
+ * positive term (π_a for mean-logit, ln A_a for mean-exp) to `perQueryPositive`. When `grad` ≠ 0
+ * (C × H × W, pre-zeroed by the caller) it receives gradScale · ∂(Σ_a loss_a)/∂features on the
+ * query and negative pixels; the caller passes gradScale = 1/(J·used images).
+ */
+export function infoNCEImage(features: usize, c: i32, hw: i32, queries: usize, j: i32, negatives: usize, m: i32, temperature: f64, positive: i32, gradScale: f32, perQuery: usize, perQueryPositive: usize, grad: usize): f64 {
+  const jp = roundUp8(j), mp = roundUp8(m), cp = roundUp8(c);
+  const rowBytes = <usize>cp << 2;
+  const u = alloc(<usize>jp * rowBytes), x = alloc(<usize>mp * rowBytes);
+  memory.fill(u, 0, <usize>jp * rowBytes);
+  memory.fill(x, 0, <usize>mp * rowBytes);
+  gatherPixelRows(features, c, hw, queries, j, cp, u);
+  gatherPixelRows(features, c, hw, negatives, m, cp, x);
+  const normsU = alloc(<usize>jp << 3), normsX = alloc(<usize>mp << 3);
+  normalizeRows(u, jp, cp, u, normsU);
+  normalizeRows(x, mp, cp, x, normsX);
+  const invT = <f32>(1.0 / temperature);
+  const width = max(jp, mp);
+  const strip = alloc(<usize>STRIP_ROWS * <usize>width * 4);
+  // Per query: ℓ0, and for mean-exp the LSE over the other queries.
+  const l0 = alloc(<usize>jp << 2), lseQ = alloc(<usize>jp << 2);
+  let panelsU: usize = 0;
+  const sumU = alloc(rowBytes);
+  if (positive == POSITIVE_MEAN_EXP) {
+    panelsU = alloc(<usize>jp * rowBytes);
+    packPanels(u, jp, cp, panelsU);
+    queryLogSumExp(u, j, jp, cp, panelsU, invT, strip, lseQ, l0, perQueryPositive);
+  } else {
+    meanLogitPositives(u, j, cp, invT, sumU, l0, perQueryPositive);
+  }
+  const panelsX = alloc(<usize>mp * rowBytes);
+  packPanels(x, mp, cp, panelsX);
+  const du = alloc(<usize>jp * rowBytes), dx = alloc(<usize>mp * rowBytes);
+  memory.fill(du, 0, <usize>jp * rowBytes);
+  memory.fill(dx, 0, <usize>mp * rowBytes);
+  // ∂loss_a/∂ℓ0_a · gradScale, kept for the positive term's gradient.
+  const dl0 = alloc(<usize>jp << 2);
+  memory.fill(dl0, 0, <usize>jp << 2);
+  const weightScale = gradScale * invT;
+  let total: f64 = 0;
+  for (let a0 = 0; a0 < jp; a0 += STRIP_ROWS) {
+    const rows = min(STRIP_ROWS, jp - a0);
+    similarityStrip(u + <usize>a0 * rowBytes, rows, panelsX, mp >> 3, cp, invT, strip, mp);
+    for (let r = 0; r < rows; r++) {
+      const a = a0 + r;
+      const row = strip + <usize>r * <usize>mp * 4;
+      if (a >= j) { memory.fill(row, 0, <usize>mp << 2); continue; }
+      const lossA = negativeRow(row, m, mp, load<f32>(l0 + (<usize>a << 2)), weightScale, gradScale, dl0 + (<usize>a << 2));
+      store<f32>(perQuery + (<usize>a << 2), lossA);
+      total += <f64>lossA;
+    }
+    if (grad != 0) {
+      accumulateWeighted(strip, rows, mp, mp, x, cp, du + <usize>a0 * rowBytes);
+      accumulateWeightedTransposed(strip, rows, mp, mp, u + <usize>a0 * rowBytes, cp, dx);
+    }
+  }
+  if (grad != 0) {
+    if (positive == POSITIVE_MEAN_EXP) queryPairsBackward(u, j, jp, cp, panelsU, invT, strip, lseQ, dl0, du);
+    else meanLogitBackward(u, j, cp, invT, sumU, dl0, du);
+    normalizeRowsBackward(u, du, jp, cp, normsU, du);
+    normalizeRowsBackward(x, dx, mp, cp, normsX, dx);
+    scatterPixelRows(du, j, cp, queries, c, hw, grad);
+    scatterPixelRows(dx, m, cp, negatives, c, hw, grad);
+  }
+  return total / <f64>j;
+}
+
+/**
+ * One query row of negative logits (M real columns of `mp`): returns loss_a = LSE(ℓ0, negs) − ℓ0
+ * and replaces the row by p_k · weightScale (p the softmax over [ℓ0, negs]); writes
+ * (p0 − 1) · gradScale to `dl0Out`.
+ */
+function negativeRow(row: usize, m: i32, mp: i32, l0: f32, weightScale: f32, gradScale: f32, dl0Out: usize): f32 {
+  for (let k = m; k < mp; k++) store<f32>(row + (<usize>k << 2), NEG);
+  let mx = f32x4.splat(l0);
+  for (let k = 0; k < mp; k += 4) mx = f32x4.max(mx, v128.load(row + (<usize>k << 2)));
+  const top = hmax(mx), topv = f32x4.splat(top);
+  let se = f32x4.splat(0);
+  for (let k = 0; k < mp; k += 4) {
+    const o = <usize>k << 2;
+    const e = expv(f32x4.sub(v128.load(row + o), topv));
+    se = f32x4.add(se, e);
+    v128.store(row + o, e);
+  }
+  const e0 = f32x4.extract_lane(expv(f32x4.splat(l0 - top)), 0);
+  const s = hsum(se) + e0;
+  const scale = f32x4.splat(weightScale / s);
+  for (let k = 0; k < mp; k += 4) {
+    const o = <usize>k << 2;
+    v128.store(row + o, f32x4.mul(v128.load(row + o), scale));
+  }
+  store<f32>(dl0Out, (e0 / s - 1) * gradScale);
+  return (top - l0) + f32x4.extract_lane(logv(f32x4.splat(s)), 0);
+}
+
+/** mean-logit: S = Σ_b u_b, π_a = (u_a·S − u_a·u_a)/(J−1), ℓ0_a = π_a/t (dots in float64). */
+function meanLogitPositives(u: usize, j: i32, cp: i32, invT: f32, sumU: usize, l0: usize, positiveOut: usize): void {
+  const rowBytes = <usize>cp << 2;
+  for (let k = 0; k < cp; k++) {
+    let s: f64 = 0;
+    for (let a = 0; a < j; a++) s += <f64>load<f32>(u + <usize>a * rowBytes + (<usize>k << 2));
+    store<f32>(sumU + (<usize>k << 2), <f32>s);
+  }
+  for (let a = 0; a < j; a++) {
+    const ua = u + <usize>a * rowBytes;
+    let dotS: f64 = 0, self: f64 = 0;
+    for (let k: usize = 0; k < rowBytes; k += 4) {
+      const v = <f64>load<f32>(ua + k);
+      dotS += v * <f64>load<f32>(sumU + k);
+      self += v * v;
+    }
+    const pi = (dotS - self) / <f64>(j - 1);
+    store<f32>(positiveOut + (<usize>a << 2), <f32>pi);
+    store<f32>(l0 + (<usize>a << 2), <f32>(pi * <f64>invT));
+  }
+}
+
+/**
+ * Backward of the mean-logit positive term, with w_a = ∂loss/∂ℓ0_a · gradScale:
+ *   du_c += (1/((J−1)t)) · (w_c (S − u_c) + (T − w_c u_c)),  T = Σ_a w_a u_a.
+ */
+function meanLogitBackward(u: usize, j: i32, cp: i32, invT: f32, sumU: usize, dl0: usize, du: usize): void {
+  const rowBytes = <usize>cp << 2;
+  const t = alloc(rowBytes);
+  memory.fill(t, 0, rowBytes);
+  for (let a = 0; a < j; a++) {
+    const wa = f32x4.splat(load<f32>(dl0 + (<usize>a << 2)));
+    const ua = u + <usize>a * rowBytes;
+    for (let k: usize = 0; k < rowBytes; k += 16) v128.store(t + k, f32x4.add(v128.load(t + k), f32x4.mul(wa, v128.load(ua + k))));
+  }
+  const f = f32x4.splat(invT / <f32>(j - 1));
+  for (let a = 0; a < j; a++) {
+    const wa = f32x4.splat(load<f32>(dl0 + (<usize>a << 2)));
+    const ua = u + <usize>a * rowBytes, da = du + <usize>a * rowBytes;
+    for (let k: usize = 0; k < rowBytes; k += 16) {
+      const uk = v128.load(ua + k);
+      const g = f32x4.add(f32x4.mul(wa, f32x4.sub(v128.load(sumU + k), uk)), f32x4.sub(v128.load(t + k), f32x4.mul(wa, uk)));
+      v128.store(da + k, f32x4.add(v128.load(da + k), f32x4.mul(g, f)));
+    }
+  }
+}
+
+/** Masks the diagonal and padding of a query–query strip row with NEG. */
+// @ts-ignore: decorator
+@inline function maskQueryRow(row: usize, a: i32, j: i32, jp: i32): void {
+  store<f32>(row + (<usize>a << 2), NEG);
+  for (let b = j; b < jp; b++) store<f32>(row + (<usize>b << 2), NEG);
+}
+
+/** mean-exp: lseQ_a = LSE_{b≠a}(u_a·u_b/t), ℓ0_a = lseQ_a − ln(J−1). */
+function queryLogSumExp(u: usize, j: i32, jp: i32, cp: i32, panelsU: usize, invT: f32, strip: usize, lseQ: usize, l0: usize, positiveOut: usize): void {
+  const rowBytes = <usize>cp << 2;
+  const logJm1 = <f32>Math.log(<f64>(j - 1));
+  for (let a0 = 0; a0 < jp; a0 += STRIP_ROWS) {
+    const rows = min(STRIP_ROWS, jp - a0);
+    similarityStrip(u + <usize>a0 * rowBytes, rows, panelsU, jp >> 3, cp, invT, strip, jp);
+    for (let r = 0; r < rows; r++) {
+      const a = a0 + r;
+      if (a >= j) break;
+      const row = strip + <usize>r * <usize>jp * 4;
+      maskQueryRow(row, a, j, jp);
+      let mx = f32x4.splat(NEG);
+      for (let b = 0; b < jp; b += 4) mx = f32x4.max(mx, v128.load(row + (<usize>b << 2)));
+      const top = hmax(mx), topv = f32x4.splat(top);
+      let se = f32x4.splat(0);
+      for (let b = 0; b < jp; b += 4) se = f32x4.add(se, expv(f32x4.sub(v128.load(row + (<usize>b << 2)), topv)));
+      const lse = top + f32x4.extract_lane(logv(f32x4.splat(hsum(se))), 0);
+      store<f32>(lseQ + (<usize>a << 2), lse);
+      store<f32>(l0 + (<usize>a << 2), lse - logJm1);
+      store<f32>(positiveOut + (<usize>a << 2), lse - logJm1);
+    }
+  }
+}
+
+/**
+ * Backward of the mean-exp positive term: ∂ℓ0_a/∂s_ab = softmax_{b≠a}(s_ab), so the weights are
+ * dl0_a · exp(s_ab − lseQ_a) / t, accumulated onto both rows like the negatives' block.
+ */
+function queryPairsBackward(u: usize, j: i32, jp: i32, cp: i32, panelsU: usize, invT: f32, strip: usize, lseQ: usize, dl0: usize, du: usize): void {
+  const rowBytes = <usize>cp << 2;
+  for (let a0 = 0; a0 < jp; a0 += STRIP_ROWS) {
+    const rows = min(STRIP_ROWS, jp - a0);
+    similarityStrip(u + <usize>a0 * rowBytes, rows, panelsU, jp >> 3, cp, invT, strip, jp);
+    for (let r = 0; r < rows; r++) {
+      const a = a0 + r;
+      const row = strip + <usize>r * <usize>jp * 4;
+      if (a >= j) { memory.fill(row, 0, <usize>jp << 2); continue; }
+      maskQueryRow(row, a, j, jp);
+      const lv = f32x4.splat(load<f32>(lseQ + (<usize>a << 2)));
+      const wv = f32x4.splat(load<f32>(dl0 + (<usize>a << 2)) * invT);
+      for (let b = 0; b < jp; b += 4) {
+        const o = <usize>b << 2;
+        v128.store(row + o, f32x4.mul(expv(f32x4.sub(v128.load(row + o), lv)), wv));
+      }
+    }
+    accumulateWeighted(strip, rows, jp, jp, u, cp, du + <usize>a0 * rowBytes);
+    accumulateWeightedTransposed(strip, rows, jp, jp, u + <usize>a0 * rowBytes, cp, du);
+  }
+}

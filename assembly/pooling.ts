@@ -1,0 +1,77 @@
+// Moving between the NCHW feature layout of one image (C × H × W, float32) and the row matrices
+// of the contrastive losses (rows × Cp, see similarity.ts): p×p average pooling into patch rows,
+// its backward pass, and the gather / scatter of selected pixels.
+
+/** v[n][c] = mean of the p×p patch n of channel c. `v` is `(H/p·W/p) × Cp`, pre-zeroed padding. */
+export function avgPoolRows(f: usize, c: i32, h: i32, w: i32, p: i32, cp: i32, v: usize): void {
+  const kh = h / p, kw = w / p;
+  const rowBytes = <usize>cp << 2;
+  const inv: f32 = <f32>(1.0 / <f64>(p * p));
+  for (let ch = 0; ch < c; ch++) {
+    const plane = f + <usize>ch * <usize>h * <usize>w * 4;
+    for (let r = 0; r < kh; r++) {
+      for (let q = 0; q < kw; q++) {
+        let s: f32 = 0;
+        for (let y = r * p; y < r * p + p; y++) {
+          const rowp = plane + (<usize>y * <usize>w + <usize>(q * p)) * 4;
+          for (let x = 0; x < p; x++) s += load<f32>(rowp + (<usize>x << 2));
+        }
+        store<f32>(v + <usize>(r * kw + q) * rowBytes + (<usize>ch << 2), s * inv);
+      }
+    }
+  }
+}
+
+/** df[c][y][x] = dv[patch(y,x)][c] / p² for every pixel: the backward pass of avgPoolRows. */
+export function avgPoolRowsBackward(dv: usize, c: i32, h: i32, w: i32, p: i32, cp: i32, df: usize): void {
+  const kw = w / p;
+  const rowBytes = <usize>cp << 2;
+  const inv: f32 = <f32>(1.0 / <f64>(p * p));
+  for (let ch = 0; ch < c; ch++) {
+    const plane = df + <usize>ch * <usize>h * <usize>w * 4;
+    for (let y = 0; y < h; y++) {
+      const rowBase = dv + <usize>((y / p) * kw) * rowBytes + (<usize>ch << 2);
+      const out = plane + <usize>y * <usize>w * 4;
+      for (let q = 0; q < kw; q++) {
+        const g = load<f32>(rowBase + <usize>q * rowBytes) * inv;
+        const o = out + <usize>(q * p) * 4;
+        for (let x = 0; x < p; x++) store<f32>(o + (<usize>x << 2), g);
+      }
+    }
+  }
+}
+
+/** rows[i][c] = f[c][idx[i]] for the `n` pixel indices in `idx` (int32). */
+export function gatherPixelRows(f: usize, c: i32, hw: i32, idx: usize, n: i32, cp: i32, rows: usize): void {
+  const rowBytes = <usize>cp << 2, plane = <usize>hw << 2;
+  for (let i = 0; i < n; i++) {
+    const src = f + (<usize>load<i32>(idx + (<usize>i << 2)) << 2);
+    const dst = rows + <usize>i * rowBytes;
+    for (let ch = 0; ch < c; ch++) store<f32>(dst + (<usize>ch << 2), load<f32>(src + <usize>ch * plane));
+  }
+}
+
+/** df[c][idx[i]] = rows[i][c]: the inverse of gatherPixelRows (other pixels untouched). */
+export function scatterPixelRows(rows: usize, n: i32, cp: i32, idx: usize, c: i32, hw: i32, df: usize): void {
+  const rowBytes = <usize>cp << 2, plane = <usize>hw << 2;
+  for (let i = 0; i < n; i++) {
+    const dst = df + (<usize>load<i32>(idx + (<usize>i << 2)) << 2);
+    const src = rows + <usize>i * rowBytes;
+    for (let ch = 0; ch < c; ch++) store<f32>(dst + <usize>ch * plane, load<f32>(src + (<usize>ch << 2)));
+  }
+}
+
+/** labels[n] = 1 when the mean of the mask over patch n is > 0.5 (strict), else 0. */
+export function patchLabels(mask: usize, h: i32, w: i32, p: i32, labels: usize): void {
+  const kh = h / p, kw = w / p;
+  const area = <f64>(p * p);
+  for (let r = 0; r < kh; r++) {
+    for (let q = 0; q < kw; q++) {
+      let s: f64 = 0;
+      for (let y = r * p; y < r * p + p; y++) {
+        for (let x = q * p; x < q * p + p; x++) s += <f64>load<f32>(mask + (<usize>y * <usize>w + <usize>x) * 4);
+      }
+      store<u8>(labels + <usize>(r * kw + q), s / area > 0.5 ? 1 : 0);
+    }
+  }
+}

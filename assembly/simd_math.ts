@@ -1,0 +1,116 @@
+// Shared SIMD helpers: fused multiply-add (relaxed when the build has it), horizontal reductions,
+// and a vector exp / log accurate to about 2 float32 ulps (Cephes coefficients).
+
+/** c + a·b. The relaxed-SIMD build may fuse it (one rounding instead of two). */
+// @ts-ignore: decorator
+@inline export function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
+// @ts-ignore: decorator
+@inline export function hsum(v: v128): f32 {
+  const s = f32x4.add(v, v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+  return f32x4.extract_lane(f32x4.add(s, v128.shuffle<f32>(s, s, 1, 0, 3, 2)), 0);
+}
+
+// @ts-ignore: decorator
+@inline export function hmax(v: v128): f32 {
+  const s = f32x4.max(v, v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+  return f32x4.extract_lane(f32x4.max(s, v128.shuffle<f32>(s, s, 1, 0, 3, 2)), 0);
+}
+
+/** Adds the four lanes of `v` to a float64 accumulator pair (lanes 0+2 and 1+3). */
+// @ts-ignore: decorator
+@inline export function addWide(acc: v128, v: v128): v128 {
+  const lo = f64x2.promote_low_f32x4(v);
+  const hi = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+  return f64x2.add(acc, f64x2.add(lo, hi));
+}
+
+// @ts-ignore: decorator
+@inline export function hsumWide(acc: v128): f64 {
+  return f64x2.extract_lane(acc, 0) + f64x2.extract_lane(acc, 1);
+}
+
+/**
+ * exp(x) per lane. Range reduction x = n·ln2 + r with a two-part ln2, a degree-6 polynomial on
+ * |r| ≤ ln2/2, and 2^n built in the exponent bits. Inputs below -87.33 give 0 (the float32 result
+ * would be subnormal); inputs above 88.72 are clamped (never reached: callers subtract a maximum).
+ */
+// @ts-ignore: decorator
+@inline export function expv(x: v128): v128 {
+  const tiny = f32x4.lt(x, f32x4.splat(-87.33654));
+  const xc = f32x4.min(f32x4.max(x, f32x4.splat(-87.33654)), f32x4.splat(88.72283));
+  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504088896341)));
+  let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693359375)));
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.splat(1.9875691500e-4);
+  p = madd(p, r, f32x4.splat(1.3981999507e-3));
+  p = madd(p, r, f32x4.splat(8.3334519073e-3));
+  p = madd(p, r, f32x4.splat(4.1665795894e-2));
+  p = madd(p, r, f32x4.splat(1.6666665459e-1));
+  p = madd(p, r, f32x4.splat(5.0000001201e-1));
+  p = f32x4.add(madd(p, f32x4.mul(r, r), r), f32x4.splat(1.0));
+  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  return v128.andnot(f32x4.mul(p, scale), tiny);
+}
+
+/**
+ * ln(x) per lane for positive normal x (callers pass sums of exponentials, ≥ their largest term).
+ * x = m·2^e with m in [√½, √2), then ln(1+f) by a degree-9 polynomial, f = m − 1.
+ */
+// @ts-ignore: decorator
+@inline export function logv(x: v128): v128 {
+  const bits = x;
+  let e = f32x4.convert_i32x4_s(i32x4.sub(i32x4.shr_u(bits, 23), i32x4.splat(126)));
+  let m = v128.or(v128.and(bits, i32x4.splat(0x007fffff)), i32x4.splat(0x3f000000)); // in [0.5, 1)
+  const small = f32x4.lt(m, f32x4.splat(0.707106781186547524));
+  e = f32x4.sub(e, v128.and(small, f32x4.splat(1.0)));
+  m = f32x4.sub(f32x4.add(m, v128.and(small, m)), f32x4.splat(1.0));
+  const z = f32x4.mul(m, m);
+  let y = f32x4.splat(7.0376836292e-2);
+  y = madd(y, m, f32x4.splat(-1.1514610310e-1));
+  y = madd(y, m, f32x4.splat(1.1676998740e-1));
+  y = madd(y, m, f32x4.splat(-1.2420140846e-1));
+  y = madd(y, m, f32x4.splat(1.4249322787e-1));
+  y = madd(y, m, f32x4.splat(-1.6668057665e-1));
+  y = madd(y, m, f32x4.splat(2.0000714765e-1));
+  y = madd(y, m, f32x4.splat(-2.4999993993e-1));
+  y = madd(y, m, f32x4.splat(3.3333331174e-1));
+  y = f32x4.mul(f32x4.mul(y, m), z);
+  y = madd(e, f32x4.splat(-2.12194440e-4), y);
+  y = madd(z, f32x4.splat(-0.5), y);
+  return madd(e, f32x4.splat(0.693359375), f32x4.add(m, y));
+}
+
+/** Applies expv to n floats (test hook for the vector exp; n any). */
+export function expArray(src: usize, dst: usize, n: i32): void {
+  applyUnary(src, dst, n, false);
+}
+
+/** Applies logv to n floats (test hook for the vector log; n any). */
+export function logArray(src: usize, dst: usize, n: i32): void {
+  applyUnary(src, dst, n, true);
+}
+
+function applyUnary(src: usize, dst: usize, n: i32, isLog: bool): void {
+  const tmp = memory.data(16);
+  for (let i = 0; i < n; i += 4) {
+    const left = min(4, n - i);
+    for (let l = 0; l < 4; l++) store<f32>(tmp + (<usize>l << 2), l < left ? load<f32>(src + (<usize>(i + l) << 2)) : 1.0);
+    const v = v128.load(tmp);
+    v128.store(tmp, isLog ? logv(v) : expv(v));
+    for (let l = 0; l < left; l++) store<f32>(dst + (<usize>(i + l) << 2), load<f32>(tmp + (<usize>l << 2)));
+  }
+}
+
+/** Sum of 4 lanes of a horizontal reduction test hook: returns hsum of the first 4 floats. */
+export function hsumTest(src: usize): f32 {
+  return hsum(v128.load(src));
+}
+
+/** hmax of the first 4 floats (test hook). */
+export function hmaxTest(src: usize): f32 {
+  return hmax(v128.load(src));
+}

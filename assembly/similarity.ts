@@ -1,0 +1,150 @@
+// The shared tiled-similarity machinery of the contrastive losses (patch contrast, InfoNCE).
+//
+// Layouts (all float32, 16-byte aligned):
+// - row matrices: `rows × Cp`, row-major, Cp = C rounded up to a multiple of 8, zero padded;
+// - panels: a row matrix of `8·P` rows repacked as P panels of `Cp × 8` (panel p holds, for each
+//   channel k, the k-th value of rows 8p..8p+7 side by side), so the micro-kernel reads B with two
+//   contiguous loads per k;
+// - strips: `rows × stride` blocks of similarities or gradient weights, row-major.
+// The micro-kernels are 4 rows × 8 columns: 8 f32x4 accumulators, 4 broadcasts and 2 loads per k.
+
+import { madd } from './simd_math';
+
+/** Packs `rows8` rows (a multiple of 8) of a `rows8 × Cp` row matrix into `rows8/8` panels. */
+export function packPanels(src: usize, rows8: i32, cp: i32, dst: usize): void {
+  const rowBytes = <usize>cp << 2;
+  for (let p = 0; p < rows8; p += 8) {
+    const base = src + <usize>p * rowBytes;
+    const out = dst + <usize>p * rowBytes;
+    for (let k = 0; k < cp; k += 4) {
+      // Transpose two 4×4 blocks: rows p..p+3 and p+4..p+7, channels k..k+3.
+      const ko = <usize>k << 2;
+      for (let half = 0; half < 2; half++) {
+        const r = base + <usize>(half * 4) * rowBytes + ko;
+        const a = v128.load(r), b = v128.load(r + rowBytes), c = v128.load(r + 2 * rowBytes), d = v128.load(r + 3 * rowBytes);
+        const ab0 = v128.shuffle<f32>(a, b, 0, 4, 1, 5), ab1 = v128.shuffle<f32>(a, b, 2, 6, 3, 7);
+        const cd0 = v128.shuffle<f32>(c, d, 0, 4, 1, 5), cd1 = v128.shuffle<f32>(c, d, 2, 6, 3, 7);
+        const o = out + (ko << 3) + <usize>(half * 16);
+        v128.store(o, v128.shuffle<f32>(ab0, cd0, 0, 1, 4, 5));
+        v128.store(o + 32, v128.shuffle<f32>(ab0, cd0, 2, 3, 6, 7));
+        v128.store(o + 64, v128.shuffle<f32>(ab1, cd1, 0, 1, 4, 5));
+        v128.store(o + 96, v128.shuffle<f32>(ab1, cd1, 2, 3, 6, 7));
+      }
+    }
+  }
+}
+
+/**
+ * strip[i][j] = scale · (a_i · b_j) for i < rows4 (a multiple of 4) and the 8·nPanels columns of
+ * `panels`. `a` is a row matrix (stride Cp); `strip` has row stride `stride` floats.
+ * Panel-outer order keeps each 8·Cp panel in L1 while every row group of the strip reuses it.
+ */
+export function similarityStrip(a: usize, rows4: i32, panels: usize, nPanels: i32, cp: i32, scale: f32, strip: usize, stride: i32): void {
+  const rowBytes = <usize>cp << 2, strideBytes = <usize>stride << 2, panelBytes = rowBytes << 3;
+  const s = f32x4.splat(scale);
+  for (let p = 0; p < nPanels; p++) {
+    const pb0 = panels + <usize>p * panelBytes;
+    for (let i = 0; i < rows4; i += 4) {
+      const a0 = a + <usize>i * rowBytes, a1 = a0 + rowBytes, a2 = a1 + rowBytes, a3 = a2 + rowBytes;
+      let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+      let pb = pb0;
+      for (let ko: usize = 0; ko < rowBytes; ko += 4) {
+        const b0 = v128.load(pb), b1 = v128.load(pb, 16);
+        let x = v128.load32_splat(a0 + ko);
+        c00 = madd(x, b0, c00); c01 = madd(x, b1, c01);
+        x = v128.load32_splat(a1 + ko);
+        c10 = madd(x, b0, c10); c11 = madd(x, b1, c11);
+        x = v128.load32_splat(a2 + ko);
+        c20 = madd(x, b0, c20); c21 = madd(x, b1, c21);
+        x = v128.load32_splat(a3 + ko);
+        c30 = madd(x, b0, c30); c31 = madd(x, b1, c31);
+        pb += 32;
+      }
+      const o = strip + <usize>i * strideBytes + (<usize>p << 5);
+      v128.store(o, f32x4.mul(c00, s)); v128.store(o, f32x4.mul(c01, s), 16);
+      v128.store(o + strideBytes, f32x4.mul(c10, s)); v128.store(o + strideBytes, f32x4.mul(c11, s), 16);
+      v128.store(o + 2 * strideBytes, f32x4.mul(c20, s)); v128.store(o + 2 * strideBytes, f32x4.mul(c21, s), 16);
+      v128.store(o + 3 * strideBytes, f32x4.mul(c30, s)); v128.store(o + 3 * strideBytes, f32x4.mul(c31, s), 16);
+    }
+  }
+}
+
+// Rows of B streamed per block by `accumulateWeighted`: 128 rows × Cp floats stay in L2 while
+// every row group of the strip passes over them.
+const BLOCK_ROWS = 128;
+
+/**
+ * out[i][:] += Σ_j w[i][j] · b[j][:] for i < rows4 (a multiple of 4), j < cols: a weight strip
+ * (row stride `stride`) times a row matrix (stride Cp), added into the row matrix `out`.
+ */
+export function accumulateWeighted(w: usize, rows4: i32, cols: i32, stride: i32, b: usize, cp: i32, out: usize): void {
+  const rowBytes = <usize>cp << 2, strideBytes = <usize>stride << 2;
+  for (let j0 = 0; j0 < cols; j0 += BLOCK_ROWS) {
+    const j1 = min(cols, j0 + BLOCK_ROWS);
+    for (let i = 0; i < rows4; i += 4) {
+      const w0 = w + <usize>i * strideBytes, w1 = w0 + strideBytes, w2 = w1 + strideBytes, w3 = w2 + strideBytes;
+      const o0 = out + <usize>i * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+      for (let co: usize = 0; co < rowBytes; co += 32) {
+        let c00 = v128.load(o0 + co), c01 = v128.load(o0 + co, 16);
+        let c10 = v128.load(o1 + co), c11 = v128.load(o1 + co, 16);
+        let c20 = v128.load(o2 + co), c21 = v128.load(o2 + co, 16);
+        let c30 = v128.load(o3 + co), c31 = v128.load(o3 + co, 16);
+        let bp = b + <usize>j0 * rowBytes + co;
+        for (let j = j0; j < j1; j++) {
+          const jo = <usize>j << 2;
+          const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+          let x = v128.load32_splat(w0 + jo);
+          c00 = madd(x, b0, c00); c01 = madd(x, b1, c01);
+          x = v128.load32_splat(w1 + jo);
+          c10 = madd(x, b0, c10); c11 = madd(x, b1, c11);
+          x = v128.load32_splat(w2 + jo);
+          c20 = madd(x, b0, c20); c21 = madd(x, b1, c21);
+          x = v128.load32_splat(w3 + jo);
+          c30 = madd(x, b0, c30); c31 = madd(x, b1, c31);
+          bp += rowBytes;
+        }
+        v128.store(o0 + co, c00); v128.store(o0 + co, c01, 16);
+        v128.store(o1 + co, c10); v128.store(o1 + co, c11, 16);
+        v128.store(o2 + co, c20); v128.store(o2 + co, c21, 16);
+        v128.store(o3 + co, c30); v128.store(o3 + co, c31, 16);
+      }
+    }
+  }
+}
+
+/**
+ * out[j][:] += Σ_i w[i][j] · a[i][:] for j < cols4 (a multiple of 4), i < rows: the transposed
+ * update, which scatters a strip's weights back onto the rows of B. `a` is the strip's own row
+ * matrix (rows × Cp), kept in L1 while each group of 4 output rows is finished.
+ */
+export function accumulateWeightedTransposed(w: usize, rows: i32, cols4: i32, stride: i32, a: usize, cp: i32, out: usize): void {
+  const rowBytes = <usize>cp << 2, strideBytes = <usize>stride << 2;
+  for (let j = 0; j < cols4; j += 4) {
+    const o0 = out + <usize>j * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+    const wj = w + (<usize>j << 2);
+    for (let co: usize = 0; co < rowBytes; co += 32) {
+      let c00 = v128.load(o0 + co), c01 = v128.load(o0 + co, 16);
+      let c10 = v128.load(o1 + co), c11 = v128.load(o1 + co, 16);
+      let c20 = v128.load(o2 + co), c21 = v128.load(o2 + co, 16);
+      let c30 = v128.load(o3 + co), c31 = v128.load(o3 + co, 16);
+      let ap = a + co, wp = wj;
+      for (let i = 0; i < rows; i++) {
+        const a0 = v128.load(ap), a1 = v128.load(ap, 16);
+        const wv = v128.load(wp);
+        let x = v128.shuffle<f32>(wv, wv, 0, 0, 0, 0);
+        c00 = madd(x, a0, c00); c01 = madd(x, a1, c01);
+        x = v128.shuffle<f32>(wv, wv, 1, 1, 1, 1);
+        c10 = madd(x, a0, c10); c11 = madd(x, a1, c11);
+        x = v128.shuffle<f32>(wv, wv, 2, 2, 2, 2);
+        c20 = madd(x, a0, c20); c21 = madd(x, a1, c21);
+        x = v128.shuffle<f32>(wv, wv, 3, 3, 3, 3);
+        c30 = madd(x, a0, c30); c31 = madd(x, a1, c31);
+        ap += rowBytes; wp += strideBytes;
+      }
+      v128.store(o0 + co, c00); v128.store(o0 + co, c01, 16);
+      v128.store(o1 + co, c10); v128.store(o1 + co, c11, 16);
+      v128.store(o2 + co, c20); v128.store(o2 + co, c21, 16);
+      v128.store(o3 + co, c30); v128.store(o3 + co, c31, 16);
+    }
+  }
+}

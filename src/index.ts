@@ -1,0 +1,12 @@
+// Default entry (Node, Deno, Bun, browsers): both wasm builds are inlined as bytes.
+
+import relaxedBytes from '../build/kernels.relaxed.wasm';
+import simdBytes from '../build/kernels.simd.wasm';
+import { makeApi } from './engine';
+import { sourceFromBytes } from './runtime/source';
+
+export type * from './types';
+
+const api = makeApi(sourceFromBytes(simdBytes, relaxedBytes));
+
+export const { createEngine, crossEntropy, patchContrast, infoNCE, cflObjective } = api;

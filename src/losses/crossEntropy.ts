@@ -1,0 +1,106 @@
+// crossEntropy: torch.nn.functional.cross_entropy on (B, C, H, W) logits (spec section 3).
+
+import type { CrossEntropyOptions, CrossEntropyResult } from '../types';
+import { checkBoolean, checkChoice, checkFloat32, checkOptions, checkShape, optionalNumber, reportNonFinite } from '../validate';
+import { checkMemoryBudget, type WasmContext } from './context';
+
+const TARGET_KIND = { int32: 0, uint8: 1, uint16: 2 } as const;
+
+interface Parsed {
+  b: number; c: number; hw: number;
+  logits: Float32Array;
+  target?: Int32Array | Uint8Array | Uint16Array;
+  targetProbs?: Float32Array;
+  weight: Float64Array;
+  ignoreIndex: number;
+  reduction: 'mean' | 'sum' | 'none';
+  smoothing: number;
+  grad: boolean;
+}
+
+function parse(options: CrossEntropyOptions): Parsed {
+  const o = checkOptions(options, 'crossEntropy');
+  const [b, c, h, w] = checkShape(o.shape);
+  const hw = h * w;
+  const logits = checkFloat32(o.logits, 'logits', b * c * hw);
+  const hasTarget = o.target !== undefined, hasProbs = o.targetProbs !== undefined;
+  if (hasTarget === hasProbs) throw new TypeError('crossEntropy needs exactly one of target (class indices) or targetProbs (probabilities)');
+  let target: Parsed['target'];
+  let targetProbs: Float32Array | undefined;
+  if (hasTarget) {
+    const t = o.target;
+    if (!(t instanceof Int32Array || t instanceof Uint8Array || t instanceof Uint16Array)) throw new TypeError('target must be an Int32Array, Uint8Array or Uint16Array of class indices');
+    if (t.length !== b * hw) throw new RangeError(`target must have ${b * hw} elements (B·H·W); got ${t.length}`);
+    target = t;
+  } else {
+    targetProbs = checkFloat32(o.targetProbs, 'targetProbs', b * c * hw);
+  }
+  let weight = new Float64Array(c).fill(1);
+  if (o.weight !== undefined && o.weight !== null) {
+    const wv = o.weight as ArrayLike<number>;
+    if (typeof wv !== 'object' || typeof wv.length !== 'number') throw new TypeError('weight must be an array of C numbers');
+    if (wv.length !== c) throw new RangeError(`weight must have C = ${c} values; got ${wv.length}`);
+    weight = Float64Array.from(wv);
+    const bad = weight.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) throw new RangeError(`weight[${bad}] = ${weight[bad]}: class weights must be finite`);
+  }
+  const ignoreIndex = optionalNumber(o.ignoreIndex, 'ignoreIndex', -100);
+  if (!Number.isInteger(ignoreIndex) || Math.abs(ignoreIndex) > 2 ** 31 - 1) throw new RangeError(`ignoreIndex must be a 32-bit integer; got ${ignoreIndex}`);
+  if (targetProbs && ignoreIndex >= 0) throw new RangeError(`ignoreIndex (${ignoreIndex}) must be negative with targetProbs: it only applies to class-index targets (as in PyTorch)`);
+  const reduction = checkChoice(o.reduction, 'reduction', ['mean', 'sum', 'none'] as const, 'mean');
+  const smoothing = optionalNumber(o.labelSmoothing, 'labelSmoothing', 0);
+  if (!(smoothing >= 0 && smoothing <= 1)) throw new RangeError(`labelSmoothing must lie in [0, 1]; got ${smoothing}`);
+  return { b, c, hw, logits, target, targetProbs, weight, ignoreIndex, reduction, smoothing, grad: checkBoolean(o.grad, 'grad', true) };
+}
+
+/** Bytes of wasm memory one call needs: logits, probabilities, gradient, per-element losses. */
+function memoryNeeded(p: Parsed): number {
+  const n = p.b * p.c * p.hw * 4;
+  return n * (p.targetProbs ? 2 : 1) + (p.grad ? n : 0) + p.b * p.hw * 8 + 48 * p.c + 4096;
+}
+
+/** Validates, then computes the loss and (unless grad: false) its gradient w.r.t. the logits. */
+export function runCrossEntropy(ctx: WasmContext, options: CrossEntropyOptions): CrossEntropyResult {
+  const p = parse(options);
+  checkMemoryBudget(ctx, memoryNeeded(p), 'crossEntropy');
+  const { kernels: k, workspace: ws } = ctx;
+  const { b, c, hw } = p;
+  const n = b * c * hw;
+  ws.reset();
+  try {
+    const logitsPtr = ws.put(p.logits);
+    reportNonFinite(p.logits, 'logits', k.findNonFinite(logitsPtr, n));
+    const weightsF32 = ws.putF32(p.weight);
+    const scratch = ws.alloc(16 + 48 * c);
+    let normalizer: number;
+    let targetPtr: number;
+    if (p.target) {
+      const src = ws.put(p.target);
+      targetPtr = ws.alloc(b * hw * 4);
+      const weightsF64 = ws.putF64(p.weight);
+      const normPtr = ws.alloc(8);
+      const kind = p.target instanceof Int32Array ? TARGET_KIND.int32 : p.target instanceof Uint8Array ? TARGET_KIND.uint8 : TARGET_KIND.uint16;
+      const bad = k.crossEntropyPrepareTargets(src, kind, b * hw, c, p.ignoreIndex, weightsF64, targetPtr, normPtr);
+      if (bad >= 0) throw new RangeError(`target[${bad}] = ${p.target[bad]}: class indices must lie in [0, ${c}) or equal ignoreIndex (${p.ignoreIndex})`);
+      normalizer = ws.f64(normPtr, 1)[0];
+    } else {
+      targetPtr = ws.put(p.targetProbs as Float32Array);
+      reportNonFinite(p.targetProbs as Float32Array, 'targetProbs', k.findNonFinite(targetPtr, n));
+      normalizer = b * hw;
+    }
+    // The mean's gradient scale; a zero normalizer gives a NaN loss and a zero gradient (spec 3).
+    const gradScale = p.reduction === 'mean' ? (normalizer === 0 ? 0 : 1 / normalizer) : 1;
+    const gradPtr = p.grad ? ws.alloc(n * 4) : 0;
+    const perPtr = p.reduction === 'none' ? ws.alloc(b * hw * 4) : 0;
+    const sum = p.target
+      ? k.crossEntropyIndex(logitsPtr, targetPtr, weightsF32, b, c, hw, p.ignoreIndex, p.smoothing, gradScale, perPtr, gradPtr, scratch)
+      : k.crossEntropyProbs(logitsPtr, targetPtr, weightsF32, b, c, hw, p.smoothing, gradScale, perPtr, gradPtr, scratch);
+    const mean = normalizer === 0 ? Number.NaN : sum / normalizer;
+    const loss = p.reduction === 'none' ? ws.f32(perPtr, b * hw).slice() : p.reduction === 'sum' ? sum : mean;
+    const result: CrossEntropyResult = { loss, backend: ctx.backend };
+    if (p.grad) result.grad = { logits: ws.f32(gradPtr, n).slice() };
+    return result;
+  } finally {
+    ws.reset();
+  }
+}

@@ -1,0 +1,151 @@
+// infoNCE: FOCAL's per-image InfoNCE++ (spec section 5). The TypeScript side builds the query and
+// negative index lists (all pixels, a seeded sample, or explicit lists); the kernel does the rest.
+
+import { drawSample, imageGenerator } from '../sampler';
+import type { InfoNCEOptions, InfoNCEResult, Mask } from '../types';
+import { checkBoolean, checkChoice, checkFloat32, checkMask, checkOptions, checkShape, checkTemperature, reportMaskValue, reportNonFinite } from '../validate';
+import { checkMemoryBudget, roundUp8, type WasmContext } from './context';
+
+const POSITIVE = { 'mean-logit': 0, 'mean-exp': 1 } as const;
+const STRIP_ROWS = 32;
+
+interface Parsed {
+  b: number; c: number; hw: number;
+  features: Float32Array;
+  mask: Mask;
+  temperature: number;
+  positive: 'mean-logit' | 'mean-exp';
+  /** Per image: query (pristine) and negative (forged) pixel indices, as built. */
+  queries: Int32Array[];
+  negatives: Int32Array[];
+  grad: boolean;
+}
+
+function parse(options: InfoNCEOptions): Parsed {
+  const o = checkOptions(options, 'infoNCE');
+  const [b, c, h, w] = checkShape(o.shape);
+  const hw = h * w;
+  const features = checkFloat32(o.features, 'features', b * c * hw);
+  const mask = checkMask(o.mask, 'mask', b * hw);
+  if (mask instanceof Float32Array) {
+    const bad = mask.findIndex((v) => !(v >= 0 && v <= 1));
+    reportMaskValue(mask, 'mask', bad);
+  }
+  const temperature = checkTemperature(o.temperature);
+  const positive = checkChoice(o.positive, 'positive', ['mean-logit', 'mean-exp'] as const, 'mean-logit');
+  const { queries, negatives } = buildSets(mask, b, hw, o.sample);
+  return { b, c, hw, features, mask, temperature, positive, queries, negatives, grad: checkBoolean(o.grad, 'grad', true) };
+}
+
+/** Pristine (mask exactly 0) and forged (exactly 1) pixels of image b, ascending. */
+function classPixels(mask: Mask, b: number, hw: number): [Int32Array, Int32Array] {
+  const pristine: number[] = [], forged: number[] = [];
+  for (let k = 0, o = b * hw; k < hw; k++) {
+    const v = mask[o + k];
+    if (v === 0) pristine.push(k);
+    else if (v === 1) forged.push(k);
+  }
+  return [Int32Array.from(pristine), Int32Array.from(forged)];
+}
+
+function buildSets(mask: Mask, b: number, hw: number, sample: unknown): { queries: Int32Array[]; negatives: Int32Array[] } {
+  const queries: Int32Array[] = [], negatives: Int32Array[] = [];
+  if (sample === undefined) {
+    for (let i = 0; i < b; i++) {
+      const [p, f] = classPixels(mask, i, hw);
+      queries.push(p);
+      negatives.push(f);
+    }
+    return { queries, negatives };
+  }
+  if (sample === null || typeof sample !== 'object') throw new TypeError('sample must be { maxPerClass, seed? } or { pristine, forged }');
+  const s = sample as Record<string, unknown>;
+  const seeded = 'maxPerClass' in s || 'seed' in s, explicit = 'pristine' in s || 'forged' in s;
+  if (seeded === explicit) throw new TypeError('sample takes exactly one form: { maxPerClass, seed? } or { pristine, forged }');
+  if (seeded) {
+    const max = s.maxPerClass, seed = s.seed ?? 0;
+    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1) throw new RangeError(`sample.maxPerClass must be an integer ≥ 1; got ${String(max)}`);
+    if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new RangeError(`sample.seed must be an integer in [0, 2³²); got ${String(seed)}`);
+    for (let i = 0; i < b; i++) {
+      const [p, f] = classPixels(mask, i, hw);
+      const rand = imageGenerator(seed, i);
+      queries.push(drawSample(p, max, rand));
+      negatives.push(drawSample(f, max, rand));
+    }
+    return { queries, negatives };
+  }
+  for (let i = 0; i < b; i++) {
+    queries.push(explicitList(s.pristine, 'pristine', i, b, mask, hw, 0));
+    negatives.push(explicitList(s.forged, 'forged', i, b, mask, hw, 1));
+  }
+  return { queries, negatives };
+}
+
+/** Validates sample[field][b]: integer pixel indices in range, distinct, of the right class. */
+function explicitList(lists: unknown, field: string, b: number, batch: number, mask: Mask, hw: number, cls: 0 | 1): Int32Array {
+  if (!Array.isArray(lists) || lists.length !== batch) throw new TypeError(`sample.${field} must be an array of B = ${batch} index lists`);
+  const list = lists[b] as ArrayLike<number>;
+  if (list === null || typeof list !== 'object' || typeof list.length !== 'number') throw new TypeError(`sample.${field}[${b}] must be an array of pixel indices`);
+  const out = new Int32Array(list.length);
+  const seen = new Uint8Array(hw);
+  for (let i = 0; i < list.length; i++) {
+    const k = list[i];
+    const where = `sample.${field}[${b}][${i}] = ${k}`;
+    if (!Number.isInteger(k) || k < 0 || k >= hw) throw new RangeError(`${where}: pixel indices must be integers in [0, ${hw})`);
+    if (seen[k]) throw new RangeError(`${where}: repeated index`);
+    if (mask[b * hw + k] !== cls) throw new RangeError(`${where}: the mask there is ${mask[b * hw + k]}, not ${cls} (${field} pixels must have mask ${cls})`);
+    seen[k] = 1;
+    out[i] = k;
+  }
+  return out;
+}
+
+function memoryNeeded(p: Parsed): number {
+  let most = 0;
+  for (let i = 0; i < p.b; i++) {
+    const jp = roundUp8(p.queries[i].length), mp = roundUp8(p.negatives[i].length), cp = roundUp8(p.c);
+    const rows = (p.positive === 'mean-exp' ? 3 : 2) * jp + 3 * mp;
+    most = Math.max(most, 2 * p.c * p.hw * 4 + (jp + mp) * 4 + rows * cp * 4 + (jp + mp) * 8 + 16 * jp + STRIP_ROWS * Math.max(jp, mp) * 4 + 4096);
+  }
+  return most;
+}
+
+export function runInfoNCE(ctx: WasmContext, options: InfoNCEOptions): InfoNCEResult {
+  const p = parse(options);
+  checkMemoryBudget(ctx, memoryNeeded(p), 'infoNCE (one image)');
+  const { kernels: k, workspace: ws } = ctx;
+  const { b, c, hw } = p;
+  const chw = c * hw;
+  const queryCounts = p.queries.map((q, i): [number, number] => [q.length, p.negatives[i].length]);
+  const usedImages = queryCounts.map(([j, m]) => j >= 2 && m >= 1);
+  const numUsedImages = usedImages.filter(Boolean).length;
+  const perImageLoss: (number | null)[] = new Array(b).fill(null);
+  const perQueryLoss: (Float32Array | null)[] = new Array(b).fill(null);
+  const grad = p.grad ? new Float32Array(b * chw) : undefined;
+  try {
+    for (let img = 0; img < b; img++) {
+      ws.reset();
+      const featuresPtr = ws.put(p.features.subarray(img * chw, (img + 1) * chw));
+      reportNonFinite(p.features, 'features', k.findNonFinite(featuresPtr, chw), img * chw);
+      if (!usedImages[img]) continue;
+      const [j, m] = queryCounts[img];
+      const qPtr = ws.put(p.queries[img]), nPtr = ws.put(p.negatives[img]);
+      const perQueryPtr = ws.alloc(j * 4), positivePtr = ws.alloc(j * 4);
+      const gradPtr = grad ? ws.allocZeroed(chw * 4) : 0;
+      perImageLoss[img] = k.infoNCEImage(featuresPtr, c, hw, qPtr, j, nPtr, m, p.temperature, POSITIVE[p.positive],
+        1 / (j * numUsedImages), perQueryPtr, positivePtr, gradPtr);
+      perQueryLoss[img] = ws.f32(perQueryPtr, j).slice();
+      if (grad) grad.set(ws.f32(gradPtr, chw), img * chw);
+    }
+  } finally {
+    ws.reset();
+  }
+  let loss = 0;
+  for (const l of perImageLoss) if (l !== null) loss += l;
+  const result: InfoNCEResult = {
+    loss: numUsedImages > 0 ? loss / numUsedImages : 0,
+    numUsedImages, usedImages, queryCounts, perImageLoss, perQueryLoss, backend: ctx.backend,
+  };
+  if (grad) result.grad = { features: grad };
+  return result;
+}

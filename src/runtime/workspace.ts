@@ -1,0 +1,72 @@
+// Buffers in wasm memory for one call (or one image): allocate, copy typed arrays in, read results
+// out. Views are made afresh from `memory.buffer` every time, because growing the memory detaches
+// every earlier view. `reset` frees everything at once (the kernels' allocator is an arena).
+
+import type { Kernels } from './kernels';
+
+export class Workspace {
+  constructor(private readonly kernels: Kernels) {}
+
+  reset(): void {
+    this.kernels.reset();
+  }
+
+  /** `bytes` bytes, 16-byte aligned, contents undefined. */
+  alloc(bytes: number): number {
+    return this.kernels.alloc(Math.max(16, bytes));
+  }
+
+  /** `bytes` bytes set to zero. */
+  allocZeroed(bytes: number): number {
+    const ptr = this.alloc(bytes);
+    new Uint8Array(this.kernels.memory.buffer, ptr, bytes).fill(0);
+    return ptr;
+  }
+
+  /** Copies a typed array in, byte for byte. */
+  put(src: ArrayBufferView): number {
+    const ptr = this.alloc(src.byteLength);
+    new Uint8Array(this.kernels.memory.buffer, ptr, src.byteLength).set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
+    return ptr;
+  }
+
+  /** Copies numbers in as float32 / float64 / int32. */
+  putF32(values: ArrayLike<number>): number {
+    const ptr = this.alloc(values.length * 4);
+    this.f32(ptr, values.length).set(values);
+    return ptr;
+  }
+
+  putF64(values: ArrayLike<number>): number {
+    const ptr = this.alloc(values.length * 8);
+    this.f64(ptr, values.length).set(values);
+    return ptr;
+  }
+
+  putI32(values: ArrayLike<number>): number {
+    const ptr = this.alloc(values.length * 4);
+    this.i32(ptr, values.length).set(values);
+    return ptr;
+  }
+
+  f32(ptr: number, n: number): Float32Array {
+    return new Float32Array(this.kernels.memory.buffer, ptr, n);
+  }
+
+  f64(ptr: number, n: number): Float64Array {
+    return new Float64Array(this.kernels.memory.buffer, ptr, n);
+  }
+
+  i32(ptr: number, n: number): Int32Array {
+    return new Int32Array(this.kernels.memory.buffer, ptr, n);
+  }
+
+  u8(ptr: number, n: number): Uint8Array {
+    return new Uint8Array(this.kernels.memory.buffer, ptr, n);
+  }
+
+  /** Bytes of wasm memory held now (it never shrinks). */
+  memoryBytes(): number {
+    return this.kernels.memory.buffer.byteLength;
+  }
+}

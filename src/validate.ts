@@ -1,0 +1,86 @@
+// Input validation shared by every loss. Errors name the field and say what was expected:
+// TypeError for a wrong kind of value, RangeError for a value of the right kind but out of range.
+
+import type { Mask, Shape4 } from './types';
+
+export function checkShape(shape: unknown, field = 'shape'): Shape4 {
+  if (!Array.isArray(shape) || shape.length !== 4 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
+    throw new TypeError(`${field} must be [B, C, H, W], four positive integers; got ${JSON.stringify(shape)}`);
+  }
+  return shape as unknown as Shape4;
+}
+
+export function checkFloat32(value: unknown, field: string, length: number): Float32Array {
+  if (!(value instanceof Float32Array)) throw new TypeError(`${field} must be a Float32Array`);
+  if (value.length !== length) throw new RangeError(`${field} must have ${length} elements; got ${value.length}`);
+  return value;
+}
+
+export function checkMask(value: unknown, field: string, length: number): Mask {
+  if (!(value instanceof Float32Array) && !(value instanceof Uint8Array)) {
+    throw new TypeError(`${field} must be a Float32Array (values in [0, 1]) or a Uint8Array (0 or 1)`);
+  }
+  if (value.length !== length) throw new RangeError(`${field} must have ${length} elements (B·H·W); got ${value.length}`);
+  if (value instanceof Uint8Array) {
+    const bad = value.findIndex((v) => v > 1);
+    if (bad >= 0) throw new RangeError(`${field}[${bad}] = ${value[bad]}: a Uint8Array mask must hold 0 or 1 (divide a 0/255 mask by 255)`);
+  }
+  return value;
+}
+
+/** Throws for the first value of a Float32Array mask outside [0, 1], given its index (or -1). */
+export function reportMaskValue(mask: Mask, field: string, index: number): void {
+  if (index < 0) return;
+  const v = mask[index];
+  const hint = v > 1 ? ' (divide a 0/255 mask by 255)' : '';
+  throw new RangeError(`${field}[${index}] = ${v}: mask values must lie in [0, 1]${hint}`);
+}
+
+/** Throws for a non-finite value found at `index` (or -1) of `array` (offset into the caller's array). */
+export function reportNonFinite(array: ArrayLike<number>, field: string, index: number, offset = 0): void {
+  if (index < 0) return;
+  throw new RangeError(`${field}[${index + offset}] = ${array[index + offset]}: values must be finite`);
+}
+
+export function optionalNumber(value: unknown, field: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value)) throw new TypeError(`${field} must be a number; got ${String(value)}`);
+  return value;
+}
+
+export function checkTemperature(value: unknown, fallback = 0.1): number {
+  const t = optionalNumber(value, 'temperature', fallback);
+  if (!(t > 0) || !Number.isFinite(t)) throw new RangeError(`temperature must be a finite number > 0; got ${t}`);
+  return t;
+}
+
+export function checkChoice<T extends string>(value: unknown, field: string, choices: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (!choices.includes(value as T)) throw new RangeError(`${field} must be one of ${choices.map((c) => `'${c}'`).join(', ')}; got ${JSON.stringify(value)}`);
+  return value as T;
+}
+
+export function checkBoolean(value: unknown, field: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new TypeError(`${field} must be a boolean; got ${String(value)}`);
+  return value;
+}
+
+export function checkOptions(value: unknown, what: string): Record<string, unknown> {
+  if (value === null || typeof value !== 'object') throw new TypeError(`${what} expects one options object`);
+  return value as Record<string, unknown>;
+}
+
+/** Positive integer patch size dividing H and W. */
+export function checkPatchSize(value: unknown, h: number, w: number): number {
+  const p = optionalNumber(value, 'patchSize', 4);
+  if (!Number.isInteger(p) || p < 1) throw new RangeError(`patchSize must be an integer ≥ 1; got ${p}`);
+  if (h % p !== 0 || w % p !== 0) throw new RangeError(`patchSize ${p} must divide H (${h}) and W (${w})`);
+  return p;
+}
+
+/** The float32 copy of image `b` of a mask, whatever its input type. */
+export function maskImage(mask: Mask, b: number, hw: number): Float32Array {
+  const part = mask.subarray(b * hw, (b + 1) * hw);
+  return part instanceof Float32Array ? part : Float32Array.from(part);
+}
