@@ -7,3 +7,4 @@ export { expArray, logArray, hsumTest, hmaxTest } from './simd_math';
 export { crossEntropyPrepareTargets, crossEntropyIndex, crossEntropyProbs } from './cross_entropy';
 export { patchContrastImage } from './patch_contrast';
 export { infoNCEImage } from './info_nce';
+export { packPanels, similarityStrip, accumulateWeighted, accumulateWeightedTransposed } from './similarity';

@@ -4,7 +4,7 @@
 import { runCflObjective } from './losses/cflObjective';
 import type { WasmContext } from './losses/context';
 import { runCrossEntropy } from './losses/crossEntropy';
-import { runInfoNCE } from './losses/infoNCE';
+import { drawInfoNCESample, runInfoNCE } from './losses/infoNCE';
 import { parsePatchContrast, runPatchContrast } from './losses/patchContrast';
 import { instantiateKernels } from './runtime/kernels';
 import { probeFeatures } from './runtime/probe';
@@ -104,5 +104,7 @@ export function makeApi(source: KernelSource) {
     infoNCE: async (options: InfoNCEOptions) => (await engine()).infoNCE(options),
     /** CFL-Net training objective: weighted CE + alpha · patchContrast('cflnet'). */
     cflObjective: async (options: CflObjectiveOptions) => (await engine()).cflObjective(options),
+    /** The pixels that infoNCE's seeded sampler draws (same on every runtime and thread count). */
+    drawInfoNCESample,
   };
 }

@@ -13,4 +13,4 @@ export type * from './types';
 const asModule = (m: unknown) => m as WebAssembly.Module;
 const api = makeApi(sourceFromModules(asModule(simdModule), asModule(relaxedModule)));
 
-export const { createEngine, crossEntropy, patchContrast, infoNCE, cflObjective } = api;
+export const { createEngine, crossEntropy, patchContrast, infoNCE, cflObjective, drawInfoNCESample } = api;

@@ -9,4 +9,4 @@ export type * from './types';
 
 const api = makeApi(sourceFromBytes(simdBytes, relaxedBytes));
 
-export const { createEngine, crossEntropy, patchContrast, infoNCE, cflObjective } = api;
+export const { createEngine, crossEntropy, patchContrast, infoNCE, cflObjective, drawInfoNCESample } = api;

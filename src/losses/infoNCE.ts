@@ -100,6 +100,19 @@ function explicitList(lists: unknown, field: string, b: number, batch: number, m
   return out;
 }
 
+/**
+ * The pixels a seeded `sample: { maxPerClass, seed }` call uses: per image the pristine (query)
+ * and forged (negative) indices k = h·W + w, in draw order. Lets other implementations (or a
+ * later explicit-list call) see exactly the same pixels.
+ */
+export function drawInfoNCESample(options: { mask: Mask; shape: readonly [number, number, number, number]; maxPerClass: number; seed?: number }): { pristine: Int32Array[]; forged: Int32Array[] } {
+  const o = checkOptions(options, 'drawInfoNCESample');
+  const [b, , h, w] = checkShape(o.shape);
+  const mask = checkMask(o.mask, 'mask', b * h * w);
+  const { queries, negatives } = buildSets(mask, b, h * w, { maxPerClass: o.maxPerClass, seed: o.seed });
+  return { pristine: queries, forged: negatives };
+}
+
 function memoryNeeded(p: Parsed): number {
   let most = 0;
   for (let i = 0; i < p.b; i++) {

@@ -98,7 +98,7 @@ export function optionsOf(c) {
       return { features: f32(i.features), mask: f32(i.mask), shape: s.features, patchSize: o.patch_size, temperature: o.temperature, variant: c.variant };
     case 'info_nce': {
       const opts = { features: f32(i.features), mask: f32(i.mask), shape: s.features, temperature: o.temperature, positive: c.variant };
-      if (o.sampling === 'indices') opts.sample = { pristine: i.sample_pristine, forged: i.sample_forged };
+      if (o.sampling === 'indices') opts.sample = { pristine: i.sample_pristine.map((l) => l.slice()), forged: i.sample_forged.map((l) => l.slice()) };
       return opts;
     }
     case 'cfl_objective':
