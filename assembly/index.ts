@@ -2,7 +2,7 @@
 // header for layouts). Built twice: SIMD128, and SIMD128 + relaxed-simd (asconfig.json).
 
 export { alloc, reset } from './memory';
-export { findNonFinite, findOutsideUnit } from './validate';
+export { findNonFinite } from './validate';
 export { expArray, logArray, hsumTest, hmaxTest } from './simd_math';
 export { crossEntropyPrepareTargets, crossEntropyIndex, crossEntropyProbs } from './cross_entropy';
 export { patchContrastImage } from './patch_contrast';

@@ -6,7 +6,9 @@ import type { WasmContext } from './losses/context';
 import { runCrossEntropy } from './losses/crossEntropy';
 import { drawInfoNCESample, runInfoNCE } from './losses/infoNCE';
 import { parsePatchContrast, runPatchContrast } from './losses/patchContrast';
+import { type Executor, InlineExecutor } from './runtime/executor';
 import { instantiateKernels } from './runtime/kernels';
+import { WorkerPool } from './runtime/pool';
 import { probeFeatures } from './runtime/probe';
 import type { KernelSource } from './runtime/source';
 import { Workspace } from './runtime/workspace';
@@ -23,7 +25,7 @@ class WasmEngine implements Engine {
 
   constructor(readonly info: EngineInfo, private readonly ctx: WasmContext) {}
 
-  private run<T>(fn: () => T): Promise<T> {
+  private run<T>(fn: () => T | Promise<T>): Promise<T> {
     if (this.disposed) return Promise.reject(new Error('forgery-losses: this engine has been disposed'));
     try {
       return Promise.resolve(fn());
@@ -54,7 +56,21 @@ class WasmEngine implements Engine {
 
   async dispose(): Promise<void> {
     this.disposed = true;
+    await this.ctx.executor.dispose();
   }
+
+  /** Test hook: crashes one worker of the pool (no-op without workers). */
+  [Symbol.for('forgery-losses.crashWorker')](): void {
+    (this.ctx.executor as Partial<WorkerPool>).crashOneWorker?.();
+  }
+}
+
+/** 'auto' threads: the core count, capped at 8 (per-image jobs rarely outnumber that). */
+async function autoThreads(): Promise<number> {
+  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
+  let cores = nav?.hardwareConcurrency;
+  if (!cores && probeFeatures().workers) cores = (await import('node:os').catch(() => undefined))?.availableParallelism?.();
+  return Math.max(1, Math.min(8, cores ?? 1));
 }
 
 function parseEngineOptions(options: EngineOptions) {
@@ -68,7 +84,7 @@ function parseEngineOptions(options: EngineOptions) {
   return { backend, wasmBuild, threads, maxMemoryBytes: Math.min(maxMemoryBytes, WASM32_LIMIT) };
 }
 
-export async function createEngineFrom(source: KernelSource, options: EngineOptions = {}): Promise<Engine> {
+export async function createEngineFrom(source: KernelSource, workerUrl: URL | undefined, options: EngineOptions = {}): Promise<Engine> {
   const opts = parseEngineOptions(options);
   const features = probeFeatures();
   const notes: string[] = [];
@@ -82,20 +98,34 @@ export async function createEngineFrom(source: KernelSource, options: EngineOpti
     throw new Error('forgery-losses: wasmBuild "relaxed-simd" was asked for, but this runtime does not validate relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd)');
   }
   const relaxed = opts.wasmBuild === 'relaxed-simd' || (opts.wasmBuild === 'auto' && features.relaxedSimd);
-  const kernels = await instantiateKernels(await (relaxed ? source.relaxed() : source.simd()));
+  const module = await (relaxed ? source.relaxed() : source.simd());
+  const kernels = await instantiateKernels(module);
+  const workspace = new Workspace(kernels);
   const backend: BackendName = relaxed ? 'wasm-relaxed-simd' : 'wasm-simd';
-  if (opts.threads !== 1) notes.push('threads: work runs in the calling thread (the worker pool is not part of this version)');
-  const info: EngineInfo = { backend, threads: 1, features: { ...features }, notes };
-  return new WasmEngine(info, { kernels, workspace: new Workspace(kernels), backend, maxMemoryBytes: opts.maxMemoryBytes });
+  const threads = opts.threads === 'auto' ? await autoThreads() : opts.threads;
+  let executor: Executor = new InlineExecutor(kernels, workspace);
+  if (threads > 1) {
+    if (!workerUrl || !features.workers) {
+      notes.push(`threads: ${threads} asked, but this runtime offers no workers; jobs run in the calling thread`);
+    } else {
+      try {
+        executor = await WorkerPool.create(module, workerUrl, threads);
+      } catch (error) {
+        notes.push(`threads: ${threads} asked, but workers could not start (${(error as Error).message}); jobs run in the calling thread`);
+      }
+    }
+  }
+  const info: EngineInfo = { backend, threads: executor.threads, features: { ...features }, notes };
+  return new WasmEngine(info, { kernels, workspace, backend, executor, maxMemoryBytes: opts.maxMemoryBytes });
 }
 
 /** The public API over one kernel source (the entries differ only in how they load the wasm). */
-export function makeApi(source: KernelSource) {
+export function makeApi(source: KernelSource, workerUrl?: URL) {
   let defaultEngine: Promise<Engine> | undefined;
-  const engine = (): Promise<Engine> => (defaultEngine ??= createEngineFrom(source));
+  const engine = (): Promise<Engine> => (defaultEngine ??= createEngineFrom(source, workerUrl));
   return {
-    /** Creates an engine with its own wasm instance (and, later, workers). */
-    createEngine: (options?: EngineOptions): Promise<Engine> => createEngineFrom(source, options),
+    /** Creates an engine with its own wasm instance and, for threads > 1, its own workers. */
+    createEngine: (options?: EngineOptions): Promise<Engine> => createEngineFrom(source, workerUrl, options),
     /** Pixel cross-entropy (torch.nn.CrossEntropyLoss semantics) and its gradient. */
     crossEntropy: async (options: CrossEntropyOptions) => (await engine()).crossEntropy(options),
     /** CFL-Net patch contrastive loss, 'exact' or 'cflnet', and its gradient. */

@@ -7,6 +7,7 @@ import { sourceFromBytes } from './runtime/source';
 
 export type * from './types';
 
-const api = makeApi(sourceFromBytes(simdBytes, relaxedBytes));
+// Workers load dist/worker.js from beside this file; it receives the compiled module by message.
+const api = makeApi(sourceFromBytes(simdBytes, relaxedBytes), new URL('./worker.js', import.meta.url));
 
 export const { createEngine, crossEntropy, patchContrast, infoNCE, cflObjective, drawInfoNCESample } = api;

@@ -24,16 +24,14 @@ export function checkMask(value: unknown, field: string, length: number): Mask {
   if (value instanceof Uint8Array) {
     const bad = value.findIndex((v) => v > 1);
     if (bad >= 0) throw new RangeError(`${field}[${bad}] = ${value[bad]}: a Uint8Array mask must hold 0 or 1 (divide a 0/255 mask by 255)`);
+  } else {
+    const bad = value.findIndex((v) => !(v >= 0 && v <= 1));
+    if (bad >= 0) {
+      const hint = value[bad] > 1 ? ' (divide a 0/255 mask by 255)' : '';
+      throw new RangeError(`${field}[${bad}] = ${value[bad]}: mask values must lie in [0, 1]${hint}`);
+    }
   }
   return value;
-}
-
-/** Throws for the first value of a Float32Array mask outside [0, 1], given its index (or -1). */
-export function reportMaskValue(mask: Mask, field: string, index: number): void {
-  if (index < 0) return;
-  const v = mask[index];
-  const hint = v > 1 ? ' (divide a 0/255 mask by 255)' : '';
-  throw new RangeError(`${field}[${index}] = ${v}: mask values must lie in [0, 1]${hint}`);
 }
 
 /** Throws for a non-finite value found at `index` (or -1) of `array` (offset into the caller's array). */

@@ -9,7 +9,7 @@ import { parsePatchContrast, runPatchContrast } from './patchContrast';
 
 const CFL_WEIGHT: readonly [number, number] = [0.0892, 0.9108];
 
-export function runCflObjective(ctx: WasmContext, options: CflObjectiveOptions): CflObjectiveResult {
+export async function runCflObjective(ctx: WasmContext, options: CflObjectiveOptions): Promise<CflObjectiveResult> {
   const o = checkOptions(options, 'cflObjective');
   const pc = parsePatchContrast({ ...o, variant: 'cflnet' });
   const { b, h, w } = pc;
@@ -21,7 +21,7 @@ export function runCflObjective(ctx: WasmContext, options: CflObjectiveOptions):
   // trunc(mask): only an exact 1 is class 1 (spec section 6).
   const target = new Uint8Array(b * h * w);
   for (let i = 0; i < target.length; i++) target[i] = pc.mask[i] === 1 ? 1 : 0;
-  const contrast = runPatchContrast(ctx, pc, alpha);
+  const contrast = await runPatchContrast(ctx, pc, alpha);
   const ce = runCrossEntropy(ctx, { logits, shape: [b, 2, h, w], target, weight, reduction: 'mean', grad });
   const ceLoss = ce.loss as number;
   const result: CflObjectiveResult = { loss: ceLoss + alpha * contrast.loss, ceLoss, contrastLoss: contrast.loss, backend: ctx.backend };

@@ -1,6 +1,7 @@
 // What a loss wrapper runs on: the kernels of one wasm instance, its workspace, and the name of
 // the build, reported in every result.
 
+import type { Executor } from '../runtime/executor';
 import type { Kernels } from '../runtime/kernels';
 import type { Workspace } from '../runtime/workspace';
 import type { BackendName } from '../types';
@@ -9,6 +10,8 @@ export interface WasmContext {
   kernels: Kernels;
   workspace: Workspace;
   backend: BackendName;
+  /** Runs the per-image jobs: in this thread, or on the worker pool. */
+  executor: Executor;
   /** Largest wasm memory a call may need, in bytes. */
   maxMemoryBytes: number;
 }

@@ -3,8 +3,9 @@
 
 import { drawSample, imageGenerator } from '../sampler';
 import type { InfoNCEOptions, InfoNCEResult, Mask } from '../types';
-import { checkBoolean, checkChoice, checkFloat32, checkMask, checkOptions, checkShape, checkTemperature, reportMaskValue, reportNonFinite } from '../validate';
+import { checkBoolean, checkChoice, checkFloat32, checkMask, checkOptions, checkShape, checkTemperature } from '../validate';
 import { checkMemoryBudget, roundUp8, type WasmContext } from './context';
+import type { InfoNCEImage, InfoNCEJob } from './imageJobs';
 
 const POSITIVE = { 'mean-logit': 0, 'mean-exp': 1 } as const;
 const STRIP_ROWS = 32;
@@ -27,10 +28,6 @@ function parse(options: InfoNCEOptions): Parsed {
   const hw = h * w;
   const features = checkFloat32(o.features, 'features', b * c * hw);
   const mask = checkMask(o.mask, 'mask', b * hw);
-  if (mask instanceof Float32Array) {
-    const bad = mask.findIndex((v) => !(v >= 0 && v <= 1));
-    reportMaskValue(mask, 'mask', bad);
-  }
   const temperature = checkTemperature(o.temperature);
   const positive = checkChoice(o.positive, 'positive', ['mean-logit', 'mean-exp'] as const, 'mean-logit');
   const { queries, negatives } = buildSets(mask, b, hw, o.sample);
@@ -123,42 +120,36 @@ function memoryNeeded(p: Parsed): number {
   return most;
 }
 
-export function runInfoNCE(ctx: WasmContext, options: InfoNCEOptions): InfoNCEResult {
+export async function runInfoNCE(ctx: WasmContext, options: InfoNCEOptions): Promise<InfoNCEResult> {
   const p = parse(options);
   checkMemoryBudget(ctx, memoryNeeded(p), 'infoNCE (one image)');
-  const { kernels: k, workspace: ws } = ctx;
   const { b, c, hw } = p;
   const chw = c * hw;
   const queryCounts = p.queries.map((q, i): [number, number] => [q.length, p.negatives[i].length]);
   const usedImages = queryCounts.map(([j, m]) => j >= 2 && m >= 1);
   const numUsedImages = usedImages.filter(Boolean).length;
-  const perImageLoss: (number | null)[] = new Array(b).fill(null);
-  const perQueryLoss: (Float32Array | null)[] = new Array(b).fill(null);
-  const grad = p.grad ? new Float32Array(b * chw) : undefined;
-  try {
-    for (let img = 0; img < b; img++) {
-      ws.reset();
-      const featuresPtr = ws.put(p.features.subarray(img * chw, (img + 1) * chw));
-      reportNonFinite(p.features, 'features', k.findNonFinite(featuresPtr, chw), img * chw);
-      if (!usedImages[img]) continue;
-      const [j, m] = queryCounts[img];
-      const qPtr = ws.put(p.queries[img]), nPtr = ws.put(p.negatives[img]);
-      const perQueryPtr = ws.alloc(j * 4), positivePtr = ws.alloc(j * 4);
-      const gradPtr = grad ? ws.allocZeroed(chw * 4) : 0;
-      perImageLoss[img] = k.infoNCEImage(featuresPtr, c, hw, qPtr, j, nPtr, m, p.temperature, POSITIVE[p.positive],
-        1 / (j * numUsedImages), perQueryPtr, positivePtr, gradPtr);
-      perQueryLoss[img] = ws.f32(perQueryPtr, j).slice();
-      if (grad) grad.set(ws.f32(gradPtr, chw), img * chw);
-    }
-  } finally {
-    ws.reset();
-  }
+  const images = await Promise.all(queryCounts.map(([j], img) => ctx.executor.run((forWorker): InfoNCEJob => {
+    const view = p.features.subarray(img * chw, (img + 1) * chw);
+    return {
+      kind: 'infoNCE', features: forWorker ? view.slice() : view, offset: img * chw, c, hw,
+      queries: p.queries[img], negatives: p.negatives[img], used: usedImages[img],
+      temperature: p.temperature, positive: POSITIVE[p.positive], gradScale: 1 / (j * numUsedImages), grad: p.grad,
+    };
+  }) as Promise<InfoNCEImage>));
+  // Reduced in image order, whatever finished first.
   let loss = 0;
-  for (const l of perImageLoss) if (l !== null) loss += l;
+  for (const image of images) if (image.loss !== null) loss += image.loss;
   const result: InfoNCEResult = {
     loss: numUsedImages > 0 ? loss / numUsedImages : 0,
-    numUsedImages, usedImages, queryCounts, perImageLoss, perQueryLoss, backend: ctx.backend,
+    numUsedImages, usedImages, queryCounts,
+    perImageLoss: images.map((image) => image.loss),
+    perQueryLoss: images.map((image) => image.perQuery ?? null),
+    backend: ctx.backend,
   };
-  if (grad) result.grad = { features: grad };
+  if (p.grad) {
+    const grad = new Float32Array(b * chw);
+    images.forEach((image, img) => { if (image.grad) grad.set(image.grad, img * chw); });
+    result.grad = { features: grad };
+  }
   return result;
 }

@@ -1,8 +1,9 @@
 // patchContrast: the CFL-Net patch contrastive loss (spec section 4), image by image.
 
 import type { PatchContrastOptions, PatchContrastResult } from '../types';
-import { checkBoolean, checkChoice, checkFloat32, checkMask, checkOptions, checkPatchSize, checkShape, checkTemperature, maskImage, reportMaskValue, reportNonFinite } from '../validate';
+import { checkBoolean, checkChoice, checkFloat32, checkMask, checkOptions, checkPatchSize, checkShape, checkTemperature, maskImage } from '../validate';
 import { checkMemoryBudget, roundUp8, type WasmContext } from './context';
+import type { PatchContrastImage, PatchContrastJob } from './imageJobs';
 
 const VARIANT = { exact: 0, cflnet: 1 } as const;
 const STRIP_ROWS = 32;
@@ -38,41 +39,37 @@ export function patchContrastMemory(p: ParsedPatchContrast): number {
   return p.c * p.h * p.w * 4 + p.h * p.w * 4 + 3 * np * cp * 4 + np * 18 + STRIP_ROWS * np * 4 + 4096;
 }
 
-/**
- * Runs every image; `gradScale` multiplies the batch-mean gradient (cflObjective passes alpha).
- */
-export function runPatchContrast(ctx: WasmContext, p: ParsedPatchContrast, gradScale = 1): PatchContrastResult {
+/** Runs every image; `gradScale` multiplies the batch-mean gradient (cflObjective passes alpha). */
+export async function runPatchContrast(ctx: WasmContext, p: ParsedPatchContrast, gradScale = 1): Promise<PatchContrastResult> {
   checkMemoryBudget(ctx, patchContrastMemory(p), 'patchContrast (one image)');
-  const { kernels: k, workspace: ws } = ctx;
   const { b, c, h, w, patchSize } = p;
   const hw = h * w, chw = c * hw;
   const kh = h / patchSize, kw = w / patchSize, n = kh * kw;
+  const images = await Promise.all(Array.from({ length: b }, (_, img) => ctx.executor.run((forWorker): PatchContrastJob => {
+    const view = p.features.subarray(img * chw, (img + 1) * chw);
+    const mask = maskImage(p.mask, img, hw);
+    return {
+      kind: 'patchContrast', features: forWorker ? view.slice() : view, offset: img * chw,
+      mask: forWorker && mask.buffer === p.mask.buffer ? mask.slice() : mask,
+      c, h, w, patchSize, temperature: p.temperature, variant: VARIANT[p.variant], gradScale: gradScale / (n * b), grad: p.grad,
+    };
+  }) as Promise<PatchContrastImage>));
+  // Reduced in image order, whatever finished first.
   const perImageLoss = new Float64Array(b);
   const perPatchLoss = new Float32Array(b * n);
   const patchLabels = new Uint8Array(b * n);
-  const grad = p.grad ? new Float32Array(b * chw) : undefined;
-  try {
-    for (let img = 0; img < b; img++) {
-      ws.reset();
-      const featuresPtr = ws.put(p.features.subarray(img * chw, (img + 1) * chw));
-      reportNonFinite(p.features, 'features', k.findNonFinite(featuresPtr, chw), img * chw);
-      const maskPtr = ws.put(maskImage(p.mask, img, hw));
-      if (p.mask instanceof Float32Array) reportMaskValue(p.mask, 'mask', offsetIndex(k.findOutsideUnit(maskPtr, hw), img * hw));
-      const perPatchPtr = ws.alloc(n * 4), labelsPtr = ws.alloc(n);
-      perImageLoss[img] = k.patchContrastImage(featuresPtr, maskPtr, c, h, w, patchSize, p.temperature, VARIANT[p.variant],
-        gradScale / (n * b), perPatchPtr, labelsPtr, 0, grad ? featuresPtr : 0);
-      perPatchLoss.set(ws.f32(perPatchPtr, n), img * n);
-      patchLabels.set(ws.u8(labelsPtr, n), img * n);
-      if (grad) grad.set(ws.f32(featuresPtr, chw), img * chw);
-    }
-  } finally {
-    ws.reset();
-  }
   let loss = 0;
-  for (const l of perImageLoss) loss += l;
+  images.forEach((image, img) => {
+    perImageLoss[img] = image.loss;
+    loss += image.loss;
+    perPatchLoss.set(image.perPatch, img * n);
+    patchLabels.set(image.labels, img * n);
+  });
   const result: PatchContrastResult = { loss: loss / b, perImageLoss, perPatchLoss, patchLabels, grid: [kh, kw], backend: ctx.backend };
-  if (grad) result.grad = { features: grad };
+  if (p.grad) {
+    const grad = new Float32Array(b * chw);
+    images.forEach((image, img) => grad.set(image.grad as Float32Array, img * chw));
+    result.grad = { features: grad };
+  }
   return result;
 }
-
-const offsetIndex = (index: number, offset: number): number => (index < 0 ? -1 : index + offset);

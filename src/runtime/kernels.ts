@@ -5,11 +5,14 @@ export interface Kernels {
   alloc(bytes: number): number;
   reset(): void;
   findNonFinite(ptr: number, n: number): number;
-  findOutsideUnit(ptr: number, n: number): number;
   expArray(src: number, dst: number, n: number): void;
   logArray(src: number, dst: number, n: number): void;
   hsumTest(src: number): number;
   hmaxTest(src: number): number;
+  packPanels(src: number, rows8: number, cp: number, dst: number): void;
+  similarityStrip(a: number, rows4: number, panels: number, nPanels: number, cp: number, scale: number, strip: number, stride: number): void;
+  accumulateWeighted(w: number, rows4: number, cols: number, stride: number, b: number, cp: number, out: number): void;
+  accumulateWeightedTransposed(w: number, rows: number, cols4: number, stride: number, a: number, cp: number, out: number): void;
   crossEntropyPrepareTargets(src: number, kind: number, n: number, c: number, ignoreIndex: number, weights: number, dst: number, normalizerOut: number): number;
   crossEntropyIndex(logits: number, target: number, weights: number, b: number, c: number, hw: number, ignoreIndex: number, smoothing: number, gradScale: number, perElement: number, grad: number, scratch: number): number;
   crossEntropyProbs(logits: number, probs: number, weights: number, b: number, c: number, hw: number, smoothing: number, gradScale: number, perElement: number, grad: number, scratch: number): number;

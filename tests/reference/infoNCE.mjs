@@ -75,7 +75,7 @@ function buildImage(f, mask, b, C, HW, sample) {
  * normalized pixel vectors.
  */
 function imageLoss({ x, Q, K }, C, t, positive, scale) {
-  const J = Q.length, M = K.length;
+  const J = Q.length;
   const dot = (k1, k2) => {
     let d = 0;
     for (let c = 0; c < C; c++) d += x[k1 * C + c] * x[k2 * C + c];
@@ -101,8 +101,8 @@ function imageLoss({ x, Q, K }, C, t, positive, scale) {
     queryLoss[a] = lse - pos.logit;
     positiveTerm[a] = pos.term;
     const gPositive = scale * (Math.exp(pos.logit - lse) - 1);
-    others.forEach((q, i) => addDotGrad(u, q, gPositive * pos.weights[i]));
-    K.forEach((k, i) => addDotGrad(u, k, (scale * Math.exp(negatives[i] - lse)) / t));
+    for (let i = 0; i < others.length; i++) addDotGrad(u, others[i], gPositive * pos.weights[i]);
+    for (let i = 0; i < K.length; i++) addDotGrad(u, K[i], (scale * Math.exp(negatives[i] - lse)) / t);
   }
   return { queryLoss, positiveTerm, gx };
 }

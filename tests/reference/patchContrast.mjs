@@ -106,7 +106,7 @@ function unpoolInto(gv, gImage, { C, H, W, p, kw, N }) {
 }
 
 /** lab_n = (patch mean of the mask > 0.5): strict, so an exactly half-forged patch is pristine. */
-function patchLabelsOf(mask, offset, { H, W, p, kw, N }) {
+function patchLabelsOf(mask, offset, { W, p, kw, N }) {
   const labels = new Uint8Array(N);
   for (let n = 0; n < N; n++) {
     const r = Math.floor(n / kw), col = n % kw;
