@@ -13,6 +13,7 @@ mkdirSync('dist', { recursive: true });
 
 const common = { bundle: true, format: 'esm', platform: 'neutral', target: 'es2022', external: ['node:*'], legalComments: 'none' };
 await esbuild.build({ ...common, entryPoints: { index: 'src/index.ts' }, outdir: 'dist', loader: { '.wasm': 'binary' } });
+await esbuild.build({ ...common, entryPoints: { worker: 'src/worker.ts' }, outdir: 'dist' });
 await esbuild.build({ ...common, entryPoints: { 'index.edge': 'src/index.edge.ts' }, outdir: 'dist', external: ['node:*', '*.wasm'] });
 copyFileSync('build/kernels.simd.wasm', 'dist/kernels.simd.wasm');
 copyFileSync('build/kernels.relaxed.wasm', 'dist/kernels.relaxed.wasm');
