@@ -1,5 +1,5 @@
 // Checks one result against its golden case (every field the spec lists for that loss).
-import { assertArrayClose, assertClose, assertExact, assertGradClose } from './golden.mjs';
+import { assertArrayClose, assertClose, assertExact, assertGradClose } from './compare.mjs';
 
 /** Returns the worst errors seen: { loss, grad } (relative measures of section 8). */
 export function checkAgainstGolden(c, r) {

@@ -1,0 +1,56 @@
+// The runtime matrix: the smoke suite (every loss, golden parity, threads 2 against threads 1)
+// under Deno and Bun (npm devDependencies) and in headless Chromium (Debian's chromium, driven by
+// playwright-core, page served on 127.0.0.1). A runtime that is not installed is skipped with a
+// reason; .ci/run installs all three.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { serve } from './runtime/serve.mjs';
+
+const root = new URL('../', import.meta.url);
+const bin = (name) => new URL(`node_modules/.bin/${name}`, root).pathname;
+const runner = new URL('runtime/run-deno-bun.mjs', import.meta.url).pathname;
+const CHROMIUM = '/usr/bin/chromium';
+
+function lastJson(stdout) {
+  const line = stdout.trim().split('\n').pop();
+  return JSON.parse(line);
+}
+
+function assertSmoke(result, runtime) {
+  assert.deepEqual(result.failures, [], `${runtime}: ${result.failures.join('\n')}`);
+  assert.ok(result.passed >= 10, `${runtime}: only ${result.passed} checks ran`);
+  console.log(`# ${runtime}: ${result.passed} passed, backend ${result.info.backend}, threads ${result.info.threads}`);
+}
+
+for (const [runtime, args] of [['deno', ['run', '--allow-read', runner]], ['bun', [runner]]]) {
+  test(`smoke suite under ${runtime}`, { skip: existsSync(bin(runtime)) ? false : `${runtime} is not installed` }, () => {
+    const r = spawnSync(bin(runtime), args, { encoding: 'utf8', timeout: 120_000, env: { ...process.env, NO_COLOR: '1' } });
+    assert.equal(r.status, 0, r.stderr);
+    assertSmoke(lastJson(r.stdout), runtime);
+  });
+}
+
+test('smoke suite in headless Chromium', { skip: existsSync(CHROMIUM) ? false : 'chromium is not installed (apt-get install chromium)' }, async () => {
+  const { chromium } = await import('playwright-core');
+  const { server, url } = await serve(root);
+  const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'fl-chromium-')), {
+    executablePath: CHROMIUM, headless: true,
+    args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--disable-default-apps', '--disable-extensions'],
+  });
+  try {
+    const page = await browser.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`${url}/tests/runtime/page.html`);
+    await page.waitForFunction(() => window.__result, null, { timeout: 120_000 });
+    assertSmoke(await page.evaluate(() => window.__result), 'chromium');
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    server.close();
+  }
+});
