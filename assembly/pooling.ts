@@ -2,39 +2,61 @@
 // of the contrastive losses (rows × Cp, see similarity.ts): p×p average pooling into patch rows,
 // its backward pass, and the gather / scatter of selected pixels.
 
-/** v[n][c] = mean of the p×p patch n of channel c. `v` is `(H/p·W/p) × Cp`, pre-zeroed padding. */
-export function avgPoolRows(f: usize, c: i32, h: i32, w: i32, p: i32, cp: i32, v: usize): void {
+import { hsum } from './simd_math';
+
+/**
+ * v[rowOf[n]][c] = mean of the p×p patch n of channel c: pooling straight into the rows a caller
+ * wants (rowOf: int32 per patch). `v` has Cp columns; its padding must be zeroed by the caller.
+ */
+export function avgPoolRows(f: usize, c: i32, h: i32, w: i32, p: i32, cp: i32, rowOf: usize, v: usize): void {
   const kh = h / p, kw = w / p;
-  const rowBytes = <usize>cp << 2;
+  const rowBytes = <usize>cp << 2, wBytes = <usize>w << 2;
   const inv: f32 = <f32>(1.0 / <f64>(p * p));
   for (let ch = 0; ch < c; ch++) {
-    const plane = f + <usize>ch * <usize>h * <usize>w * 4;
+    const plane = f + <usize>ch * <usize>h * wBytes;
+    const col = v + (<usize>ch << 2);
     for (let r = 0; r < kh; r++) {
+      const top = plane + <usize>(r * p) * wBytes;
+      const rows = rowOf + (<usize>(r * kw) << 2);
+      if (p == 4) {
+        // One vector per patch row: 4 loads and a horizontal sum per patch.
+        for (let q = 0; q < kw; q++) {
+          const o = top + (<usize>q << 4);
+          const s = f32x4.add(f32x4.add(v128.load(o), v128.load(o + wBytes)), f32x4.add(v128.load(o + 2 * wBytes), v128.load(o + 3 * wBytes)));
+          store<f32>(col + <usize>load<i32>(rows + (<usize>q << 2)) * rowBytes, hsum(s) * inv);
+        }
+        continue;
+      }
       for (let q = 0; q < kw; q++) {
         let s: f32 = 0;
-        for (let y = r * p; y < r * p + p; y++) {
-          const rowp = plane + (<usize>y * <usize>w + <usize>(q * p)) * 4;
+        for (let y = 0; y < p; y++) {
+          const rowp = top + <usize>y * wBytes + (<usize>(q * p) << 2);
           for (let x = 0; x < p; x++) s += load<f32>(rowp + (<usize>x << 2));
         }
-        store<f32>(v + <usize>(r * kw + q) * rowBytes + (<usize>ch << 2), s * inv);
+        store<f32>(col + <usize>load<i32>(rows + (<usize>q << 2)) * rowBytes, s * inv);
       }
     }
   }
 }
 
-/** df[c][y][x] = dv[patch(y,x)][c] / p² for every pixel: the backward pass of avgPoolRows. */
-export function avgPoolRowsBackward(dv: usize, c: i32, h: i32, w: i32, p: i32, cp: i32, df: usize): void {
+/** df[c][y][x] = dv[rowOf[patch(y,x)]][c] / p² for every pixel: the backward pass of avgPoolRows. */
+export function avgPoolRowsBackward(dv: usize, c: i32, h: i32, w: i32, p: i32, cp: i32, rowOf: usize, df: usize): void {
   const kw = w / p;
-  const rowBytes = <usize>cp << 2;
+  const rowBytes = <usize>cp << 2, wBytes = <usize>w << 2;
   const inv: f32 = <f32>(1.0 / <f64>(p * p));
   for (let ch = 0; ch < c; ch++) {
-    const plane = df + <usize>ch * <usize>h * <usize>w * 4;
+    const plane = df + <usize>ch * <usize>h * wBytes;
+    const col = dv + (<usize>ch << 2);
     for (let y = 0; y < h; y++) {
-      const rowBase = dv + <usize>((y / p) * kw) * rowBytes + (<usize>ch << 2);
-      const out = plane + <usize>y * <usize>w * 4;
+      const rows = rowOf + (<usize>((y / p) * kw) << 2);
+      const out = plane + <usize>y * wBytes;
       for (let q = 0; q < kw; q++) {
-        const g = load<f32>(rowBase + <usize>q * rowBytes) * inv;
-        const o = out + <usize>(q * p) * 4;
+        const g = load<f32>(col + <usize>load<i32>(rows + (<usize>q << 2)) * rowBytes) * inv;
+        const o = out + (<usize>(q * p) << 2);
+        if (p == 4) {
+          v128.store(o, f32x4.splat(g));
+          continue;
+        }
         for (let x = 0; x < p; x++) store<f32>(o + (<usize>x << 2), g);
       }
     }
