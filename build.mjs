@@ -1,6 +1,6 @@
 // Builds dist/: both wasm targets (asc), the ESM bundles (esbuild) and the type declarations (tsc).
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import * as esbuild from 'esbuild';
 
 const bin = (name) => new URL(`./node_modules/.bin/${name}`, import.meta.url).pathname;
@@ -13,6 +13,8 @@ mkdirSync('dist', { recursive: true });
 
 const common = { bundle: true, format: 'esm', platform: 'neutral', target: 'es2022', external: ['node:*'], legalComments: 'none' };
 await esbuild.build({ ...common, entryPoints: { index: 'src/index.ts' }, outdir: 'dist', loader: { '.wasm': 'binary' } });
+await esbuild.build({ ...common, entryPoints: { cli: 'src/cli.ts' }, outdir: 'dist', platform: 'node', target: 'node20', loader: { '.wasm': 'binary' }, banner: { js: '#!/usr/bin/env node' } });
+chmodSync('dist/cli.js', 0o755);
 await esbuild.build({ ...common, entryPoints: { worker: 'src/worker.ts' }, outdir: 'dist' });
 await esbuild.build({ ...common, entryPoints: { 'index.edge': 'src/index.edge.ts' }, outdir: 'dist', external: ['node:*', '*.wasm'] });
 copyFileSync('build/kernels.simd.wasm', 'dist/kernels.simd.wasm');

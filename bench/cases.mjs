@@ -10,6 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
+import { drawInfoNCESample } from '../dist/index.js';
 
 // ---------------------------------------------------------------------------
 // Random numbers
@@ -162,45 +163,6 @@ function makeLogits(rand, B, C, H, W, target) {
 }
 
 // ---------------------------------------------------------------------------
-// Sampling (info_nce)
-
-/**
- * The package's seeded sampler (DESIGN.md section 1), reproduced so that the
- * explicit index lists here equal what infoNCE({sample: {maxPerClass, seed}})
- * draws: image b uses mulberry32((seed + 0x9E3779B9*b) mod 2^32), pristine
- * first, then forged, each a partial Fisher-Yates over ascending indices.
- */
-export function samplePixels(mask, B, H, W, maxPerClass, seed = 0) {
-  const HW = H * W;
-  const pristine = [];
-  const forged = [];
-  for (let b = 0; b < B; b++) {
-    const rand = mulberry32((seed + Math.imul(0x9e3779b9, b)) >>> 0);
-    const m = mask.subarray(b * HW, (b + 1) * HW);
-    const classIndices = (value) => {
-      const list = [];
-      for (let k = 0; k < HW; k++) if (m[k] === value) list.push(k);
-      return list;
-    };
-    pristine.push(partialShuffle(classIndices(0), maxPerClass, rand));
-    forged.push(partialShuffle(classIndices(1), maxPerClass, rand));
-  }
-  return { pristine, forged };
-}
-
-function partialShuffle(list, maxCount, rand) {
-  const n = list.length;
-  const k = Math.min(n, maxCount);
-  for (let i = 0; i < k; i++) {
-    const j = i + Math.floor(rand() * (n - i));
-    const tmp = list[i];
-    list[i] = list[j];
-    list[j] = tmp;
-  }
-  return Int32Array.from(list.slice(0, k));
-}
-
-// ---------------------------------------------------------------------------
 // Cases
 
 // Full size is DESIGN.md section 4; `small` keeps each case's structure at a
@@ -250,7 +212,8 @@ export function makeCase(name, scale = {}) {
   }
   if (name === 'nce') {
     const sampleSpec = { maxPerClass: small ? 100 : 1000, seed: 0 };
-    const sample = samplePixels(mask, B, H, W, sampleSpec.maxPerClass, sampleSpec.seed);
+    // The package's own seeded sampler: every implementation then sees the same pixels.
+    const sample = drawInfoNCESample({ mask, shape, ...sampleSpec });
     return { ...base, loss: 'info_nce', variants: ['mean-logit'], features, sample, sampleSpec };
   }
   return { ...base, loss: 'info_nce', variants: ['mean-logit', 'mean-exp'], features };

@@ -43,7 +43,7 @@ test('20 interleaved calls of mixed losses on one engine each get their own resu
   const sequential = [];
   for (const [fn, options] of calls) sequential.push(await engines[0][fn](options));
   const concurrent = await Promise.all(calls.map(([fn, options]) => engines[1][fn](options)));
-  concurrent.forEach((result, i) => assert.deepEqual(result, sequential[i], `call ${i} (${calls[i][0]})`));
+  concurrent.forEach((result, i) => { assert.deepEqual(result, sequential[i], `call ${i} (${calls[i][0]})`); });
 });
 
 test('a worker that dies mid-call rejects that call; the pool replaces it and goes on', async () => {

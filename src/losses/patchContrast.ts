@@ -68,7 +68,7 @@ export async function runPatchContrast(ctx: WasmContext, p: ParsedPatchContrast,
   const result: PatchContrastResult = { loss: loss / b, perImageLoss, perPatchLoss, patchLabels, grid: [kh, kw], backend: ctx.backend };
   if (p.grad) {
     const grad = new Float32Array(b * chw);
-    images.forEach((image, img) => grad.set(image.grad as Float32Array, img * chw));
+    images.forEach((image, img) => { grad.set(image.grad as Float32Array, img * chw); });
     result.grad = { features: grad };
   }
   return result;

@@ -1,0 +1,39 @@
+// Times this package on one benchmark case in a fresh process (so that the wasm build and the
+// threads are what the parent asked for): benchmark.js, value + gradient, and prints one JSON line
+// { case, variant, build, threads, loss, median_ms, mean_ms, runs }.
+//   node [--experimental-wasm-relaxed-simd] bench/run-package.mjs <case> <variant> <simd|relaxed-simd> <threads> [runs] [--small]
+import Benchmark from 'benchmark';
+import { createEngine } from '../dist/index.js';
+import { makeCase } from './cases.mjs';
+
+const [name, variant, build, threadsArg, runsArg = '5'] = process.argv.slice(2);
+const small = process.argv.includes('--small');
+const c = makeCase(name, { small });
+const engine = await createEngine({ wasmBuild: build, threads: Number(threadsArg) });
+
+/** The package call of a case and variant, as a user would write it. */
+function call() {
+  const { shape, mask, features, temperature } = c;
+  if (c.loss === 'cross_entropy') return engine.crossEntropy({ logits: c.logits, target: c.target, shape, weight: c.weight });
+  if (c.loss === 'patch_contrast') return engine.patchContrast({ features, mask, shape, patchSize: c.patchSize, temperature, variant });
+  return engine.infoNCE({ features, mask, shape, temperature, positive: variant, sample: c.sample });
+}
+
+const first = await call();
+const runs = Number(runsArg);
+const bench = new Benchmark(`${name} ${variant}`, {
+  defer: true,
+  minSamples: runs,
+  // Long calls: one call a cycle, `runs` samples; short ones (ce): benchmark.js's own cycles.
+  maxTime: c.loss === 'cross_entropy' ? 3 : 0.1,
+  initCount: 1,
+  fn: (deferred) => call().then(() => deferred.resolve()),
+});
+await new Promise((resolve) => bench.on('complete', resolve).run());
+const sample = [...bench.stats.sample].sort((a, b) => a - b);
+const median = sample[Math.floor(sample.length / 2)];
+console.log(JSON.stringify({
+  case: name, variant, build: first.backend, threads: engine.info.threads, loss: first.loss,
+  median_ms: median * 1e3, mean_ms: bench.stats.mean * 1e3, rme: bench.stats.rme, runs: sample.length,
+}));
+await engine.dispose();
