@@ -7,7 +7,6 @@ import { addWide, expv, hsumWide, logv } from './simd_math';
 
 // `scratch` (16 + 48·C bytes) holds the tail group: targets, then C × 4 lanes of logits,
 // probabilities and gradient.
-const TARGET_I32: i32 = 0;
 const TARGET_U8: i32 = 1;
 const TARGET_U16: i32 = 2;
 
@@ -21,19 +20,67 @@ const TARGET_U16: i32 = 2;
 /**
  * Checks index targets and converts them to int32: returns the first index whose target is
  * neither in [0, C) nor `ignoreIndex`, or -1. `kind`: 0 int32, 1 uint8, 2 uint16.
- * Writes Σ w_{y} over the valid targets (the "mean" normalizer, float64) to `normalizerOut`.
+ * Writes Σ w_{y} over the valid targets (the "mean" normalizer, float64) to `normalizerOut`,
+ * from per-class counts (exact integers, so the sum is as exact as float64 allows).
+ * `counts` is scratch for C + 1 int32 values.
  */
-export function crossEntropyPrepareTargets(src: usize, kind: i32, n: i32, c: i32, ignoreIndex: i32, weights: usize, dst: usize, normalizerOut: usize): i32 {
-  let norm: f64 = 0;
-  for (let i = 0; i < n; i++) {
+export function crossEntropyPrepareTargets(src: usize, kind: i32, n: i32, c: i32, ignoreIndex: i32, weights: usize, dst: usize, normalizerOut: usize, counts: usize): i32 {
+  memory.fill(counts, 0, (<usize>c + 1) << 2);
+  const ignore = i32x4.splat(ignoreIndex), classes = i32x4.splat(c);
+  let i = 0;
+  // Vector pass: convert, and stop at the first group holding a target out of range.
+  for (; i + 4 <= n; i += 4) {
+    const y = loadTargets4(src, kind, i);
+    v128.store(dst + (<usize>i << 2), y);
+    // Unsigned y < C also rejects negative targets.
+    const bad = v128.andnot(v128.not(i32x4.lt_u(y, classes)), i32x4.eq(y, ignore));
+    if (v128.any_true(bad)) break;
+  }
+  for (; i < n; i++) {
     const y = loadTarget(src, kind, i);
     store<i32>(dst + (<usize>i << 2), y);
-    if (y == ignoreIndex) continue;
-    if (y < 0 || y >= c) return i;
-    norm += load<f64>(weights + (<usize>y << 3));
+    if (y != ignoreIndex && <u32>y >= <u32>c) return i;
   }
+  // Per-class counts: a vector compare per class for small C, else four interleaved histograms
+  // (consecutive pixels mostly share a class, and one histogram would serialize on its counter).
+  if (c <= 16) {
+    for (let k = 0; k < c; k++) {
+      const kv = i32x4.splat(k);
+      let cnt = i32x4.splat(0);
+      let j = 0;
+      for (; j + 4 <= n; j += 4) cnt = i32x4.sub(cnt, i32x4.eq(v128.load(dst + (<usize>j << 2)), kv));
+      let total = i32x4.extract_lane(cnt, 0) + i32x4.extract_lane(cnt, 1) + i32x4.extract_lane(cnt, 2) + i32x4.extract_lane(cnt, 3);
+      for (; j < n; j++) if (load<i32>(dst + (<usize>j << 2)) == k) total++;
+      // A class index equal to ignoreIndex is ignored, not counted.
+      store<i32>(counts + (<usize>k << 2), k == ignoreIndex ? 0 : total);
+    }
+  } else {
+    const stride = (<usize>c + 1) << 2;
+    const h = heap.alloc(stride * 4);
+    memory.fill(h, 0, stride * 4);
+    for (let j = 0; j < n; j++) {
+      const y = load<i32>(dst + (<usize>j << 2));
+      if (y == ignoreIndex) continue;
+      const slot = h + <usize>(j & 3) * stride + (<usize>y << 2);
+      store<i32>(slot, load<i32>(slot) + 1);
+    }
+    for (let k = 0; k < c; k++) {
+      let total = 0;
+      for (let q = 0; q < 4; q++) total += load<i32>(h + <usize>q * stride + (<usize>k << 2));
+      store<i32>(counts + (<usize>k << 2), total);
+    }
+  }
+  let norm: f64 = 0;
+  for (let k = 0; k < c; k++) norm += <f64>load<i32>(counts + (<usize>k << 2)) * load<f64>(weights + (<usize>k << 3));
   store<f64>(normalizerOut, norm);
   return -1;
+}
+
+// @ts-ignore: decorator
+@inline function loadTargets4(src: usize, kind: i32, i: i32): v128 {
+  if (kind == TARGET_U8) return i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(src + <usize>i)));
+  if (kind == TARGET_U16) return i32x4.extend_low_i16x8_u(v128.load64_zero(src + (<usize>i << 1)));
+  return v128.load(src + (<usize>i << 2));
 }
 
 /**
@@ -48,11 +95,32 @@ export function crossEntropyIndex(logits: usize, target: usize, weights: usize, 
   for (let img = 0; img < b; img++) {
     const base = <usize>img * <usize>c * planeBytes;
     let i = 0;
+    if (c == 2) {
+      // Two independent groups per iteration: exp and log are long dependency chains, and two of
+      // them side by side keep the vector units busy.
+      for (; i + 16 <= hw; i += 16) {
+        const off = <usize>i << 2;
+        const e = img * hw + i;
+        const x = logits + base + off, g = grad != 0 ? grad + base + off : 0, t = target + (<usize>e << 2);
+        const la = binaryGroup(x, planeBytes, v128.load(t), weights, ignoreIndex, smoothing, gradScale, g);
+        const lb = binaryGroup(x + 16, planeBytes, v128.load(t, 16), weights, ignoreIndex, smoothing, gradScale, g != 0 ? g + 16 : 0);
+        const lc = binaryGroup(x + 32, planeBytes, v128.load(t, 32), weights, ignoreIndex, smoothing, gradScale, g != 0 ? g + 32 : 0);
+        const ld = binaryGroup(x + 48, planeBytes, v128.load(t, 48), weights, ignoreIndex, smoothing, gradScale, g != 0 ? g + 48 : 0);
+        if (perElement != 0) {
+          const pe = perElement + (<usize>e << 2);
+          v128.store(pe, la); v128.store(pe, lb, 16); v128.store(pe, lc, 32); v128.store(pe, ld, 48);
+        }
+        acc = addWide(addWide(acc, f32x4.add(la, lb)), f32x4.add(lc, ld));
+      }
+    }
     for (; i + 4 <= hw; i += 4) {
       const off = <usize>i << 2;
       const e = img * hw + i;
       const y = v128.load(target + (<usize>e << 2));
-      const loss = indexGroup(logits + base + off, planeBytes, y, weights, c, ignoreIndex, smoothing, gradScale, grad != 0 ? grad + base + off : 0);
+      const x = logits + base + off, g = grad != 0 ? grad + base + off : 0;
+      const loss = c == 2
+        ? binaryGroup(x, planeBytes, y, weights, ignoreIndex, smoothing, gradScale, g)
+        : indexGroup(x, planeBytes, y, weights, c, ignoreIndex, smoothing, gradScale, g);
       if (perElement != 0) v128.store(perElement + (<usize>e << 2), loss);
       acc = addWide(acc, loss);
     }
@@ -89,6 +157,49 @@ export function crossEntropyIndex(logits: usize, target: usize, weights: usize, 
   return f32x4.extract_lane(v, 3);
 }
 
+/**
+ * Two classes (the forged / pristine case), one group of 4 pixels: with d = x1 − x0,
+ * −l0 = softplus(d) and −l1 = softplus(−d) share one exp and one log, and p1 = σ(d).
+ * Same results as indexGroup to float32 rounding, in about a third of the instructions.
+ */
+// @ts-ignore: decorator
+@inline function binaryGroup(x: usize, stride: usize, y: v128, weights: usize, ignoreIndex: i32, smoothing: f32, gradScale: f32, g: usize): v128 {
+  const valid = v128.not(i32x4.eq(y, i32x4.splat(ignoreIndex)));
+  const isOne = i32x4.eq(y, i32x4.splat(1));
+  const w0 = load<f32>(weights), w1 = load<f32>(weights, 4);
+  const x0 = v128.load(x), x1 = v128.load(x + stride);
+  const d = f32x4.sub(x1, x0);
+  const e = expv(f32x4.neg(f32x4.abs(d)));                 // exp(−|d|) in (0, 1]
+  const one = f32x4.splat(1), zero = f32x4.splat(0);
+  const l1p = logv(f32x4.add(one, e));
+  const nll0 = f32x4.add(f32x4.pmax(d, zero), l1p);
+  const nll1 = f32x4.add(f32x4.pmax(f32x4.neg(d), zero), l1p);
+  const wy = v128.bitselect(f32x4.splat(w1), f32x4.splat(w0), isOne);
+  const keep = f32x4.splat(1 - smoothing), share = f32x4.splat(smoothing * 0.5);
+  let loss = f32x4.mul(f32x4.mul(keep, wy), v128.bitselect(nll1, nll0, isOne));
+  if (smoothing != 0) loss = f32x4.add(loss, f32x4.mul(share, f32x4.add(f32x4.mul(f32x4.splat(w0), nll0), f32x4.mul(f32x4.splat(w1), nll1))));
+  loss = v128.and(loss, valid);
+  if (g != 0) {
+    // p1 = σ(d), p0 = σ(−d), each from the same 1/(1 + e) so the small one keeps its precision.
+    const inv = f32x4.div(one, f32x4.add(one, e));
+    const small = f32x4.mul(e, inv);
+    const positive = f32x4.ge(d, zero);
+    const p1 = v128.bitselect(inv, small, positive), p0 = v128.bitselect(small, inv, positive);
+    const scale = v128.and(f32x4.splat(gradScale), valid);
+    const alpha = f32x4.mul(f32x4.add(f32x4.mul(keep, wy), f32x4.mul(share, f32x4.splat(w0 + w1))), scale);
+    const beta = f32x4.mul(f32x4.mul(keep, wy), scale);
+    let g0 = f32x4.sub(f32x4.mul(alpha, p0), v128.andnot(beta, isOne));
+    let g1 = f32x4.sub(f32x4.mul(alpha, p1), v128.and(beta, isOne));
+    if (smoothing != 0) {
+      g0 = f32x4.sub(g0, f32x4.mul(f32x4.mul(share, f32x4.splat(w0)), scale));
+      g1 = f32x4.sub(g1, f32x4.mul(f32x4.mul(share, f32x4.splat(w1)), scale));
+    }
+    v128.store(g, g0);
+    v128.store(g + stride, g1);
+  }
+  return loss;
+}
+
 /** One group of 4 pixels: returns their 4 losses; writes the scaled gradient when g ≠ 0. */
 function indexGroup(x: usize, stride: usize, y: v128, weights: usize, c: i32, ignoreIndex: i32, smoothing: f32, gradScale: f32, g: usize): v128 {
   const valid = v128.not(i32x4.eq(y, i32x4.splat(ignoreIndex)));
@@ -97,7 +208,7 @@ function indexGroup(x: usize, stride: usize, y: v128, weights: usize, c: i32, ig
   let xy = f32x4.splat(0), wy = f32x4.splat(0);
   for (let k = 0; k < c; k++) {
     const xk = v128.load(x + <usize>k * stride);
-    m = f32x4.max(m, xk);
+    m = f32x4.pmax(m, xk);
     const hit = i32x4.eq(y, i32x4.splat(k));
     xy = v128.bitselect(xk, xy, hit);
     wy = v128.bitselect(f32x4.splat(load<f32>(weights + (<usize>k << 2))), wy, hit);
@@ -183,7 +294,7 @@ export function crossEntropyProbs(logits: usize, probs: usize, weights: usize, b
 
 function probsGroup(x: usize, q: usize, stride: usize, weights: usize, c: i32, smoothing: f32, gradScale: f32, g: usize): v128 {
   let m = v128.load(x);
-  for (let k = 1; k < c; k++) m = f32x4.max(m, v128.load(x + <usize>k * stride));
+  for (let k = 1; k < c; k++) m = f32x4.pmax(m, v128.load(x + <usize>k * stride));
   const keep = f32x4.splat(1 - smoothing), share = f32x4.splat(smoothing / <f32>c);
   // loss = Wq·ln s − Σ_c w_c q'_c (x_c − m), with Wq = Σ_c w_c q'_c.
   let s = f32x4.splat(0), wq = f32x4.splat(0), wqd = f32x4.splat(0);

@@ -100,7 +100,7 @@ export function infoNCEImage(features: usize, c: i32, hw: i32, queries: usize, j
 function negativeRow(row: usize, m: i32, mp: i32, l0: f32, weightScale: f32, gradScale: f32, dl0Out: usize): f32 {
   for (let k = m; k < mp; k++) store<f32>(row + (<usize>k << 2), NEG);
   let mx = f32x4.splat(l0);
-  for (let k = 0; k < mp; k += 4) mx = f32x4.max(mx, v128.load(row + (<usize>k << 2)));
+  for (let k = 0; k < mp; k += 4) mx = f32x4.pmax(mx, v128.load(row + (<usize>k << 2)));
   const top = hmax(mx), topv = f32x4.splat(top);
   let se = f32x4.splat(0);
   for (let k = 0; k < mp; k += 4) {
@@ -187,7 +187,7 @@ function queryLogSumExp(u: usize, j: i32, jp: i32, cp: i32, panelsU: usize, invT
       const row = strip + <usize>r * <usize>jp * 4;
       maskQueryRow(row, a, j, jp);
       let mx = f32x4.splat(NEG);
-      for (let b = 0; b < jp; b += 4) mx = f32x4.max(mx, v128.load(row + (<usize>b << 2)));
+      for (let b = 0; b < jp; b += 4) mx = f32x4.pmax(mx, v128.load(row + (<usize>b << 2)));
       const top = hmax(mx), topv = f32x4.splat(top);
       let se = f32x4.splat(0);
       for (let b = 0; b < jp; b += 4) se = f32x4.add(se, expv(f32x4.sub(v128.load(row + (<usize>b << 2)), topv)));

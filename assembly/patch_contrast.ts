@@ -122,7 +122,7 @@ function columnMaxima(z: usize, np: i32, n: i32, cp: i32, panels: usize, invT: f
       store<f32>(row + (<usize>i << 2), 0);
       let m = f32x4.splat(0);
       let j = 0;
-      for (; j + 4 <= n; j += 4) m = f32x4.max(m, v128.load(row + (<usize>j << 2)));
+      for (; j + 4 <= n; j += 4) m = f32x4.pmax(m, v128.load(row + (<usize>j << 2)));
       let best = hmax(m);
       for (; j < n; j++) best = max(best, load<f32>(row + (<usize>j << 2)));
       store<f32>(cmax + (<usize>i << 2), best);
@@ -146,7 +146,7 @@ function exactRow(row: usize, i: i32, own: Range, other: Range, scale: f32): f64
   let m = f32x4.splat(NEG);
   for (let j = other.lo & ~3; j < other.hi; j += 4) {
     const o = <usize>j << 2;
-    m = f32x4.max(m, v128.bitselect(v128.load(row + o), f32x4.splat(NEG), lanesIn(j, other.lo, other.hi, -1)));
+    m = f32x4.pmax(m, v128.bitselect(v128.load(row + o), f32x4.splat(NEG), lanesIn(j, other.lo, other.hi, -1)));
   }
   const top = hmax(m), mv = f32x4.splat(top);
   // Pass 2: Σ exp over the negatives; their lanes keep exp(s − m) for pass 4.
@@ -171,7 +171,7 @@ function exactRow(row: usize, i: i32, own: Range, other: Range, scale: f32): f64
     const s = v128.load(row + o);
     const x = f32x4.sub(lse, s);
     const e = expv(f32x4.neg(f32x4.abs(x)));                       // exp(−|x|) in (0, 1]
-    const softplus = f32x4.add(f32x4.max(x, zero), logv(f32x4.add(one, e)));
+    const softplus = f32x4.add(f32x4.pmax(x, zero), logv(f32x4.add(one, e)));
     const inv = f32x4.div(one, f32x4.add(one, e));
     const sig = v128.bitselect(inv, f32x4.mul(e, inv), f32x4.ge(x, zero));
     lossAcc = f32x4.add(lossAcc, v128.and(softplus, inside));

@@ -80,7 +80,7 @@ export function runCrossEntropy(ctx: WasmContext, options: CrossEntropyOptions):
       const weightsF64 = ws.putF64(p.weight);
       const normPtr = ws.alloc(8);
       const kind = p.target instanceof Int32Array ? TARGET_KIND.int32 : p.target instanceof Uint8Array ? TARGET_KIND.uint8 : TARGET_KIND.uint16;
-      const bad = k.crossEntropyPrepareTargets(src, kind, b * hw, c, p.ignoreIndex, weightsF64, targetPtr, normPtr);
+      const bad = k.crossEntropyPrepareTargets(src, kind, b * hw, c, p.ignoreIndex, weightsF64, targetPtr, normPtr, ws.alloc(4 * (c + 1)));
       if (bad >= 0) throw new RangeError(`target[${bad}] = ${p.target[bad]}: class indices must lie in [0, ${c}) or equal ignoreIndex (${p.ignoreIndex})`);
       normalizer = ws.f64(normPtr, 1)[0];
     } else {
