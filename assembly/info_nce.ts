@@ -5,7 +5,9 @@
 // and consumed at once (row log-sum-exp together with the positive logit ℓ0, then the gradient
 // weights in place), so no J × M matrix exists. The positive term is
 //   mean-logit: ℓ0_a = (u_a·S − u_a·u_a)/((J−1)t), S = Σ_b u_b: O(J·C), no J × J block;
-//   mean-exp:   ℓ0_a = LSE_{b≠a}(u_a·u_b/t) − ln(J−1): a J × J pass before and one after.
+//   mean-exp:   ℓ0_a = LSE_{b≠a}(u_a·u_b/t) − ln(J−1): each strip of queries also produces its
+//               J-wide strip of query–query logits, keeps it for the backward of ℓ0 once the
+//               negatives have given ∂loss/∂ℓ0, and reuses it (one J × J product, not two).
 
 import { alloc } from './memory';
 import { expv, hmax, hsum, logv } from './simd_math';
@@ -42,16 +44,16 @@ export function infoNCEImage(features: usize, c: i32, hw: i32, queries: usize, j
   normalizeRows(u, jp, cp, u, normsU);
   normalizeRows(x, mp, cp, x, normsX);
   const invT = <f32>(1.0 / temperature);
-  const width = max(jp, mp);
-  const strip = alloc(<usize>STRIP_ROWS * <usize>width * 4);
-  // Per query: ℓ0, and for mean-exp the LSE over the other queries.
+  const meanExp = positive == POSITIVE_MEAN_EXP;
+  const strip = alloc(<usize>STRIP_ROWS * <usize>mp * 4);
+  // mean-exp: the query–query strip of the current rows, and per row the LSE over the others.
+  const stripQ = meanExp ? alloc(<usize>STRIP_ROWS * <usize>jp * 4) : 0;
   const l0 = alloc(<usize>jp << 2), lseQ = alloc(<usize>jp << 2);
   let panelsU: usize = 0;
   const sumU = alloc(rowBytes);
-  if (positive == POSITIVE_MEAN_EXP) {
+  if (meanExp) {
     panelsU = alloc(<usize>jp * rowBytes);
     packPanels(u, jp, cp, panelsU);
-    queryLogSumExp(u, j, jp, cp, panelsU, invT, strip, lseQ, l0, perQueryPositive);
   } else {
     meanLogitPositives(u, j, cp, invT, sumU, l0, perQueryPositive);
   }
@@ -64,10 +66,22 @@ export function infoNCEImage(features: usize, c: i32, hw: i32, queries: usize, j
   const dl0 = alloc(<usize>jp << 2);
   memory.fill(dl0, 0, <usize>jp << 2);
   const weightScale = gradScale * invT;
+  const logJm1 = <f32>Math.log(<f64>(j - 1));
   let total: f64 = 0;
   for (let a0 = 0; a0 < jp; a0 += STRIP_ROWS) {
     const rows = min(STRIP_ROWS, jp - a0);
-    similarityStrip(u + <usize>a0 * rowBytes, rows, panelsX, mp >> 3, cp, invT, strip, mp);
+    const ua = u + <usize>a0 * rowBytes;
+    if (meanExp) {
+      similarityStrip(ua, rows, panelsU, jp >> 3, cp, invT, stripQ, jp);
+      for (let r = 0; r < rows && a0 + r < j; r++) {
+        const a = a0 + r;
+        const lse = queryRowLogSumExp(stripQ + <usize>r * <usize>jp * 4, a, j, jp);
+        store<f32>(lseQ + (<usize>a << 2), lse);
+        store<f32>(l0 + (<usize>a << 2), lse - logJm1);
+        store<f32>(perQueryPositive + (<usize>a << 2), lse - logJm1);
+      }
+    }
+    similarityStrip(ua, rows, panelsX, mp >> 3, cp, invT, strip, mp);
     for (let r = 0; r < rows; r++) {
       const a = a0 + r;
       const row = strip + <usize>r * <usize>mp * 4;
@@ -78,12 +92,27 @@ export function infoNCEImage(features: usize, c: i32, hw: i32, queries: usize, j
     }
     if (grad != 0) {
       accumulateWeighted(strip, rows, mp, mp, x, cp, du + <usize>a0 * rowBytes);
-      accumulateWeightedTransposed(strip, rows, mp, mp, u + <usize>a0 * rowBytes, cp, dx);
+      accumulateWeightedTransposed(strip, rows, mp, mp, ua, cp, dx);
+      if (meanExp) {
+        // ∂ℓ0_a/∂s_ab = softmax_{b≠a}(s_ab): weights dl0_a · exp(s_ab − lseQ_a) / t on both rows.
+        for (let r = 0; r < rows; r++) {
+          const a = a0 + r;
+          const row = stripQ + <usize>r * <usize>jp * 4;
+          if (a >= j) { memory.fill(row, 0, <usize>jp << 2); continue; }
+          const lv = f32x4.splat(load<f32>(lseQ + (<usize>a << 2)));
+          const wv = f32x4.splat(load<f32>(dl0 + (<usize>a << 2)) * invT);
+          for (let b = 0; b < jp; b += 4) {
+            const o = <usize>b << 2;
+            v128.store(row + o, f32x4.mul(expv(f32x4.sub(v128.load(row + o), lv)), wv));
+          }
+        }
+        accumulateWeighted(stripQ, rows, jp, jp, u, cp, du + <usize>a0 * rowBytes);
+        accumulateWeightedTransposed(stripQ, rows, jp, jp, ua, cp, du);
+      }
     }
   }
   if (grad != 0) {
-    if (positive == POSITIVE_MEAN_EXP) queryPairsBackward(u, j, jp, cp, panelsU, invT, strip, lseQ, dl0, du);
-    else meanLogitBackward(u, j, cp, invT, sumU, dl0, du);
+    if (!meanExp) meanLogitBackward(u, j, cp, invT, sumU, dl0, du);
     normalizeRowsBackward(u, du, jp, cp, normsU, du);
     normalizeRowsBackward(x, dx, mp, cp, normsX, dx);
     scatterPixelRows(du, j, cp, queries, c, hw, grad);
@@ -167,60 +196,17 @@ function meanLogitBackward(u: usize, j: i32, cp: i32, invT: f32, sumU: usize, dl
   }
 }
 
-/** Masks the diagonal and padding of a query–query strip row with NEG. */
-// @ts-ignore: decorator
-@inline function maskQueryRow(row: usize, a: i32, j: i32, jp: i32): void {
+/**
+ * One row of query–query logits: masks the diagonal and the padding with NEG (so that they give
+ * exp = 0 later) and returns LSE_{b≠a}(s_ab).
+ */
+function queryRowLogSumExp(row: usize, a: i32, j: i32, jp: i32): f32 {
   store<f32>(row + (<usize>a << 2), NEG);
   for (let b = j; b < jp; b++) store<f32>(row + (<usize>b << 2), NEG);
-}
-
-/** mean-exp: lseQ_a = LSE_{b≠a}(u_a·u_b/t), ℓ0_a = lseQ_a − ln(J−1). */
-function queryLogSumExp(u: usize, j: i32, jp: i32, cp: i32, panelsU: usize, invT: f32, strip: usize, lseQ: usize, l0: usize, positiveOut: usize): void {
-  const rowBytes = <usize>cp << 2;
-  const logJm1 = <f32>Math.log(<f64>(j - 1));
-  for (let a0 = 0; a0 < jp; a0 += STRIP_ROWS) {
-    const rows = min(STRIP_ROWS, jp - a0);
-    similarityStrip(u + <usize>a0 * rowBytes, rows, panelsU, jp >> 3, cp, invT, strip, jp);
-    for (let r = 0; r < rows; r++) {
-      const a = a0 + r;
-      if (a >= j) break;
-      const row = strip + <usize>r * <usize>jp * 4;
-      maskQueryRow(row, a, j, jp);
-      let mx = f32x4.splat(NEG);
-      for (let b = 0; b < jp; b += 4) mx = f32x4.pmax(mx, v128.load(row + (<usize>b << 2)));
-      const top = hmax(mx), topv = f32x4.splat(top);
-      let se = f32x4.splat(0);
-      for (let b = 0; b < jp; b += 4) se = f32x4.add(se, expv(f32x4.sub(v128.load(row + (<usize>b << 2)), topv)));
-      const lse = top + f32x4.extract_lane(logv(f32x4.splat(hsum(se))), 0);
-      store<f32>(lseQ + (<usize>a << 2), lse);
-      store<f32>(l0 + (<usize>a << 2), lse - logJm1);
-      store<f32>(positiveOut + (<usize>a << 2), lse - logJm1);
-    }
-  }
-}
-
-/**
- * Backward of the mean-exp positive term: ∂ℓ0_a/∂s_ab = softmax_{b≠a}(s_ab), so the weights are
- * dl0_a · exp(s_ab − lseQ_a) / t, accumulated onto both rows like the negatives' block.
- */
-function queryPairsBackward(u: usize, j: i32, jp: i32, cp: i32, panelsU: usize, invT: f32, strip: usize, lseQ: usize, dl0: usize, du: usize): void {
-  const rowBytes = <usize>cp << 2;
-  for (let a0 = 0; a0 < jp; a0 += STRIP_ROWS) {
-    const rows = min(STRIP_ROWS, jp - a0);
-    similarityStrip(u + <usize>a0 * rowBytes, rows, panelsU, jp >> 3, cp, invT, strip, jp);
-    for (let r = 0; r < rows; r++) {
-      const a = a0 + r;
-      const row = strip + <usize>r * <usize>jp * 4;
-      if (a >= j) { memory.fill(row, 0, <usize>jp << 2); continue; }
-      maskQueryRow(row, a, j, jp);
-      const lv = f32x4.splat(load<f32>(lseQ + (<usize>a << 2)));
-      const wv = f32x4.splat(load<f32>(dl0 + (<usize>a << 2)) * invT);
-      for (let b = 0; b < jp; b += 4) {
-        const o = <usize>b << 2;
-        v128.store(row + o, f32x4.mul(expv(f32x4.sub(v128.load(row + o), lv)), wv));
-      }
-    }
-    accumulateWeighted(strip, rows, jp, jp, u, cp, du + <usize>a0 * rowBytes);
-    accumulateWeightedTransposed(strip, rows, jp, jp, u + <usize>a0 * rowBytes, cp, du);
-  }
+  let mx = f32x4.splat(NEG);
+  for (let b = 0; b < jp; b += 4) mx = f32x4.pmax(mx, v128.load(row + (<usize>b << 2)));
+  const top = hmax(mx), topv = f32x4.splat(top);
+  let se = f32x4.splat(0);
+  for (let b = 0; b < jp; b += 4) se = f32x4.add(se, expv(f32x4.sub(v128.load(row + (<usize>b << 2)), topv)));
+  return top + f32x4.extract_lane(logv(f32x4.splat(hsum(se))), 0);
 }
