@@ -2,11 +2,16 @@
 //
 // Features are average-pooled into N patch rows, sorted by class (pristine rows first, then
 // forged), and L2-normalized (Z, N × Cp). Sorting makes every anchor's positives and negatives two
-// contiguous column ranges, so the row passes below touch each range once with no per-lane class
-// tests. The similarities S = Z·Zᵀ/t are produced one strip of STRIP_ROWS rows at a time and
-// consumed at once: every quantity of the loss is row-local given a few per-column constants, so
-// each strip is turned in place into the gradient weights G = ∂loss/∂S, then dZ += G·Z (rows of
-// the strip) and dZ += Gᵀ·Z_strip (every row). No N × N matrix exists; memory is O(N·C).
+// contiguous column ranges, so the row passes touch each range once with no per-lane class tests.
+// The similarities S = Z·Zᵀ/t are produced one strip of STRIP_ROWS rows at a time and consumed at
+// once; no N × N matrix exists and memory is O(N·C).
+//   Pass 1, full-width strips: every row's statistics (the loss L_i and the few numbers its
+//     gradient weights need: for exact LSE over the negatives and Σσ/|P|; for cflnet D and ∂L/∂D).
+//   Pass 2 (gradient), upper half-strips: S is symmetric, so each strip computes only the columns
+//     from its first row on, turns s_ij into H_ij = ∂L/∂s_ij + ∂L/∂s_ji from the two rows'
+//     statistics, and adds H·Z to the strip's rows and Hᵀ·Z_strip to the columns' rows.
+// Work: 2N²C (pass 1) + 3N²C (pass 2), instead of 6N²C for full strips with a transposed update;
+// cflnet adds N²C for its column maxima, themselves found on half-strips.
 
 import { alloc } from './memory';
 import { normalizeRows, normalizeRowsBackward } from './normalize';
@@ -72,42 +77,69 @@ export function patchContrastImage(features: usize, mask: usize, c: i32, h: i32,
     columnMaxima(z, np, n, cp, panels, invT, strip, cmax);
     if (columnMax != 0) for (let k = 0; k < n; k++) store<f32>(columnMax + (<usize>k << 2), load<f32>(cmax + (<usize>load<i32>(rowOf + (<usize>k << 2)) << 2)));
   }
-  const dz = alloc(matBytes);
-  memory.fill(dz, 0, matBytes);
-  // ∂s/∂z carries 1/t; it is folded into the weights before the two accumulations.
-  const weightScale = gradScale * invT;
+  // Per row: statA, statB (exact: LSE over the negatives, Σσ/|P|; cflnet: D, ∂L/∂D) and 1/|P|,
+  // all 0 for rows whose loss is 0 by definition, so that they add no gradient.
+  const statA = alloc(<usize>np << 2), statB = alloc(<usize>np << 2), invP = alloc(<usize>np << 2);
+  memory.fill(statA, 0, <usize>np << 2);
+  memory.fill(statB, 0, <usize>np << 2);
+  memory.fill(invP, 0, <usize>np << 2);
+  const stats = new RowStats();
   const own = new Range(), other = new Range();
   let total: f64 = 0;
   for (let i0 = 0; i0 < np; i0 += STRIP_ROWS) {
     const rows = min(STRIP_ROWS, np - i0);
     similarityStrip(z + <usize>i0 * rowBytes, rows, panels, np >> 3, cp, invT, strip, np);
-    for (let r = 0; r < rows; r++) {
+    for (let r = 0; r < rows && i0 + r < n; r++) {
       const i = i0 + r;
+      classRanges(i, pristine, n, own, other);
       const row = strip + <usize>r * <usize>np * 4;
-      if (i >= n) {
-        memory.fill(row, 0, <usize>np << 2);
-        continue;
-      }
-      const forged = i >= pristine;
-      own.lo = forged ? pristine : 0; own.hi = forged ? n : pristine;
-      other.lo = forged ? 0 : pristine; other.hi = forged ? pristine : n;
-      const li = variant == VARIANT_CFLNET ? cflnetRow(row, i, own, other, cmax, weightScale) : exactRow(row, i, own, other, weightScale);
-      // The diagonal and the padding columns carry no weight.
-      store<f32>(row + (<usize>i << 2), 0);
-      for (let j = n; j < np; j++) store<f32>(row + (<usize>j << 2), 0);
-      store<f32>(perPatch + (<usize>load<i32>(patchOf + (<usize>i << 2)) << 2), <f32>li);
-      total += li;
-    }
-    if (grad != 0) {
-      accumulateWeighted(strip, rows, np, np, z, cp, dz + <usize>i0 * rowBytes);
-      accumulateWeightedTransposed(strip, rows, np, np, z + <usize>i0 * rowBytes, cp, dz);
+      if (variant == VARIANT_CFLNET) cflnetRowStats(row, i, own, other, cmax, stats);
+      else exactRowStats(row, i, own, other, stats);
+      const ri = <usize>i << 2;
+      store<f32>(statA + ri, stats.a);
+      store<f32>(statB + ri, stats.b);
+      store<f32>(invP + ri, stats.invP);
+      store<f32>(perPatch + (<usize>load<i32>(patchOf + ri) << 2), <f32>stats.loss);
+      total += stats.loss;
     }
   }
   if (grad != 0) {
+    const dz = alloc(matBytes);
+    memory.fill(dz, 0, matBytes);
+    // ∂s/∂z carries 1/t; it is folded into the weights before the two accumulations.
+    const weightScale = gradScale * invT;
+    for (let i0 = 0; i0 < np; i0 += STRIP_ROWS) {
+      const rows = min(STRIP_ROWS, np - i0), width = np - i0;
+      const zi = z + <usize>i0 * rowBytes;
+      similarityStrip(zi, rows, panels + <usize>i0 * rowBytes, width >> 3, cp, invT, strip, width);
+      for (let r = 0; r < rows; r++) {
+        const i = i0 + r;
+        const row = strip + <usize>r * <usize>width * 4;
+        if (i >= n) {
+          memory.fill(row, 0, <usize>width << 2);
+          continue;
+        }
+        classRanges(i, pristine, n, own, other);
+        // Columns from i + 1 on: the pairs j < i of this block belong to row j's pass.
+        if (variant == VARIANT_CFLNET) cflnetPairWeights(row, i0, i, own, other, statA, statB, invP, cmax, weightScale);
+        else exactPairWeights(row, i0, i, own, other, statA, statB, invP, weightScale);
+        memory.fill(row, 0, <usize>(r + 1) << 2);
+        if (n < np) memory.fill(row + (<usize>(n - i0) << 2), 0, <usize>(np - n) << 2);
+      }
+      accumulateWeighted(strip, rows, width, width, zi, cp, dz + <usize>i0 * rowBytes);
+      accumulateWeightedTransposed(strip, rows, width, width, zi, cp, dz + <usize>i0 * rowBytes);
+    }
     normalizeRowsBackward(z, dz, np, cp, norms, dz);
     avgPoolRowsBackward(dz, c, h, w, p, cp, rowOf, grad);
   }
   return total / <f64>n;
+}
+
+/** The own-class and other-class column ranges of sorted row i. */
+function classRanges(i: i32, pristine: i32, n: i32, own: Range, other: Range): void {
+  const forged = i >= pristine;
+  own.lo = forged ? pristine : 0; own.hi = forged ? n : pristine;
+  other.lo = forged ? 0 : pristine; other.hi = forged ? pristine : n;
 }
 
 /**
@@ -140,114 +172,158 @@ function columnMaxima(z: usize, np: i32, n: i32, cp: i32, panels: usize, invT: f
   memory.fill(cmax + (<usize>n << 2), 0, <usize>(np - n) << 2);
 }
 
+/** What pass 1 keeps of one anchor row. */
+@unmanaged class RowStats { loss: f64 = 0; a: f32 = 0; b: f32 = 0; invP: f32 = 0; }
+
 /**
- * Exact variant, one anchor row: L_i = (1/|P|) Σ_p softplus(LSE_N − s_ip). Replaces the row of
- * similarities by its gradient weights ∂L_i/∂s_ij · scale:
- *   positives −σ(LSE_N − s_ip)/|P|,  negatives (Σ_p σ_p/|P|) · softmax_N(s_in).
+ * Exact variant, one anchor row: L_i = (1/|P|) Σ_p softplus(LSE_N − s_ip). Keeps a = LSE_N,
+ * b = Σ_p σ(LSE_N − s_ip)/|P| and 1/|P| for the gradient weights
+ *   ∂L_i/∂s_ip = −σ(LSE_N − s_ip)/|P|,  ∂L_i/∂s_in = b · exp(s_in − LSE_N).
  */
-function exactRow(row: usize, i: i32, own: Range, other: Range, scale: f32): f64 {
+function exactRowStats(row: usize, i: i32, own: Range, other: Range, out: RowStats): void {
   const positives = own.hi - own.lo - 1, negatives = other.hi - other.lo;
-  if (positives == 0 || negatives == 0) {
-    for (let j = own.lo; j < own.hi; j++) store<f32>(row + (<usize>j << 2), 0);
-    for (let j = other.lo; j < other.hi; j++) store<f32>(row + (<usize>j << 2), 0);
-    return 0;
-  }
-  // Pass 1: the maximum over the negatives.
+  out.loss = 0; out.a = 0; out.b = 0; out.invP = 0;
+  if (positives == 0 || negatives == 0) return;
   let m = f32x4.splat(NEG);
   for (let j = other.lo & ~3; j < other.hi; j += 4) {
-    const o = <usize>j << 2;
-    m = f32x4.pmax(m, v128.bitselect(v128.load(row + o), f32x4.splat(NEG), lanesIn(j, other.lo, other.hi, -1)));
+    m = f32x4.pmax(m, v128.bitselect(v128.load(row + (<usize>j << 2)), f32x4.splat(NEG), lanesIn(j, other.lo, other.hi, -1)));
   }
   const top = hmax(m), mv = f32x4.splat(top);
-  // Pass 2: Σ exp over the negatives; their lanes keep exp(s − m) for pass 4.
   let se = f32x4.splat(0);
   for (let j = other.lo & ~3; j < other.hi; j += 4) {
-    const o = <usize>j << 2;
-    const inside = lanesIn(j, other.lo, other.hi, -1);
-    const s = v128.load(row + o);
-    const e = v128.and(expv(f32x4.sub(s, mv)), inside);
-    se = f32x4.add(se, e);
-    v128.store(row + o, v128.bitselect(e, s, inside));
+    se = f32x4.add(se, v128.and(expv(f32x4.sub(v128.load(row + (<usize>j << 2)), mv)), lanesIn(j, other.lo, other.hi, -1)));
   }
-  const sumE = hsum(se);
-  const lse = f32x4.splat(top + f32x4.extract_lane(logv(f32x4.splat(sumE)), 0));
-  // Pass 3: the positives' softplus and sigmoid.
-  const one = f32x4.splat(1), zero = f32x4.splat(0);
-  const posScale = f32x4.splat(-scale / <f32>positives);
+  const lse = top + f32x4.extract_lane(logv(f32x4.splat(hsum(se))), 0);
+  const lv = f32x4.splat(lse), one = f32x4.splat(1), zero = f32x4.splat(0);
   let lossAcc = f32x4.splat(0), sigAcc = f32x4.splat(0);
   for (let j = own.lo & ~3; j < own.hi; j += 4) {
-    const o = <usize>j << 2;
     const inside = lanesIn(j, own.lo, own.hi, i);
-    const s = v128.load(row + o);
-    const x = f32x4.sub(lse, s);
+    const x = f32x4.sub(lv, v128.load(row + (<usize>j << 2)));
     const e = expv(f32x4.neg(f32x4.abs(x)));                       // exp(−|x|) in (0, 1]
     const softplus = f32x4.add(f32x4.pmax(x, zero), logv(f32x4.add(one, e)));
-    const inv = f32x4.div(one, f32x4.add(one, e));
-    const sig = v128.bitselect(inv, f32x4.mul(e, inv), f32x4.ge(x, zero));
     lossAcc = f32x4.add(lossAcc, v128.and(softplus, inside));
-    sigAcc = f32x4.add(sigAcc, v128.and(sig, inside));
-    v128.store(row + o, v128.bitselect(f32x4.mul(sig, posScale), s, inside));
+    sigAcc = f32x4.add(sigAcc, v128.and(sigmoidFrom(x, e), inside));
   }
-  // Pass 4: the negatives' weights.
-  const negScale = f32x4.splat(hsum(sigAcc) / <f32>positives / sumE * scale);
-  for (let j = other.lo & ~3; j < other.hi; j += 4) {
-    const o = <usize>j << 2;
-    const v = v128.load(row + o);
-    v128.store(row + o, v128.bitselect(f32x4.mul(v, negScale), v, lanesIn(j, other.lo, other.hi, -1)));
+  const invP: f32 = <f32>1.0 / <f32>positives;
+  out.loss = <f64>hsum(lossAcc) / <f64>positives;
+  out.a = lse;
+  out.b = hsum(sigAcc) * invP;
+  out.invP = invP;
+}
+
+/** σ(x) given e = exp(−|x|): 1/(1 + e) for x ≥ 0, e/(1 + e) below, both without overflow. */
+// @ts-ignore: decorator
+@inline function sigmoidFrom(x: v128, e: v128): v128 {
+  const inv = f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), e));
+  return v128.bitselect(inv, f32x4.mul(e, inv), f32x4.ge(x, f32x4.splat(0)));
+}
+
+/** σ(lse − s) for a vector of s. */
+// @ts-ignore: decorator
+@inline function sigmoidGap(lse: v128, s: v128): v128 {
+  const x = f32x4.sub(lse, s);
+  return sigmoidFrom(x, expv(f32x4.neg(f32x4.abs(x))));
+}
+
+/**
+ * Exact variant, pass 2, columns [i0, N) of row i: H_ij = ∂L_i/∂s_ij + ∂L_j/∂s_ji · scale from
+ * both rows' statistics (s_ji = s_ij). Same-class pairs are positives for both rows, other-class
+ * pairs negatives for both. The caller zeroes the columns up to i and the padding.
+ */
+function exactPairWeights(row: usize, i0: i32, i: i32, own: Range, other: Range, lse: usize, b: usize, invP: usize, scale: f32): void {
+  const ri = <usize>i << 2;
+  const lseI = f32x4.splat(load<f32>(lse + ri)), bI = f32x4.splat(load<f32>(b + ri)), invPI = f32x4.splat(load<f32>(invP + ri));
+  const neg = f32x4.splat(-scale), pos = f32x4.splat(scale);
+  const lo = max(own.lo, i + 1);
+  for (let j = lo & ~3; j < own.hi; j += 4) {
+    const o = <usize>j << 2, local = row + (<usize>(j - i0) << 2);
+    const s = v128.load(local);
+    const gI = f32x4.mul(sigmoidGap(lseI, s), invPI);
+    const gJ = f32x4.mul(sigmoidGap(v128.load(lse + o), s), v128.load(invP + o));
+    v128.store(local, v128.bitselect(f32x4.mul(f32x4.add(gI, gJ), neg), s, lanesIn(j, lo, own.hi, -1)));
   }
-  return <f64>hsum(lossAcc) / <f64>positives;
+  const lo2 = max(other.lo, i + 1);
+  for (let j = lo2 & ~3; j < other.hi; j += 4) {
+    const o = <usize>j << 2, local = row + (<usize>(j - i0) << 2);
+    const s = v128.load(local);
+    const gI = f32x4.mul(bI, expv(f32x4.sub(s, lseI)));
+    const gJ = f32x4.mul(v128.load(b + o), expv(f32x4.sub(s, v128.load(lse + o))));
+    v128.store(local, v128.bitselect(f32x4.mul(f32x4.add(gI, gJ), pos), s, lanesIn(j, lo2, other.hi, -1)));
+  }
 }
 
 /**
  * cflnet variant, one anchor row, with the column maxima c_j held constant:
  *   e_ij = exp(s_ij − c_j), D = Σ_N e_in, den = (e_ip + D) + ε, r = e_ip/den, λ = −ln(r + ε),
  *   L_i = (1/|P|) Σ_P λ_ip.
- * Gradient weights, written in forms whose factors stay ≤ 1 so that float32 never overflows:
- *   positives −((D + ε)/den) · (e/(e + ε·den)) / |P|,
- *   negatives e_in · (1/|P|) Σ_P (e/(e + ε·den)) / den.
+ * Keeps a = D, b = ∂L_i/∂D = (1/|P|) Σ_P (e/(e + ε·den))/den and 1/|P|; the positives' weights
+ * −((D + ε)/den) · (e/(e + ε·den)) / |P| are written in forms whose factors stay ≤ 1, so float32
+ * never overflows.
  */
-function cflnetRow(row: usize, i: i32, own: Range, other: Range, cmax: usize, scale: f32): f64 {
+function cflnetRowStats(row: usize, i: i32, own: Range, other: Range, cmax: usize, out: RowStats): void {
   const positives = own.hi - own.lo - 1;
-  if (positives == 0) {
-    for (let j = own.lo; j < own.hi; j++) store<f32>(row + (<usize>j << 2), 0);
-    for (let j = other.lo; j < other.hi; j++) store<f32>(row + (<usize>j << 2), 0);
-    return 0;
-  }
-  // Pass 1: e = exp(s − c) on the negatives, and D their sum.
+  out.loss = 0; out.a = 0; out.b = 0; out.invP = 0;
+  if (positives == 0) return;
   let dAcc = f32x4.splat(0);
   for (let j = other.lo & ~3; j < other.hi; j += 4) {
     const o = <usize>j << 2;
-    const inside = lanesIn(j, other.lo, other.hi, -1);
-    const s = v128.load(row + o);
-    const e = v128.and(expv(f32x4.sub(s, v128.load(cmax + o))), inside);
-    dAcc = f32x4.add(dAcc, e);
-    v128.store(row + o, v128.bitselect(e, s, inside));
+    dAcc = f32x4.add(dAcc, v128.and(expv(f32x4.sub(v128.load(row + o), v128.load(cmax + o))), lanesIn(j, other.lo, other.hi, -1)));
   }
   const d = hsum(dAcc);
-  const dv = f32x4.splat(d), eps = f32x4.splat(EPS), dEps = f32x4.splat(d + EPS);
-  const posScale = f32x4.splat(-scale / <f32>positives);
-  // Pass 2: the positives' λ and weights, and Σ_P (e/(e + ε·den))/den for the negatives.
+  const dv = f32x4.splat(d), eps = f32x4.splat(EPS);
   let lossAcc = f32x4.splat(0), dDAcc = f32x4.splat(0);
   for (let j = own.lo & ~3; j < own.hi; j += 4) {
     const o = <usize>j << 2;
     const inside = lanesIn(j, own.lo, own.hi, i);
-    const s = v128.load(row + o);
     // Lanes outside the range compute on e = 1, which keeps them finite; they are masked out.
-    const e = v128.bitselect(expv(f32x4.sub(s, v128.load(cmax + o))), f32x4.splat(1), inside);
+    const e = v128.bitselect(expv(f32x4.sub(v128.load(row + o), v128.load(cmax + o))), f32x4.splat(1), inside);
     const den = f32x4.add(f32x4.add(e, dv), eps);
     const lambda = f32x4.neg(logv(f32x4.add(f32x4.div(e, den), eps)));
     const q = f32x4.div(e, f32x4.add(e, f32x4.mul(eps, den)));
     lossAcc = f32x4.add(lossAcc, v128.and(lambda, inside));
     dDAcc = f32x4.add(dDAcc, v128.and(f32x4.div(q, den), inside));
-    const gpos = f32x4.mul(f32x4.mul(f32x4.div(dEps, den), q), posScale);
-    v128.store(row + o, v128.bitselect(gpos, s, inside));
   }
-  // Pass 3: the negatives' weights e · dL/dD.
-  const negScale = f32x4.splat(hsum(dDAcc) / <f32>positives * scale);
-  for (let j = other.lo & ~3; j < other.hi; j += 4) {
-    const o = <usize>j << 2;
-    const v = v128.load(row + o);
-    v128.store(row + o, v128.bitselect(f32x4.mul(v, negScale), v, lanesIn(j, other.lo, other.hi, -1)));
+  const invP: f32 = <f32>1.0 / <f32>positives;
+  out.loss = <f64>hsum(lossAcc) / <f64>positives;
+  out.a = d;
+  out.b = hsum(dDAcc) * invP;
+  out.invP = invP;
+}
+
+/** −((D + ε)/den) · (e/(e + ε·den)) for e = exp(s − c) and den = e + D + ε (a positive's weight). */
+// @ts-ignore: decorator
+@inline function cflnetPositive(s: v128, c: v128, d: v128): v128 {
+  const eps = f32x4.splat(EPS);
+  const e = expv(f32x4.sub(s, c));
+  const den = f32x4.add(f32x4.add(e, d), eps);
+  const q = f32x4.div(e, f32x4.add(e, f32x4.mul(eps, den)));
+  return f32x4.mul(f32x4.div(f32x4.add(d, eps), den), q);
+}
+
+/**
+ * cflnet variant, pass 2, columns [i0, N) of row i: H_ij = ∂L_i/∂s_ij + ∂L_j/∂s_ji · scale, with
+ * e_ij = exp(s − c_j) for row i and e_ji = exp(s − c_i) for row j. The caller zeroes the columns
+ * up to i and the padding.
+ */
+function cflnetPairWeights(row: usize, i0: i32, i: i32, own: Range, other: Range, dStat: usize, dD: usize, invP: usize, cmax: usize, scale: f32): void {
+  const ri = <usize>i << 2;
+  const dI = f32x4.splat(load<f32>(dStat + ri)), dDI = f32x4.splat(load<f32>(dD + ri)), invPI = f32x4.splat(load<f32>(invP + ri));
+  const cI = f32x4.splat(load<f32>(cmax + ri));
+  const neg = f32x4.splat(-scale), pos = f32x4.splat(scale);
+  const lo = max(own.lo, i + 1);
+  for (let j = lo & ~3; j < own.hi; j += 4) {
+    const o = <usize>j << 2, local = row + (<usize>(j - i0) << 2);
+    const s = v128.load(local);
+    const gI = f32x4.mul(cflnetPositive(s, v128.load(cmax + o), dI), invPI);
+    const gJ = f32x4.mul(cflnetPositive(s, cI, v128.load(dStat + o)), v128.load(invP + o));
+    v128.store(local, v128.bitselect(f32x4.mul(f32x4.add(gI, gJ), neg), s, lanesIn(j, lo, own.hi, -1)));
   }
-  return <f64>hsum(lossAcc) / <f64>positives;
+  const lo2 = max(other.lo, i + 1);
+  for (let j = lo2 & ~3; j < other.hi; j += 4) {
+    const o = <usize>j << 2, local = row + (<usize>(j - i0) << 2);
+    const s = v128.load(local);
+    const gI = f32x4.mul(dDI, expv(f32x4.sub(s, v128.load(cmax + o))));
+    const gJ = f32x4.mul(v128.load(dD + o), expv(f32x4.sub(s, cI)));
+    v128.store(local, v128.bitselect(f32x4.mul(f32x4.add(gI, gJ), pos), s, lanesIn(j, lo2, other.hi, -1)));
+  }
 }
