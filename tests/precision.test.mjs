@@ -1,0 +1,35 @@
+// Reductions over whole images accumulate in float64: at the benchmark size a float32 kernel
+// still matches the float64 reference to about 1e-6 relative (a naive float32 sum gives ~1e-3).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { makeCase } from '../bench/cases.mjs';
+import { engine } from './helpers/engine.mjs';
+import { crossEntropyRef, infoNCERef, patchContrastRef } from './reference/index.mjs';
+
+const rel = (a, b) => Math.abs(a - b) / Math.abs(b);
+
+test('crossEntropy mean at 4×2×224×224 (the ce benchmark case) within 2e-6 of float64', async () => {
+  const c = makeCase('ce');
+  const options = { logits: c.logits, target: c.target, shape: c.shape, weight: c.weight };
+  const got = await (await engine()).crossEntropy(options);
+  const want = crossEntropyRef(options).loss;
+  const err = rel(got.loss, want);
+  console.log(`# ce 4×2×224×224: relative error ${err.toExponential(2)}`);
+  assert.ok(err < 2e-6, `relative error ${err}`);
+});
+
+test('patchContrast and infoNCE on 2×16×32×32 within 1e-5 of float64', async () => {
+  const c = makeCase('nce-full', { small: true });
+  const shape = [2, 16, 32, 32];
+  const e = await engine();
+  for (const variant of ['exact', 'cflnet']) {
+    const options = { features: c.features, mask: c.mask, shape, patchSize: 2, temperature: 0.1, variant };
+    const err = rel((await e.patchContrast(options)).loss, patchContrastRef(options).loss);
+    assert.ok(err < 1e-5, `${variant}: relative error ${err}`);
+  }
+  for (const positive of ['mean-logit', 'mean-exp']) {
+    const options = { features: c.features, mask: c.mask, shape, temperature: 0.1, positive };
+    const err = rel((await e.infoNCE(options)).loss, infoNCERef(options).loss);
+    assert.ok(err < 1e-5, `${positive}: relative error ${err}`);
+  }
+});
