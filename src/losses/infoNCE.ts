@@ -115,7 +115,7 @@ function memoryNeeded(p: Parsed): number {
   for (let i = 0; i < p.b; i++) {
     const jp = roundUp8(p.queries[i].length), mp = roundUp8(p.negatives[i].length), cp = roundUp8(p.c);
     const rows = (p.positive === 'mean-exp' ? 3 : 2) * jp + 3 * mp;
-    most = Math.max(most, 2 * p.c * p.hw * 4 + (jp + mp) * 4 + rows * cp * 4 + (jp + mp) * 8 + 16 * jp + STRIP_ROWS * Math.max(jp, mp) * 4 + 4096);
+    most = Math.max(most, 2 * p.c * p.hw * 4 + (jp + mp) * 4 + rows * cp * 4 + (jp + mp) * 8 + 16 * jp + STRIP_ROWS * (mp + (p.positive === 'mean-exp' ? jp : 0)) * 4 + 4096);
   }
   return most;
 }

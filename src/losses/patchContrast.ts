@@ -36,7 +36,8 @@ export function parsePatchContrast(options: PatchContrastOptions | Record<string
 export function patchContrastMemory(p: ParsedPatchContrast): number {
   const n = (p.h / p.patchSize) * (p.w / p.patchSize);
   const np = roundUp8(n), cp = roundUp8(p.c);
-  return p.c * p.h * p.w * 4 + p.h * p.w * 4 + 3 * np * cp * 4 + np * 18 + STRIP_ROWS * np * 4 + 4096;
+  // Z, its panels and dZ; per row: norms (8 bytes), row maps (8), statistics and maxima (16).
+  return p.c * p.h * p.w * 4 + p.h * p.w * 4 + 3 * np * cp * 4 + np * 32 + n + STRIP_ROWS * np * 4 + 4096;
 }
 
 /** Runs every image; `gradScale` multiplies the batch-mean gradient (cflObjective passes alpha). */
