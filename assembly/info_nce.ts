@@ -139,13 +139,14 @@ function negativeRow(row: usize, m: i32, mp: i32, l0: f32, weightScale: f32, gra
     v128.store(row + o, e);
   }
   const e0 = f32x4.extract_lane(expv(f32x4.splat(l0 - top)), 0);
-  const s = hsum(se) + e0;
+  const negatives = hsum(se), s = negatives + e0;
   const scale = f32x4.splat(weightScale / s);
   for (let k = 0; k < mp; k += 4) {
     const o = <usize>k << 2;
     v128.store(row + o, f32x4.mul(v128.load(row + o), scale));
   }
-  store<f32>(dl0Out, (e0 / s - 1) * gradScale);
+  // p0 − 1 = −(Σ_k e_k)/s: written without the subtraction, which loses every digit when p0 ≈ 1.
+  store<f32>(dl0Out, -(negatives / s) * gradScale);
   return (top - l0) + f32x4.extract_lane(logv(f32x4.splat(s)), 0);
 }
 

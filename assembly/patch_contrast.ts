@@ -182,7 +182,9 @@ function columnMaxima(z: usize, np: i32, n: i32, cp: i32, panels: usize, invT: f
  */
 function exactRowStats(row: usize, i: i32, own: Range, other: Range, out: RowStats): void {
   const positives = own.hi - own.lo - 1, negatives = other.hi - other.lo;
-  out.loss = 0; out.a = 0; out.b = 0; out.invP = 0;
+  // A row with no positive or no negative has L_i = 0 and no gradient: b = 1/|P| = 0 zero its
+  // weights, and an LSE far above every logit makes the exponentials they multiply 0, not huge.
+  out.loss = 0; out.a = 3.0e38; out.b = 0; out.invP = 0;
   if (positives == 0 || negatives == 0) return;
   let m = f32x4.splat(NEG);
   for (let j = other.lo & ~3; j < other.hi; j += 4) {

@@ -22,8 +22,11 @@ export function avgPoolRows(f: usize, c: i32, h: i32, w: i32, p: i32, cp: i32, r
         // One vector per patch row: 4 loads and a horizontal sum per patch.
         for (let q = 0; q < kw; q++) {
           const o = top + (<usize>q << 4);
-          const s = f32x4.add(f32x4.add(v128.load(o), v128.load(o + wBytes)), f32x4.add(v128.load(o + 2 * wBytes), v128.load(o + 3 * wBytes)));
-          store<f32>(col + <usize>load<i32>(rows + (<usize>q << 2)) * rowBytes, hsum(s) * inv);
+          // Scaled before the sum, so that finite features near the float32 limit stay finite.
+          const k = f32x4.splat(inv);
+          const s = f32x4.add(f32x4.add(f32x4.mul(v128.load(o), k), f32x4.mul(v128.load(o + wBytes), k)),
+            f32x4.add(f32x4.mul(v128.load(o + 2 * wBytes), k), f32x4.mul(v128.load(o + 3 * wBytes), k)));
+          store<f32>(col + <usize>load<i32>(rows + (<usize>q << 2)) * rowBytes, hsum(s));
         }
         continue;
       }
@@ -31,9 +34,9 @@ export function avgPoolRows(f: usize, c: i32, h: i32, w: i32, p: i32, cp: i32, r
         let s: f32 = 0;
         for (let y = 0; y < p; y++) {
           const rowp = top + <usize>y * wBytes + (<usize>(q * p) << 2);
-          for (let x = 0; x < p; x++) s += load<f32>(rowp + (<usize>x << 2));
+          for (let x = 0; x < p; x++) s += load<f32>(rowp + (<usize>x << 2)) * inv;
         }
-        store<f32>(col + <usize>load<i32>(rows + (<usize>q << 2)) * rowBytes, s * inv);
+        store<f32>(col + <usize>load<i32>(rows + (<usize>q << 2)) * rowBytes, s);
       }
     }
   }

@@ -38,13 +38,13 @@
  * exp(x) per lane. Range reduction x = n·ln2 + r with a two-part ln2, a degree-6 polynomial on
  * |r| ≤ ln2/2, and 2^n built in the exponent bits. n is rounded by adding 1.5·2^23, whose sum
  * holds n in its low mantissa bits: cheaper than nearest + trunc_sat. Inputs below -87.33 give 0
- * (the float32 result would be subnormal); inputs above 88.72 are clamped (never reached: callers
- * subtract a maximum).
+ * (the float32 result would be subnormal); inputs above 88 are clamped to exp(88) ≈ 1.65e38, so the
+ * result is always finite (callers subtract a maximum; weights of 0 times it stay 0).
  */
 // @ts-ignore: decorator
 @inline export function expv(x: v128): v128 {
   const tiny = f32x4.lt(x, f32x4.splat(-87.33654));
-  const xc = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-87.33654)), f32x4.splat(88.72283));
+  const xc = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-87.33654)), f32x4.splat(88.0));
   const shifted = f32x4.add(f32x4.mul(xc, f32x4.splat(1.44269504088896341)), f32x4.splat(12582912.0));
   const n = f32x4.sub(shifted, f32x4.splat(12582912.0));
   let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693359375)));
