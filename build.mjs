@@ -17,6 +17,9 @@ await esbuild.build({ ...common, entryPoints: { cli: 'src/cli.ts' }, outdir: 'di
 chmodSync('dist/cli.js', 0o755);
 await esbuild.build({ ...common, entryPoints: { worker: 'src/worker.ts' }, outdir: 'dist' });
 await esbuild.build({ ...common, entryPoints: { 'index.edge': 'src/index.edge.ts' }, outdir: 'dist', external: ['node:*', '*.wasm'] });
+// forgery-losses/tfjs: @tensorflow/tfjs-core stays a (peer) import, and the engine is dist/index.js itself.
+const indexExternal = { name: 'index-external', setup: (b) => b.onResolve({ filter: /^\.\/index$/ }, () => ({ path: './index.js', external: true })) };
+await esbuild.build({ ...common, entryPoints: { tfjs: 'src/tfjs.ts' }, outdir: 'dist', external: ['node:*', '@tensorflow/tfjs-core'], plugins: [indexExternal] });
 copyFileSync('build/kernels.simd.wasm', 'dist/kernels.simd.wasm');
 copyFileSync('build/kernels.relaxed.wasm', 'dist/kernels.relaxed.wasm');
 run(bin('tsc'), ['-p', 'tsconfig.json']);

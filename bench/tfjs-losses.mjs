@@ -11,59 +11,15 @@
 // TF.js computes in float32, so results match the float64 golden values to
 // float32 accuracy only (golden/README.md section 8, float32 row).
 
-import { createRequire, register } from 'node:module';
-import { dirname } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
+import { registerTfjsGradients } from './tfjs-gradients.mjs';
 
-// ---------------------------------------------------------------------------
-// Gradient registration
-//
-// tfjs-core's Node bundle (tf-core.node.js) registers no gradient functions;
-// the union package @tensorflow/tfjs normally brings them in. Only
-// tfjs-core is installed here, and its register_all_gradients.js exists only
-// as ES modules with extensionless relative imports inside a package that is
-// not "type": "module", which Node cannot load as is. A small loader hook
-// fixes exactly that for files under tfjs-core/dist. The copy of core code it
-// loads shares the engine and the kernel/gradient registries with the main
-// bundle, because tfjs-core keeps those on globalThis (designed for several
-// copies of the library in one page).
-
-const require = createRequire(import.meta.url);
-const coreDist = pathToFileURL(`${dirname(require.resolve('@tensorflow/tfjs-core'))}/`).href;
-
-const loaderHooks = `
-let dist;
-export function initialize(data) { dist = data.dist; }
-export async function resolve(specifier, context, next) {
-  const fromCoreEsm = context.parentURL !== undefined && context.parentURL.startsWith(dist);
-  if (fromCoreEsm && specifier.startsWith('.') && !specifier.endsWith('.js')) {
-    try { return await next(specifier + '.js', context); }
-    catch { return next(specifier + '/index.js', context); }
-  }
-  return next(specifier, context);
-}
-export async function load(url, context, next) {
-  // Everything under dist/ except the CommonJS bundles (tf-core*.js) is ESM.
-  if (url.startsWith(dist) && !url.slice(dist.length).startsWith('tf-core')) {
-    return next(url, { ...context, format: 'module' });
-  }
-  return next(url, context);
-}`;
-
-let gradientsLoaded = null;
-function loadGradients() {
-  if (!gradientsLoaded) {
-    register(`data:text/javascript,${encodeURIComponent(loaderHooks)}`, { data: { dist: coreDist } });
-    gradientsLoaded = import(`${coreDist}register_all_gradients.js`);
-  }
-  return gradientsLoaded;
-}
+// tfjs-core's Node bundle registers no gradient functions: bench/tfjs-gradients.mjs loads them.
 
 /** Selects the wasm backend and registers the gradients; call once before the losses. Returns the backend name. */
 export async function initTF() {
-  await loadGradients();
+  await registerTfjsGradients();
   await tf.setBackend('wasm');
   await tf.ready();
   return tf.getBackend();

@@ -107,6 +107,23 @@ export interface EngineOptions {
   wasmBuild?: 'auto' | 'simd' | 'relaxed-simd';
   /** Refuse calls whose wasm memory would exceed this many bytes (default and cap: 4 GiB). */
   maxMemoryBytes?: number;
+  /**
+   * Tuning of backend 'auto' (README, "Backends"): a call runs on WebGPU when the cost model
+   * expects it `margin` times faster than wasm (default 2; 0 sends every contrastive call to the
+   * GPU). Fallback (software) adapters are skipped unless `allowFallbackAdapter` is true.
+   */
+  webgpuAuto?: { margin?: number; allowFallbackAdapter?: boolean };
+}
+
+/** The WebGPU adapter an engine found (backend 'webgpu' or 'auto'). */
+export interface WebGpuAdapterInfo {
+  vendor: string;
+  architecture: string;
+  description: string;
+  /** Reported as a fallback adapter, or a known CPU implementation (llvmpipe/lavapipe, SwiftShader, WARP). */
+  isFallbackAdapter: boolean;
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
 }
 
 /** What the engine found and uses. */
@@ -114,8 +131,10 @@ export interface EngineInfo {
   backend: BackendName;
   threads: number;
   features: { simd: boolean; relaxedSimd: boolean; workers: boolean; crossOriginIsolated: boolean; webgpu: boolean };
-  /** Why fewer threads than asked run, when that happens. */
+  /** Why fewer threads than asked run, when that happens; how backend 'auto' decides. */
   notes: string[];
+  /** The WebGPU adapter found for backend 'webgpu' or 'auto', or null (backend 'wasm', or none). */
+  webgpu: WebGpuAdapterInfo | null;
 }
 
 export interface Engine {

@@ -46,9 +46,19 @@ export function optionalNumber(value: unknown, field: string, fallback: number):
   return value;
 }
 
+/**
+ * Smallest temperature accepted. The kernels run in float32: logits and gradients grow like 1/t
+ * (a zero vector's gradient like 1e12/t), so below this they could overflow to Infinity/NaN.
+ */
+export const MIN_TEMPERATURE = 1e-12;
+
+/** Largest finite float32; a number beyond it becomes Infinity in the kernels. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
 export function checkTemperature(value: unknown, fallback = 0.1): number {
   const t = optionalNumber(value, 'temperature', fallback);
   if (!(t > 0) || !Number.isFinite(t)) throw new RangeError(`temperature must be a finite number > 0; got ${t}`);
+  if (t < MIN_TEMPERATURE) throw new RangeError(`temperature must be a finite number > 0 and at least ${MIN_TEMPERATURE} (float32 logits and gradients overflow below it); got ${t}`);
   return t;
 }
 

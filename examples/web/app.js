@@ -121,6 +121,13 @@ async function startBackend(backend) {
   try {
     const engine = await createEngine(backend.options);
     const { info } = engine;
+    // A software adapter (SwiftShader, llvmpipe) runs WebGPU on the CPU, 40–300× slower than wasm:
+    // it would stall the page for seconds, so it runs only when the URL asks for it.
+    if (backend.id === 'webgpu' && info.webgpu?.isFallbackAdapter && !new URLSearchParams(location.search).has('software-webgpu')) {
+      await engine.dispose();
+      const what = [info.webgpu.vendor, info.webgpu.architecture].filter(Boolean).join(' ') || 'software';
+      return { ...backend, available: false, reason: `skipped: the adapter is a software one (${what}), far slower than wasm; add ?software-webgpu to the URL to run it anyway` };
+    }
     const label = backend.id === 'wasm-threads' ? `wasm · ${info.threads} thread${info.threads === 1 ? '' : 's'}` : backend.label;
     return { ...backend, label, available: true, engine, info, startupMs: performance.now() - started };
   } catch (error) {

@@ -1,12 +1,12 @@
 // crossEntropy: torch.nn.functional.cross_entropy on (B, C, H, W) logits (spec section 3).
 
 import type { CrossEntropyOptions, CrossEntropyResult } from '../types';
-import { checkBoolean, checkChoice, checkFloat32, checkOptions, checkShape, optionalNumber, reportNonFinite } from '../validate';
-import { checkMemoryBudget, type WasmContext } from './context';
+import { checkBoolean, checkChoice, checkFloat32, checkOptions, checkShape, FLOAT32_MAX, optionalNumber, reportNonFinite } from '../validate';
+import { ARENA_SLACK, checkMemoryBudget, type MemoryNeed, type WasmContext } from './context';
 
 const TARGET_KIND = { int32: 0, uint8: 1, uint16: 2 } as const;
 
-interface Parsed {
+export interface ParsedCrossEntropy {
   b: number; c: number; hw: number;
   logits: Float32Array;
   target?: Int32Array | Uint8Array | Uint16Array;
@@ -18,14 +18,14 @@ interface Parsed {
   grad: boolean;
 }
 
-function parse(options: CrossEntropyOptions): Parsed {
+function parse(options: CrossEntropyOptions): ParsedCrossEntropy {
   const o = checkOptions(options, 'crossEntropy');
   const [b, c, h, w] = checkShape(o.shape);
   const hw = h * w;
   const logits = checkFloat32(o.logits, 'logits', b * c * hw);
   const hasTarget = o.target !== undefined, hasProbs = o.targetProbs !== undefined;
   if (hasTarget === hasProbs) throw new TypeError('crossEntropy needs exactly one of target (class indices) or targetProbs (probabilities)');
-  let target: Parsed['target'];
+  let target: ParsedCrossEntropy['target'];
   let targetProbs: Float32Array | undefined;
   if (hasTarget) {
     const t = o.target;
@@ -41,8 +41,8 @@ function parse(options: CrossEntropyOptions): Parsed {
     if (typeof wv !== 'object' || typeof wv.length !== 'number') throw new TypeError('weight must be an array of C numbers');
     if (wv.length !== c) throw new RangeError(`weight must have C = ${c} values; got ${wv.length}`);
     weight = Float64Array.from(wv);
-    const bad = weight.findIndex((x) => !Number.isFinite(x));
-    if (bad >= 0) throw new RangeError(`weight[${bad}] = ${weight[bad]}: class weights must be finite`);
+    const bad = weight.findIndex((x) => !(Math.abs(x) <= FLOAT32_MAX));
+    if (bad >= 0) throw new RangeError(`weight[${bad}] = ${weight[bad]}: class weights must be finite float32 values (|w| ≤ 3.4e38)`);
   }
   const ignoreIndex = optionalNumber(o.ignoreIndex, 'ignoreIndex', -100);
   if (!Number.isInteger(ignoreIndex) || Math.abs(ignoreIndex) > 2 ** 31 - 1) throw new RangeError(`ignoreIndex must be a 32-bit integer; got ${ignoreIndex}`);
@@ -53,20 +53,39 @@ function parse(options: CrossEntropyOptions): Parsed {
   return { b, c, hw, logits, target, targetProbs, weight, ignoreIndex, reduction, smoothing, grad: checkBoolean(o.grad, 'grad', true) };
 }
 
-/** Bytes of wasm memory one call needs: logits, probabilities, gradient, per-element losses. */
-function memoryNeeded(p: Parsed): number {
-  const n = p.b * p.c * p.hw * 4;
-  return n * (p.targetProbs ? 2 : 1) + (p.grad ? n : 0) + p.b * p.hw * 8 + 48 * p.c + 4096;
+/**
+ * Wasm memory of one call: the logits, float32 weights and the tail scratch (16 + 48·C bytes);
+ * index targets: the caller's targets, their int32 copy, float64 weights, the normalizer, the
+ * per-class counts and the kernel's four histograms (4·(C + 1) bytes each); or the probabilities;
+ * then the gradient and the per-element losses ('none').
+ */
+function memoryNeeded(p: ParsedCrossEntropy): MemoryNeed {
+  const e = p.b * p.hw, n = e * p.c * 4;
+  const targets = p.target ? e * p.target.BYTES_PER_ELEMENT + 4 * e + 8 * p.c + 8 + 20 * (p.c + 1) : n;
+  return {
+    bytes: n + 52 * p.c + 16 + targets + (p.grad ? n : 0) + (p.reduction === 'none' ? 4 * e : 0) + ARENA_SLACK,
+    largestBlock: Math.max(n, 4 * e),
+  };
 }
 
 /** Validates, then computes the loss and (unless grad: false) its gradient w.r.t. the logits. */
-export function runCrossEntropy(ctx: WasmContext, options: CrossEntropyOptions): CrossEntropyResult {
+export function runCrossEntropy(ctx: WasmContext, options: CrossEntropyOptions): CrossEntropyResult | Promise<CrossEntropyResult> {
   const p = parse(options);
-  checkMemoryBudget(ctx, memoryNeeded(p), 'crossEntropy');
+  if (ctx.executor.crossEntropy) {
+    // The executor's own path (WebGPU): same validation, same result shape.
+    return ctx.executor.crossEntropy(p).then(({ loss, grad }) => {
+      const result: CrossEntropyResult = { loss, backend: ctx.backend };
+      if (grad) result.grad = { logits: grad };
+      return result;
+    });
+  }
+  const need = memoryNeeded(p);
+  checkMemoryBudget(ctx, need, 'crossEntropy');
   const { kernels: k, workspace: ws } = ctx;
   const { b, c, hw } = p;
   const n = b * c * hw;
   ws.reset();
+  ws.reserve(need.bytes, 'crossEntropy');
   try {
     const logitsPtr = ws.put(p.logits);
     reportNonFinite(p.logits, 'logits', k.findNonFinite(logitsPtr, n));
@@ -90,6 +109,9 @@ export function runCrossEntropy(ctx: WasmContext, options: CrossEntropyOptions):
     }
     // The mean's gradient scale; a zero normalizer gives a NaN loss and a zero gradient (spec 3).
     const gradScale = p.reduction === 'mean' ? (normalizer === 0 ? 0 : 1 / normalizer) : 1;
+    if (!(Math.abs(gradScale) <= FLOAT32_MAX)) {
+      throw new RangeError(`weight: the 'mean' normalizer (the sum of the target classes' weights) is ${normalizer}, too close to 0 for float32 (its inverse overflows); scale the weights up`);
+    }
     const gradPtr = p.grad ? ws.alloc(n * 4) : 0;
     const perPtr = p.reduction === 'none' ? ws.alloc(b * hw * 4) : 0;
     const sum = p.target

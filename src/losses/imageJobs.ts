@@ -18,6 +18,8 @@ export interface PatchContrastJob {
   variant: number;
   gradScale: number;
   grad: boolean;
+  /** Wasm memory the image needs (patchContrastMemory), reserved before any work. */
+  memoryBytes: number;
 }
 
 export interface PatchContrastImage {
@@ -40,6 +42,8 @@ export interface InfoNCEJob {
   positive: number;
   gradScale: number;
   grad: boolean;
+  /** Wasm memory the image needs (infoNCE.ts imageMemory), reserved before any work. */
+  memoryBytes: number;
 }
 
 export interface InfoNCEImage {
@@ -54,6 +58,7 @@ export type ImageResult = PatchContrastImage | InfoNCEImage;
 /** Runs one job on a wasm instance; throws a RangeError naming a non-finite feature. */
 export function runImageJob(k: Kernels, ws: Workspace, job: ImageJob): ImageResult {
   ws.reset();
+  ws.reserve(job.memoryBytes, `${job.kind} (one image)`);
   try {
     const n = job.features.length;
     const featuresPtr = ws.put(job.features);

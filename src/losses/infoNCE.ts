@@ -4,7 +4,7 @@
 import { drawSample, imageGenerator } from '../sampler';
 import type { InfoNCEOptions, InfoNCEResult, Mask } from '../types';
 import { checkBoolean, checkChoice, checkFloat32, checkMask, checkOptions, checkShape, checkTemperature } from '../validate';
-import { checkMemoryBudget, roundUp8, type WasmContext } from './context';
+import { ARENA_SLACK, checkMemoryBudget, type MemoryNeed, roundUp8, type WasmContext } from './context';
 import type { InfoNCEImage, InfoNCEJob } from './imageJobs';
 
 const POSITIVE = { 'mean-logit': 0, 'mean-exp': 1 } as const;
@@ -110,23 +110,34 @@ export function drawInfoNCESample(options: { mask: Mask; shape: readonly [number
   return { pristine: queries, forged: negatives };
 }
 
-function memoryNeeded(p: Parsed): number {
-  let most = 0;
-  for (let i = 0; i < p.b; i++) {
-    const jp = roundUp8(p.queries[i].length), mp = roundUp8(p.negatives[i].length), cp = roundUp8(p.c);
-    const rows = (p.positive === 'mean-exp' ? 3 : 2) * jp + 3 * mp;
-    most = Math.max(most, 2 * p.c * p.hw * 4 + (jp + mp) * 4 + rows * cp * 4 + (jp + mp) * 8 + 16 * jp + STRIP_ROWS * (mp + (p.positive === 'mean-exp' ? jp : 0)) * 4 + 4096);
-  }
-  return most;
+/**
+ * Wasm memory of image `i`. Wrapper (imageJobs.ts): the features, the index lists, the per-query
+ * outputs (8 bytes per query) and the zeroed gradient. Kernel: U, X, their panels (mean-exp packs
+ * U too), dU and dX (rows × C_p float32), norms (8 per row), the strips of negative logits (and,
+ * for mean-exp, of query logits), ℓ0, its LSE and ∂loss/∂ℓ0 (12 per query row), S and T (a row
+ * each). A skipped image only has its features checked.
+ */
+function imageMemory(p: Parsed, i: number, used: boolean): MemoryNeed {
+  const features = p.c * p.hw * 4;
+  if (!used) return { bytes: features + ARENA_SLACK, largestBlock: features };
+  const j = p.queries[i].length, m = p.negatives[i].length;
+  const jp = roundUp8(j), mp = roundUp8(m), row = roundUp8(p.c) * 4;
+  const meanExp = p.positive === 'mean-exp';
+  const strips = STRIP_ROWS * 4 * (mp + (meanExp ? jp : 0));
+  return {
+    bytes: features * (p.grad ? 2 : 1) + 12 * j + 4 * m + ((meanExp ? 3 : 2) * jp + 3 * mp) * row + 8 * (jp + mp) + strips + 12 * jp + 2 * row + ARENA_SLACK,
+    largestBlock: Math.max(features, jp * row, mp * row, STRIP_ROWS * 4 * Math.max(mp, jp)),
+  };
 }
 
 export async function runInfoNCE(ctx: WasmContext, options: InfoNCEOptions): Promise<InfoNCEResult> {
   const p = parse(options);
-  checkMemoryBudget(ctx, memoryNeeded(p), 'infoNCE (one image)');
   const { b, c, hw } = p;
   const chw = c * hw;
   const queryCounts = p.queries.map((q, i): [number, number] => [q.length, p.negatives[i].length]);
   const usedImages = queryCounts.map(([j, m]) => j >= 2 && m >= 1);
+  const needs = usedImages.map((used, i) => imageMemory(p, i, used));
+  checkMemoryBudget(ctx, { bytes: Math.max(...needs.map((n) => n.bytes)), largestBlock: Math.max(...needs.map((n) => n.largestBlock)) }, 'infoNCE (one image)');
   const numUsedImages = usedImages.filter(Boolean).length;
   const images = await Promise.all(queryCounts.map(([j], img) => ctx.executor.run((forWorker): InfoNCEJob => {
     const view = p.features.subarray(img * chw, (img + 1) * chw);
@@ -134,6 +145,7 @@ export async function runInfoNCE(ctx: WasmContext, options: InfoNCEOptions): Pro
       kind: 'infoNCE', features: forWorker ? view.slice() : view, offset: img * chw, c, hw,
       queries: p.queries[img], negatives: p.negatives[img], used: usedImages[img],
       temperature: p.temperature, positive: POSITIVE[p.positive], gradScale: 1 / (j * numUsedImages), grad: p.grad,
+      memoryBytes: needs[img].bytes,
     };
   }) as Promise<InfoNCEImage>));
   // Reduced in image order, whatever finished first.

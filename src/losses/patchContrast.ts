@@ -2,7 +2,7 @@
 
 import type { PatchContrastOptions, PatchContrastResult } from '../types';
 import { checkBoolean, checkChoice, checkFloat32, checkMask, checkOptions, checkPatchSize, checkShape, checkTemperature, maskImage } from '../validate';
-import { checkMemoryBudget, roundUp8, type WasmContext } from './context';
+import { ARENA_SLACK, checkMemoryBudget, type MemoryNeed, roundUp8, type WasmContext } from './context';
 import type { PatchContrastImage, PatchContrastJob } from './imageJobs';
 
 const VARIANT = { exact: 0, cflnet: 1 } as const;
@@ -32,17 +32,26 @@ export function parsePatchContrast(options: PatchContrastOptions | Record<string
   };
 }
 
-/** Bytes of wasm memory one image needs (features, mask, the patch row matrices, one strip). */
-export function patchContrastMemory(p: ParsedPatchContrast): number {
+/**
+ * Wasm memory one image needs. Wrapper (imageJobs.ts): the features (the gradient overwrites
+ * them), the float32 mask, per-patch losses and labels (5 bytes per patch). Kernel: row maps
+ * (8 per patch), Z, its panels and dZ (N_p × C_p float32 each), norms (8 per row), one strip of
+ * similarities, column maxima and three row statistics (16 per row).
+ */
+export function patchContrastMemory(p: ParsedPatchContrast): MemoryNeed {
   const n = (p.h / p.patchSize) * (p.w / p.patchSize);
   const np = roundUp8(n), cp = roundUp8(p.c);
-  // Z, its panels and dZ; per row: norms (8 bytes), row maps (8), statistics and maxima (16).
-  return p.c * p.h * p.w * 4 + p.h * p.w * 4 + 3 * np * cp * 4 + np * 32 + n + STRIP_ROWS * np * 4 + 4096;
+  const features = p.c * p.h * p.w * 4, mask = p.h * p.w * 4, matrix = np * cp * 4, strip = STRIP_ROWS * np * 4;
+  return {
+    bytes: features + mask + 13 * n + 3 * matrix + 24 * np + strip + ARENA_SLACK,
+    largestBlock: Math.max(features, mask, matrix, strip),
+  };
 }
 
 /** Runs every image; `gradScale` multiplies the batch-mean gradient (cflObjective passes alpha). */
 export async function runPatchContrast(ctx: WasmContext, p: ParsedPatchContrast, gradScale = 1): Promise<PatchContrastResult> {
-  checkMemoryBudget(ctx, patchContrastMemory(p), 'patchContrast (one image)');
+  const need = patchContrastMemory(p);
+  checkMemoryBudget(ctx, need, 'patchContrast (one image)');
   const { b, c, h, w, patchSize } = p;
   const hw = h * w, chw = c * hw;
   const kh = h / patchSize, kw = w / patchSize, n = kh * kw;
@@ -53,6 +62,7 @@ export async function runPatchContrast(ctx: WasmContext, p: ParsedPatchContrast,
       kind: 'patchContrast', features: forWorker ? view.slice() : view, offset: img * chw,
       mask: forWorker && mask.buffer === p.mask.buffer ? mask.slice() : mask,
       c, h, w, patchSize, temperature: p.temperature, variant: VARIANT[p.variant], gradScale: gradScale / (n * b), grad: p.grad,
+      memoryBytes: need.bytes,
     };
   }) as Promise<PatchContrastImage>));
   // Reduced in image order, whatever finished first.

@@ -3,6 +3,7 @@
 // *maker*, called when the job is about to run, so a batch is never copied whole: in the calling
 // thread a job holds views of the caller's arrays, for a worker it holds per-image copies.
 
+import type { ParsedCrossEntropy } from '../losses/crossEntropy';
 import { type ImageJob, type ImageResult, runImageJob } from '../losses/imageJobs';
 import type { Kernels } from './kernels';
 import type { Workspace } from './workspace';
@@ -13,6 +14,8 @@ export interface Executor {
   /** Threads that run jobs (1 for the calling thread). */
   readonly threads: number;
   run(make: JobMaker): Promise<ImageResult>;
+  /** A whole cross-entropy call, where the executor has its own path for it (WebGPU). */
+  crossEntropy?(p: ParsedCrossEntropy): Promise<{ loss: number | Float32Array; grad?: Float32Array }>;
   dispose(): Promise<void>;
 }
 

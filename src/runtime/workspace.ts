@@ -4,8 +4,32 @@
 
 import type { Kernels } from './kernels';
 
+const PAGE = 65536;
+
 export class Workspace {
-  constructor(private readonly kernels: Kernels) {}
+  /** Where the arena starts (after the module's static data). */
+  private readonly start: number;
+
+  constructor(private readonly kernels: Kernels) {
+    kernels.reset();
+    this.start = kernels.alloc(16) >>> 0;
+    kernels.reset();
+  }
+
+  /**
+   * Grows the memory now, so that `bytes` of arena fit: the kernels then never grow it themselves,
+   * and a runtime that refuses the memory gives a RangeError before any work instead of a trap.
+   */
+  reserve(bytes: number, what: string): void {
+    const memory = this.kernels.memory;
+    const have = memory.buffer.byteLength / PAGE, want = Math.ceil((this.start + bytes) / PAGE);
+    if (want <= have) return;
+    try {
+      memory.grow(want - have);
+    } catch (error) {
+      throw new RangeError(`${what} needs about ${Math.ceil(bytes / 2 ** 20)} MiB of wasm memory, and the runtime refused to grow the memory to it (${(error as Error)?.message ?? error})`);
+    }
+  }
 
   reset(): void {
     this.kernels.reset();
@@ -13,7 +37,8 @@ export class Workspace {
 
   /** `bytes` bytes, 16-byte aligned, contents undefined. */
   alloc(bytes: number): number {
-    return this.kernels.alloc(Math.max(16, bytes));
+    // The export returns an i32: an address past 2 GiB would read as negative.
+    return this.kernels.alloc(Math.max(16, bytes)) >>> 0;
   }
 
   /** `bytes` bytes set to zero. */

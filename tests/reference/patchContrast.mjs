@@ -34,10 +34,14 @@ export function normalizeBackward(z, norm, gz, gv) {
  *   temperature?: number, variant?: 'exact'|'cflnet', frozenColumnMax?: ArrayLike<number>}} opts
  *   frozenColumnMax (test hook, cflnet only): use these (B, N) values as c_j instead of computing
  *   them, so that a finite difference sees c as the constant the detached gradient assumes.
+ *   cflnetGradient (cflnet only): 'autograd' (default) differentiates r = e/den in PyTorch's order,
+ *   as the golden files do; 'stable' uses the algebraically equal dr/de = (D + 1e-18)/den², which
+ *   the spec (4.2) also accepts and which avoids the autograd form's cancellation (1 − r computed
+ *   as a difference) when every e is far above 1e-18.
  * @returns {{loss: number, perImageLoss: Float64Array, perPatchLoss: Float64Array,
  *   patchLabels: Uint8Array, grid: [number, number], columnMax: Float64Array|null, grad: Float64Array}}
  */
-export function patchContrastRef({ features, mask, shape, patchSize = 4, temperature = 0.1, variant = 'exact', frozenColumnMax }) {
+export function patchContrastRef({ features, mask, shape, patchSize = 4, temperature = 0.1, variant = 'exact', frozenColumnMax, cflnetGradient = 'autograd' }) {
   const [B, C, H, W] = shape;
   const p = patchSize, kh = H / p, kw = W / p, N = kh * kw;
   if (!Number.isInteger(kh) || !Number.isInteger(kw)) throw new Error(`H and W must be multiples of ${p}`);
@@ -61,7 +65,7 @@ export function patchContrastRef({ features, mask, shape, patchSize = 4, tempera
     if (variant === 'cflnet') {
       const c = frozenColumnMax ? Float64Array.from(frozenColumnMax).subarray(b * N, (b + 1) * N) : columnMaxima(s, N);
       columnMax.set(c, b * N);
-      anchors = cflnetAnchors(s, labels, c);
+      anchors = cflnetAnchors(s, labels, c, cflnetGradient === 'stable');
     } else if (variant === 'exact') anchors = exactAnchors(s, labels);
     else throw new Error(`unknown variant ${variant}`);
 
@@ -200,7 +204,7 @@ function columnMaxima(s, N) {
  * gradS = d(Σ_i L_i)/ds with c held constant (the official code detaches it), which is why c is a
  * parameter here and never differentiated.
  */
-function cflnetAnchors(s, labels, c) {
+function cflnetAnchors(s, labels, c, stable = false) {
   const N = labels.length;
   const loss = new Float64Array(N), gradS = new Float64Array(N * N);
   // The diagonal (s'_ii = 0) only mattered for c; P_i and N_i never contain i.
@@ -221,7 +225,8 @@ function cflnetAnchors(s, labels, c) {
       // g/den and the denominator term −g·(r/den), which reaches both e_ij and D_i.
       const gr = -perPositive / (r + CFL_EPS);
       const gDen = -gr * (r / den);
-      gradS[i * N + j] += (gr / den + gDen) * eij; // de/ds' = e (c constant)
+      // stable: gr/den + gDen = gr·(1 − r)/den = gr·(D + 1e-18)/den², without the difference.
+      gradS[i * N + j] += (stable ? (gr * (D + CFL_EPS)) / (den * den) : gr / den + gDen) * eij; // de/ds' = e (c constant)
       gradD += gDen;
     }
     for (const n of negatives) gradS[i * N + n] += gradD * e(i, n);
