@@ -222,7 +222,7 @@ export function extremeCaseArb({ budget = 3e5 } = {}) {
     alpha: fc.double({ min: -12, max: 12, noNaN: true }), // log10 |alpha|
     alphaSign: fc.boolean(),
     weight: fc.double({ min: -30, max: 30, noNaN: true }), // log10 of a class weight
-    featureScale: fc.double({ min: -30, max: 30, noNaN: true }), // log10
+    featureScale: fc.double({ min: -30, max: 40, noNaN: true }), // log10, capped at float32's max
     logitScale: fc.double({ min: -10, max: 6, noNaN: true }), // log10
   }));
 }

@@ -447,7 +447,14 @@ export async function checkInvalid(engine, { base, mutation, at: u }) {
 // ---------------------------------------------------------------------------------------------
 // Extreme magnitudes and options inside the documented domain: finite outputs, no rejection.
 
-export const FINITE_DOMAIN = { temperature: [1e-12, 1e12], alpha: 1e12, weight: [1e-30, 1e30], features: 1e30, logits: 1e6 };
+/**
+ * The finite-output domain the extreme arm draws from (README "Guarantees"): temperature in
+ * [1e-12, 1e12] (smaller is refused), |alpha| up to 1e12 (larger is refused), a class weight of
+ * magnitude 1e-30 to 1e30, any finite float32 feature (|x| up to 3.4e38), logits up to 1e6 in
+ * magnitude (cross-entropy's per-element loss is about |w|·(logit spread + ln C), which float32
+ * must hold).
+ */
+export const FINITE_DOMAIN = { temperature: [1e-12, 1e12], alpha: 1e12, weight: [1e-30, 1e30], features: 3.4e38, logits: 1e6 };
 
 /** Applies an extreme arm's choices to a materialized call; returns the options. */
 export function extremeOptions({ base, temperature, alpha, alphaSign, weight, featureScale, logitScale }) {
