@@ -3,6 +3,7 @@
 // vector (lanes = pixels, the class axis strided by H·W), so any C vectorizes. A tail of fewer
 // than 4 pixels goes through a 4-pixel scratch group with the same code.
 
+import { alloc } from './memory';
 import { addWide, expv, hsumWide, logv } from './simd_math';
 
 // `scratch` (16 + 48·C bytes) holds the tail group: targets, then C × 4 lanes of logits,
@@ -56,7 +57,7 @@ export function crossEntropyPrepareTargets(src: usize, kind: i32, n: i32, c: i32
     }
   } else {
     const stride = (<usize>c + 1) << 2;
-    const h = heap.alloc(stride * 4);
+    const h = alloc(stride * 4);
     memory.fill(h, 0, stride * 4);
     for (let j = 0; j < n; j++) {
       const y = load<i32>(dst + (<usize>j << 2));

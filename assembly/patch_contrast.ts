@@ -83,8 +83,9 @@ export function patchContrastImage(features: usize, mask: usize, c: i32, h: i32,
   memory.fill(statA, 0, <usize>np << 2);
   memory.fill(statB, 0, <usize>np << 2);
   memory.fill(invP, 0, <usize>np << 2);
-  const stats = new RowStats();
-  const own = new Range(), other = new Range();
+  // Unmanaged structs placed in the arena (the kernels allocate nothing else).
+  const stats = changetype<RowStats>(alloc(offsetof<RowStats>()));
+  const own = changetype<Range>(alloc(offsetof<Range>())), other = changetype<Range>(alloc(offsetof<Range>()));
   let total: f64 = 0;
   for (let i0 = 0; i0 < np; i0 += STRIP_ROWS) {
     const rows = min(STRIP_ROWS, np - i0);

@@ -62,10 +62,7 @@ function parse(options: CrossEntropyOptions): ParsedCrossEntropy {
 function memoryNeeded(p: ParsedCrossEntropy): MemoryNeed {
   const e = p.b * p.hw, n = e * p.c * 4;
   const targets = p.target ? e * p.target.BYTES_PER_ELEMENT + 4 * e + 8 * p.c + 8 + 20 * (p.c + 1) : n;
-  return {
-    bytes: n + 52 * p.c + 16 + targets + (p.grad ? n : 0) + (p.reduction === 'none' ? 4 * e : 0) + ARENA_SLACK,
-    largestBlock: Math.max(n, 4 * e),
-  };
+  return n + 52 * p.c + 16 + targets + (p.grad ? n : 0) + (p.reduction === 'none' ? 4 * e : 0) + ARENA_SLACK;
 }
 
 /** Validates, then computes the loss and (unless grad: false) its gradient w.r.t. the logits. */
@@ -85,7 +82,7 @@ export function runCrossEntropy(ctx: WasmContext, options: CrossEntropyOptions):
   const { b, c, hw } = p;
   const n = b * c * hw;
   ws.reset();
-  ws.reserve(need.bytes, 'crossEntropy');
+  ws.reserve(need, 'crossEntropy');
   try {
     const logitsPtr = ws.put(p.logits);
     reportNonFinite(p.logits, 'logits', k.findNonFinite(logitsPtr, n));

@@ -119,15 +119,12 @@ export function drawInfoNCESample(options: { mask: Mask; shape: readonly [number
  */
 function imageMemory(p: Parsed, i: number, used: boolean): MemoryNeed {
   const features = p.c * p.hw * 4;
-  if (!used) return { bytes: features + ARENA_SLACK, largestBlock: features };
+  if (!used) return features + ARENA_SLACK;
   const j = p.queries[i].length, m = p.negatives[i].length;
   const jp = roundUp8(j), mp = roundUp8(m), row = roundUp8(p.c) * 4;
   const meanExp = p.positive === 'mean-exp';
   const strips = STRIP_ROWS * 4 * (mp + (meanExp ? jp : 0));
-  return {
-    bytes: features * (p.grad ? 2 : 1) + 12 * j + 4 * m + ((meanExp ? 3 : 2) * jp + 3 * mp) * row + 8 * (jp + mp) + strips + 12 * jp + 2 * row + ARENA_SLACK,
-    largestBlock: Math.max(features, jp * row, mp * row, STRIP_ROWS * 4 * Math.max(mp, jp)),
-  };
+  return features * (p.grad ? 2 : 1) + 12 * j + 4 * m + ((meanExp ? 3 : 2) * jp + 3 * mp) * row + 8 * (jp + mp) + strips + 12 * jp + 2 * row + ARENA_SLACK;
 }
 
 export async function runInfoNCE(ctx: WasmContext, options: InfoNCEOptions): Promise<InfoNCEResult> {
@@ -137,7 +134,7 @@ export async function runInfoNCE(ctx: WasmContext, options: InfoNCEOptions): Pro
   const queryCounts = p.queries.map((q, i): [number, number] => [q.length, p.negatives[i].length]);
   const usedImages = queryCounts.map(([j, m]) => j >= 2 && m >= 1);
   const needs = usedImages.map((used, i) => imageMemory(p, i, used));
-  checkMemoryBudget(ctx, { bytes: Math.max(...needs.map((n) => n.bytes)), largestBlock: Math.max(...needs.map((n) => n.largestBlock)) }, 'infoNCE (one image)');
+  checkMemoryBudget(ctx, Math.max(...needs), 'infoNCE (one image)');
   const numUsedImages = usedImages.filter(Boolean).length;
   const images = await Promise.all(queryCounts.map(([j], img) => ctx.executor.run((forWorker): InfoNCEJob => {
     const view = p.features.subarray(img * chw, (img + 1) * chw);
@@ -145,7 +142,7 @@ export async function runInfoNCE(ctx: WasmContext, options: InfoNCEOptions): Pro
       kind: 'infoNCE', features: forWorker ? view.slice() : view, offset: img * chw, c, hw,
       queries: p.queries[img], negatives: p.negatives[img], used: usedImages[img],
       temperature: p.temperature, positive: POSITIVE[p.positive], gradScale: 1 / (j * numUsedImages), grad: p.grad,
-      memoryBytes: needs[img].bytes,
+      memoryBytes: needs[img],
     };
   }) as Promise<InfoNCEImage>));
   // Reduced in image order, whatever finished first.

@@ -42,10 +42,7 @@ export function patchContrastMemory(p: ParsedPatchContrast): MemoryNeed {
   const n = (p.h / p.patchSize) * (p.w / p.patchSize);
   const np = roundUp8(n), cp = roundUp8(p.c);
   const features = p.c * p.h * p.w * 4, mask = p.h * p.w * 4, matrix = np * cp * 4, strip = STRIP_ROWS * np * 4;
-  return {
-    bytes: features + mask + 13 * n + 3 * matrix + 24 * np + strip + ARENA_SLACK,
-    largestBlock: Math.max(features, mask, matrix, strip),
-  };
+  return features + mask + 13 * n + 3 * matrix + 24 * np + strip + ARENA_SLACK;
 }
 
 /** Runs every image; `gradScale` multiplies the batch-mean gradient (cflObjective passes alpha). */
@@ -62,7 +59,7 @@ export async function runPatchContrast(ctx: WasmContext, p: ParsedPatchContrast,
       kind: 'patchContrast', features: forWorker ? view.slice() : view, offset: img * chw,
       mask: forWorker && mask.buffer === p.mask.buffer ? mask.slice() : mask,
       c, h, w, patchSize, temperature: p.temperature, variant: VARIANT[p.variant], gradScale: gradScale / (n * b), grad: p.grad,
-      memoryBytes: need.bytes,
+      memoryBytes: need,
     };
   }) as Promise<PatchContrastImage>));
   // Reduced in image order, whatever finished first.
