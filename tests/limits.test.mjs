@@ -202,8 +202,8 @@ test('threads: 2 — limits are checked in the calling thread, before any job re
 });
 
 test('addresses past 2 GiB (opt-in: about 4 GB of RAM)', { skip: process.env.FORGERY_BIG_MEMORY ? false : 'set FORGERY_BIG_MEMORY=1 to run (needs about 4 GB of RAM)' }, async () => {
-  // Logits and probabilities of 2^30 − 4 bytes each (the largest one buffer can hold): the
-  // per-element losses start past 2 GiB in wasm memory. The arena's addresses come back from wasm as
+  // Logits and probabilities of just under 1 GiB each: the per-element losses start past 2 GiB in
+  // wasm memory. The arena's addresses come back from wasm as
   // signed i32, so before the fix this call did all its work and then failed with "Start offset
   // -2147478288 is outside the bounds of the buffer"; and a memory grown to exactly 4 GiB by the
   // allocator's doubling left every later call trapping.
