@@ -57,9 +57,10 @@ async function spawn(url: URL, handlers: Handlers): Promise<Port> {
     return { post: (m, t) => w.postMessage(m, t ?? []), terminate: () => w.terminate(), hold: () => {} };
   }
   const { Worker: NodeWorker } = await import('node:worker_threads');
-  // Workers inherit the process flags; --input-type (node -e scripts) is refused in a worker.
-  const execArgv = (globalThis as { process?: { execArgv?: string[] } }).process?.execArgv?.filter((a) => !a.startsWith('--input-type'));
-  const w = new NodeWorker(url, { execArgv });
+  // By default a worker inherits the process's flags, and Node refuses some of them in a worker
+  // (--input-type of node -e scripts, V8 flags such as --experimental-wasm-relaxed-simd). The
+  // worker needs none: V8 flags are process-wide, and the module arrives compiled.
+  const w = new NodeWorker(url, { execArgv: [] });
   w.on('message', (data) => handlers.message(data as WorkerReply));
   w.on('error', (e) => handlers.died(e.message));
   w.on('exit', (code) => handlers.died(`exit code ${code}`));

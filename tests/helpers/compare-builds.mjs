@@ -23,4 +23,13 @@ for (const [fn, options, field] of calls) {
   assertClose(b.loss, a.loss, `${fn} loss`);
   assertGradClose(b.grad[field], a.grad[field], `${fn} grad`);
 }
+// Worker threads run the relaxed build too (Node refuses V8 flags in a worker's execArgv, so the
+// pool must not pass the process's flags on).
+const relaxedThreads = await createEngine({ wasmBuild: 'relaxed-simd', threads: 2 });
+if (relaxedThreads.info.threads !== 2) throw new Error(`relaxed-simd with threads 2 runs ${relaxedThreads.info.threads}: ${relaxedThreads.info.notes.join('; ')}`);
+const [fn, options] = calls[1];
+if (JSON.stringify(Array.from((await relaxedThreads[fn](options)).grad.features.subarray(0, 64))) !== JSON.stringify(Array.from((await relaxed[fn](options)).grad.features.subarray(0, 64)))) {
+  throw new Error('relaxed-simd: threads 2 and threads 1 differ');
+}
+await relaxedThreads.dispose();
 console.log('builds agree');
