@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import { loadCases, optionsOf } from './helpers/golden.mjs';
 import { assertArrayClose64, assertClose64, assertExact64, assertGradClose64 } from './helpers/tolerance64.mjs';
 import { cflObjectiveRef, crossEntropyRef, infoNCERef, patchContrastRef } from './reference/index.mjs';
+import { mulberry32 } from './fuzz/materialize.mjs';
 
 const LOSSES = ['cross_entropy', 'patch_contrast', 'info_nce', 'cfl_objective'];
 
@@ -99,16 +100,6 @@ describe('golden cases (float64 tolerances)', () => {
 const FD_STEP = 1e-6;
 const FD_RTOL = 1e-6, FD_ATOL = 1e-8;
 
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function gaussians(n, rand) {
   const out = new Float64Array(n);

@@ -2,23 +2,13 @@
 // class, min(count, maxPerClass) of each, and the loss equals the explicit-list call on the same pixels.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { mulberry32 } from './fuzz/materialize.mjs';
 import { blobMask, engine, gaussian, pkg } from './helpers/engine.mjs';
 
 const [B, C, H, W] = [3, 8, 24, 20];
 const mask = blobMask(B, H, W, 9);
 mask[5] = 0.5; // neither class: never drawn
 
-/** mulberry32 written out again from its published definition (the generator DESIGN.md names). */
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function expectedDraw(b, seed, max) {
   const rand = mulberry32((seed + 0x9e3779b9 * b) % 2 ** 32);

@@ -1,7 +1,7 @@
 // Turns a fuzz descriptor (tests/fuzz/arbitraries.mjs) into the typed arrays of one call, the same
 // every time: every random choice comes from mulberry32 streams seeded by the descriptor.
 
-/** mulberry32, written from its published definition. */
+/** mulberry32, written from its published definition (the generator DESIGN.md names), independently of src/sampler.ts: the tests check the package against it. */
 export function mulberry32(seed) {
   let a = seed >>> 0;
   return () => {

@@ -1,6 +1,7 @@
 // The engine under test: the built package (dist/), with the wasm build chosen by the
 // FORGERY_WASM_BUILD environment variable ('simd' by default, 'relaxed-simd' in the relaxed run).
 import * as pkg from '../../dist/index.js';
+import { mulberry32 } from '../fuzz/materialize.mjs';
 
 export const WASM_BUILD = process.env.FORGERY_WASM_BUILD ?? 'simd';
 export { pkg };
@@ -15,15 +16,7 @@ export function engine() {
 export const LOSS_FN = { cross_entropy: 'crossEntropy', patch_contrast: 'patchContrast', info_nce: 'infoNCE', cfl_objective: 'cflObjective' };
 
 /** A seeded uniform generator in [0, 1) (mulberry32), for reproducible random inputs. */
-export function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 /** Standard normal samples (Box–Muller) as a Float32Array. */
 export function gaussian(n, seed, scale = 1) {
