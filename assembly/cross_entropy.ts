@@ -4,7 +4,7 @@
 // than 4 pixels goes through a 4-pixel scratch group with the same code.
 
 import { alloc } from './memory';
-import { addWide, expv, hsumWide, logv } from './simd_math';
+import { addWide, expv, hsumWide, logv, madd } from './simd_math';
 
 // `scratch` (16 + 48·C bytes) holds the tail group: targets, then C × 4 lanes of logits,
 // probabilities and gradient.
@@ -19,27 +19,25 @@ const TARGET_U16: i32 = 2;
 }
 
 /**
- * Checks index targets and converts them to int32: returns the first index whose target is
- * neither in [0, C) nor `ignoreIndex`, or -1. `kind`: 0 int32, 1 uint8, 2 uint16.
+ * Checks index targets (read in their own type: the kernels convert on the fly): returns the
+ * first index whose target is neither in [0, C) nor `ignoreIndex`, or -1. `kind`: 0 int32,
+ * 1 uint8, 2 uint16.
  * Writes Σ w_{y} over the valid targets (the "mean" normalizer, float64) to `normalizerOut`,
  * from per-class counts (exact integers, so the sum is as exact as float64 allows).
  * `counts` is scratch for C + 1 int32 values.
  */
-export function crossEntropyPrepareTargets(src: usize, kind: i32, n: i32, c: i32, ignoreIndex: i32, weights: usize, dst: usize, normalizerOut: usize, counts: usize): i32 {
-  memory.fill(counts, 0, (<usize>c + 1) << 2);
+export function crossEntropyPrepareTargets(src: usize, kind: i32, n: i32, c: i32, ignoreIndex: i32, weights: usize, normalizerOut: usize, counts: usize): i32 {
   const ignore = i32x4.splat(ignoreIndex), classes = i32x4.splat(c);
   let i = 0;
-  // Vector pass: convert, and stop at the first group holding a target out of range.
+  // Vector pass: stop at the first group holding a target out of range.
   for (; i + 4 <= n; i += 4) {
     const y = loadTargets4(src, kind, i);
-    v128.store(dst + (<usize>i << 2), y);
     // Unsigned y < C also rejects negative targets.
     const bad = v128.andnot(v128.not(i32x4.lt_u(y, classes)), i32x4.eq(y, ignore));
     if (v128.any_true(bad)) break;
   }
   for (; i < n; i++) {
     const y = loadTarget(src, kind, i);
-    store<i32>(dst + (<usize>i << 2), y);
     if (y != ignoreIndex && <u32>y >= <u32>c) return i;
   }
   // Per-class counts: a vector compare per class for small C, else four interleaved histograms
@@ -49,9 +47,9 @@ export function crossEntropyPrepareTargets(src: usize, kind: i32, n: i32, c: i32
       const kv = i32x4.splat(k);
       let cnt = i32x4.splat(0);
       let j = 0;
-      for (; j + 4 <= n; j += 4) cnt = i32x4.sub(cnt, i32x4.eq(v128.load(dst + (<usize>j << 2)), kv));
+      for (; j + 4 <= n; j += 4) cnt = i32x4.sub(cnt, i32x4.eq(loadTargets4(src, kind, j), kv));
       let total = i32x4.extract_lane(cnt, 0) + i32x4.extract_lane(cnt, 1) + i32x4.extract_lane(cnt, 2) + i32x4.extract_lane(cnt, 3);
-      for (; j < n; j++) if (load<i32>(dst + (<usize>j << 2)) == k) total++;
+      for (; j < n; j++) if (loadTarget(src, kind, j) == k) total++;
       // A class index equal to ignoreIndex is ignored, not counted.
       store<i32>(counts + (<usize>k << 2), k == ignoreIndex ? 0 : total);
     }
@@ -60,7 +58,7 @@ export function crossEntropyPrepareTargets(src: usize, kind: i32, n: i32, c: i32
     const h = alloc(stride * 4);
     memory.fill(h, 0, stride * 4);
     for (let j = 0; j < n; j++) {
-      const y = load<i32>(dst + (<usize>j << 2));
+      const y = loadTarget(src, kind, j);
       if (y == ignoreIndex) continue;
       const slot = h + <usize>(j & 3) * stride + (<usize>y << 2);
       store<i32>(slot, load<i32>(slot) + 1);
@@ -85,14 +83,17 @@ export function crossEntropyPrepareTargets(src: usize, kind: i32, n: i32, c: i32
 }
 
 /**
- * Index targets. For every pixel e with target y (int32; `ignoreIndex` skips it):
+ * Index targets. For every pixel e with target y (of type `kind`, as in crossEntropyPrepareTargets; `ignoreIndex` skips it):
  *   per_e = (1−ε)·w_y·(−l_y) + (ε/C)·Σ_c w_c·(−l_c),   l = log_softmax over classes,
  * returns Σ_e per_e (float64). `weights` are C float32 values. When `perElement` ≠ 0 it receives
  * per_e (B·H·W floats); when `grad` ≠ 0 it receives gradScale · ∂per_e/∂logits.
  */
-export function crossEntropyIndex(logits: usize, target: usize, weights: usize, b: i32, c: i32, hw: i32, ignoreIndex: i32, smoothing: f32, gradScale: f32, perElement: usize, grad: usize, scratch: usize): f64 {
+export function crossEntropyIndex(logits: usize, target: usize, kind: i32, weights: usize, b: i32, c: i32, hw: i32, ignoreIndex: i32, smoothing: f32, gradScale: f32, perElement: usize, grad: usize, scratch: usize): f64 {
   let acc = f64x2.splat(0);
   const planeBytes = <usize>hw << 2;
+  // Hoisted out of the pixel loop: the two-class path's per-class constants.
+  const k = memory.data(160, 16);
+  if (c == 2) binaryConstants(weights, smoothing, gradScale, k);
   for (let img = 0; img < b; img++) {
     const base = <usize>img * <usize>c * planeBytes;
     let i = 0;
@@ -102,11 +103,11 @@ export function crossEntropyIndex(logits: usize, target: usize, weights: usize, 
       for (; i + 16 <= hw; i += 16) {
         const off = <usize>i << 2;
         const e = img * hw + i;
-        const x = logits + base + off, g = grad != 0 ? grad + base + off : 0, t = target + (<usize>e << 2);
-        const la = binaryGroup(x, planeBytes, v128.load(t), weights, ignoreIndex, smoothing, gradScale, g);
-        const lb = binaryGroup(x + 16, planeBytes, v128.load(t, 16), weights, ignoreIndex, smoothing, gradScale, g != 0 ? g + 16 : 0);
-        const lc = binaryGroup(x + 32, planeBytes, v128.load(t, 32), weights, ignoreIndex, smoothing, gradScale, g != 0 ? g + 32 : 0);
-        const ld = binaryGroup(x + 48, planeBytes, v128.load(t, 48), weights, ignoreIndex, smoothing, gradScale, g != 0 ? g + 48 : 0);
+        const x = logits + base + off, g = grad != 0 ? grad + base + off : 0;
+        const la = binaryGroup(x, planeBytes, loadTargets4(target, kind, e), k, ignoreIndex, g);
+        const lb = binaryGroup(x + 16, planeBytes, loadTargets4(target, kind, e + 4), k, ignoreIndex, g != 0 ? g + 16 : 0);
+        const lc = binaryGroup(x + 32, planeBytes, loadTargets4(target, kind, e + 8), k, ignoreIndex, g != 0 ? g + 32 : 0);
+        const ld = binaryGroup(x + 48, planeBytes, loadTargets4(target, kind, e + 12), k, ignoreIndex, g != 0 ? g + 48 : 0);
         if (perElement != 0) {
           const pe = perElement + (<usize>e << 2);
           v128.store(pe, la); v128.store(pe, lb, 16); v128.store(pe, lc, 32); v128.store(pe, ld, 48);
@@ -117,10 +118,10 @@ export function crossEntropyIndex(logits: usize, target: usize, weights: usize, 
     for (; i + 4 <= hw; i += 4) {
       const off = <usize>i << 2;
       const e = img * hw + i;
-      const y = v128.load(target + (<usize>e << 2));
+      const y = loadTargets4(target, kind, e);
       const x = logits + base + off, g = grad != 0 ? grad + base + off : 0;
       const loss = c == 2
-        ? binaryGroup(x, planeBytes, y, weights, ignoreIndex, smoothing, gradScale, g)
+        ? binaryGroup(x, planeBytes, y, k, ignoreIndex, g)
         : indexGroup(x, planeBytes, y, weights, c, ignoreIndex, smoothing, gradScale, g);
       if (perElement != 0) v128.store(perElement + (<usize>e << 2), loss);
       acc = addWide(acc, loss);
@@ -129,7 +130,7 @@ export function crossEntropyIndex(logits: usize, target: usize, weights: usize, 
       // Tail: copy the remaining pixels into a 4-lane scratch group (padding lanes are ignored).
       const left = hw - i;
       const y = scratch;
-      for (let l = 0; l < 4; l++) store<i32>(y + (<usize>l << 2), l < left ? load<i32>(target + (<usize>(img * hw + i + l) << 2)) : ignoreIndex);
+      for (let l = 0; l < 4; l++) store<i32>(y + (<usize>l << 2), l < left ? loadTarget(target, kind, img * hw + i + l) : ignoreIndex);
       const xs = scratch + 16, gs = xs + (<usize>c << 4);
       for (let k = 0; k < c; k++) {
         for (let l = 0; l < 4; l++) {
@@ -164,10 +165,9 @@ export function crossEntropyIndex(logits: usize, target: usize, weights: usize, 
  * Same results as indexGroup to float32 rounding, in about a third of the instructions.
  */
 // @ts-ignore: decorator
-@inline function binaryGroup(x: usize, stride: usize, y: v128, weights: usize, ignoreIndex: i32, smoothing: f32, gradScale: f32, g: usize): v128 {
+@inline function binaryGroup(x: usize, stride: usize, y: v128, k: usize, ignoreIndex: i32, g: usize): v128 {
   const valid = v128.not(i32x4.eq(y, i32x4.splat(ignoreIndex)));
   const isOne = i32x4.eq(y, i32x4.splat(1));
-  const w0 = load<f32>(weights), w1 = load<f32>(weights, 4);
   const x0 = v128.load(x), x1 = v128.load(x + stride);
   const d = f32x4.sub(x1, x0);
   const e = expv(f32x4.neg(f32x4.abs(d)));                 // exp(−|d|) in (0, 1]
@@ -175,10 +175,9 @@ export function crossEntropyIndex(logits: usize, target: usize, weights: usize, 
   const l1p = logv(f32x4.add(one, e));
   const nll0 = f32x4.add(f32x4.pmax(d, zero), l1p);
   const nll1 = f32x4.add(f32x4.pmax(f32x4.neg(d), zero), l1p);
-  const wy = v128.bitselect(f32x4.splat(w1), f32x4.splat(w0), isOne);
-  const keep = f32x4.splat(1 - smoothing), share = f32x4.splat(smoothing * 0.5);
-  let loss = f32x4.mul(f32x4.mul(keep, wy), v128.bitselect(nll1, nll0, isOne));
-  if (smoothing != 0) loss = f32x4.add(loss, f32x4.mul(share, f32x4.add(f32x4.mul(f32x4.splat(w0), nll0), f32x4.mul(f32x4.splat(w1), nll1))));
+  // Per-class constants (binaryConstants): the loss is kw_y·nll_y + ls0·nll0 + ls1·nll1.
+  let loss = f32x4.mul(v128.bitselect(v128.load(k, 16), v128.load(k), isOne), v128.bitselect(nll1, nll0, isOne));
+  loss = madd(v128.load(k, 32), nll0, madd(v128.load(k, 48), nll1, loss));
   loss = v128.and(loss, valid);
   if (g != 0) {
     // p1 = σ(d), p0 = σ(−d), each from the same 1/(1 + e) so the small one keeps its precision.
@@ -186,19 +185,36 @@ export function crossEntropyIndex(logits: usize, target: usize, weights: usize, 
     const small = f32x4.mul(e, inv);
     const positive = f32x4.ge(d, zero);
     const p1 = v128.bitselect(inv, small, positive), p0 = v128.bitselect(small, inv, positive);
-    const scale = v128.and(f32x4.splat(gradScale), valid);
-    const alpha = f32x4.mul(f32x4.add(f32x4.mul(keep, wy), f32x4.mul(share, f32x4.splat(w0 + w1))), scale);
-    const beta = f32x4.mul(f32x4.mul(keep, wy), scale);
-    let g0 = f32x4.sub(f32x4.mul(alpha, p0), v128.andnot(beta, isOne));
-    let g1 = f32x4.sub(f32x4.mul(alpha, p1), v128.and(beta, isOne));
-    if (smoothing != 0) {
-      g0 = f32x4.sub(g0, f32x4.mul(f32x4.mul(share, f32x4.splat(w0)), scale));
-      g1 = f32x4.sub(g1, f32x4.mul(f32x4.mul(share, f32x4.splat(w1)), scale));
-    }
+    // ∂/∂x_c = α_y·p_c − β_y·[c = y] − γ_c, with the class's α, β, γ premultiplied by gradScale.
+    const alpha = v128.and(v128.bitselect(v128.load(k, 80), v128.load(k, 64), isOne), valid);
+    const g0 = f32x4.sub(f32x4.mul(alpha, p0), v128.and(v128.bitselect(v128.load(k, 128), v128.load(k, 96), isOne), valid));
+    const g1 = f32x4.sub(f32x4.mul(alpha, p1), v128.and(v128.bitselect(v128.load(k, 144), v128.load(k, 112), isOne), valid));
     v128.store(g, g0);
     v128.store(g + stride, g1);
   }
   return loss;
+}
+
+/**
+ * The per-class constants of binaryGroup, 10 splatted vectors at `k` (160 bytes): the loss
+ * factors kw0, kw1 = (1−ε)·w_c and ls0, ls1 = (ε/2)·w_c; then, times gradScale, α0, α1 =
+ * (1−ε)·w_y + (ε/2)·W, and the subtracted terms of each logit's gradient when y = 0 (γ0 + β0,
+ * γ1) and when y = 1 (γ0, γ1 + β1), with β_c = (1−ε)·w_c and γ_c = (ε/2)·w_c.
+ */
+function binaryConstants(weights: usize, smoothing: f32, gradScale: f32, k: usize): void {
+  const w0 = load<f32>(weights), w1 = load<f32>(weights, 4);
+  const keep: f32 = 1 - smoothing, share: f32 = smoothing * 0.5;
+  const gs = gradScale, total = w0 + w1;
+  v128.store(k, f32x4.splat(keep * w0));
+  v128.store(k, f32x4.splat(keep * w1), 16);
+  v128.store(k, f32x4.splat(share * w0), 32);
+  v128.store(k, f32x4.splat(share * w1), 48);
+  v128.store(k, f32x4.splat((keep * w0 + share * total) * gs), 64);
+  v128.store(k, f32x4.splat((keep * w1 + share * total) * gs), 80);
+  v128.store(k, f32x4.splat((share * w0 + keep * w0) * gs), 96);
+  v128.store(k, f32x4.splat(share * w1 * gs), 112);
+  v128.store(k, f32x4.splat(share * w0 * gs), 128);
+  v128.store(k, f32x4.splat((share * w1 + keep * w1) * gs), 144);
 }
 
 /** One group of 4 pixels: returns their 4 losses; writes the scaled gradient when g ≠ 0. */

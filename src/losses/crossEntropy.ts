@@ -55,13 +55,13 @@ function parse(options: CrossEntropyOptions): ParsedCrossEntropy {
 
 /**
  * Wasm memory of one call: the logits, float32 weights and the tail scratch (16 + 48·C bytes);
- * index targets: the caller's targets, their int32 copy, float64 weights, the normalizer, the
+ * index targets: the caller's targets (read in place by the kernels), float64 weights, the normalizer, the
  * per-class counts and the kernel's four histograms (4·(C + 1) bytes each); or the probabilities;
  * then the gradient and the per-element losses ('none').
  */
 function memoryNeeded(p: ParsedCrossEntropy): MemoryNeed {
   const e = p.b * p.hw, n = e * p.c * 4;
-  const targets = p.target ? e * p.target.BYTES_PER_ELEMENT + 4 * e + 8 * p.c + 8 + 20 * (p.c + 1) : n;
+  const targets = p.target ? e * p.target.BYTES_PER_ELEMENT + 8 * p.c + 8 + 20 * (p.c + 1) : n;
   return n + 52 * p.c + 16 + targets + (p.grad ? n : 0) + (p.reduction === 'none' ? 4 * e : 0) + ARENA_SLACK;
 }
 
@@ -90,13 +90,13 @@ export function runCrossEntropy(ctx: WasmContext, options: CrossEntropyOptions):
     const scratch = ws.alloc(16 + 48 * c);
     let normalizer: number;
     let targetPtr: number;
+    // Index targets stay in their own type (uint8 masks stay 1 byte a pixel): the kernels read it.
+    const kind = p.target instanceof Int32Array ? TARGET_KIND.int32 : p.target instanceof Uint8Array ? TARGET_KIND.uint8 : TARGET_KIND.uint16;
     if (p.target) {
-      const src = ws.put(p.target);
-      targetPtr = ws.alloc(b * hw * 4);
+      targetPtr = ws.put(p.target);
       const weightsF64 = ws.putF64(p.weight);
       const normPtr = ws.alloc(8);
-      const kind = p.target instanceof Int32Array ? TARGET_KIND.int32 : p.target instanceof Uint8Array ? TARGET_KIND.uint8 : TARGET_KIND.uint16;
-      const bad = k.crossEntropyPrepareTargets(src, kind, b * hw, c, p.ignoreIndex, weightsF64, targetPtr, normPtr, ws.alloc(4 * (c + 1)));
+      const bad = k.crossEntropyPrepareTargets(targetPtr, kind, b * hw, c, p.ignoreIndex, weightsF64, normPtr, ws.alloc(4 * (c + 1)));
       if (bad >= 0) throw new RangeError(`target[${bad}] = ${p.target[bad]}: class indices must lie in [0, ${c}) or equal ignoreIndex (${p.ignoreIndex})`);
       normalizer = ws.f64(normPtr, 1)[0];
     } else {
@@ -112,7 +112,7 @@ export function runCrossEntropy(ctx: WasmContext, options: CrossEntropyOptions):
     const gradPtr = p.grad ? ws.alloc(n * 4) : 0;
     const perPtr = p.reduction === 'none' ? ws.alloc(b * hw * 4) : 0;
     const sum = p.target
-      ? k.crossEntropyIndex(logitsPtr, targetPtr, weightsF32, b, c, hw, p.ignoreIndex, p.smoothing, gradScale, perPtr, gradPtr, scratch)
+      ? k.crossEntropyIndex(logitsPtr, targetPtr, kind, weightsF32, b, c, hw, p.ignoreIndex, p.smoothing, gradScale, perPtr, gradPtr, scratch)
       : k.crossEntropyProbs(logitsPtr, targetPtr, weightsF32, b, c, hw, p.smoothing, gradScale, perPtr, gradPtr, scratch);
     const mean = normalizer === 0 ? Number.NaN : sum / normalizer;
     const loss = p.reduction === 'none' ? ws.f32(perPtr, b * hw).slice() : p.reduction === 'sum' ? sum : mean;
