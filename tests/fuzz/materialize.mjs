@@ -209,16 +209,12 @@ function explicitSample(mask, B, HW, { sizes, seed }) {
     else if (sizes === 'tiny') n = Math.min(all.length, cls === 0 ? 1 + int(rand, 2) : int(rand, 2));
     return all.slice(0, n);
   };
+  const lists = classLists(mask, B, HW);
+  // Image by image, pristine then forged: the draw order that recorded seeds replay.
   const pristine = [], forged = [];
   for (let b = 0; b < B; b++) {
-    const p = [], f = [];
-    for (let k = 0; k < HW; k++) {
-      const m = Number(mask[b * HW + k]);
-      if (m === 0) p.push(k);
-      else if (m === 1) f.push(k);
-    }
-    pristine.push(pick(p, 0));
-    forged.push(pick(f, 1));
+    pristine.push(pick(lists.pristine[b], 0));
+    forged.push(pick(lists.forged[b], 1));
   }
   return { pristine, forged };
 }
@@ -310,4 +306,20 @@ export function materialize(d) {
     default:
       throw new Error(`unknown loss ${d.loss}`);
   }
+}
+
+/** Per image, the pristine (mask exactly 0) and forged (exactly 1) pixel indices, ascending. */
+export function classLists(mask, B, HW) {
+  const pristine = [], forged = [];
+  for (let b = 0; b < B; b++) {
+    const p = [], f = [];
+    for (let k = 0; k < HW; k++) {
+      const m = Number(mask[b * HW + k]);
+      if (m === 0) p.push(k);
+      else if (m === 1) f.push(k);
+    }
+    pristine.push(p);
+    forged.push(f);
+  }
+  return { pristine, forged };
 }

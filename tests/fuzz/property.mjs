@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { assertArrayClose, assertClose, assertExact, assertGradClose } from '../helpers/compare.mjs';
 import { cflObjectiveRef, crossEntropyRef, infoNCERef, patchContrastRef } from '../reference/index.mjs';
-import { materialize } from './materialize.mjs';
+import { classLists, materialize } from './materialize.mjs';
 
 const NORM_EPS = 1e-12;
 
@@ -382,20 +382,6 @@ export function mutate(fn, o, m, u) {
   }
 }
 
-function classLists(mask, B, HW) {
-  const pristine = [], forged = [];
-  for (let b = 0; b < B; b++) {
-    const p = [], f = [];
-    for (let k = 0; k < HW; k++) {
-      const m = Number(mask[b * HW + k]);
-      if (m === 0) p.push(k);
-      else if (m === 1) f.push(k);
-    }
-    pristine.push(p);
-    forged.push(f);
-  }
-  return { pristine, forged };
-}
 
 function mutateExplicit(o, m, u, B, HW) {
   const lists = classLists(o.mask, B, HW);
