@@ -1,10 +1,11 @@
 // Pixel cross-entropy on (B, C, H, W) logits, value and gradient in one pass over the logits:
 // exactly torch.nn.functional.cross_entropy (spec section 3). Four neighbouring pixels share a
-// vector (lanes = pixels, the class axis strided by H·W), so any C vectorizes. A tail of fewer
-// than 4 pixels goes through a 4-pixel scratch group with the same code.
+// vector (lanes = pixels, the class axis strided by H·W), so any C vectorizes; two classes (the
+// forged / pristine case) have their own loop with one exp and one log1p per pixel. A tail of
+// fewer than 4 pixels goes through a 4-pixel scratch group with the general code.
 
 import { alloc } from './memory';
-import { addWide, expv, hsumWide, logv, madd } from './simd_math';
+import { addWide, expNonPositive, expv, hsum, hsumWide, log1pUnit, logv, madd } from './simd_math';
 
 // `scratch` (16 + 48·C bytes) holds the tail group: targets, then C × 4 lanes of logits,
 // probabilities and gradient.
@@ -27,30 +28,37 @@ const TARGET_U16: i32 = 2;
  * `counts` is scratch for C + 1 int32 values.
  */
 export function crossEntropyPrepareTargets(src: usize, kind: i32, n: i32, c: i32, ignoreIndex: i32, weights: usize, normalizerOut: usize, counts: usize): i32 {
-  const ignore = i32x4.splat(ignoreIndex), classes = i32x4.splat(c);
-  let i = 0;
-  // Vector pass: stop at the first group holding a target out of range.
-  for (; i + 4 <= n; i += 4) {
-    const y = loadTargets4(src, kind, i);
-    // Unsigned y < C also rejects negative targets.
-    const bad = v128.andnot(v128.not(i32x4.lt_u(y, classes)), i32x4.eq(y, ignore));
-    if (v128.any_true(bad)) break;
+  const two = c == 2;
+  const clean = kind == TARGET_U8 ? scanTargets<u8>(src, n, c, ignoreIndex, counts)
+    : kind == TARGET_U16 ? scanTargets<u16>(src, n, c, ignoreIndex, counts)
+      : scanTargets<i32>(src, n, c, ignoreIndex, counts);
+  if (!clean) {
+    for (let j = 0; j < n; j++) {
+      const y = loadTarget(src, kind, j);
+      if (y != ignoreIndex && <u32>y >= <u32>c) return j;
+    }
   }
-  for (; i < n; i++) {
-    const y = loadTarget(src, kind, i);
-    if (y != ignoreIndex && <u32>y >= <u32>c) return i;
-  }
-  // Per-class counts: a vector compare per class for small C, else four interleaved histograms
-  // (consecutive pixels mostly share a class, and one histogram would serialize on its counter).
-  if (c <= 16) {
+  const i = n & ~3;
+  if (two) {
+    let n0 = load<i32>(counts), n1 = load<i32>(counts, 4);
+    for (let j = i; j < n; j++) {
+      const y = loadTarget(src, kind, j);
+      if (y == 0) n0++;
+      else if (y == 1) n1++;
+    }
+    // A class index equal to ignoreIndex is ignored, not counted.
+    store<i32>(counts, ignoreIndex == 0 ? 0 : n0);
+    store<i32>(counts, ignoreIndex == 1 ? 0 : n1, 4);
+  } else if (c <= 16) {
+    // Per-class counts: a vector compare per class for small C, else four interleaved histograms
+    // (consecutive pixels mostly share a class, and one histogram would serialize on its counter).
     for (let k = 0; k < c; k++) {
       const kv = i32x4.splat(k);
       let cnt = i32x4.splat(0);
       let j = 0;
       for (; j + 4 <= n; j += 4) cnt = i32x4.sub(cnt, i32x4.eq(loadTargets4(src, kind, j), kv));
-      let total = i32x4.extract_lane(cnt, 0) + i32x4.extract_lane(cnt, 1) + i32x4.extract_lane(cnt, 2) + i32x4.extract_lane(cnt, 3);
+      let total = laneSum(cnt);
       for (; j < n; j++) if (loadTarget(src, kind, j) == k) total++;
-      // A class index equal to ignoreIndex is ignored, not counted.
       store<i32>(counts + (<usize>k << 2), k == ignoreIndex ? 0 : total);
     }
   } else {
@@ -76,79 +84,169 @@ export function crossEntropyPrepareTargets(src: usize, kind: i32, n: i32, c: i32
 }
 
 // @ts-ignore: decorator
+@inline function laneSum(v: v128): i32 {
+  return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
+}
+
+/**
+ * One pass over the targets (type T, resolved at compile time): whether every one lies in [0, C)
+ * or equals ignoreIndex (bad lanes are or-ed together: no branch per vector), and for two classes
+ * the vector part's count of each class, at counts[0] and counts[1].
+ */
+function scanTargets<T>(src: usize, n: i32, c: i32, ignoreIndex: i32, counts: usize): bool {
+  const ignore = i32x4.splat(ignoreIndex), classes = i32x4.splat(c);
+  let bad = i32x4.splat(0), zeros = i32x4.splat(0), ones = i32x4.splat(0);
+  const two = c == 2;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const y = loadTargetsOf<T>(src, i);
+    // Unsigned y < C also rejects negative targets.
+    bad = v128.or(bad, v128.andnot(v128.not(i32x4.lt_u(y, classes)), i32x4.eq(y, ignore)));
+    if (two) {
+      zeros = i32x4.sub(zeros, i32x4.eq(y, i32x4.splat(0)));
+      ones = i32x4.sub(ones, i32x4.eq(y, i32x4.splat(1)));
+    }
+  }
+  store<i32>(counts, laneSum(zeros));
+  store<i32>(counts, laneSum(ones), 4);
+  for (; i < n; i++) {
+    const y = <i32>load<T>(src + (<usize>i << alignof<T>()));
+    if (y != ignoreIndex && <u32>y >= <u32>c) return false;
+  }
+  return !v128.any_true(bad);
+}
+
+// @ts-ignore: decorator
 @inline function loadTargets4(src: usize, kind: i32, i: i32): v128 {
-  if (kind == TARGET_U8) return i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(src + <usize>i)));
-  if (kind == TARGET_U16) return i32x4.extend_low_i16x8_u(v128.load64_zero(src + (<usize>i << 1)));
+  if (kind == TARGET_U8) return loadTargetsOf<u8>(src, i);
+  if (kind == TARGET_U16) return loadTargetsOf<u16>(src, i);
+  return loadTargetsOf<i32>(src, i);
+}
+
+/** Four targets from i on, widened to int32 lanes; T (u8, u16, i32) is resolved at compile time. */
+// @ts-ignore: decorator
+@inline function loadTargetsOf<T>(src: usize, i: i32): v128 {
+  if (sizeof<T>() == 1) return i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(src + <usize>i)));
+  if (sizeof<T>() == 2) return i32x4.extend_low_i16x8_u(v128.load64_zero(src + (<usize>i << 1)));
   return v128.load(src + (<usize>i << 2));
 }
+
+// The logits check rides along: every group adds its differences x − (reference logit) into
+// `check` (a sum stays non-finite once a term is Infinity or NaN), and the kernel stores the sum
+// at `status`. A non-finite status (also a sum that overflowed, which is harmless) makes the
+// wrapper scan for the culprit with findNonFinite: no separate pass over the logits when all
+// is well.
+const CHECK = memory.data(16, 16);
 
 /**
  * Index targets. For every pixel e with target y (of type `kind`, as in crossEntropyPrepareTargets; `ignoreIndex` skips it):
  *   per_e = (1−ε)·w_y·(−l_y) + (ε/C)·Σ_c w_c·(−l_c),   l = log_softmax over classes,
  * returns Σ_e per_e (float64). `weights` are C float32 values. When `perElement` ≠ 0 it receives
- * per_e (B·H·W floats); when `grad` ≠ 0 it receives gradScale · ∂per_e/∂logits.
+ * per_e (B·H·W floats); when `grad` ≠ 0 it receives gradScale · ∂per_e/∂logits. `status`
+ * receives the logits check (a float32, finite when every logit is).
  */
-export function crossEntropyIndex(logits: usize, target: usize, kind: i32, weights: usize, b: i32, c: i32, hw: i32, ignoreIndex: i32, smoothing: f32, gradScale: f32, perElement: usize, grad: usize, scratch: usize): f64 {
-  let acc = f64x2.splat(0);
-  const planeBytes = <usize>hw << 2;
-  // Hoisted out of the pixel loop: the two-class path's per-class constants.
-  const k = memory.data(160, 16);
-  if (c == 2) binaryConstants(weights, smoothing, gradScale, k);
-  for (let img = 0; img < b; img++) {
-    const base = <usize>img * <usize>c * planeBytes;
-    let i = 0;
-    if (c == 2) {
-      // Two independent groups per iteration: exp and log are long dependency chains, and two of
-      // them side by side keep the vector units busy.
-      for (; i + 16 <= hw; i += 16) {
+export function crossEntropyIndex(logits: usize, target: usize, kind: i32, weights: usize, b: i32, c: i32, hw: i32, ignoreIndex: i32, smoothing: f32, gradScale: f32, perElement: usize, grad: usize, scratch: usize, status: usize): f64 {
+  v128.store(CHECK, f32x4.splat(0));
+  let sum: f64 = 0;
+  if (c == 2) {
+    const k = binaryConstants(weights, smoothing, gradScale);
+    // One copy of the pixel loop per target type: no type test per group.
+    const done = hw & ~3;
+    for (let img = 0; img < b; img++) {
+      sum += kind == TARGET_U8 ? binaryImage<u8>(logits, target, img, hw, k, ignoreIndex, perElement, grad)
+        : kind == TARGET_U16 ? binaryImage<u16>(logits, target, img, hw, k, ignoreIndex, perElement, grad)
+          : binaryImage<i32>(logits, target, img, hw, k, ignoreIndex, perElement, grad);
+      if (done < hw) sum += tailGroup(logits, target, kind, weights, c, hw, img, done, ignoreIndex, smoothing, gradScale, perElement, grad, scratch);
+    }
+  } else {
+    const planeBytes = <usize>hw << 2;
+    for (let img = 0; img < b; img++) {
+      const base = <usize>img * <usize>c * planeBytes;
+      let acc = f64x2.splat(0);
+      let i = 0;
+      for (; i + 4 <= hw; i += 4) {
         const off = <usize>i << 2;
         const e = img * hw + i;
-        const x = logits + base + off, g = grad != 0 ? grad + base + off : 0;
-        const la = binaryGroup(x, planeBytes, loadTargets4(target, kind, e), k, ignoreIndex, g);
-        const lb = binaryGroup(x + 16, planeBytes, loadTargets4(target, kind, e + 4), k, ignoreIndex, g != 0 ? g + 16 : 0);
-        const lc = binaryGroup(x + 32, planeBytes, loadTargets4(target, kind, e + 8), k, ignoreIndex, g != 0 ? g + 32 : 0);
-        const ld = binaryGroup(x + 48, planeBytes, loadTargets4(target, kind, e + 12), k, ignoreIndex, g != 0 ? g + 48 : 0);
-        if (perElement != 0) {
-          const pe = perElement + (<usize>e << 2);
-          v128.store(pe, la); v128.store(pe, lb, 16); v128.store(pe, lc, 32); v128.store(pe, ld, 48);
-        }
-        acc = addWide(addWide(acc, f32x4.add(la, lb)), f32x4.add(lc, ld));
+        const loss = indexGroup(logits + base + off, planeBytes, loadTargets4(target, kind, e), weights, c, ignoreIndex, smoothing, gradScale, grad != 0 ? grad + base + off : 0);
+        if (perElement != 0) v128.store(perElement + (<usize>e << 2), loss);
+        acc = addWide(acc, loss);
       }
-    }
-    for (; i + 4 <= hw; i += 4) {
-      const off = <usize>i << 2;
-      const e = img * hw + i;
-      const y = loadTargets4(target, kind, e);
-      const x = logits + base + off, g = grad != 0 ? grad + base + off : 0;
-      const loss = c == 2
-        ? binaryGroup(x, planeBytes, y, k, ignoreIndex, g)
-        : indexGroup(x, planeBytes, y, weights, c, ignoreIndex, smoothing, gradScale, g);
-      if (perElement != 0) v128.store(perElement + (<usize>e << 2), loss);
-      acc = addWide(acc, loss);
-    }
-    if (i < hw) {
-      // Tail: copy the remaining pixels into a 4-lane scratch group (padding lanes are ignored).
-      const left = hw - i;
-      const y = scratch;
-      for (let l = 0; l < 4; l++) store<i32>(y + (<usize>l << 2), l < left ? loadTarget(target, kind, img * hw + i + l) : ignoreIndex);
-      const xs = scratch + 16, gs = xs + (<usize>c << 4);
-      for (let k = 0; k < c; k++) {
-        for (let l = 0; l < 4; l++) {
-          store<f32>(xs + (<usize>k << 4) + (<usize>l << 2), l < left ? load<f32>(logits + base + <usize>k * planeBytes + (<usize>(i + l) << 2)) : 0);
-        }
-      }
-      const loss = indexGroup(xs, 16, v128.load(y), weights, c, ignoreIndex, smoothing, gradScale, grad != 0 ? gs : 0);
-      for (let l = 0; l < left; l++) {
-        const e = img * hw + i + l;
-        if (perElement != 0) store<f32>(perElement + (<usize>e << 2), laneOf(loss, l));
-        if (grad != 0) {
-          for (let k = 0; k < c; k++) store<f32>(grad + base + <usize>k * planeBytes + (<usize>(i + l) << 2), load<f32>(gs + (<usize>k << 4) + (<usize>l << 2)));
-        }
-      }
-      acc = addWide(acc, loss);
+      sum += hsumWide(acc);
+      if (i < hw) sum += tailGroup(logits, target, kind, weights, c, hw, img, i, ignoreIndex, smoothing, gradScale, perElement, grad, scratch);
     }
   }
+  store<f32>(status, hsum(v128.load(CHECK)));
+  return sum;
+}
+
+/**
+ * The two-class pixel loop over image `img`, 16 then 4 pixels at a time (all but the last
+ * hw mod 4): returns their loss sum.
+ */
+function binaryImage<T>(logits: usize, target: usize, img: i32, hw: i32, k: usize, ignoreIndex: i32, perElement: usize, grad: usize): f64 {
+  const stride = <usize>hw << 2;
+  const base = <usize>img * 2 * stride;
+  const first = img * hw;
+  let acc = f64x2.splat(0), check = v128.load(CHECK);
+  let i = 0;
+  // Four independent groups per iteration: exp, log1p and the division are long dependency
+  // chains, and several side by side keep the vector units busy.
+  for (; i + 16 <= hw; i += 16) {
+    const x = logits + base + (<usize>i << 2), g = grad != 0 ? grad + base + (<usize>i << 2) : 0;
+    const da = f32x4.sub(v128.load(x + stride), v128.load(x));
+    const la = binaryGroup(da, loadTargetsOf<T>(target, first + i), k, ignoreIndex, g, stride, 0);
+    const db = f32x4.sub(v128.load(x + stride, 16), v128.load(x, 16));
+    const lb = binaryGroup(db, loadTargetsOf<T>(target, first + i + 4), k, ignoreIndex, g, stride, 16);
+    check = f32x4.add(check, f32x4.add(da, db));
+    const dc = f32x4.sub(v128.load(x + stride, 32), v128.load(x, 32));
+    const lc = binaryGroup(dc, loadTargetsOf<T>(target, first + i + 8), k, ignoreIndex, g, stride, 32);
+    const dd = f32x4.sub(v128.load(x + stride, 48), v128.load(x, 48));
+    const ld = binaryGroup(dd, loadTargetsOf<T>(target, first + i + 12), k, ignoreIndex, g, stride, 48);
+    check = f32x4.add(check, f32x4.add(dc, dd));
+    if (perElement != 0) {
+      const pe = perElement + (<usize>(first + i) << 2);
+      v128.store(pe, la); v128.store(pe, lb, 16); v128.store(pe, lc, 32); v128.store(pe, ld, 48);
+    }
+    // Each group widened on its own: a float32 sum of per-pixel losses near 3e38 could overflow.
+    acc = addWide(addWide(addWide(addWide(acc, la), lb), lc), ld);
+  }
+  for (; i + 4 <= hw; i += 4) {
+    const x = logits + base + (<usize>i << 2), g = grad != 0 ? grad + base + (<usize>i << 2) : 0;
+    const d = f32x4.sub(v128.load(x + stride), v128.load(x));
+    check = f32x4.add(check, d);
+    const loss = binaryGroup(d, loadTargetsOf<T>(target, first + i), k, ignoreIndex, g, stride, 0);
+    if (perElement != 0) v128.store(perElement + (<usize>(first + i) << 2), loss);
+    acc = addWide(acc, loss);
+  }
+  v128.store(CHECK, check);
   return hsumWide(acc);
+}
+
+/**
+ * The last hw mod 4 pixels of image `img` (from pixel i on), through a 4-pixel scratch group with
+ * indexGroup: padding lanes have target ignoreIndex and logits 0. Returns their loss sum.
+ */
+function tailGroup(logits: usize, target: usize, kind: i32, weights: usize, c: i32, hw: i32, img: i32, i: i32, ignoreIndex: i32, smoothing: f32, gradScale: f32, perElement: usize, grad: usize, scratch: usize): f64 {
+  const planeBytes = <usize>hw << 2;
+  const base = <usize>img * <usize>c * planeBytes;
+  const left = hw - i;
+  const y = scratch;
+  for (let l = 0; l < 4; l++) store<i32>(y + (<usize>l << 2), l < left ? loadTarget(target, kind, img * hw + i + l) : ignoreIndex);
+  const xs = scratch + 16, gs = xs + (<usize>c << 4);
+  for (let k = 0; k < c; k++) {
+    for (let l = 0; l < 4; l++) {
+      store<f32>(xs + (<usize>k << 4) + (<usize>l << 2), l < left ? load<f32>(logits + base + <usize>k * planeBytes + (<usize>(i + l) << 2)) : 0);
+    }
+  }
+  const loss = indexGroup(xs, 16, v128.load(y), weights, c, ignoreIndex, smoothing, gradScale, grad != 0 ? gs : 0);
+  for (let l = 0; l < left; l++) {
+    const e = img * hw + i + l;
+    if (perElement != 0) store<f32>(perElement + (<usize>e << 2), laneOf(loss, l));
+    if (grad != 0) {
+      for (let k = 0; k < c; k++) store<f32>(grad + base + <usize>k * planeBytes + (<usize>(i + l) << 2), load<f32>(gs + (<usize>k << 4) + (<usize>l << 2)));
+    }
+  }
+  return hsumWide(addWide(f64x2.splat(0), loss));
 }
 
 // @ts-ignore: decorator
@@ -160,61 +258,54 @@ export function crossEntropyIndex(logits: usize, target: usize, kind: i32, weigh
 }
 
 /**
- * Two classes (the forged / pristine case), one group of 4 pixels: with d = x1 − x0,
- * −l0 = softplus(d) and −l1 = softplus(−d) share one exp and one log, and p1 = σ(d).
- * Same results as indexGroup to float32 rounding, in about a third of the instructions.
+ * Two classes (the forged / pristine case), one group of 4 pixels, from d = x1 − x0. With o the
+ * other class and z = x_o − x_y (d, or −d where y = 1):
+ *   per = A_y·softplus(z) − B_y·z,   ∂per/∂x_o = A_y·σ(z) − B_y = −∂per/∂x_y,
+ * where A_y = (1 − ε/2)·w_y + (ε/2)·w_o and B_y = (ε/2)·w_o (spec 3 with C = 2). softplus(z) =
+ * max(z, 0) + ln(1 + e) and σ(z) both come from one e = exp(−|z|) in (0, 1]: one exp, one short
+ * log1p polynomial, one division.
  */
 // @ts-ignore: decorator
-@inline function binaryGroup(x: usize, stride: usize, y: v128, k: usize, ignoreIndex: i32, g: usize): v128 {
-  const valid = v128.not(i32x4.eq(y, i32x4.splat(ignoreIndex)));
-  const isOne = i32x4.eq(y, i32x4.splat(1));
-  const x0 = v128.load(x), x1 = v128.load(x + stride);
-  const d = f32x4.sub(x1, x0);
-  const e = expv(f32x4.neg(f32x4.abs(d)));                 // exp(−|d|) in (0, 1]
-  const one = f32x4.splat(1), zero = f32x4.splat(0);
-  const l1p = logv(f32x4.add(one, e));
-  const nll0 = f32x4.add(f32x4.pmax(d, zero), l1p);
-  const nll1 = f32x4.add(f32x4.pmax(f32x4.neg(d), zero), l1p);
-  // Per-class constants (binaryConstants): the loss is kw_y·nll_y + ls0·nll0 + ls1·nll1.
-  let loss = f32x4.mul(v128.bitselect(v128.load(k, 16), v128.load(k), isOne), v128.bitselect(nll1, nll0, isOne));
-  loss = madd(v128.load(k, 32), nll0, madd(v128.load(k, 48), nll1, loss));
-  loss = v128.and(loss, valid);
+@inline function binaryGroup(d: v128, y: v128, k: usize, ignoreIndex: i32, g: usize, stride: usize, offset: usize): v128 {
+  const sign = i32x4.splat(0x80000000), zero = f32x4.splat(0);
+  const ignored = i32x4.eq(y, i32x4.splat(ignoreIndex));
+  // Ignored pixels count as class 0 here (their loss and gradient are masked to +0 below).
+  const isOne = v128.andnot(i32x4.eq(y, i32x4.splat(1)), ignored);
+  const ySign = v128.and(isOne, sign);
+  const z = v128.xor(d, ySign);
+  const e = expNonPositive(v128.or(z, sign));
+  const softplus = f32x4.add(f32x4.pmax(z, zero), log1pUnit(e));
+  const a = v128.bitselect(v128.load(k, 16), v128.load(k), isOne);
+  const negB = v128.bitselect(v128.load(k, 48), v128.load(k, 32), isOne);
+  const loss = v128.andnot(madd(negB, z, f32x4.mul(a, softplus)), ignored);
   if (g != 0) {
-    // p1 = σ(d), p0 = σ(−d), each from the same 1/(1 + e) so the small one keeps its precision.
+    const one = f32x4.splat(1);
     const inv = f32x4.div(one, f32x4.add(one, e));
-    const small = f32x4.mul(e, inv);
-    const positive = f32x4.ge(d, zero);
-    const p1 = v128.bitselect(inv, small, positive), p0 = v128.bitselect(small, inv, positive);
-    // ∂/∂x_c = α_y·p_c − β_y·[c = y] − γ_c, with the class's α, β, γ premultiplied by gradScale.
-    const alpha = v128.and(v128.bitselect(v128.load(k, 80), v128.load(k, 64), isOne), valid);
-    const g0 = f32x4.sub(f32x4.mul(alpha, p0), v128.and(v128.bitselect(v128.load(k, 128), v128.load(k, 96), isOne), valid));
-    const g1 = f32x4.sub(f32x4.mul(alpha, p1), v128.and(v128.bitselect(v128.load(k, 144), v128.load(k, 112), isOne), valid));
-    v128.store(g, g0);
-    v128.store(g + stride, g1);
+    // σ(z) = 1/(1 + e) for z ≥ 0, else e/(1 + e): the small side keeps its relative precision.
+    const sigma = v128.bitselect(inv, f32x4.mul(e, inv), f32x4.ge(z, zero));
+    const gOther = v128.andnot(f32x4.mul(madd(a, sigma, negB), v128.load(k, 64)), ignored);
+    // ∂/∂x1 is gOther where y = 0 and −gOther where y = 1; ∂/∂x0 is its negation (0 − g: never −0).
+    const g1 = v128.xor(gOther, ySign);
+    v128.store(g + stride + offset, g1);
+    v128.store(g + offset, f32x4.sub(zero, g1));
   }
   return loss;
 }
 
 /**
- * The per-class constants of binaryGroup, 10 splatted vectors at `k` (160 bytes): the loss
- * factors kw0, kw1 = (1−ε)·w_c and ls0, ls1 = (ε/2)·w_c; then, times gradScale, α0, α1 =
- * (1−ε)·w_y + (ε/2)·W, and the subtracted terms of each logit's gradient when y = 0 (γ0 + β0,
- * γ1) and when y = 1 (γ0, γ1 + β1), with β_c = (1−ε)·w_c and γ_c = (ε/2)·w_c.
+ * The per-class constants of binaryGroup, splatted, in static memory (returned): A0, A1, −B0,
+ * −B1 and gradScale. Computed in float64 from the float32 weights, rounded once.
  */
-function binaryConstants(weights: usize, smoothing: f32, gradScale: f32, k: usize): void {
-  const w0 = load<f32>(weights), w1 = load<f32>(weights, 4);
-  const keep: f32 = 1 - smoothing, share: f32 = smoothing * 0.5;
-  const gs = gradScale, total = w0 + w1;
-  v128.store(k, f32x4.splat(keep * w0));
-  v128.store(k, f32x4.splat(keep * w1), 16);
-  v128.store(k, f32x4.splat(share * w0), 32);
-  v128.store(k, f32x4.splat(share * w1), 48);
-  v128.store(k, f32x4.splat((keep * w0 + share * total) * gs), 64);
-  v128.store(k, f32x4.splat((keep * w1 + share * total) * gs), 80);
-  v128.store(k, f32x4.splat((share * w0 + keep * w0) * gs), 96);
-  v128.store(k, f32x4.splat(share * w1 * gs), 112);
-  v128.store(k, f32x4.splat(share * w0 * gs), 128);
-  v128.store(k, f32x4.splat((share * w1 + keep * w1) * gs), 144);
+function binaryConstants(weights: usize, smoothing: f32, gradScale: f32): usize {
+  const k = memory.data(80, 16);
+  const w0 = <f64>load<f32>(weights), w1 = <f64>load<f32>(weights, 4);
+  const half = <f64>smoothing * 0.5;
+  v128.store(k, f32x4.splat(<f32>((1 - half) * w0 + half * w1)));
+  v128.store(k, f32x4.splat(<f32>((1 - half) * w1 + half * w0)), 16);
+  v128.store(k, f32x4.splat(<f32>(-half * w1)), 32);
+  v128.store(k, f32x4.splat(<f32>(-half * w0)), 48);
+  v128.store(k, f32x4.splat(gradScale), 64);
+  return k;
 }
 
 /** One group of 4 pixels: returns their 4 losses; writes the scaled gradient when g ≠ 0. */
@@ -231,10 +322,11 @@ function indexGroup(x: usize, stride: usize, y: v128, weights: usize, c: i32, ig
     wy = v128.bitselect(f32x4.splat(load<f32>(weights + (<usize>k << 2))), wy, hit);
   }
   // Pass 2: Σ exp(x − m) and, for smoothing, Σ w_c·(m − x_c) and Σ w_c.
-  let s = f32x4.splat(0), swd = f32x4.splat(0);
+  let s = f32x4.splat(0), swd = f32x4.splat(0), check = v128.load(CHECK);
   let wsum: f32 = 0;
   for (let k = 0; k < c; k++) {
     const d = f32x4.sub(v128.load(x + <usize>k * stride), m);
+    check = f32x4.add(check, d);
     const e = expv(d);
     s = f32x4.add(s, e);
     if (g != 0) v128.store(g + <usize>k * stride, e);
@@ -242,6 +334,7 @@ function indexGroup(x: usize, stride: usize, y: v128, weights: usize, c: i32, ig
     wsum += wk;
     swd = f32x4.sub(swd, f32x4.mul(f32x4.splat(wk), d));
   }
+  v128.store(CHECK, check);
   const logS = logv(s);
   const keep = f32x4.splat(1 - smoothing), share = f32x4.splat(smoothing / <f32>c);
   // −l_y = (m − x_y) + ln s;  Σ_c w_c(−l_c) = Σ_c w_c (m − x_c) + W ln s.
@@ -268,9 +361,10 @@ function indexGroup(x: usize, stride: usize, y: v128, weights: usize, c: i32, ig
 
 /**
  * Probability targets q (B, C, H, W): per_e = −Σ_c w_c·q'_c·l_c with q' = (1−ε)q + ε/C.
- * Returns Σ_e per_e; `perElement` and `grad` as in crossEntropyIndex.
+ * Returns Σ_e per_e; `perElement`, `grad` and `status` as in crossEntropyIndex.
  */
-export function crossEntropyProbs(logits: usize, probs: usize, weights: usize, b: i32, c: i32, hw: i32, smoothing: f32, gradScale: f32, perElement: usize, grad: usize, scratch: usize): f64 {
+export function crossEntropyProbs(logits: usize, probs: usize, weights: usize, b: i32, c: i32, hw: i32, smoothing: f32, gradScale: f32, perElement: usize, grad: usize, scratch: usize, status: usize): f64 {
+  v128.store(CHECK, f32x4.splat(0));
   let acc = f64x2.splat(0);
   const planeBytes = <usize>hw << 2;
   for (let img = 0; img < b; img++) {
@@ -306,6 +400,7 @@ export function crossEntropyProbs(logits: usize, probs: usize, weights: usize, b
       acc = addWide(acc, loss);
     }
   }
+  store<f32>(status, hsum(v128.load(CHECK)));
   return hsumWide(acc);
 }
 
@@ -314,10 +409,11 @@ function probsGroup(x: usize, q: usize, stride: usize, weights: usize, c: i32, s
   for (let k = 1; k < c; k++) m = f32x4.pmax(m, v128.load(x + <usize>k * stride));
   const keep = f32x4.splat(1 - smoothing), share = f32x4.splat(smoothing / <f32>c);
   // loss = Wq·ln s − Σ_c w_c q'_c (x_c − m), with Wq = Σ_c w_c q'_c.
-  let s = f32x4.splat(0), wq = f32x4.splat(0), wqd = f32x4.splat(0);
+  let s = f32x4.splat(0), wq = f32x4.splat(0), wqd = f32x4.splat(0), check = v128.load(CHECK);
   for (let k = 0; k < c; k++) {
     const o = <usize>k * stride;
     const d = f32x4.sub(v128.load(x + o), m);
+    check = f32x4.add(check, d);
     const e = expv(d);
     s = f32x4.add(s, e);
     if (g != 0) v128.store(g + o, e);
@@ -325,6 +421,7 @@ function probsGroup(x: usize, q: usize, stride: usize, weights: usize, c: i32, s
     wq = f32x4.add(wq, wqk);
     wqd = f32x4.add(wqd, f32x4.mul(wqk, d));
   }
+  v128.store(CHECK, check);
   const loss = f32x4.sub(f32x4.mul(wq, logv(s)), wqd);
   if (g != 0) {
     // ∂per/∂x_c = Wq·p_c − w_c q'_c.

@@ -3,8 +3,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { checkAgainstGolden } from './helpers/check.mjs';
-import { engine } from './helpers/engine.mjs';
+import { engine, gaussian } from './helpers/engine.mjs';
 import { loadCase, optionsOf } from './helpers/golden.mjs';
+import { crossEntropyRef } from './reference/index.mjs';
 
 const golden = {
   crossEntropy: loadCase('cross_entropy', 'label_smoothing_0p1_weight_ignore_mean'),
@@ -53,6 +54,47 @@ test('crossEntropy rejects bad input by field', async () => {
   await rejects('crossEntropy', (o) => { delete o.target; o.targetProbs = new Float32Array(o.logits.length); o.ignoreIndex = 0; }, RangeError, /ignoreIndex/);
   await rejects('crossEntropy', (o) => { delete o.target; o.ignoreIndex = -100; o.targetProbs = nan(new Float32Array(o.logits.length)); }, RangeError, /targetProbs\[3\] = NaN/);
   await rejects('crossEntropy', () => null, TypeError, /options object/);
+});
+
+// The kernels check the logits as they compute (no separate pass): each code path must still
+// find the first non-finite value, and huge finite logits must not be mistaken for one.
+test('crossEntropy finds a non-finite logit on every kernel path', async () => {
+  const e = await engine();
+  // H·W = 35: two 16-pixel blocks and a 3-pixel tail; 24: one block and two 4-pixel groups.
+  for (const [H, W] of [[5, 7], [6, 4]]) {
+    for (const C of [2, 3]) {
+      const B = 2, hw = H * W, n = B * C * hw, shape = [B, C, H, W];
+      const logits = gaussian(n, 7 * C + H);
+      const t = Array.from({ length: B * hw }, (_, i) => (i * 7) % C);
+      const probs = new Float32Array(n).fill(1 / C);
+      for (const at of [0, 17, hw - 1, C * hw + 20, n - 1]) {
+        for (const v of [Number.NaN, Infinity, -Infinity]) {
+          const bad = nan(logits, at, v);
+          const message = (err) => err instanceof RangeError && err.message.startsWith(`logits[${at}] = ${v}:`);
+          for (const target of [Int32Array.from(t), Uint8Array.from(t), Uint16Array.from(t)]) {
+            await assert.rejects(e.crossEntropy({ logits: bad, target, shape }), message, `${target.constructor.name} C=${C} hw=${hw} at ${at}`);
+          }
+          await assert.rejects(e.crossEntropy({ logits: bad, targetProbs: probs, shape }), message, `probabilities C=${C} hw=${hw} at ${at}`);
+        }
+      }
+    }
+  }
+});
+
+test('crossEntropy computes huge finite logits (their running check overflows) instead of rejecting them', async () => {
+  const e = await engine();
+  const B = 1, C = 2, H = 6, W = 6, hw = H * W;
+  // Class 1 is 3e38 above class 0 everywhere: the sum of the differences overflows, no logit does.
+  const logits = new Float32Array(B * C * hw);
+  logits.fill(3e38, hw);
+  for (const y of [0, 1]) {
+    const options = { logits, target: new Int32Array(hw).fill(y), shape: [B, C, H, W], weight: [0.5, 2] };
+    const got = await e.crossEntropy(options);
+    const want = crossEntropyRef(options);
+    if (y === 1) assert.ok(got.loss >= 0 && got.loss < 1e-30, `loss ${got.loss}`);
+    else assert.ok(Math.abs(got.loss - want.loss) <= 1e-6 * want.loss, `loss ${got.loss} vs ${want.loss}`);
+    for (let i = 0; i < logits.length; i++) assert.ok(Math.abs(got.grad.logits[i] - want.grad[i]) <= 1e-6, `grad[${i}]`);
+  }
 });
 
 test('patchContrast rejects bad input by field', async () => {

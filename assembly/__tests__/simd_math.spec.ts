@@ -1,6 +1,6 @@
 // Unit tests of the shared SIMD helpers: the vector exp and log against the float64 library
 // functions, over the ranges the kernels use them on, and the horizontal reductions.
-import { expv, hmax, hsum, logv } from '../simd_math';
+import { expNonPositive, expv, hmax, hsum, log1pUnit, logv } from '../simd_math';
 
 function relErrExp(x: f32): f64 {
   const got = <f64>f32x4.extract_lane(expv(f32x4.splat(x)), 0);
@@ -56,6 +56,49 @@ describe('logv', () => {
       if (e > worst && i > 0) worst = e;
     }
     expect(worst).toBeLessThan(4e-7);
+  });
+});
+
+describe('expNonPositive', () => {
+  it('is within 2 float32 ulps of exp on [-87, 0]', () => {
+    let worst: f64 = 0;
+    for (let i = 0; i <= 200000; i++) {
+      const x = <f32>(-87.0 * <f64>i / 200000.0);
+      const got = <f64>f32x4.extract_lane(expNonPositive(f32x4.splat(x)), 0);
+      const want = Math.exp(<f64>x);
+      const e = Math.abs(got - want) / want;
+      if (e > worst) worst = e;
+    }
+    expect(worst).toBeLessThan(2.4e-7);
+  });
+  it('is exact at 0 and stays a tiny normal number far below the float32 range', () => {
+    expect(f32x4.extract_lane(expNonPositive(f32x4.splat(0)), 0)).toBe(<f32>1.0);
+    const far = f32x4.extract_lane(expNonPositive(f32x4.splat(-3e38)), 0);
+    expect(far).toBeGreaterThan(<f32>1e-38);
+    expect(far).toBeLessThan(<f32>1.3e-38);
+  });
+});
+
+describe('log1pUnit', () => {
+  it('is within 2 float32 ulps of ln(1 + x) on [0, 1], also for tiny x', () => {
+    let worst: f64 = 0;
+    for (let i = 1; i <= 200000; i++) {
+      const x = <f32>(<f64>i / 200000.0);
+      const got = <f64>f32x4.extract_lane(log1pUnit(f32x4.splat(x)), 0);
+      const want = Math.log1p(<f64>x);
+      const e = Math.abs(got - want) / want;
+      if (e > worst) worst = e;
+    }
+    for (let p = 1; p <= 38; p++) {
+      const x = <f32>Math.pow(10.0, -<f64>p);
+      const want = Math.log1p(<f64>x);
+      const e = Math.abs(<f64>f32x4.extract_lane(log1pUnit(f32x4.splat(x)), 0) - want) / want;
+      if (e > worst) worst = e;
+    }
+    expect(worst).toBeLessThan(2.4e-7);
+  });
+  it('is exact at 0', () => {
+    expect(f32x4.extract_lane(log1pUnit(f32x4.splat(0)), 0)).toBe(<f32>0.0);
   });
 });
 

@@ -54,7 +54,7 @@ function parse(options: CrossEntropyOptions): ParsedCrossEntropy {
 }
 
 /**
- * Wasm memory of one call: the logits, float32 weights and the tail scratch (16 + 48·C bytes);
+ * Wasm memory of one call: the logits, float32 weights, the tail scratch (16 + 48·C bytes) and the status;
  * index targets: the caller's targets (read in place by the kernels), float64 weights, the normalizer, the
  * per-class counts and the kernel's four histograms (4·(C + 1) bytes each); or the probabilities;
  * then the gradient and the per-element losses ('none').
@@ -62,7 +62,7 @@ function parse(options: CrossEntropyOptions): ParsedCrossEntropy {
 function memoryNeeded(p: ParsedCrossEntropy): MemoryNeed {
   const e = p.b * p.hw, n = e * p.c * 4;
   const targets = p.target ? e * p.target.BYTES_PER_ELEMENT + 8 * p.c + 8 + 20 * (p.c + 1) : n;
-  return n + 52 * p.c + 16 + targets + (p.grad ? n : 0) + (p.reduction === 'none' ? 4 * e : 0) + ARENA_SLACK;
+  return n + 52 * p.c + 16 + 4 + targets + (p.grad ? n : 0) + (p.reduction === 'none' ? 4 * e : 0) + ARENA_SLACK;
 }
 
 /** Validates, then computes the loss and (unless grad: false) its gradient w.r.t. the logits. */
@@ -85,9 +85,9 @@ export function runCrossEntropy(ctx: WasmContext, options: CrossEntropyOptions):
   ws.reserve(need, 'crossEntropy');
   try {
     const logitsPtr = ws.put(p.logits);
-    reportNonFinite(p.logits, 'logits', k.findNonFinite(logitsPtr, n));
     const weightsF32 = ws.putF32(p.weight);
     const scratch = ws.alloc(16 + 48 * c);
+    const status = ws.alloc(4);
     let normalizer: number;
     let targetPtr: number;
     // Index targets stay in their own type (uint8 masks stay 1 byte a pixel): the kernels read it.
@@ -112,12 +112,15 @@ export function runCrossEntropy(ctx: WasmContext, options: CrossEntropyOptions):
     const gradPtr = p.grad ? ws.alloc(n * 4) : 0;
     const perPtr = p.reduction === 'none' ? ws.alloc(b * hw * 4) : 0;
     const sum = p.target
-      ? k.crossEntropyIndex(logitsPtr, targetPtr, kind, weightsF32, b, c, hw, p.ignoreIndex, p.smoothing, gradScale, perPtr, gradPtr, scratch)
-      : k.crossEntropyProbs(logitsPtr, targetPtr, weightsF32, b, c, hw, p.smoothing, gradScale, perPtr, gradPtr, scratch);
+      ? k.crossEntropyIndex(logitsPtr, targetPtr, kind, weightsF32, b, c, hw, p.ignoreIndex, p.smoothing, gradScale, perPtr, gradPtr, scratch, status)
+      : k.crossEntropyProbs(logitsPtr, targetPtr, weightsF32, b, c, hw, p.smoothing, gradScale, perPtr, gradPtr, scratch, status);
+    // The kernels check the logits as they go (a sum that is finite iff they all are, unless it
+    // overflowed): only then is the culprit looked for, and a call without one goes on.
+    if (!Number.isFinite(ws.f32(status, 1)[0])) reportNonFinite(p.logits, 'logits', k.findNonFinite(logitsPtr, n));
     const mean = normalizer === 0 ? Number.NaN : sum / normalizer;
-    const loss = p.reduction === 'none' ? ws.f32(perPtr, b * hw).slice() : p.reduction === 'sum' ? sum : mean;
+    const loss = p.reduction === 'none' ? ws.copyF32(perPtr, b * hw) : p.reduction === 'sum' ? sum : mean;
     const result: CrossEntropyResult = { loss, backend: ctx.backend };
-    if (p.grad) result.grad = { logits: ws.f32(gradPtr, n).slice() };
+    if (p.grad) result.grad = { logits: ws.copyF32(gradPtr, n) };
     return result;
   } finally {
     ws.reset();

@@ -77,8 +77,8 @@ function patchContrastImage(k: Kernels, ws: Workspace, job: PatchContrastJob, fe
   // The gradient overwrites the features in wasm memory: pooling has consumed them by then.
   const loss = k.patchContrastImage(featuresPtr, maskPtr, job.c, job.h, job.w, job.patchSize, job.temperature, job.variant,
     job.gradScale, perPatchPtr, labelsPtr, 0, job.grad ? featuresPtr : 0);
-  const result: PatchContrastImage = { loss, perPatch: ws.f32(perPatchPtr, n).slice(), labels: ws.u8(labelsPtr, n).slice() };
-  if (job.grad) result.grad = ws.f32(featuresPtr, job.features.length).slice();
+  const result: PatchContrastImage = { loss, perPatch: ws.copyF32(perPatchPtr, n), labels: ws.u8(labelsPtr, n).slice() };
+  if (job.grad) result.grad = ws.copyF32(featuresPtr, job.features.length);
   return result;
 }
 
@@ -90,8 +90,8 @@ function infoNCEImage(k: Kernels, ws: Workspace, job: InfoNCEJob, featuresPtr: n
   const gradPtr = job.grad ? ws.allocZeroed(job.features.length * 4) : 0;
   const loss = k.infoNCEImage(featuresPtr, job.c, job.hw, qPtr, j, nPtr, m, job.temperature, job.positive, job.gradScale,
     perQueryPtr, positivePtr, gradPtr);
-  const result: InfoNCEImage = { loss, perQuery: ws.f32(perQueryPtr, j).slice() };
-  if (job.grad) result.grad = ws.f32(gradPtr, job.features.length).slice();
+  const result: InfoNCEImage = { loss, perQuery: ws.copyF32(perQueryPtr, j) };
+  if (job.grad) result.grad = ws.copyF32(gradPtr, job.features.length);
   return result;
 }
 

@@ -6,6 +6,18 @@ import type { Kernels } from './kernels';
 
 const PAGE = 65536;
 
+type UnsafeBuffer = { allocUnsafeSlow(size: number): Uint8Array };
+const NodeBuffer = (globalThis as { Buffer?: UnsafeBuffer }).Buffer;
+
+/** An uninitialized Float32Array of n floats where the runtime offers one (its own ArrayBuffer). */
+function allocateF32(n: number): Float32Array {
+  if (NodeBuffer && n >= 1024) {
+    const bytes = NodeBuffer.allocUnsafeSlow(n * 4);
+    return new Float32Array(bytes.buffer, bytes.byteOffset, n);
+  }
+  return new Float32Array(n);
+}
+
 export class Workspace {
   /** Where the arena starts (after the module's static data). */
   private readonly start: number;
@@ -72,6 +84,17 @@ export class Workspace {
     const ptr = this.alloc(values.length * 4);
     this.i32(ptr, values.length).set(values);
     return ptr;
+  }
+
+  /**
+   * A fresh Float32Array holding n floats from `ptr` (a result the caller keeps). In Node and Bun its
+   * memory comes from Buffer.allocUnsafeSlow: not zeroed first, since every byte is overwritten,
+   * which saves a pass over large gradients. Elsewhere a plain Float32Array.
+   */
+  copyF32(ptr: number, n: number): Float32Array {
+    const out = allocateF32(n);
+    out.set(this.f32(ptr, n));
+    return out;
   }
 
   f32(ptr: number, n: number): Float32Array {
