@@ -98,6 +98,13 @@ function scanTargets<T>(src: usize, n: i32, c: i32, ignoreIndex: i32, counts: us
   let bad = i32x4.splat(0), zeros = i32x4.splat(0), ones = i32x4.splat(0);
   const two = c == 2;
   let i = 0;
+  if (sizeof<T>() == 1) {
+    // uint8 masks, the common target: sixteen a vector first.
+    i = scanTargetBytes(src, n, c, ignoreIndex, counts);
+    if (i < 0) return false;
+    zeros = i32x4.replace_lane(zeros, 0, load<i32>(counts));
+    ones = i32x4.replace_lane(ones, 0, load<i32>(counts, 4));
+  }
   for (; i + 4 <= n; i += 4) {
     const y = loadTargetsOf<T>(src, i);
     // Unsigned y < C also rejects negative targets.
@@ -114,6 +121,40 @@ function scanTargets<T>(src: usize, n: i32, c: i32, ignoreIndex: i32, counts: us
     if (y != ignoreIndex && <u32>y >= <u32>c) return false;
   }
   return !v128.any_true(bad);
+}
+
+/**
+ * scanTargets for uint8 targets, sixteen a vector: returns -1 when a target is neither below C
+ * nor ignoreIndex, else how many targets it checked (a multiple of 16), with their class-0 and
+ * class-1 counts at counts[0] and counts[1] when C = 2.
+ */
+function scanTargetBytes(src: usize, n: i32, c: i32, ignoreIndex: i32, counts: usize): i32 {
+  // Every byte is a valid class when C > 255; an ignoreIndex outside [0, 255] matches no byte.
+  const checked = c <= 255;
+  const limit = i8x16.splat(<i8>min(c, 255)), ignore = i8x16.splat(<i8>ignoreIndex);
+  const ignoreOn = ignoreIndex >= 0 && ignoreIndex <= 255 ? i8x16.splat(-1) : i8x16.splat(0);
+  const two = c == 2;
+  let bad = i8x16.splat(0), zeros = i32x4.splat(0), ones = i32x4.splat(0);
+  let i = 0;
+  while (i + 16 <= n) {
+    // Byte counters take at most 255 increments: widen them every 128 vectors.
+    const end = min(n & ~15, i + 128 * 16);
+    let zeros8 = i8x16.splat(0), ones8 = i8x16.splat(0);
+    for (; i < end; i += 16) {
+      const y = v128.load(src + <usize>i);
+      if (checked) bad = v128.or(bad, v128.andnot(v128.not(i8x16.lt_u(y, limit)), v128.and(i8x16.eq(y, ignore), ignoreOn)));
+      if (two) {
+        zeros8 = i8x16.sub(zeros8, i8x16.eq(y, i8x16.splat(0)));
+        ones8 = i8x16.sub(ones8, i8x16.eq(y, i8x16.splat(1)));
+      }
+    }
+    zeros = i32x4.add(zeros, i32x4.extadd_pairwise_i16x8_u(i16x8.extadd_pairwise_i8x16_u(zeros8)));
+    ones = i32x4.add(ones, i32x4.extadd_pairwise_i16x8_u(i16x8.extadd_pairwise_i8x16_u(ones8)));
+  }
+  if (v128.any_true(bad)) return -1;
+  store<i32>(counts, laneSum(zeros));
+  store<i32>(counts, laneSum(ones), 4);
+  return i;
 }
 
 // @ts-ignore: decorator

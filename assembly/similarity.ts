@@ -69,6 +69,18 @@ export function similarityStrip(a: usize, rows4: i32, panels: usize, nPanels: i3
   }
 }
 
+/**
+ * out[0..8) += (lo, hi). The accumulations below sum one block (at most 128 terms) from zero and
+ * then add it to the running total: adding every term straight into a total that keeps growing
+ * would let rounding grow with all N terms (and, when the terms are nearly parallel vectors,
+ * turn into a gradient that should be zero but is not).
+ */
+// @ts-ignore: decorator
+@inline function addInto(out: usize, lo: v128, hi: v128): void {
+  v128.store(out, f32x4.add(v128.load(out), lo));
+  v128.store(out, f32x4.add(v128.load(out, 16), hi), 16);
+}
+
 // Rows of B streamed per block by `accumulateWeighted`: 128 rows × Cp floats stay in L2 while
 // every row group of the strip passes over them.
 const BLOCK_ROWS = 128;
@@ -85,10 +97,7 @@ export function accumulateWeighted(w: usize, rows4: i32, cols: i32, stride: i32,
       const w0 = w + <usize>i * strideBytes, w1 = w0 + strideBytes, w2 = w1 + strideBytes, w3 = w2 + strideBytes;
       const o0 = out + <usize>i * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
       for (let co: usize = 0; co < rowBytes; co += 32) {
-        let c00 = v128.load(o0 + co), c01 = v128.load(o0 + co, 16);
-        let c10 = v128.load(o1 + co), c11 = v128.load(o1 + co, 16);
-        let c20 = v128.load(o2 + co), c21 = v128.load(o2 + co, 16);
-        let c30 = v128.load(o3 + co), c31 = v128.load(o3 + co, 16);
+        let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
         let bp = b + <usize>j0 * rowBytes + co;
         for (let j = j0; j < j1; j++) {
           const jo = <usize>j << 2;
@@ -103,10 +112,8 @@ export function accumulateWeighted(w: usize, rows4: i32, cols: i32, stride: i32,
           c30 = madd(x, b0, c30); c31 = madd(x, b1, c31);
           bp += rowBytes;
         }
-        v128.store(o0 + co, c00); v128.store(o0 + co, c01, 16);
-        v128.store(o1 + co, c10); v128.store(o1 + co, c11, 16);
-        v128.store(o2 + co, c20); v128.store(o2 + co, c21, 16);
-        v128.store(o3 + co, c30); v128.store(o3 + co, c31, 16);
+        addInto(o0 + co, c00, c01); addInto(o1 + co, c10, c11);
+        addInto(o2 + co, c20, c21); addInto(o3 + co, c30, c31);
       }
     }
   }
@@ -123,10 +130,7 @@ export function accumulateWeightedTransposed(w: usize, rows: i32, cols4: i32, st
     const o0 = out + <usize>j * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
     const wj = w + (<usize>j << 2);
     for (let co: usize = 0; co < rowBytes; co += 32) {
-      let c00 = v128.load(o0 + co), c01 = v128.load(o0 + co, 16);
-      let c10 = v128.load(o1 + co), c11 = v128.load(o1 + co, 16);
-      let c20 = v128.load(o2 + co), c21 = v128.load(o2 + co, 16);
-      let c30 = v128.load(o3 + co), c31 = v128.load(o3 + co, 16);
+      let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
       let ap = a + co, wp = wj;
       for (let i = 0; i < rows; i++) {
         const a0 = v128.load(ap), a1 = v128.load(ap, 16);
@@ -141,10 +145,8 @@ export function accumulateWeightedTransposed(w: usize, rows: i32, cols4: i32, st
         c30 = madd(x, a0, c30); c31 = madd(x, a1, c31);
         ap += rowBytes; wp += strideBytes;
       }
-      v128.store(o0 + co, c00); v128.store(o0 + co, c01, 16);
-      v128.store(o1 + co, c10); v128.store(o1 + co, c11, 16);
-      v128.store(o2 + co, c20); v128.store(o2 + co, c21, 16);
-      v128.store(o3 + co, c30); v128.store(o3 + co, c31, 16);
+      addInto(o0 + co, c00, c01); addInto(o1 + co, c10, c11);
+      addInto(o2 + co, c20, c21); addInto(o3 + co, c30, c31);
     }
   }
 }

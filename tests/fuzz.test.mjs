@@ -14,6 +14,7 @@ import fc from 'fast-check';
 import { assertGradClose } from './helpers/compare.mjs';
 import { pkg, WASM_BUILD } from './helpers/engine.mjs';
 import { fuzzArb } from './fuzz/arbitraries.mjs';
+import { materialize } from './fuzz/materialize.mjs';
 import { assertFinite, checkCase, KNOWN_KERNEL_BUGS, runItem } from './fuzz/property.mjs';
 import { infoNCERef, patchContrastRef } from './reference/index.mjs';
 
@@ -138,4 +139,17 @@ test('regression (kernel): patch pooling of features near the float32 limit', as
   assertFinite(r);
   assert.ok(Math.abs(r.loss - e.loss) <= 1e-4 * Math.max(1, Math.abs(e.loss)), `loss ${r.loss}, expected ${e.loss}`);
   assertGradClose(r.grad.features, e.grad, 'grad.features');
+});
+
+test('regression (kernel): infoNCE gradient of 1,124 identical queries stays at rounding noise', async () => {
+  // Found by the fuzzer: every pixel has the same direction (exact gradient 0), one forged negative,
+  // t = 0.05. assembly/similarity.ts added each query's term straight into the negative's running
+  // gradient: rounding grew with all 1,124 terms and left a 1.02e-4 component across the direction
+  // (over the spec's 1e-4 noise tolerance). Blocks now sum from zero and are then added: 7.5e-7.
+  const d = { loss: 'infoNCE', B: 1, C: 2, H: 25, W: 45, positive: 'mean-logit', temperature: 0.05, sample: { kind: 'explicit', sizes: 'all', seed: 0 }, mask: { kind: 'pixel', seed: 169205678, uint8: false }, features: { kind: 'identical', scale: 0, zero: 0, tiny: 0, small: 0, huge: 0, dup: 0, pixelNoise: 0, seed: 1229875952 }, grad: true, defaults: false };
+  await checkCase(engines, d);
+  const { options } = materialize(d);
+  const grad = (await engine.infoNCE(options)).grad.features;
+  const noise = grad.reduce((m, g) => Math.max(m, Math.abs(g)), 0);
+  assert.ok(noise < 1e-5, `gradient noise ${noise}`);
 });
