@@ -1,14 +1,15 @@
 // Pixel cross-entropy on (B, C, H, W) logits, value and gradient in one pass over the logits:
 // exactly torch.nn.functional.cross_entropy (spec section 3). Four neighbouring pixels share a
-// vector (lanes = pixels, the class axis strided by H·W), so any C vectorizes; two classes (the
-// forged / pristine case) have their own loop with one exp and one log1p per pixel. A tail of
-// fewer than 4 pixels goes through a 4-pixel scratch group with the general code.
+// vector (lanes = pixels, the class axis strided by H·W), so any C vectorizes; the general code
+// takes two vectors (8 pixels) per pass over the classes, and two classes (the forged / pristine
+// case) have their own loop with one exp and one log1p per pixel. A tail of fewer than 8 pixels
+// goes through an 8-pixel scratch group with the general code.
 
 import { alloc } from './memory';
-import { addWide, expNonPositive, expv, hsum, hsumWide, log1pUnit, logv, madd } from './simd_math';
+import { addWide, expNonPositive, hsum, hsumWide, log1pUnit, logv, madd } from './simd_math';
 
-// `scratch` (16 + 48·C bytes) holds the tail group: targets, then C × 4 lanes of logits,
-// probabilities and gradient.
+// `scratch` (32 + 96·C bytes) holds the tail group: targets, then C × 8 lanes of logits and of
+// the gradient (index targets), or C × 4 lanes of logits, probabilities and gradient.
 const TARGET_U8: i32 = 1;
 const TARGET_U16: i32 = 2;
 
@@ -205,12 +206,16 @@ export function crossEntropyIndex(logits: usize, target: usize, kind: i32, weigh
       const base = <usize>img * <usize>c * planeBytes;
       let acc = f64x2.splat(0);
       let i = 0;
-      for (; i + 4 <= hw; i += 4) {
+      for (; i + 8 <= hw; i += 8) {
         const off = <usize>i << 2;
         const e = img * hw + i;
-        const loss = indexGroup(logits + base + off, planeBytes, loadTargets4(target, kind, e), weights, c, ignoreIndex, smoothing, gradScale, grad != 0 ? grad + base + off : 0);
-        if (perElement != 0) v128.store(perElement + (<usize>e << 2), loss);
-        acc = addWide(acc, loss);
+        indexGroup(logits + base + off, planeBytes, loadTargets4(target, kind, e), loadTargets4(target, kind, e + 4), weights, c, ignoreIndex, smoothing, gradScale, grad != 0 ? grad + base + off : 0);
+        const la = v128.load(LOSSES), lb = v128.load(LOSSES, 16);
+        if (perElement != 0) {
+          v128.store(perElement + (<usize>e << 2), la);
+          v128.store(perElement + (<usize>e << 2), lb, 16);
+        }
+        acc = addWide(addWide(acc, la), lb);
       }
       sum += hsumWide(acc);
       if (i < hw) sum += tailGroup(logits, target, kind, weights, c, hw, img, i, ignoreIndex, smoothing, gradScale, perElement, grad, scratch);
@@ -264,30 +269,34 @@ function binaryImage<T>(logits: usize, target: usize, img: i32, hw: i32, k: usiz
 }
 
 /**
- * The last hw mod 4 pixels of image `img` (from pixel i on), through a 4-pixel scratch group with
- * indexGroup: padding lanes have target ignoreIndex and logits 0. Returns their loss sum.
+ * The last pixels of image `img` (from pixel i on, fewer than 8), through an 8-pixel scratch
+ * group with indexGroup: padding lanes have target ignoreIndex and logits 0. Returns their loss
+ * sum.
  */
 function tailGroup(logits: usize, target: usize, kind: i32, weights: usize, c: i32, hw: i32, img: i32, i: i32, ignoreIndex: i32, smoothing: f32, gradScale: f32, perElement: usize, grad: usize, scratch: usize): f64 {
   const planeBytes = <usize>hw << 2;
   const base = <usize>img * <usize>c * planeBytes;
   const left = hw - i;
   const y = scratch;
-  for (let l = 0; l < 4; l++) store<i32>(y + (<usize>l << 2), l < left ? loadTarget(target, kind, img * hw + i + l) : ignoreIndex);
-  const xs = scratch + 16, gs = xs + (<usize>c << 4);
+  for (let l = 0; l < 8; l++) store<i32>(y + (<usize>l << 2), l < left ? loadTarget(target, kind, img * hw + i + l) : ignoreIndex);
+  const xs = scratch + 32, gs = xs + (<usize>c << 5);
   for (let k = 0; k < c; k++) {
-    for (let l = 0; l < 4; l++) {
-      store<f32>(xs + (<usize>k << 4) + (<usize>l << 2), l < left ? load<f32>(logits + base + <usize>k * planeBytes + (<usize>(i + l) << 2)) : 0);
+    for (let l = 0; l < 8; l++) {
+      store<f32>(xs + (<usize>k << 5) + (<usize>l << 2), l < left ? load<f32>(logits + base + <usize>k * planeBytes + (<usize>(i + l) << 2)) : 0);
     }
   }
-  const loss = indexGroup(xs, 16, v128.load(y), weights, c, ignoreIndex, smoothing, gradScale, grad != 0 ? gs : 0);
+  indexGroup(xs, 32, v128.load(y), v128.load(y, 16), weights, c, ignoreIndex, smoothing, gradScale, grad != 0 ? gs : 0);
+  let sum: f64 = 0;
   for (let l = 0; l < left; l++) {
     const e = img * hw + i + l;
-    if (perElement != 0) store<f32>(perElement + (<usize>e << 2), laneOf(loss, l));
+    const loss = load<f32>(LOSSES + (<usize>l << 2));
+    sum += <f64>loss;
+    if (perElement != 0) store<f32>(perElement + (<usize>e << 2), loss);
     if (grad != 0) {
-      for (let k = 0; k < c; k++) store<f32>(grad + base + <usize>k * planeBytes + (<usize>(i + l) << 2), load<f32>(gs + (<usize>k << 4) + (<usize>l << 2)));
+      for (let k = 0; k < c; k++) store<f32>(grad + base + <usize>k * planeBytes + (<usize>(i + l) << 2), load<f32>(gs + (<usize>k << 5) + (<usize>l << 2)));
     }
   }
-  return hsumWide(addWide(f64x2.splat(0), loss));
+  return sum;
 }
 
 // @ts-ignore: decorator
@@ -349,55 +358,105 @@ function binaryConstants(weights: usize, smoothing: f32, gradScale: f32): usize 
   return k;
 }
 
-/** One group of 4 pixels: returns their 4 losses; writes the scaled gradient when g ≠ 0. */
-function indexGroup(x: usize, stride: usize, y: v128, weights: usize, c: i32, ignoreIndex: i32, smoothing: f32, gradScale: f32, g: usize): v128 {
-  const valid = v128.not(i32x4.eq(y, i32x4.splat(ignoreIndex)));
+// indexGroup's two loss vectors (8 pixels), read by its callers.
+const LOSSES = memory.data(32, 16);
+
+/**
+ * One group of 8 pixels, two vectors per class (at x and x + 16; targets ya, yb): writes their
+ * losses to LOSSES and, when g ≠ 0, the scaled gradient. Two vectors per pass over the classes
+ * share the loop, the weight loads and exp's constants, and give the core two independent chains.
+ */
+function indexGroup(x: usize, stride: usize, ya: v128, yb: v128, weights: usize, c: i32, ignoreIndex: i32, smoothing: f32, gradScale: f32, g: usize): void {
+  if (smoothing != 0) indexGroupSmoothed(x, stride, ya, yb, weights, c, ignoreIndex, smoothing, gradScale, g);
+  else indexGroupPlain(x, stride, ya, yb, weights, c, ignoreIndex, gradScale, g);
+}
+
+// Without smoothing the class loops drop Σ w_c·(m − x_c) and Σ w_c: one copy of the body each.
+function indexGroupSmoothed(x: usize, stride: usize, ya: v128, yb: v128, weights: usize, c: i32, ignoreIndex: i32, smoothing: f32, gradScale: f32, g: usize): void {
+  indexGroupBody(x, stride, ya, yb, weights, c, ignoreIndex, smoothing, gradScale, g);
+}
+
+function indexGroupPlain(x: usize, stride: usize, ya: v128, yb: v128, weights: usize, c: i32, ignoreIndex: i32, gradScale: f32, g: usize): void {
+  indexGroupBody(x, stride, ya, yb, weights, c, ignoreIndex, 0, gradScale, g);
+}
+
+// @ts-ignore: decorator
+@inline function indexGroupBody(x: usize, stride: usize, ya: v128, yb: v128, weights: usize, c: i32, ignoreIndex: i32, smoothing: f32, gradScale: f32, g: usize): void {
+  const ignore = i32x4.splat(ignoreIndex);
+  const validA = v128.not(i32x4.eq(ya, ignore)), validB = v128.not(i32x4.eq(yb, ignore));
   // Pass 1: the maximum over classes, the target logit and its weight.
-  let m = v128.load(x);
-  let xy = f32x4.splat(0), wy = f32x4.splat(0);
+  let ma = v128.load(x), mb = v128.load(x, 16);
+  let xya = f32x4.splat(0), xyb = xya, wya = xya, wyb = xya;
   for (let k = 0; k < c; k++) {
-    const xk = v128.load(x + <usize>k * stride);
-    m = f32x4.pmax(m, xk);
-    const hit = i32x4.eq(y, i32x4.splat(k));
-    xy = v128.bitselect(xk, xy, hit);
-    wy = v128.bitselect(f32x4.splat(load<f32>(weights + (<usize>k << 2))), wy, hit);
+    const o = x + <usize>k * stride;
+    const xa = v128.load(o), xb = v128.load(o, 16);
+    ma = f32x4.pmax(ma, xa);
+    mb = f32x4.pmax(mb, xb);
+    const kv = i32x4.splat(k), wk = v128.load32_splat(weights + (<usize>k << 2));
+    const hitA = i32x4.eq(ya, kv), hitB = i32x4.eq(yb, kv);
+    xya = v128.bitselect(xa, xya, hitA);
+    xyb = v128.bitselect(xb, xyb, hitB);
+    wya = v128.bitselect(wk, wya, hitA);
+    wyb = v128.bitselect(wk, wyb, hitB);
   }
-  // Pass 2: Σ exp(x − m) and, for smoothing, Σ w_c·(m − x_c) and Σ w_c.
-  let s = f32x4.splat(0), swd = f32x4.splat(0), check = v128.load(CHECK);
+  // Pass 2: Σ exp(x − m) (x − m ≤ 0) and, for smoothing, Σ w_c·(m − x_c) and Σ w_c.
+  let sa = f32x4.splat(0), sb = sa, swda = sa, swdb = sa, check = v128.load(CHECK);
   let wsum: f32 = 0;
   for (let k = 0; k < c; k++) {
-    const d = f32x4.sub(v128.load(x + <usize>k * stride), m);
-    check = f32x4.add(check, d);
-    const e = expv(d);
-    s = f32x4.add(s, e);
-    if (g != 0) v128.store(g + <usize>k * stride, e);
-    const wk = load<f32>(weights + (<usize>k << 2));
-    wsum += wk;
-    swd = f32x4.sub(swd, f32x4.mul(f32x4.splat(wk), d));
-  }
-  v128.store(CHECK, check);
-  const logS = logv(s);
-  const keep = f32x4.splat(1 - smoothing), share = f32x4.splat(smoothing / <f32>c);
-  // −l_y = (m − x_y) + ln s;  Σ_c w_c(−l_c) = Σ_c w_c (m − x_c) + W ln s.
-  const nll = f32x4.add(f32x4.sub(m, xy), logS);
-  let loss = f32x4.mul(f32x4.mul(keep, wy), nll);
-  if (smoothing != 0) loss = f32x4.add(loss, f32x4.mul(share, f32x4.add(swd, f32x4.mul(f32x4.splat(wsum), logS))));
-  loss = v128.and(loss, valid);
-  if (g != 0) {
-    // ∂per/∂x_c = α·p_c − β·[c = y] − γ_c with α = (1−ε)w_y + (ε/C)W, β = (1−ε)w_y, γ_c = (ε/C)w_c.
-    const scale = v128.and(f32x4.splat(gradScale), valid);
-    const beta = f32x4.mul(f32x4.mul(keep, wy), scale);
-    const alpha = f32x4.div(f32x4.add(f32x4.mul(keep, wy), f32x4.mul(share, f32x4.splat(wsum))), s);
-    const alphaScaled = f32x4.mul(alpha, scale);
-    for (let k = 0; k < c; k++) {
-      const p = g + <usize>k * stride;
-      let gk = f32x4.mul(v128.load(p), alphaScaled);
-      gk = f32x4.sub(gk, v128.and(beta, i32x4.eq(y, i32x4.splat(k))));
-      if (smoothing != 0) gk = f32x4.sub(gk, f32x4.mul(f32x4.mul(share, f32x4.splat(load<f32>(weights + (<usize>k << 2)))), scale));
-      v128.store(p, gk);
+    const o = <usize>k * stride;
+    const da = f32x4.sub(v128.load(x + o), ma), db = f32x4.sub(v128.load(x + o, 16), mb);
+    check = f32x4.add(check, f32x4.add(da, db));
+    const ea = expNonPositive(da), eb = expNonPositive(db);
+    sa = f32x4.add(sa, ea);
+    sb = f32x4.add(sb, eb);
+    if (g != 0) {
+      v128.store(g + o, ea);
+      v128.store(g + o, eb, 16);
+    }
+    if (smoothing != 0) {
+      const wk = load<f32>(weights + (<usize>k << 2));
+      wsum += wk;
+      swda = f32x4.sub(swda, f32x4.mul(f32x4.splat(wk), da));
+      swdb = f32x4.sub(swdb, f32x4.mul(f32x4.splat(wk), db));
     }
   }
-  return loss;
+  v128.store(CHECK, check);
+  const keep = f32x4.splat(1 - smoothing), share = f32x4.splat(smoothing / <f32>c), w = f32x4.splat(wsum);
+  const logSa = logv(sa), logSb = logv(sb);
+  v128.store(LOSSES, groupLoss(ma, xya, wya, logSa, swda, w, keep, share, smoothing, validA));
+  v128.store(LOSSES, groupLoss(mb, xyb, wyb, logSb, swdb, w, keep, share, smoothing, validB), 16);
+  if (g != 0) {
+    // ∂per/∂x_c = α·p_c − β·[c = y] − γ_c with α = (1−ε)w_y + (ε/C)W, β = (1−ε)w_y, γ_c = (ε/C)w_c.
+    const scaleA = v128.and(f32x4.splat(gradScale), validA), scaleB = v128.and(f32x4.splat(gradScale), validB);
+    const betaA = f32x4.mul(f32x4.mul(keep, wya), scaleA), betaB = f32x4.mul(f32x4.mul(keep, wyb), scaleB);
+    const sw = f32x4.mul(share, w);
+    const alphaA = f32x4.mul(f32x4.div(f32x4.add(f32x4.mul(keep, wya), sw), sa), scaleA);
+    const alphaB = f32x4.mul(f32x4.div(f32x4.add(f32x4.mul(keep, wyb), sw), sb), scaleB);
+    for (let k = 0; k < c; k++) {
+      const p = g + <usize>k * stride, kv = i32x4.splat(k);
+      let ga = f32x4.sub(f32x4.mul(v128.load(p), alphaA), v128.and(betaA, i32x4.eq(ya, kv)));
+      let gb = f32x4.sub(f32x4.mul(v128.load(p, 16), alphaB), v128.and(betaB, i32x4.eq(yb, kv)));
+      if (smoothing != 0) {
+        const gamma = f32x4.mul(share, v128.load32_splat(weights + (<usize>k << 2)));
+        ga = f32x4.sub(ga, f32x4.mul(gamma, scaleA));
+        gb = f32x4.sub(gb, f32x4.mul(gamma, scaleB));
+      }
+      v128.store(p, ga);
+      v128.store(p, gb, 16);
+    }
+  }
+}
+
+/**
+ * One vector's loss: −l_y = (m − x_y) + ln s and Σ_c w_c(−l_c) = Σ_c w_c (m − x_c) + W ln s
+ * (W, the sum of the weights, is only needed with smoothing), masked to the valid lanes.
+ */
+// @ts-ignore: decorator
+@inline function groupLoss(m: v128, xy: v128, wy: v128, logS: v128, swd: v128, w: v128, keep: v128, share: v128, smoothing: f32, valid: v128): v128 {
+  const nll = f32x4.add(f32x4.sub(m, xy), logS);
+  let loss = f32x4.mul(f32x4.mul(keep, wy), nll);
+  if (smoothing != 0) loss = f32x4.add(loss, f32x4.mul(share, f32x4.add(swd, f32x4.mul(w, logS))));
+  return v128.and(loss, valid);
 }
 
 /**
@@ -455,10 +514,10 @@ function probsGroup(x: usize, q: usize, stride: usize, weights: usize, c: i32, s
     const o = <usize>k * stride;
     const d = f32x4.sub(v128.load(x + o), m);
     check = f32x4.add(check, d);
-    const e = expv(d);
+    const e = expNonPositive(d);
     s = f32x4.add(s, e);
     if (g != 0) v128.store(g + o, e);
-    const wqk = f32x4.mul(f32x4.splat(load<f32>(weights + (<usize>k << 2))), f32x4.add(f32x4.mul(keep, v128.load(q + o)), share));
+    const wqk = f32x4.mul(v128.load32_splat(weights + (<usize>k << 2)), f32x4.add(f32x4.mul(keep, v128.load(q + o)), share));
     wq = f32x4.add(wq, wqk);
     wqd = f32x4.add(wqd, f32x4.mul(wqk, d));
   }
@@ -470,7 +529,7 @@ function probsGroup(x: usize, q: usize, stride: usize, weights: usize, c: i32, s
     const alpha = f32x4.mul(f32x4.div(wq, s), scale);
     for (let k = 0; k < c; k++) {
       const o = <usize>k * stride;
-      const wqk = f32x4.mul(f32x4.splat(load<f32>(weights + (<usize>k << 2))), f32x4.add(f32x4.mul(keep, v128.load(q + o)), share));
+      const wqk = f32x4.mul(v128.load32_splat(weights + (<usize>k << 2)), f32x4.add(f32x4.mul(keep, v128.load(q + o)), share));
       v128.store(g + o, f32x4.sub(f32x4.mul(v128.load(g + o), alpha), f32x4.mul(wqk, scale)));
     }
   }

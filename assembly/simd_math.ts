@@ -61,27 +61,39 @@
   return v128.andnot(f32x4.mul(p, scale), tiny);
 }
 
+// expNonPositive's constants as float32 scalars, each read with one load32_splat where it is used:
+// V8 does not always hoist a v128 constant out of a loop, and rebuilding one takes it three
+// instructions. Clamp, log2(e), the rounding shift, ln2 in two parts, then q's coefficients.
+const EXP_K = memory.data<f32>([-87.33654, 1.44269504088896341, 12582912.0, 0.693359375, -2.12194440e-4,
+  0.00831252709031105, 0.041890114545822144, 0.16667114198207855, 0.499992311000824, 1.0]);
+const EXP_BIAS = memory.data<i32>([0x4B400000 - 127]);
+
+// @ts-ignore: decorator
+@inline function expK(i: i32): v128 {
+  return v128.load32_splat(EXP_K + (<usize>i << 2));
+}
+
 /**
- * exp(x) per lane for x ≤ 0 (cross-entropy's exp(−|z|)): expv's range reduction without its
- * overflow clamp, and a degree-5 polynomial fitted for float32 (1.4 ulps on |r| ≤ ln2/2) instead
- * of degree 7: fewer instructions in the loop where they are the limit. Inputs below -87.33 give
- * exp(-87.33) ≈ 1.2e-38 instead of 0, which no caller can tell apart (it is added to 1 or
- * multiplies a probability).
+ * exp(x) per lane for x ≤ 0 (cross-entropy's exp(x − max) and exp(−|z|)): expv's range
+ * reduction without its overflow clamp, and a degree-5 polynomial fitted for float32 (1.4 ulps on
+ * |r| ≤ ln2/2) instead of degree 7: fewer instructions in the loops where they are the limit.
+ * Inputs below -87.33 give exp(-87.33) ≈ 1.2e-38 instead of 0, which no caller can tell apart (it
+ * is added to 1 or to a sum holding exp(0) = 1, or multiplies a probability).
  */
 // @ts-ignore: decorator
 @inline export function expNonPositive(x: v128): v128 {
-  const xc = f32x4.pmax(x, f32x4.splat(-87.33654));
-  const shifted = f32x4.add(f32x4.mul(xc, f32x4.splat(1.44269504088896341)), f32x4.splat(12582912.0));
-  const n = f32x4.sub(shifted, f32x4.splat(12582912.0));
-  let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693359375)));
-  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  const xc = f32x4.pmax(x, expK(0));
+  const shifted = f32x4.add(f32x4.mul(xc, expK(1)), expK(2));
+  const n = f32x4.sub(shifted, expK(2));
+  let r = f32x4.sub(xc, f32x4.mul(n, expK(3)));
+  r = f32x4.sub(r, f32x4.mul(n, expK(4)));
   // e^r = 1 + r + r²·q(r).
-  let q = f32x4.splat(0.00831252709031105);
-  q = madd(q, r, f32x4.splat(0.041890114545822144));
-  q = madd(q, r, f32x4.splat(0.16667114198207855));
-  q = madd(q, r, f32x4.splat(0.499992311000824));
-  const p = f32x4.add(madd(q, f32x4.mul(r, r), r), f32x4.splat(1.0));
-  const scale = i32x4.shl(i32x4.sub(shifted, i32x4.splat(0x4B400000 - 127)), 23);
+  let q = expK(5);
+  q = madd(q, r, expK(6));
+  q = madd(q, r, expK(7));
+  q = madd(q, r, expK(8));
+  const p = f32x4.add(madd(q, f32x4.mul(r, r), r), expK(9));
+  const scale = i32x4.shl(i32x4.sub(shifted, v128.load32_splat(EXP_BIAS)), 23);
   return f32x4.mul(p, scale);
 }
 

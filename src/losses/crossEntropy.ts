@@ -54,7 +54,7 @@ function parse(options: CrossEntropyOptions): ParsedCrossEntropy {
 }
 
 /**
- * Wasm memory of one call: the logits, float32 weights, the tail scratch (16 + 48·C bytes) and the status;
+ * Wasm memory of one call: the logits, float32 weights, the tail scratch (32 + 96·C bytes) and the status;
  * index targets: the caller's targets (read in place by the kernels), float64 weights, the normalizer, the
  * per-class counts and the kernel's four histograms (4·(C + 1) bytes each); or the probabilities;
  * then the gradient and the per-element losses ('none').
@@ -62,7 +62,7 @@ function parse(options: CrossEntropyOptions): ParsedCrossEntropy {
 function memoryNeeded(p: ParsedCrossEntropy): MemoryNeed {
   const e = p.b * p.hw, n = e * p.c * 4;
   const targets = p.target ? e * p.target.BYTES_PER_ELEMENT + 8 * p.c + 8 + 20 * (p.c + 1) : n;
-  return n + 52 * p.c + 16 + 4 + targets + (p.grad ? n : 0) + (p.reduction === 'none' ? 4 * e : 0) + ARENA_SLACK;
+  return n + 100 * p.c + 32 + 4 + targets + (p.grad ? n : 0) + (p.reduction === 'none' ? 4 * e : 0) + ARENA_SLACK;
 }
 
 /** Validates, then computes the loss and (unless grad: false) its gradient w.r.t. the logits. */
@@ -86,7 +86,7 @@ export function runCrossEntropy(ctx: WasmContext, options: CrossEntropyOptions):
   try {
     const logitsPtr = ws.put(p.logits);
     const weightsF32 = ws.putF32(p.weight);
-    const scratch = ws.alloc(16 + 48 * c);
+    const scratch = ws.alloc(32 + 96 * c);
     const status = ws.alloc(4);
     let normalizer: number;
     let targetPtr: number;
