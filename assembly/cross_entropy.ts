@@ -2,8 +2,9 @@
 // exactly torch.nn.functional.cross_entropy (spec section 3). Four neighbouring pixels share a
 // vector (lanes = pixels, the class axis strided by H·W), so any C vectorizes; the general code
 // takes two vectors (8 pixels) per pass over the classes, and two classes (the forged / pristine
-// case) have their own loop with one exp and one log1p per pixel. A tail of fewer than 8 pixels
-// goes through an 8-pixel scratch group with the general code.
+// case) have their own loop with one exp and one log1p per pixel. The last pixels of an image
+// (fewer than 8; fewer than 4 for probability targets) go through a padded scratch group with the
+// general code.
 
 import { alloc } from './memory';
 import { addWide, expNonPositive, hsum, hsumWide, log1pUnit, logv, madd } from './simd_math';
