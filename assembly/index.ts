@@ -4,7 +4,8 @@
 export { alloc, reset } from './memory';
 export { findNonFinite } from './validate';
 export { expArray, logArray, hsumTest, hmaxTest } from './simd_math';
-export { crossEntropyPrepareTargets, crossEntropyIndex, crossEntropyProbs } from './cross_entropy';
+export { crossEntropyPrepareTargets } from './ce_targets';
+export { crossEntropyIndex, crossEntropyProbs } from './cross_entropy';
 export { patchContrastImage } from './patch_contrast';
 export { infoNCEImage } from './info_nce';
 export { packPanels, similarityStrip, accumulateWeighted, accumulateWeightedTransposed } from './similarity';
