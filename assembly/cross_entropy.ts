@@ -163,22 +163,32 @@ function tailGroup(logits: usize, target: usize, kind: i32, weights: usize, c: i
   const ySign = v128.and(isOne, sign);
   const z = v128.xor(d, ySign);
   const e = expNonPositive(v128.or(z, sign));
-  const softplus = f32x4.add(f32x4.pmax(z, zero), log1pUnit(e));
+  const softplus = softplusFrom(z, e);
   const a = v128.bitselect(v128.load(k, 16), v128.load(k), isOne);
   const negB = v128.bitselect(v128.load(k, 48), v128.load(k, 32), isOne);
   const loss = v128.andnot(madd(negB, z, f32x4.mul(a, softplus)), ignored);
   if (g != 0) {
-    const one = f32x4.splat(1);
-    const inv = f32x4.div(one, f32x4.add(one, e));
-    // σ(z) = 1/(1 + e) for z ≥ 0, else e/(1 + e): the small side keeps its relative precision.
-    const sigma = v128.bitselect(inv, f32x4.mul(e, inv), f32x4.ge(z, zero));
-    const gOther = v128.andnot(f32x4.mul(madd(a, sigma, negB), v128.load(k, 64)), ignored);
+    const gOther = v128.andnot(f32x4.mul(madd(a, sigmoidFrom(z, e), negB), v128.load(k, 64)), ignored);
     // ∂/∂x1 is gOther where y = 0 and −gOther where y = 1; ∂/∂x0 is its negation (0 − g: never −0).
     const g1 = v128.xor(gOther, ySign);
     v128.store(g + stride + offset, g1);
     v128.store(g + offset, f32x4.sub(zero, g1));
   }
   return loss;
+}
+
+/** softplus(z) = max(z, 0) + ln(1 + e), given e = exp(−|z|). */
+// @ts-ignore: decorator
+@inline function softplusFrom(z: v128, e: v128): v128 {
+  return f32x4.add(f32x4.pmax(z, f32x4.splat(0)), log1pUnit(e));
+}
+
+/** σ(z) given e = exp(−|z|): 1/(1 + e) for z ≥ 0, else e/(1 + e), so the small side keeps its relative precision. */
+// @ts-ignore: decorator
+@inline function sigmoidFrom(z: v128, e: v128): v128 {
+  const one = f32x4.splat(1);
+  const inv = f32x4.div(one, f32x4.add(one, e));
+  return v128.bitselect(inv, f32x4.mul(e, inv), f32x4.ge(z, f32x4.splat(0)));
 }
 
 /**
@@ -306,9 +316,19 @@ export function crossEntropyProbs(logits: usize, probs: usize, weights: usize, b
   v128.store(CHECK, f32x4.splat(0));
   let acc = f64x2.splat(0);
   const planeBytes = <usize>hw << 2;
+  const k = c == 2 ? binaryProbsConstants(weights, smoothing, gradScale) : 0;
   for (let img = 0; img < b; img++) {
     const base = <usize>img * <usize>c * planeBytes;
     let i = 0;
+    if (c == 2) {
+      for (; i + 4 <= hw; i += 4) {
+        const off = <usize>i << 2;
+        const e = img * hw + i;
+        const loss = binaryProbsGroup(logits + base + off, probs + base + off, planeBytes, k, grad != 0 ? grad + base + off : 0);
+        if (perElement != 0) v128.store(perElement + (<usize>e << 2), loss);
+        acc = addWide(acc, loss);
+      }
+    }
     for (; i + 4 <= hw; i += 4) {
       const off = <usize>i << 2;
       const e = img * hw + i;
@@ -341,6 +361,43 @@ export function crossEntropyProbs(logits: usize, probs: usize, weights: usize, b
   }
   store<f32>(status, hsum(v128.load(CHECK)));
   return hsumWide(acc);
+}
+
+/**
+ * Two classes, probability targets, one group of 4 pixels. With d = x1 − x0 and a_c = w_c·q'_c:
+ *   per = (a0 + a1)·softplus(d) − a1·d,   ∂per/∂x1 = (a0 + a1)·σ(d) − a1 = −∂per/∂x0
+ * (−l0 = softplus(d), −l1 = softplus(d) − d): one exp, one log1p and one division, as for index
+ * targets.
+ */
+// @ts-ignore: decorator
+@inline function binaryProbsGroup(x: usize, q: usize, stride: usize, k: usize, g: usize): v128 {
+  const d = f32x4.sub(v128.load(x + stride), v128.load(x));
+  v128.store(CHECK, f32x4.add(v128.load(CHECK), d));
+  // a_c = w_c·((1 − ε)·q_c + ε/2) = keepW_c·q_c + shareW_c.
+  const a0 = madd(v128.load(k), v128.load(q), v128.load(k, 32));
+  const a1 = madd(v128.load(k, 16), v128.load(q + stride), v128.load(k, 48));
+  const wq = f32x4.add(a0, a1);
+  const e = expNonPositive(v128.or(d, i32x4.splat(0x80000000)));
+  const loss = f32x4.sub(f32x4.mul(wq, softplusFrom(d, e)), f32x4.mul(a1, d));
+  if (g != 0) {
+    const g1 = f32x4.mul(f32x4.sub(f32x4.mul(wq, sigmoidFrom(d, e)), a1), v128.load(k, 64));
+    v128.store(g + stride, g1);
+    v128.store(g, f32x4.sub(f32x4.splat(0), g1));
+  }
+  return loss;
+}
+
+/** binaryProbsGroup's constants, splatted, in static memory: w_c·(1 − ε), w_c·ε/2, gradScale. */
+function binaryProbsConstants(weights: usize, smoothing: f32, gradScale: f32): usize {
+  const k = memory.data(80, 16);
+  const keep: f32 = 1 - smoothing, share: f32 = smoothing * 0.5;
+  const w0 = load<f32>(weights), w1 = load<f32>(weights, 4);
+  v128.store(k, f32x4.splat(w0 * keep));
+  v128.store(k, f32x4.splat(w1 * keep), 16);
+  v128.store(k, f32x4.splat(w0 * share), 32);
+  v128.store(k, f32x4.splat(w1 * share), 48);
+  v128.store(k, f32x4.splat(gradScale), 64);
+  return k;
 }
 
 function probsGroup(x: usize, q: usize, stride: usize, weights: usize, c: i32, smoothing: f32, gradScale: f32, g: usize): v128 {

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { makeCase } from '../bench/cases.mjs';
-import { engine } from './helpers/engine.mjs';
+import { engine, gaussian, rng } from './helpers/engine.mjs';
 import { crossEntropyRef, infoNCERef, patchContrastRef } from './reference/index.mjs';
 
 const rel = (a, b) => Math.abs(a - b) / Math.abs(b);
@@ -16,6 +16,30 @@ test('crossEntropy mean at 4×2×224×224 (the ce benchmark case) within 2e-6 of
   const err = rel(got.loss, want);
   console.log(`# ce 4×2×224×224: relative error ${err.toExponential(2)}`);
   assert.ok(err < 2e-6, `relative error ${err}`);
+});
+
+test('crossEntropy probability targets (two classes, and five) at 4×C×96×96 within 2e-6 of float64', async () => {
+  const e = await engine();
+  for (const C of [2, 5]) {
+    const shape = [4, C, 96, 96], hw = 96 * 96, n = 4 * C * hw;
+    const r = rng(C), probs = new Float32Array(n);
+    // Per pixel, random probabilities over the classes that sum to 1.
+    for (let b = 0; b < 4; b++) {
+      for (let k = 0; k < hw; k++) {
+        const raw = Array.from({ length: C }, () => r());
+        const total = raw.reduce((a, v) => a + v, 0);
+        raw.forEach((v, c) => { probs[(b * C + c) * hw + k] = v / total; });
+      }
+    }
+    const options = { logits: gaussian(n, 40 + C, 3), targetProbs: probs, shape, weight: Array.from({ length: C }, (_, c) => 0.5 + c), labelSmoothing: 0.05 };
+    const got = await e.crossEntropy(options);
+    const want = crossEntropyRef(options);
+    const err = rel(got.loss, want.loss);
+    assert.ok(err < 2e-6, `C = ${C}: relative error ${err}`);
+    let worst = 0, top = 0;
+    for (let i = 0; i < n; i++) { worst = Math.max(worst, Math.abs(got.grad.logits[i] - want.grad[i])); top = Math.max(top, Math.abs(want.grad[i])); }
+    assert.ok(worst <= 1e-5 * top, `C = ${C}: gradient error ${worst} of max ${top}`);
+  }
 });
 
 test('patchContrast and infoNCE on 2×16×32×32 within 1e-5 of float64', async () => {
