@@ -44,9 +44,10 @@ export function crossEntropyPrepareTargets(src: usize, kind: i32, n: i32, c: i32
     // A class index equal to ignoreIndex is ignored, not counted.
     store<i32>(counts, ignoreIndex == 0 ? 0 : n0);
     store<i32>(counts, ignoreIndex == 1 ? 0 : n1, 4);
-  } else if (c <= 16) {
-    // Per-class counts: a vector compare per class for small C, else four interleaved histograms
-    // (consecutive pixels mostly share a class, and one histogram would serialize on its counter).
+  } else if (c <= 6) {
+    // Per-class counts: a vector pass per class up to C = 6, else four interleaved histograms
+    // (consecutive pixels mostly share a class, and one histogram would serialize on its
+    // counter), which take about the time of 6 passes whatever C is.
     for (let k = 0; k < c; k++) {
       const kv = i32x4.splat(k);
       let cnt = i32x4.splat(0);
