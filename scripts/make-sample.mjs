@@ -1,21 +1,11 @@
 // Generates the bundled sample of `forgery-losses demo` (sample/*.npy and sample/README.md) from a
 // fixed seed. Run once; the outputs are committed as data, so the demo never depends on this script.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { mulberry32 } from '../bench/cases.mjs';
 
 const OUT = new URL('../sample/', import.meta.url);
 const SEED = 20240611;
 const B = 2, C = 16, H = 64, W = 64, HW = H * W;
-
-/** mulberry32: a small seeded uniform generator in [0, 1). */
-function mulberry32(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const rand = mulberry32(SEED);
 const uniform = (lo, hi) => lo + (hi - lo) * rand();

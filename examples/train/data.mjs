@@ -6,18 +6,12 @@
 //   makeForgery(rand, size) -> { image: Float32Array (3, H, W) in [0, 1], mask: Float32Array (H, W) 0/1, kind }
 //   makeBatch(rand, b, size) -> { images: Float32Array (B, 3, H, W), masks: Float32Array (B, H, W), kinds }
 
+import { mulberry32 } from '../../bench/cases.mjs';
+
 export const KINDS = ['noise', 'blur', 'jpeg'];
 
-/** mulberry32: seeded floats in [0, 1). */
-export function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32: seeded floats in [0, 1) (the benchmark cases' generator). */
+export const rng = mulberry32;
 
 const uniform = (rand, lo, hi) => lo + (hi - lo) * rand();
 

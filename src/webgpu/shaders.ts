@@ -625,16 +625,19 @@ fn checkFinite(x: f32, at: u32, which: u32) {
 fn callerIndex(bi: u32, k: u32, e: u32) -> u32 { return ((P.n6 + bi) * P.n1 + k) * P.n5 + P.n7 + e; }
 `;
 
-/** Index targets. n1 C, n3 ignoreIndex (bits), n4 flags (1 per-element, 2 grad); f0 ε, f1 gradScale, f2 Σw (float32). */
-const CE_INDEX = /* wgsl */ `${HEADER}
-@group(0) @binding(1) var<storage, read> logits: array<f32>;
-@group(0) @binding(2) var<storage, read> tgt: array<i32>;
+/** The bindings both cross-entropy shaders share (binding 2 is the targets: `second`), then CE_COMMON. */
+const ceBindings = (second: string): string => /* wgsl */ `@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read> ${second};
 @group(0) @binding(3) var<storage, read> weights: array<f32>;
 @group(0) @binding(4) var<storage, read_write> per: array<f32>;
 @group(0) @binding(5) var<storage, read_write> grad: array<f32>;
 @group(0) @binding(6) var<storage, read_write> partial: array<f32>;
 @group(0) @binding(7) var<storage, read_write> bad: array<atomic<u32>>;
-${CE_COMMON}
+${CE_COMMON}`;
+
+/** Index targets. n1 C, n3 ignoreIndex (bits), n4 flags (1 per-element, 2 grad); f0 ε, f1 gradScale, f2 Σw (float32). */
+const CE_INDEX = /* wgsl */ `${HEADER}
+${ceBindings('tgt: array<i32>')}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
@@ -687,14 +690,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
 
 /** Probability targets: per_e = −Σ_c w_c q'_c l_c. Parameters as CE_INDEX. */
 const CE_PROBS = /* wgsl */ `${HEADER}
-@group(0) @binding(1) var<storage, read> logits: array<f32>;
-@group(0) @binding(2) var<storage, read> probs: array<f32>;
-@group(0) @binding(3) var<storage, read> weights: array<f32>;
-@group(0) @binding(4) var<storage, read_write> per: array<f32>;
-@group(0) @binding(5) var<storage, read_write> grad: array<f32>;
-@group(0) @binding(6) var<storage, read_write> partial: array<f32>;
-@group(0) @binding(7) var<storage, read_write> bad: array<atomic<u32>>;
-${CE_COMMON}
+${ceBindings('probs: array<f32>')}
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
