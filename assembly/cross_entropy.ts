@@ -7,7 +7,7 @@
 // general code.
 
 import { loadTarget, loadTargets4, loadTargetsOf, TARGET_U16, TARGET_U8 } from './ce_targets';
-import { addWide, expNonPositive, hsum, hsumWide, log1pUnit, logv, madd } from './simd_math';
+import { addWide, expNonPositive, hsum, hsumWide, logv, madd, sigmoidFrom, softplusFrom } from './simd_math';
 
 // `scratch` (32 + 96·C bytes) holds the tail group: targets, then C × 8 lanes of logits and of
 // the gradient (index targets), or C × 4 lanes of logits, probabilities and gradient.
@@ -175,20 +175,6 @@ function tailGroup(logits: usize, target: usize, kind: i32, weights: usize, c: i
     v128.store(g + offset, f32x4.sub(zero, g1));
   }
   return loss;
-}
-
-/** softplus(z) = max(z, 0) + ln(1 + e), given e = exp(−|z|). */
-// @ts-ignore: decorator
-@inline function softplusFrom(z: v128, e: v128): v128 {
-  return f32x4.add(f32x4.pmax(z, f32x4.splat(0)), log1pUnit(e));
-}
-
-/** σ(z) given e = exp(−|z|): 1/(1 + e) for z ≥ 0, else e/(1 + e), so the small side keeps its relative precision. */
-// @ts-ignore: decorator
-@inline function sigmoidFrom(z: v128, e: v128): v128 {
-  const one = f32x4.splat(1);
-  const inv = f32x4.div(one, f32x4.add(one, e));
-  return v128.bitselect(inv, f32x4.mul(e, inv), f32x4.ge(z, f32x4.splat(0)));
 }
 
 /**

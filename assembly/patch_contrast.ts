@@ -16,7 +16,7 @@
 import { alloc } from './memory';
 import { normalizeRows, normalizeRowsBackward } from './normalize';
 import { avgPoolRows, avgPoolRowsBackward, patchLabels } from './pooling';
-import { expv, hmax, hsum, logv } from './simd_math';
+import { expv, hmax, hsum, logv, sigmoidFrom, softplusFrom } from './simd_math';
 import { accumulateWeighted, accumulateWeightedTransposed, packPanels, similarityStrip } from './similarity';
 
 export const VARIANT_EXACT: i32 = 0;
@@ -197,14 +197,13 @@ function exactRowStats(row: usize, i: i32, own: Range, other: Range, out: RowSta
     se = f32x4.add(se, v128.and(expv(f32x4.sub(v128.load(row + (<usize>j << 2)), mv)), lanesIn(j, other.lo, other.hi, -1)));
   }
   const lse = top + f32x4.extract_lane(logv(f32x4.splat(hsum(se))), 0);
-  const lv = f32x4.splat(lse), one = f32x4.splat(1), zero = f32x4.splat(0);
+  const lv = f32x4.splat(lse);
   let lossAcc = f32x4.splat(0), sigAcc = f32x4.splat(0);
   for (let j = own.lo & ~3; j < own.hi; j += 4) {
     const inside = lanesIn(j, own.lo, own.hi, i);
     const x = f32x4.sub(lv, v128.load(row + (<usize>j << 2)));
     const e = expv(f32x4.neg(f32x4.abs(x)));                       // exp(−|x|) in (0, 1]
-    const softplus = f32x4.add(f32x4.pmax(x, zero), logv(f32x4.add(one, e)));
-    lossAcc = f32x4.add(lossAcc, v128.and(softplus, inside));
+    lossAcc = f32x4.add(lossAcc, v128.and(softplusFrom(x, e), inside));
     sigAcc = f32x4.add(sigAcc, v128.and(sigmoidFrom(x, e), inside));
   }
   const invP: f32 = <f32>1.0 / <f32>positives;
@@ -212,13 +211,6 @@ function exactRowStats(row: usize, i: i32, own: Range, other: Range, out: RowSta
   out.a = lse;
   out.b = hsum(sigAcc) * invP;
   out.invP = invP;
-}
-
-/** σ(x) given e = exp(−|x|): 1/(1 + e) for x ≥ 0, e/(1 + e) below, both without overflow. */
-// @ts-ignore: decorator
-@inline function sigmoidFrom(x: v128, e: v128): v128 {
-  const inv = f32x4.div(f32x4.splat(1), f32x4.add(f32x4.splat(1), e));
-  return v128.bitselect(inv, f32x4.mul(e, inv), f32x4.ge(x, f32x4.splat(0)));
 }
 
 /** σ(lse − s) for a vector of s. */

@@ -114,6 +114,20 @@ const EXP_BIAS = memory.data<i32>([0x4B400000 - 127]);
   return madd(f32x4.mul(s, w), q, f32x4.add(s, s));
 }
 
+/** softplus(z) = max(z, 0) + ln(1 + e), given e = exp(−|z|). */
+// @ts-ignore: decorator
+@inline export function softplusFrom(z: v128, e: v128): v128 {
+  return f32x4.add(f32x4.pmax(z, f32x4.splat(0)), log1pUnit(e));
+}
+
+/** σ(z) given e = exp(−|z|): 1/(1 + e) for z ≥ 0, else e/(1 + e), so the small side keeps its relative precision. */
+// @ts-ignore: decorator
+@inline export function sigmoidFrom(z: v128, e: v128): v128 {
+  const one = f32x4.splat(1);
+  const inv = f32x4.div(one, f32x4.add(one, e));
+  return v128.bitselect(inv, f32x4.mul(e, inv), f32x4.ge(z, f32x4.splat(0)));
+}
+
 /**
  * ln(x) per lane for positive normal x (callers pass sums of exponentials, ≥ their largest term).
  * x = m·2^e with m in [√½, √2), then ln(1+f) by a degree-9 polynomial, f = m − 1.
