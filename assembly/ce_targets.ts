@@ -9,10 +9,11 @@ export const TARGET_U8: i32 = 1;
 export const TARGET_U16: i32 = 2;
 
 // @ts-ignore: decorator
-@inline export function loadTarget(src: usize, kind: i32, i: i32): i32 {
+@inline
+export function loadTarget(src: usize, kind: i32, i: i32): i32 {
   if (kind == TARGET_U8) return <i32>load<u8>(src + <usize>i);
-  if (kind == TARGET_U16) return <i32>load<u16>(src + (<usize>i << 1));
-  return load<i32>(src + (<usize>i << 2));
+  if (kind == TARGET_U16) return <i32>load<u16>(src + ((<usize>i) << 1));
+  return load<i32>(src + ((<usize>i) << 2));
 }
 
 /**
@@ -22,11 +23,23 @@ export const TARGET_U16: i32 = 2;
  * from per-class counts (exact integers, so the sum is as exact as float64 allows).
  * `counts` is scratch for C + 1 int32 values.
  */
-export function crossEntropyPrepareTargets(src: usize, kind: i32, n: i32, c: i32, ignoreIndex: i32, weights: usize, normalizerOut: usize, counts: usize): i32 {
+export function crossEntropyPrepareTargets(
+  src: usize,
+  kind: i32,
+  n: i32,
+  c: i32,
+  ignoreIndex: i32,
+  weights: usize,
+  normalizerOut: usize,
+  counts: usize,
+): i32 {
   const two = c == 2;
-  const clean = kind == TARGET_U8 ? scanTargets<u8>(src, n, c, ignoreIndex, counts)
-    : kind == TARGET_U16 ? scanTargets<u16>(src, n, c, ignoreIndex, counts)
-      : scanTargets<i32>(src, n, c, ignoreIndex, counts);
+  const clean =
+    kind == TARGET_U8
+      ? scanTargets<u8>(src, n, c, ignoreIndex, counts)
+      : kind == TARGET_U16
+        ? scanTargets<u16>(src, n, c, ignoreIndex, counts)
+        : scanTargets<i32>(src, n, c, ignoreIndex, counts);
   if (!clean) {
     for (let j = 0; j < n; j++) {
       const y = loadTarget(src, kind, j);
@@ -35,7 +48,8 @@ export function crossEntropyPrepareTargets(src: usize, kind: i32, n: i32, c: i32
   }
   const i = n & ~3;
   if (two) {
-    let n0 = load<i32>(counts), n1 = load<i32>(counts, 4);
+    let n0 = load<i32>(counts),
+      n1 = load<i32>(counts, 4);
     for (let j = i; j < n; j++) {
       const y = loadTarget(src, kind, j);
       if (y == 0) n0++;
@@ -55,7 +69,7 @@ export function crossEntropyPrepareTargets(src: usize, kind: i32, n: i32, c: i32
       for (; j + 4 <= n; j += 4) cnt = i32x4.sub(cnt, i32x4.eq(loadTargets4(src, kind, j), kv));
       let total = laneSum(cnt);
       for (; j < n; j++) if (loadTarget(src, kind, j) == k) total++;
-      store<i32>(counts + (<usize>k << 2), k == ignoreIndex ? 0 : total);
+      store<i32>(counts + ((<usize>k) << 2), k == ignoreIndex ? 0 : total);
     }
   } else {
     const stride = (<usize>c + 1) << 2;
@@ -64,23 +78,25 @@ export function crossEntropyPrepareTargets(src: usize, kind: i32, n: i32, c: i32
     for (let j = 0; j < n; j++) {
       const y = loadTarget(src, kind, j);
       if (y == ignoreIndex) continue;
-      const slot = h + <usize>(j & 3) * stride + (<usize>y << 2);
+      const slot = h + <usize>(j & 3) * stride + ((<usize>y) << 2);
       store<i32>(slot, load<i32>(slot) + 1);
     }
     for (let k = 0; k < c; k++) {
       let total = 0;
-      for (let q = 0; q < 4; q++) total += load<i32>(h + <usize>q * stride + (<usize>k << 2));
-      store<i32>(counts + (<usize>k << 2), total);
+      for (let q = 0; q < 4; q++) total += load<i32>(h + <usize>q * stride + ((<usize>k) << 2));
+      store<i32>(counts + ((<usize>k) << 2), total);
     }
   }
   let norm: f64 = 0;
-  for (let k = 0; k < c; k++) norm += <f64>load<i32>(counts + (<usize>k << 2)) * load<f64>(weights + (<usize>k << 3));
+  for (let k = 0; k < c; k++)
+    norm += <f64>load<i32>(counts + ((<usize>k) << 2)) * load<f64>(weights + ((<usize>k) << 3));
   store<f64>(normalizerOut, norm);
   return -1;
 }
 
 // @ts-ignore: decorator
-@inline function laneSum(v: v128): i32 {
+@inline
+function laneSum(v: v128): i32 {
   return i32x4.extract_lane(v, 0) + i32x4.extract_lane(v, 1) + i32x4.extract_lane(v, 2) + i32x4.extract_lane(v, 3);
 }
 
@@ -90,8 +106,11 @@ export function crossEntropyPrepareTargets(src: usize, kind: i32, n: i32, c: i32
  * the vector part's count of each class, at counts[0] and counts[1].
  */
 function scanTargets<T>(src: usize, n: i32, c: i32, ignoreIndex: i32, counts: usize): bool {
-  const ignore = i32x4.splat(ignoreIndex), classes = i32x4.splat(c);
-  let bad = i32x4.splat(0), zeros = i32x4.splat(0), ones = i32x4.splat(0);
+  const ignore = i32x4.splat(ignoreIndex),
+    classes = i32x4.splat(c);
+  let bad = i32x4.splat(0),
+    zeros = i32x4.splat(0),
+    ones = i32x4.splat(0);
   const two = c == 2;
   let i = 0;
   if (sizeof<T>() == 1) {
@@ -113,7 +132,7 @@ function scanTargets<T>(src: usize, n: i32, c: i32, ignoreIndex: i32, counts: us
   store<i32>(counts, laneSum(zeros));
   store<i32>(counts, laneSum(ones), 4);
   for (; i < n; i++) {
-    const y = <i32>load<T>(src + (<usize>i << alignof<T>()));
+    const y = <i32>load<T>(src + ((<usize>i) << alignof<T>()));
     if (y != ignoreIndex && <u32>y >= <u32>c) return false;
   }
   return !v128.any_true(bad);
@@ -127,18 +146,23 @@ function scanTargets<T>(src: usize, n: i32, c: i32, ignoreIndex: i32, counts: us
 function scanTargetBytes(src: usize, n: i32, c: i32, ignoreIndex: i32, counts: usize): i32 {
   // Every byte is a valid class when C > 255; an ignoreIndex outside [0, 255] matches no byte.
   const checked = c <= 255;
-  const limit = i8x16.splat(<i8>min(c, 255)), ignore = i8x16.splat(<i8>ignoreIndex);
+  const limit = i8x16.splat(<i8>min(c, 255)),
+    ignore = i8x16.splat(<i8>ignoreIndex);
   const ignoreOn = ignoreIndex >= 0 && ignoreIndex <= 255 ? i8x16.splat(-1) : i8x16.splat(0);
   const two = c == 2;
-  let bad = i8x16.splat(0), zeros = i32x4.splat(0), ones = i32x4.splat(0);
+  let bad = i8x16.splat(0),
+    zeros = i32x4.splat(0),
+    ones = i32x4.splat(0);
   let i = 0;
   while (i + 16 <= n) {
     // Byte counters take at most 255 increments: widen them every 128 vectors.
     const end = min(n & ~15, i + 128 * 16);
-    let zeros8 = i8x16.splat(0), ones8 = i8x16.splat(0);
+    let zeros8 = i8x16.splat(0),
+      ones8 = i8x16.splat(0);
     for (; i < end; i += 16) {
       const y = v128.load(src + <usize>i);
-      if (checked) bad = v128.or(bad, v128.andnot(v128.not(i8x16.lt_u(y, limit)), v128.and(i8x16.eq(y, ignore), ignoreOn)));
+      if (checked)
+        bad = v128.or(bad, v128.andnot(v128.not(i8x16.lt_u(y, limit)), v128.and(i8x16.eq(y, ignore), ignoreOn)));
       if (two) {
         zeros8 = i8x16.sub(zeros8, i8x16.eq(y, i8x16.splat(0)));
         ones8 = i8x16.sub(ones8, i8x16.eq(y, i8x16.splat(1)));
@@ -154,7 +178,8 @@ function scanTargetBytes(src: usize, n: i32, c: i32, ignoreIndex: i32, counts: u
 }
 
 // @ts-ignore: decorator
-@inline export function loadTargets4(src: usize, kind: i32, i: i32): v128 {
+@inline
+export function loadTargets4(src: usize, kind: i32, i: i32): v128 {
   if (kind == TARGET_U8) return loadTargetsOf<u8>(src, i);
   if (kind == TARGET_U16) return loadTargetsOf<u16>(src, i);
   return loadTargetsOf<i32>(src, i);
@@ -162,8 +187,9 @@ function scanTargetBytes(src: usize, n: i32, c: i32, ignoreIndex: i32, counts: u
 
 /** Four targets from i on, widened to int32 lanes; T (u8, u16, i32) is resolved at compile time. */
 // @ts-ignore: decorator
-@inline export function loadTargetsOf<T>(src: usize, i: i32): v128 {
+@inline
+export function loadTargetsOf<T>(src: usize, i: i32): v128 {
   if (sizeof<T>() == 1) return i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(src + <usize>i)));
-  if (sizeof<T>() == 2) return i32x4.extend_low_i16x8_u(v128.load64_zero(src + (<usize>i << 1)));
-  return v128.load(src + (<usize>i << 2));
+  if (sizeof<T>() == 2) return i32x4.extend_low_i16x8_u(v128.load64_zero(src + ((<usize>i) << 1)));
+  return v128.load(src + ((<usize>i) << 2));
 }

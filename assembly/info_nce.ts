@@ -23,7 +23,10 @@ const STRIP_ROWS = 32;
 const NEG: f32 = -3.0e38;
 
 // @ts-ignore: decorator
-@inline function roundUp8(n: i32): i32 { return (n + 7) & ~7; }
+@inline
+function roundUp8(n: i32): i32 {
+  return (n + 7) & ~7;
+}
 
 /**
  * The loss of one used image (J ≥ 2, M ≥ 1): returns (1/J)·Σ_a loss_a. `queries` (J) and
@@ -32,15 +35,33 @@ const NEG: f32 = -3.0e38;
  * (C × H × W, pre-zeroed by the caller) it receives gradScale · ∂(Σ_a loss_a)/∂features on the
  * query and negative pixels; the caller passes gradScale = 1/(J·used images).
  */
-export function infoNCEImage(features: usize, c: i32, hw: i32, queries: usize, j: i32, negatives: usize, m: i32, temperature: f64, positive: i32, gradScale: f32, perQuery: usize, perQueryPositive: usize, grad: usize): f64 {
-  const jp = roundUp8(j), mp = roundUp8(m), cp = roundUp8(c);
-  const rowBytes = <usize>cp << 2;
-  const u = alloc(<usize>jp * rowBytes), x = alloc(<usize>mp * rowBytes);
+export function infoNCEImage(
+  features: usize,
+  c: i32,
+  hw: i32,
+  queries: usize,
+  j: i32,
+  negatives: usize,
+  m: i32,
+  temperature: f64,
+  positive: i32,
+  gradScale: f32,
+  perQuery: usize,
+  perQueryPositive: usize,
+  grad: usize,
+): f64 {
+  const jp = roundUp8(j),
+    mp = roundUp8(m),
+    cp = roundUp8(c);
+  const rowBytes = (<usize>cp) << 2;
+  const u = alloc(<usize>jp * rowBytes),
+    x = alloc(<usize>mp * rowBytes);
   memory.fill(u, 0, <usize>jp * rowBytes);
   memory.fill(x, 0, <usize>mp * rowBytes);
   gatherPixelRows(features, c, hw, queries, j, cp, u);
   gatherPixelRows(features, c, hw, negatives, m, cp, x);
-  const normsU = alloc(<usize>jp << 3), normsX = alloc(<usize>mp << 3);
+  const normsU = alloc((<usize>jp) << 3),
+    normsX = alloc((<usize>mp) << 3);
   normalizeRows(u, jp, cp, u, normsU);
   normalizeRows(x, mp, cp, x, normsX);
   const invT = <f32>(1.0 / temperature);
@@ -48,7 +69,8 @@ export function infoNCEImage(features: usize, c: i32, hw: i32, queries: usize, j
   const strip = alloc(<usize>STRIP_ROWS * <usize>mp * 4);
   // mean-exp: the query–query strip of the current rows, and per row the LSE over the others.
   const stripQ = meanExp ? alloc(<usize>STRIP_ROWS * <usize>jp * 4) : 0;
-  const l0 = alloc(<usize>jp << 2), lseQ = alloc(<usize>jp << 2);
+  const l0 = alloc((<usize>jp) << 2),
+    lseQ = alloc((<usize>jp) << 2);
   let panelsU: usize = 0;
   const sumU = alloc(rowBytes);
   if (meanExp) {
@@ -59,12 +81,13 @@ export function infoNCEImage(features: usize, c: i32, hw: i32, queries: usize, j
   }
   const panelsX = alloc(<usize>mp * rowBytes);
   packPanels(x, mp, cp, panelsX);
-  const du = alloc(<usize>jp * rowBytes), dx = alloc(<usize>mp * rowBytes);
+  const du = alloc(<usize>jp * rowBytes),
+    dx = alloc(<usize>mp * rowBytes);
   memory.fill(du, 0, <usize>jp * rowBytes);
   memory.fill(dx, 0, <usize>mp * rowBytes);
   // ∂loss_a/∂ℓ0_a · gradScale, kept for the positive term's gradient.
-  const dl0 = alloc(<usize>jp << 2);
-  memory.fill(dl0, 0, <usize>jp << 2);
+  const dl0 = alloc((<usize>jp) << 2);
+  memory.fill(dl0, 0, (<usize>jp) << 2);
   const weightScale = gradScale * invT;
   const logJm1 = <f32>Math.log(<f64>(j - 1));
   let total: f64 = 0;
@@ -76,18 +99,29 @@ export function infoNCEImage(features: usize, c: i32, hw: i32, queries: usize, j
       for (let r = 0; r < rows && a0 + r < j; r++) {
         const a = a0 + r;
         const lse = queryRowLogSumExp(stripQ + <usize>r * <usize>jp * 4, a, j, jp);
-        store<f32>(lseQ + (<usize>a << 2), lse);
-        store<f32>(l0 + (<usize>a << 2), lse - logJm1);
-        store<f32>(perQueryPositive + (<usize>a << 2), lse - logJm1);
+        store<f32>(lseQ + ((<usize>a) << 2), lse);
+        store<f32>(l0 + ((<usize>a) << 2), lse - logJm1);
+        store<f32>(perQueryPositive + ((<usize>a) << 2), lse - logJm1);
       }
     }
     similarityStrip(ua, rows, panelsX, mp >> 3, cp, invT, strip, mp);
     for (let r = 0; r < rows; r++) {
       const a = a0 + r;
       const row = strip + <usize>r * <usize>mp * 4;
-      if (a >= j) { memory.fill(row, 0, <usize>mp << 2); continue; }
-      const lossA = negativeRow(row, m, mp, load<f32>(l0 + (<usize>a << 2)), weightScale, gradScale, dl0 + (<usize>a << 2));
-      store<f32>(perQuery + (<usize>a << 2), lossA);
+      if (a >= j) {
+        memory.fill(row, 0, (<usize>mp) << 2);
+        continue;
+      }
+      const lossA = negativeRow(
+        row,
+        m,
+        mp,
+        load<f32>(l0 + ((<usize>a) << 2)),
+        weightScale,
+        gradScale,
+        dl0 + ((<usize>a) << 2),
+      );
+      store<f32>(perQuery + ((<usize>a) << 2), lossA);
       total += <f64>lossA;
     }
     if (grad != 0) {
@@ -98,11 +132,14 @@ export function infoNCEImage(features: usize, c: i32, hw: i32, queries: usize, j
         for (let r = 0; r < rows; r++) {
           const a = a0 + r;
           const row = stripQ + <usize>r * <usize>jp * 4;
-          if (a >= j) { memory.fill(row, 0, <usize>jp << 2); continue; }
-          const lv = f32x4.splat(load<f32>(lseQ + (<usize>a << 2)));
-          const wv = f32x4.splat(load<f32>(dl0 + (<usize>a << 2)) * invT);
+          if (a >= j) {
+            memory.fill(row, 0, (<usize>jp) << 2);
+            continue;
+          }
+          const lv = f32x4.splat(load<f32>(lseQ + ((<usize>a) << 2)));
+          const wv = f32x4.splat(load<f32>(dl0 + ((<usize>a) << 2)) * invT);
           for (let b = 0; b < jp; b += 4) {
-            const o = <usize>b << 2;
+            const o = (<usize>b) << 2;
             v128.store(row + o, f32x4.mul(expv(f32x4.sub(v128.load(row + o), lv)), wv));
           }
         }
@@ -127,48 +164,51 @@ export function infoNCEImage(features: usize, c: i32, hw: i32, queries: usize, j
  * (p0 − 1) · gradScale to `dl0Out`.
  */
 function negativeRow(row: usize, m: i32, mp: i32, l0: f32, weightScale: f32, gradScale: f32, dl0Out: usize): f32 {
-  for (let k = m; k < mp; k++) store<f32>(row + (<usize>k << 2), NEG);
+  for (let k = m; k < mp; k++) store<f32>(row + ((<usize>k) << 2), NEG);
   let mx = f32x4.splat(l0);
-  for (let k = 0; k < mp; k += 4) mx = f32x4.pmax(mx, v128.load(row + (<usize>k << 2)));
-  const top = hmax(mx), topv = f32x4.splat(top);
+  for (let k = 0; k < mp; k += 4) mx = f32x4.pmax(mx, v128.load(row + ((<usize>k) << 2)));
+  const top = hmax(mx),
+    topv = f32x4.splat(top);
   let se = f32x4.splat(0);
   for (let k = 0; k < mp; k += 4) {
-    const o = <usize>k << 2;
+    const o = (<usize>k) << 2;
     const e = expv(f32x4.sub(v128.load(row + o), topv));
     se = f32x4.add(se, e);
     v128.store(row + o, e);
   }
   const e0 = f32x4.extract_lane(expv(f32x4.splat(l0 - top)), 0);
-  const negatives = hsum(se), s = negatives + e0;
+  const negatives = hsum(se),
+    s = negatives + e0;
   const scale = f32x4.splat(weightScale / s);
   for (let k = 0; k < mp; k += 4) {
-    const o = <usize>k << 2;
+    const o = (<usize>k) << 2;
     v128.store(row + o, f32x4.mul(v128.load(row + o), scale));
   }
   // p0 − 1 = −(Σ_k e_k)/s: written without the subtraction, which loses every digit when p0 ≈ 1.
   store<f32>(dl0Out, -(negatives / s) * gradScale);
-  return (top - l0) + f32x4.extract_lane(logv(f32x4.splat(s)), 0);
+  return top - l0 + f32x4.extract_lane(logv(f32x4.splat(s)), 0);
 }
 
 /** mean-logit: S = Σ_b u_b, π_a = (u_a·S − u_a·u_a)/(J−1), ℓ0_a = π_a/t (dots in float64). */
 function meanLogitPositives(u: usize, j: i32, cp: i32, invT: f32, sumU: usize, l0: usize, positiveOut: usize): void {
-  const rowBytes = <usize>cp << 2;
+  const rowBytes = (<usize>cp) << 2;
   for (let k = 0; k < cp; k++) {
     let s: f64 = 0;
-    for (let a = 0; a < j; a++) s += <f64>load<f32>(u + <usize>a * rowBytes + (<usize>k << 2));
-    store<f32>(sumU + (<usize>k << 2), <f32>s);
+    for (let a = 0; a < j; a++) s += <f64>load<f32>(u + <usize>a * rowBytes + ((<usize>k) << 2));
+    store<f32>(sumU + ((<usize>k) << 2), <f32>s);
   }
   for (let a = 0; a < j; a++) {
     const ua = u + <usize>a * rowBytes;
-    let dotS: f64 = 0, self: f64 = 0;
+    let dotS: f64 = 0,
+      self: f64 = 0;
     for (let k: usize = 0; k < rowBytes; k += 4) {
       const v = <f64>load<f32>(ua + k);
       dotS += v * <f64>load<f32>(sumU + k);
       self += v * v;
     }
     const pi = (dotS - self) / <f64>(j - 1);
-    store<f32>(positiveOut + (<usize>a << 2), <f32>pi);
-    store<f32>(l0 + (<usize>a << 2), <f32>(pi * <f64>invT));
+    store<f32>(positiveOut + ((<usize>a) << 2), <f32>pi);
+    store<f32>(l0 + ((<usize>a) << 2), <f32>(pi * <f64>invT));
   }
 }
 
@@ -177,21 +217,26 @@ function meanLogitPositives(u: usize, j: i32, cp: i32, invT: f32, sumU: usize, l
  *   du_c += (1/((J−1)t)) · (w_c (S − u_c) + (T − w_c u_c)),  T = Σ_a w_a u_a.
  */
 function meanLogitBackward(u: usize, j: i32, cp: i32, invT: f32, sumU: usize, dl0: usize, du: usize): void {
-  const rowBytes = <usize>cp << 2;
+  const rowBytes = (<usize>cp) << 2;
   const t = alloc(rowBytes);
   memory.fill(t, 0, rowBytes);
   for (let a = 0; a < j; a++) {
-    const wa = f32x4.splat(load<f32>(dl0 + (<usize>a << 2)));
+    const wa = f32x4.splat(load<f32>(dl0 + ((<usize>a) << 2)));
     const ua = u + <usize>a * rowBytes;
-    for (let k: usize = 0; k < rowBytes; k += 16) v128.store(t + k, f32x4.add(v128.load(t + k), f32x4.mul(wa, v128.load(ua + k))));
+    for (let k: usize = 0; k < rowBytes; k += 16)
+      v128.store(t + k, f32x4.add(v128.load(t + k), f32x4.mul(wa, v128.load(ua + k))));
   }
   const f = f32x4.splat(invT / <f32>(j - 1));
   for (let a = 0; a < j; a++) {
-    const wa = f32x4.splat(load<f32>(dl0 + (<usize>a << 2)));
-    const ua = u + <usize>a * rowBytes, da = du + <usize>a * rowBytes;
+    const wa = f32x4.splat(load<f32>(dl0 + ((<usize>a) << 2)));
+    const ua = u + <usize>a * rowBytes,
+      da = du + <usize>a * rowBytes;
     for (let k: usize = 0; k < rowBytes; k += 16) {
       const uk = v128.load(ua + k);
-      const g = f32x4.add(f32x4.mul(wa, f32x4.sub(v128.load(sumU + k), uk)), f32x4.sub(v128.load(t + k), f32x4.mul(wa, uk)));
+      const g = f32x4.add(
+        f32x4.mul(wa, f32x4.sub(v128.load(sumU + k), uk)),
+        f32x4.sub(v128.load(t + k), f32x4.mul(wa, uk)),
+      );
       v128.store(da + k, f32x4.add(v128.load(da + k), f32x4.mul(g, f)));
     }
   }
@@ -202,12 +247,13 @@ function meanLogitBackward(u: usize, j: i32, cp: i32, invT: f32, sumU: usize, dl
  * exp = 0 later) and returns LSE_{b≠a}(s_ab).
  */
 function queryRowLogSumExp(row: usize, a: i32, j: i32, jp: i32): f32 {
-  store<f32>(row + (<usize>a << 2), NEG);
-  for (let b = j; b < jp; b++) store<f32>(row + (<usize>b << 2), NEG);
+  store<f32>(row + ((<usize>a) << 2), NEG);
+  for (let b = j; b < jp; b++) store<f32>(row + ((<usize>b) << 2), NEG);
   let mx = f32x4.splat(NEG);
-  for (let b = 0; b < jp; b += 4) mx = f32x4.pmax(mx, v128.load(row + (<usize>b << 2)));
-  const top = hmax(mx), topv = f32x4.splat(top);
+  for (let b = 0; b < jp; b += 4) mx = f32x4.pmax(mx, v128.load(row + ((<usize>b) << 2)));
+  const top = hmax(mx),
+    topv = f32x4.splat(top);
   let se = f32x4.splat(0);
-  for (let b = 0; b < jp; b += 4) se = f32x4.add(se, expv(f32x4.sub(v128.load(row + (<usize>b << 2)), topv)));
+  for (let b = 0; b < jp; b += 4) se = f32x4.add(se, expv(f32x4.sub(v128.load(row + ((<usize>b) << 2)), topv)));
   return top + f32x4.extract_lane(logv(f32x4.splat(hsum(se))), 0);
 }

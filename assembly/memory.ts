@@ -11,8 +11,8 @@ let offset: usize = BASE;
 /** Allocates `bytes` bytes, 16-byte aligned, growing the memory when needed. */
 export function alloc(bytes: usize): usize {
   const ptr = offset;
-  const end = <u64>ptr + <u64>bytes + 15 & ~<u64>15;
-  const have = <u64>memory.size() << 16;
+  const end = (<u64>ptr + <u64>bytes + 15) & ~(<u64>15);
+  const have = (<u64>memory.size()) << 16;
   if (end > have && memory.grow(<i32>((end - have + 0xffff) >> 16)) < 0) unreachable();
   offset = <usize>end;
   return ptr;

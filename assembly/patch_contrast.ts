@@ -28,18 +28,26 @@ const EPS: f32 = 1e-18;
 const NEG: f32 = -3.0e38;
 
 // @ts-ignore: decorator
-@inline function roundUp8(n: i32): i32 { return (n + 7) & ~7; }
+@inline
+function roundUp8(n: i32): i32 {
+  return (n + 7) & ~7;
+}
 
 /** Lanes j..j+3 that lie in [lo, hi) and are not `skip`, as an all-ones mask per lane. */
 // @ts-ignore: decorator
-@inline function lanesIn(j: i32, lo: i32, hi: i32, skip: i32): v128 {
+@inline
+function lanesIn(j: i32, lo: i32, hi: i32, skip: i32): v128 {
   const ids = i32x4.add(i32x4.splat(j), i32x4(0, 1, 2, 3));
   const inside = v128.and(i32x4.ge_s(ids, i32x4.splat(lo)), i32x4.lt_s(ids, i32x4.splat(hi)));
   return v128.andnot(inside, i32x4.eq(ids, i32x4.splat(skip)));
 }
 
 /** The column range of one class among the sorted rows: [lo, hi). */
-@unmanaged class Range { lo: i32 = 0; hi: i32 = 0; }
+@unmanaged
+class Range {
+  lo: i32 = 0;
+  hi: i32 = 0;
+}
 
 /**
  * The loss of one image (C × H × W features, H × W float32 mask): returns (1/N)·Σ_i L_i and writes
@@ -48,44 +56,70 @@ const NEG: f32 = -3.0e38;
  * receives gradScale · ∂(Σ_i L_i)/∂features: the caller passes gradScale = 1/(N·B) for the batch
  * mean. `grad` may alias `features`. Every temporary lives in the arena.
  */
-export function patchContrastImage(features: usize, mask: usize, c: i32, h: i32, w: i32, p: i32, temperature: f64, variant: i32, gradScale: f32, perPatch: usize, labelsOut: usize, columnMax: usize, grad: usize): f64 {
+export function patchContrastImage(
+  features: usize,
+  mask: usize,
+  c: i32,
+  h: i32,
+  w: i32,
+  p: i32,
+  temperature: f64,
+  variant: i32,
+  gradScale: f32,
+  perPatch: usize,
+  labelsOut: usize,
+  columnMax: usize,
+  grad: usize,
+): f64 {
   const n = (h / p) * (w / p);
-  const np = roundUp8(n), cp = roundUp8(c);
-  const rowBytes = <usize>cp << 2, matBytes = <usize>np * rowBytes;
+  const np = roundUp8(n),
+    cp = roundUp8(c);
+  const rowBytes = (<usize>cp) << 2,
+    matBytes = <usize>np * rowBytes;
   patchLabels(mask, h, w, p, labelsOut);
   // rowOf[patch] = its sorted row; pristine patches keep their order, then forged ones.
-  const rowOf = alloc(<usize>n << 2), patchOf = alloc(<usize>n << 2);
+  const rowOf = alloc((<usize>n) << 2),
+    patchOf = alloc((<usize>n) << 2);
   let pristine = 0;
   for (let k = 0; k < n; k++) if (load<u8>(labelsOut + <usize>k) == 0) pristine++;
-  let nextPristine = 0, nextForged = pristine;
+  let nextPristine = 0,
+    nextForged = pristine;
   for (let k = 0; k < n; k++) {
     const row = load<u8>(labelsOut + <usize>k) == 0 ? nextPristine++ : nextForged++;
-    store<i32>(rowOf + (<usize>k << 2), row);
-    store<i32>(patchOf + (<usize>row << 2), k);
+    store<i32>(rowOf + ((<usize>k) << 2), row);
+    store<i32>(patchOf + ((<usize>row) << 2), k);
   }
   const z = alloc(matBytes);
   memory.fill(z, 0, matBytes);
   avgPoolRows(features, c, h, w, p, cp, rowOf, z);
-  const norms = alloc(<usize>np << 3);
+  const norms = alloc((<usize>np) << 3);
   normalizeRows(z, np, cp, z, norms);
   const panels = alloc(matBytes);
   packPanels(z, np, cp, panels);
   const strip = alloc(<usize>STRIP_ROWS * <usize>np * 4);
   const invT = <f32>(1.0 / temperature);
-  const cmax = alloc(<usize>np << 2);
+  const cmax = alloc((<usize>np) << 2);
   if (variant == VARIANT_CFLNET) {
     columnMaxima(z, np, n, cp, panels, invT, strip, cmax);
-    if (columnMax != 0) for (let k = 0; k < n; k++) store<f32>(columnMax + (<usize>k << 2), load<f32>(cmax + (<usize>load<i32>(rowOf + (<usize>k << 2)) << 2)));
+    if (columnMax != 0)
+      for (let k = 0; k < n; k++)
+        store<f32>(
+          columnMax + ((<usize>k) << 2),
+          load<f32>(cmax + ((<usize>load<i32>(rowOf + ((<usize>k) << 2))) << 2)),
+        );
   }
   // Per row: statA, statB (exact: LSE over the negatives, Σσ/|P|; cflnet: D, ∂L/∂D) and 1/|P|,
   // all 0 for rows whose loss is 0 by definition, so that they add no gradient.
-  const statA = alloc(<usize>np << 2), statB = alloc(<usize>np << 2), invP = alloc(<usize>np << 2);
-  memory.fill(statA, 0, <usize>np << 2);
-  memory.fill(statB, 0, <usize>np << 2);
-  memory.fill(invP, 0, <usize>np << 2);
+  const statA = alloc((<usize>np) << 2),
+    statB = alloc((<usize>np) << 2),
+    invP = alloc((<usize>np) << 2);
+  memory.fill(statA, 0, (<usize>np) << 2);
+  memory.fill(statB, 0, (<usize>np) << 2);
+  memory.fill(invP, 0, (<usize>np) << 2);
   // Unmanaged structs placed in the arena (the kernels allocate nothing else).
   const stats = changetype<RowStats>(alloc(offsetof<RowStats>()));
-  const own = changetype<Range>(alloc(offsetof<Range>())), other = changetype<Range>(alloc(offsetof<Range>()));
+  const own = changetype<Range>(alloc(offsetof<Range>())),
+    other = changetype<Range>(alloc(offsetof<Range>()));
   let total: f64 = 0;
   for (let i0 = 0; i0 < np; i0 += STRIP_ROWS) {
     const rows = min(STRIP_ROWS, np - i0);
@@ -96,11 +130,11 @@ export function patchContrastImage(features: usize, mask: usize, c: i32, h: i32,
       const row = strip + <usize>r * <usize>np * 4;
       if (variant == VARIANT_CFLNET) cflnetRowStats(row, i, own, other, cmax, stats);
       else exactRowStats(row, i, own, other, stats);
-      const ri = <usize>i << 2;
+      const ri = (<usize>i) << 2;
       store<f32>(statA + ri, stats.a);
       store<f32>(statB + ri, stats.b);
       store<f32>(invP + ri, stats.invP);
-      store<f32>(perPatch + (<usize>load<i32>(patchOf + ri) << 2), <f32>stats.loss);
+      store<f32>(perPatch + ((<usize>load<i32>(patchOf + ri)) << 2), <f32>stats.loss);
       total += stats.loss;
     }
   }
@@ -110,22 +144,23 @@ export function patchContrastImage(features: usize, mask: usize, c: i32, h: i32,
     // ∂s/∂z carries 1/t; it is folded into the weights before the two accumulations.
     const weightScale = gradScale * invT;
     for (let i0 = 0; i0 < np; i0 += STRIP_ROWS) {
-      const rows = min(STRIP_ROWS, np - i0), width = np - i0;
+      const rows = min(STRIP_ROWS, np - i0),
+        width = np - i0;
       const zi = z + <usize>i0 * rowBytes;
       similarityStrip(zi, rows, panels + <usize>i0 * rowBytes, width >> 3, cp, invT, strip, width);
       for (let r = 0; r < rows; r++) {
         const i = i0 + r;
         const row = strip + <usize>r * <usize>width * 4;
         if (i >= n) {
-          memory.fill(row, 0, <usize>width << 2);
+          memory.fill(row, 0, (<usize>width) << 2);
           continue;
         }
         classRanges(i, pristine, n, own, other);
         // Columns from i + 1 on: the pairs j < i of this block belong to row j's pass.
         if (variant == VARIANT_CFLNET) cflnetPairWeights(row, i0, i, own, other, statA, statB, invP, cmax, weightScale);
         else exactPairWeights(row, i0, i, own, other, statA, statB, invP, weightScale);
-        memory.fill(row, 0, <usize>(r + 1) << 2);
-        if (n < np) memory.fill(row + (<usize>(n - i0) << 2), 0, <usize>(np - n) << 2);
+        memory.fill(row, 0, (<usize>(r + 1)) << 2);
+        if (n < np) memory.fill(row + ((<usize>(n - i0)) << 2), 0, (<usize>(np - n)) << 2);
       }
       accumulateWeighted(strip, rows, width, width, zi, cp, dz + <usize>i0 * rowBytes);
       accumulateWeightedTransposed(strip, rows, width, width, zi, cp, dz + <usize>i0 * rowBytes);
@@ -139,8 +174,10 @@ export function patchContrastImage(features: usize, mask: usize, c: i32, h: i32,
 /** The own-class and other-class column ranges of sorted row i. */
 function classRanges(i: i32, pristine: i32, n: i32, own: Range, other: Range): void {
   const forged = i >= pristine;
-  own.lo = forged ? pristine : 0; own.hi = forged ? n : pristine;
-  other.lo = forged ? 0 : pristine; other.hi = forged ? pristine : n;
+  own.lo = forged ? pristine : 0;
+  own.hi = forged ? n : pristine;
+  other.lo = forged ? 0 : pristine;
+  other.hi = forged ? pristine : n;
 }
 
 /**
@@ -150,31 +187,39 @@ function classRanges(i: i32, pristine: i32, n: i32, own: Range, other: Range): v
  * full strips.
  */
 function columnMaxima(z: usize, np: i32, n: i32, cp: i32, panels: usize, invT: f32, strip: usize, cmax: usize): void {
-  const rowBytes = <usize>cp << 2;
-  memory.fill(cmax, 0, <usize>np << 2);                 // every c_j starts at the diagonal's 0
+  const rowBytes = (<usize>cp) << 2;
+  memory.fill(cmax, 0, (<usize>np) << 2); // every c_j starts at the diagonal's 0
   for (let i0 = 0; i0 < np; i0 += STRIP_ROWS) {
-    const rows = min(STRIP_ROWS, np - i0), width = np - i0;
+    const rows = min(STRIP_ROWS, np - i0),
+      width = np - i0;
     similarityStrip(z + <usize>i0 * rowBytes, rows, panels + <usize>i0 * rowBytes, width >> 3, cp, invT, strip, width);
     for (let r = 0; r < rows; r++) {
       const row = strip + <usize>r * <usize>width * 4;
-      store<f32>(row + (<usize>r << 2), 0);              // s'_ii = 0
+      store<f32>(row + ((<usize>r) << 2), 0); // s'_ii = 0
       let m = f32x4.splat(0);
       for (let j = 0; j < width; j += 4) {
-        const o = <usize>j << 2, v = v128.load(row + o);
+        const o = (<usize>j) << 2,
+          v = v128.load(row + o);
         m = f32x4.pmax(m, v);
-        const col = cmax + (<usize>i0 << 2) + o;
+        const col = cmax + ((<usize>i0) << 2) + o;
         v128.store(col, f32x4.pmax(v128.load(col), v));
       }
-      const slot = cmax + (<usize>(i0 + r) << 2);
+      const slot = cmax + ((<usize>(i0 + r)) << 2);
       store<f32>(slot, max(load<f32>(slot), hmax(m)));
     }
   }
   // Padding rows are zero vectors: their similarities are 0, which never raises a maximum ≥ 0.
-  memory.fill(cmax + (<usize>n << 2), 0, <usize>(np - n) << 2);
+  memory.fill(cmax + ((<usize>n) << 2), 0, (<usize>(np - n)) << 2);
 }
 
 /** What pass 1 keeps of one anchor row. */
-@unmanaged class RowStats { loss: f64 = 0; a: f32 = 0; b: f32 = 0; invP: f32 = 0; }
+@unmanaged
+class RowStats {
+  loss: f64 = 0;
+  a: f32 = 0;
+  b: f32 = 0;
+  invP: f32 = 0;
+}
 
 /**
  * Exact variant, one anchor row: L_i = (1/|P|) Σ_p softplus(LSE_N − s_ip). Keeps a = LSE_N,
@@ -182,27 +227,39 @@ function columnMaxima(z: usize, np: i32, n: i32, cp: i32, panels: usize, invT: f
  *   ∂L_i/∂s_ip = −σ(LSE_N − s_ip)/|P|,  ∂L_i/∂s_in = b · exp(s_in − LSE_N).
  */
 function exactRowStats(row: usize, i: i32, own: Range, other: Range, out: RowStats): void {
-  const positives = own.hi - own.lo - 1, negatives = other.hi - other.lo;
+  const positives = own.hi - own.lo - 1,
+    negatives = other.hi - other.lo;
   // A row with no positive or no negative has L_i = 0 and no gradient: b = 1/|P| = 0 zero its
   // weights, and an LSE far above every logit makes the exponentials they multiply 0, not huge.
-  out.loss = 0; out.a = 3.0e38; out.b = 0; out.invP = 0;
+  out.loss = 0;
+  out.a = 3.0e38;
+  out.b = 0;
+  out.invP = 0;
   if (positives == 0 || negatives == 0) return;
   let m = f32x4.splat(NEG);
   for (let j = other.lo & ~3; j < other.hi; j += 4) {
-    m = f32x4.pmax(m, v128.bitselect(v128.load(row + (<usize>j << 2)), f32x4.splat(NEG), lanesIn(j, other.lo, other.hi, -1)));
+    m = f32x4.pmax(
+      m,
+      v128.bitselect(v128.load(row + ((<usize>j) << 2)), f32x4.splat(NEG), lanesIn(j, other.lo, other.hi, -1)),
+    );
   }
-  const top = hmax(m), mv = f32x4.splat(top);
+  const top = hmax(m),
+    mv = f32x4.splat(top);
   let se = f32x4.splat(0);
   for (let j = other.lo & ~3; j < other.hi; j += 4) {
-    se = f32x4.add(se, v128.and(expv(f32x4.sub(v128.load(row + (<usize>j << 2)), mv)), lanesIn(j, other.lo, other.hi, -1)));
+    se = f32x4.add(
+      se,
+      v128.and(expv(f32x4.sub(v128.load(row + ((<usize>j) << 2)), mv)), lanesIn(j, other.lo, other.hi, -1)),
+    );
   }
   const lse = top + f32x4.extract_lane(logv(f32x4.splat(hsum(se))), 0);
   const lv = f32x4.splat(lse);
-  let lossAcc = f32x4.splat(0), sigAcc = f32x4.splat(0);
+  let lossAcc = f32x4.splat(0),
+    sigAcc = f32x4.splat(0);
   for (let j = own.lo & ~3; j < own.hi; j += 4) {
     const inside = lanesIn(j, own.lo, own.hi, i);
-    const x = f32x4.sub(lv, v128.load(row + (<usize>j << 2)));
-    const e = expv(f32x4.neg(f32x4.abs(x)));                       // exp(−|x|) in (0, 1]
+    const x = f32x4.sub(lv, v128.load(row + ((<usize>j) << 2)));
+    const e = expv(f32x4.neg(f32x4.abs(x))); // exp(−|x|) in (0, 1]
     lossAcc = f32x4.add(lossAcc, v128.and(softplusFrom(x, e), inside));
     sigAcc = f32x4.add(sigAcc, v128.and(sigmoidFrom(x, e), inside));
   }
@@ -215,7 +272,8 @@ function exactRowStats(row: usize, i: i32, own: Range, other: Range, out: RowSta
 
 /** σ(lse − s) for a vector of s. */
 // @ts-ignore: decorator
-@inline function sigmoidGap(lse: v128, s: v128): v128 {
+@inline
+function sigmoidGap(lse: v128, s: v128): v128 {
   const x = f32x4.sub(lse, s);
   return sigmoidFrom(x, expv(f32x4.neg(f32x4.abs(x))));
 }
@@ -225,13 +283,27 @@ function exactRowStats(row: usize, i: i32, own: Range, other: Range, out: RowSta
  * both rows' statistics (s_ji = s_ij). Same-class pairs are positives for both rows, other-class
  * pairs negatives for both. The caller zeroes the columns up to i and the padding.
  */
-function exactPairWeights(row: usize, i0: i32, i: i32, own: Range, other: Range, lse: usize, b: usize, invP: usize, scale: f32): void {
-  const ri = <usize>i << 2;
-  const lseI = f32x4.splat(load<f32>(lse + ri)), bI = f32x4.splat(load<f32>(b + ri)), invPI = f32x4.splat(load<f32>(invP + ri));
-  const neg = f32x4.splat(-scale), pos = f32x4.splat(scale);
+function exactPairWeights(
+  row: usize,
+  i0: i32,
+  i: i32,
+  own: Range,
+  other: Range,
+  lse: usize,
+  b: usize,
+  invP: usize,
+  scale: f32,
+): void {
+  const ri = (<usize>i) << 2;
+  const lseI = f32x4.splat(load<f32>(lse + ri)),
+    bI = f32x4.splat(load<f32>(b + ri)),
+    invPI = f32x4.splat(load<f32>(invP + ri));
+  const neg = f32x4.splat(-scale),
+    pos = f32x4.splat(scale);
   const lo = max(own.lo, i + 1);
   for (let j = lo & ~3; j < own.hi; j += 4) {
-    const o = <usize>j << 2, local = row + (<usize>(j - i0) << 2);
+    const o = (<usize>j) << 2,
+      local = row + ((<usize>(j - i0)) << 2);
     const s = v128.load(local);
     const gI = f32x4.mul(sigmoidGap(lseI, s), invPI);
     const gJ = f32x4.mul(sigmoidGap(v128.load(lse + o), s), v128.load(invP + o));
@@ -239,7 +311,8 @@ function exactPairWeights(row: usize, i0: i32, i: i32, own: Range, other: Range,
   }
   const lo2 = max(other.lo, i + 1);
   for (let j = lo2 & ~3; j < other.hi; j += 4) {
-    const o = <usize>j << 2, local = row + (<usize>(j - i0) << 2);
+    const o = (<usize>j) << 2,
+      local = row + ((<usize>(j - i0)) << 2);
     const s = v128.load(local);
     const gI = f32x4.mul(bI, expv(f32x4.sub(s, lseI)));
     const gJ = f32x4.mul(v128.load(b + o), expv(f32x4.sub(s, v128.load(lse + o))));
@@ -257,18 +330,26 @@ function exactPairWeights(row: usize, i0: i32, i: i32, own: Range, other: Range,
  */
 function cflnetRowStats(row: usize, i: i32, own: Range, other: Range, cmax: usize, out: RowStats): void {
   const positives = own.hi - own.lo - 1;
-  out.loss = 0; out.a = 0; out.b = 0; out.invP = 0;
+  out.loss = 0;
+  out.a = 0;
+  out.b = 0;
+  out.invP = 0;
   if (positives == 0) return;
   let dAcc = f32x4.splat(0);
   for (let j = other.lo & ~3; j < other.hi; j += 4) {
-    const o = <usize>j << 2;
-    dAcc = f32x4.add(dAcc, v128.and(expv(f32x4.sub(v128.load(row + o), v128.load(cmax + o))), lanesIn(j, other.lo, other.hi, -1)));
+    const o = (<usize>j) << 2;
+    dAcc = f32x4.add(
+      dAcc,
+      v128.and(expv(f32x4.sub(v128.load(row + o), v128.load(cmax + o))), lanesIn(j, other.lo, other.hi, -1)),
+    );
   }
   const d = hsum(dAcc);
-  const dv = f32x4.splat(d), eps = f32x4.splat(EPS);
-  let lossAcc = f32x4.splat(0), dDAcc = f32x4.splat(0);
+  const dv = f32x4.splat(d),
+    eps = f32x4.splat(EPS);
+  let lossAcc = f32x4.splat(0),
+    dDAcc = f32x4.splat(0);
   for (let j = own.lo & ~3; j < own.hi; j += 4) {
-    const o = <usize>j << 2;
+    const o = (<usize>j) << 2;
     const inside = lanesIn(j, own.lo, own.hi, i);
     // Lanes outside the range compute on e = 1, which keeps them finite; they are masked out.
     const e = v128.bitselect(expv(f32x4.sub(v128.load(row + o), v128.load(cmax + o))), f32x4.splat(1), inside);
@@ -287,7 +368,8 @@ function cflnetRowStats(row: usize, i: i32, own: Range, other: Range, cmax: usiz
 
 /** −((D + ε)/den) · (e/(e + ε·den)) for e = exp(s − c) and den = e + D + ε (a positive's weight). */
 // @ts-ignore: decorator
-@inline function cflnetPositive(s: v128, c: v128, d: v128): v128 {
+@inline
+function cflnetPositive(s: v128, c: v128, d: v128): v128 {
   const eps = f32x4.splat(EPS);
   const e = expv(f32x4.sub(s, c));
   const den = f32x4.add(f32x4.add(e, d), eps);
@@ -300,14 +382,29 @@ function cflnetRowStats(row: usize, i: i32, own: Range, other: Range, cmax: usiz
  * e_ij = exp(s − c_j) for row i and e_ji = exp(s − c_i) for row j. The caller zeroes the columns
  * up to i and the padding.
  */
-function cflnetPairWeights(row: usize, i0: i32, i: i32, own: Range, other: Range, dStat: usize, dD: usize, invP: usize, cmax: usize, scale: f32): void {
-  const ri = <usize>i << 2;
-  const dI = f32x4.splat(load<f32>(dStat + ri)), dDI = f32x4.splat(load<f32>(dD + ri)), invPI = f32x4.splat(load<f32>(invP + ri));
+function cflnetPairWeights(
+  row: usize,
+  i0: i32,
+  i: i32,
+  own: Range,
+  other: Range,
+  dStat: usize,
+  dD: usize,
+  invP: usize,
+  cmax: usize,
+  scale: f32,
+): void {
+  const ri = (<usize>i) << 2;
+  const dI = f32x4.splat(load<f32>(dStat + ri)),
+    dDI = f32x4.splat(load<f32>(dD + ri)),
+    invPI = f32x4.splat(load<f32>(invP + ri));
   const cI = f32x4.splat(load<f32>(cmax + ri));
-  const neg = f32x4.splat(-scale), pos = f32x4.splat(scale);
+  const neg = f32x4.splat(-scale),
+    pos = f32x4.splat(scale);
   const lo = max(own.lo, i + 1);
   for (let j = lo & ~3; j < own.hi; j += 4) {
-    const o = <usize>j << 2, local = row + (<usize>(j - i0) << 2);
+    const o = (<usize>j) << 2,
+      local = row + ((<usize>(j - i0)) << 2);
     const s = v128.load(local);
     const gI = f32x4.mul(cflnetPositive(s, v128.load(cmax + o), dI), invPI);
     const gJ = f32x4.mul(cflnetPositive(s, cI, v128.load(dStat + o)), v128.load(invP + o));
@@ -315,7 +412,8 @@ function cflnetPairWeights(row: usize, i0: i32, i: i32, own: Range, other: Range
   }
   const lo2 = max(other.lo, i + 1);
   for (let j = lo2 & ~3; j < other.hi; j += 4) {
-    const o = <usize>j << 2, local = row + (<usize>(j - i0) << 2);
+    const o = (<usize>j) << 2,
+      local = row + ((<usize>(j - i0)) << 2);
     const s = v128.load(local);
     const gI = f32x4.mul(dDI, expv(f32x4.sub(s, v128.load(cmax + o))));
     const gJ = f32x4.mul(v128.load(dD + o), expv(f32x4.sub(s, cI)));

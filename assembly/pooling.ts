@@ -9,34 +9,38 @@ import { hsum } from './simd_math';
  * wants (rowOf: int32 per patch). `v` has Cp columns; its padding must be zeroed by the caller.
  */
 export function avgPoolRows(f: usize, c: i32, h: i32, w: i32, p: i32, cp: i32, rowOf: usize, v: usize): void {
-  const kh = h / p, kw = w / p;
-  const rowBytes = <usize>cp << 2, wBytes = <usize>w << 2;
+  const kh = h / p,
+    kw = w / p;
+  const rowBytes = (<usize>cp) << 2,
+    wBytes = (<usize>w) << 2;
   const inv: f32 = <f32>(1.0 / <f64>(p * p));
   for (let ch = 0; ch < c; ch++) {
     const plane = f + <usize>ch * <usize>h * wBytes;
-    const col = v + (<usize>ch << 2);
+    const col = v + ((<usize>ch) << 2);
     for (let r = 0; r < kh; r++) {
       const top = plane + <usize>(r * p) * wBytes;
-      const rows = rowOf + (<usize>(r * kw) << 2);
+      const rows = rowOf + ((<usize>(r * kw)) << 2);
       if (p == 4) {
         // One vector per patch row: 4 loads and a horizontal sum per patch.
         for (let q = 0; q < kw; q++) {
-          const o = top + (<usize>q << 4);
+          const o = top + ((<usize>q) << 4);
           // Scaled before the sum, so that finite features near the float32 limit stay finite.
           const k = f32x4.splat(inv);
-          const s = f32x4.add(f32x4.add(f32x4.mul(v128.load(o), k), f32x4.mul(v128.load(o + wBytes), k)),
-            f32x4.add(f32x4.mul(v128.load(o + 2 * wBytes), k), f32x4.mul(v128.load(o + 3 * wBytes), k)));
-          store<f32>(col + <usize>load<i32>(rows + (<usize>q << 2)) * rowBytes, hsum(s));
+          const s = f32x4.add(
+            f32x4.add(f32x4.mul(v128.load(o), k), f32x4.mul(v128.load(o + wBytes), k)),
+            f32x4.add(f32x4.mul(v128.load(o + 2 * wBytes), k), f32x4.mul(v128.load(o + 3 * wBytes), k)),
+          );
+          store<f32>(col + <usize>load<i32>(rows + ((<usize>q) << 2)) * rowBytes, hsum(s));
         }
         continue;
       }
       for (let q = 0; q < kw; q++) {
         let s: f32 = 0;
         for (let y = 0; y < p; y++) {
-          const rowp = top + <usize>y * wBytes + (<usize>(q * p) << 2);
-          for (let x = 0; x < p; x++) s += load<f32>(rowp + (<usize>x << 2)) * inv;
+          const rowp = top + <usize>y * wBytes + ((<usize>(q * p)) << 2);
+          for (let x = 0; x < p; x++) s += load<f32>(rowp + ((<usize>x) << 2)) * inv;
         }
-        store<f32>(col + <usize>load<i32>(rows + (<usize>q << 2)) * rowBytes, s);
+        store<f32>(col + <usize>load<i32>(rows + ((<usize>q) << 2)) * rowBytes, s);
       }
     }
   }
@@ -45,22 +49,23 @@ export function avgPoolRows(f: usize, c: i32, h: i32, w: i32, p: i32, cp: i32, r
 /** df[c][y][x] = dv[rowOf[patch(y,x)]][c] / p² for every pixel: the backward pass of avgPoolRows. */
 export function avgPoolRowsBackward(dv: usize, c: i32, h: i32, w: i32, p: i32, cp: i32, rowOf: usize, df: usize): void {
   const kw = w / p;
-  const rowBytes = <usize>cp << 2, wBytes = <usize>w << 2;
+  const rowBytes = (<usize>cp) << 2,
+    wBytes = (<usize>w) << 2;
   const inv: f32 = <f32>(1.0 / <f64>(p * p));
   for (let ch = 0; ch < c; ch++) {
     const plane = df + <usize>ch * <usize>h * wBytes;
-    const col = dv + (<usize>ch << 2);
+    const col = dv + ((<usize>ch) << 2);
     for (let y = 0; y < h; y++) {
-      const rows = rowOf + (<usize>((y / p) * kw) << 2);
+      const rows = rowOf + ((<usize>((y / p) * kw)) << 2);
       const out = plane + <usize>y * wBytes;
       for (let q = 0; q < kw; q++) {
-        const g = load<f32>(col + <usize>load<i32>(rows + (<usize>q << 2)) * rowBytes) * inv;
-        const o = out + (<usize>(q * p) << 2);
+        const g = load<f32>(col + <usize>load<i32>(rows + ((<usize>q) << 2)) * rowBytes) * inv;
+        const o = out + ((<usize>(q * p)) << 2);
         if (p == 4) {
           v128.store(o, f32x4.splat(g));
           continue;
         }
-        for (let x = 0; x < p; x++) store<f32>(o + (<usize>x << 2), g);
+        for (let x = 0; x < p; x++) store<f32>(o + ((<usize>x) << 2), g);
       }
     }
   }
@@ -68,27 +73,30 @@ export function avgPoolRowsBackward(dv: usize, c: i32, h: i32, w: i32, p: i32, c
 
 /** rows[i][c] = f[c][idx[i]] for the `n` pixel indices in `idx` (int32). */
 export function gatherPixelRows(f: usize, c: i32, hw: i32, idx: usize, n: i32, cp: i32, rows: usize): void {
-  const rowBytes = <usize>cp << 2, plane = <usize>hw << 2;
+  const rowBytes = (<usize>cp) << 2,
+    plane = (<usize>hw) << 2;
   for (let i = 0; i < n; i++) {
-    const src = f + (<usize>load<i32>(idx + (<usize>i << 2)) << 2);
+    const src = f + ((<usize>load<i32>(idx + ((<usize>i) << 2))) << 2);
     const dst = rows + <usize>i * rowBytes;
-    for (let ch = 0; ch < c; ch++) store<f32>(dst + (<usize>ch << 2), load<f32>(src + <usize>ch * plane));
+    for (let ch = 0; ch < c; ch++) store<f32>(dst + ((<usize>ch) << 2), load<f32>(src + <usize>ch * plane));
   }
 }
 
 /** df[c][idx[i]] = rows[i][c]: the inverse of gatherPixelRows (other pixels untouched). */
 export function scatterPixelRows(rows: usize, n: i32, cp: i32, idx: usize, c: i32, hw: i32, df: usize): void {
-  const rowBytes = <usize>cp << 2, plane = <usize>hw << 2;
+  const rowBytes = (<usize>cp) << 2,
+    plane = (<usize>hw) << 2;
   for (let i = 0; i < n; i++) {
-    const dst = df + (<usize>load<i32>(idx + (<usize>i << 2)) << 2);
+    const dst = df + ((<usize>load<i32>(idx + ((<usize>i) << 2))) << 2);
     const src = rows + <usize>i * rowBytes;
-    for (let ch = 0; ch < c; ch++) store<f32>(dst + <usize>ch * plane, load<f32>(src + (<usize>ch << 2)));
+    for (let ch = 0; ch < c; ch++) store<f32>(dst + <usize>ch * plane, load<f32>(src + ((<usize>ch) << 2)));
   }
 }
 
 /** labels[n] = 1 when the mean of the mask over patch n is > 0.5 (strict), else 0. */
 export function patchLabels(mask: usize, h: i32, w: i32, p: i32, labels: usize): void {
-  const kh = h / p, kw = w / p;
+  const kh = h / p,
+    kw = w / p;
   const area = <f64>(p * p);
   for (let r = 0; r < kh; r++) {
     for (let q = 0; q < kw; q++) {

@@ -4,33 +4,38 @@
 
 /** c + a·b. The relaxed-SIMD build may fuse it (one rounding instead of two). */
 // @ts-ignore: decorator
-@inline export function madd(a: v128, b: v128, c: v128): v128 {
+@inline
+export function madd(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
   return f32x4.add(f32x4.mul(a, b), c);
 }
 
 // @ts-ignore: decorator
-@inline export function hsum(v: v128): f32 {
+@inline
+export function hsum(v: v128): f32 {
   const s = f32x4.add(v, v128.shuffle<f32>(v, v, 2, 3, 0, 1));
   return f32x4.extract_lane(f32x4.add(s, v128.shuffle<f32>(s, s, 1, 0, 3, 2)), 0);
 }
 
 // @ts-ignore: decorator
-@inline export function hmax(v: v128): f32 {
+@inline
+export function hmax(v: v128): f32 {
   const s = f32x4.pmax(v, v128.shuffle<f32>(v, v, 2, 3, 0, 1));
   return f32x4.extract_lane(f32x4.pmax(s, v128.shuffle<f32>(s, s, 1, 0, 3, 2)), 0);
 }
 
 /** Adds the four lanes of `v` to a float64 accumulator pair (lanes 0+2 and 1+3). */
 // @ts-ignore: decorator
-@inline export function addWide(acc: v128, v: v128): v128 {
+@inline
+export function addWide(acc: v128, v: v128): v128 {
   const lo = f64x2.promote_low_f32x4(v);
   const hi = f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1));
   return f64x2.add(acc, f64x2.add(lo, hi));
 }
 
 // @ts-ignore: decorator
-@inline export function hsumWide(acc: v128): f64 {
+@inline
+export function hsumWide(acc: v128): f64 {
   return f64x2.extract_lane(acc, 0) + f64x2.extract_lane(acc, 1);
 }
 
@@ -42,14 +47,15 @@
  * result is always finite (callers subtract a maximum; weights of 0 times it stay 0).
  */
 // @ts-ignore: decorator
-@inline export function expv(x: v128): v128 {
+@inline
+export function expv(x: v128): v128 {
   const tiny = f32x4.lt(x, f32x4.splat(-87.33654));
   const xc = f32x4.pmin(f32x4.pmax(x, f32x4.splat(-87.33654)), f32x4.splat(88.0));
   const shifted = f32x4.add(f32x4.mul(xc, f32x4.splat(1.44269504088896341)), f32x4.splat(12582912.0));
   const n = f32x4.sub(shifted, f32x4.splat(12582912.0));
   let r = f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693359375)));
-  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
-  let p = f32x4.splat(1.9875691500e-4);
+  r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(-2.1219444e-4)));
+  let p = f32x4.splat(1.98756915e-4);
   p = madd(p, r, f32x4.splat(1.3981999507e-3));
   p = madd(p, r, f32x4.splat(8.3334519073e-3));
   p = madd(p, r, f32x4.splat(4.1665795894e-2));
@@ -57,20 +63,23 @@
   p = madd(p, r, f32x4.splat(5.0000001201e-1));
   p = f32x4.add(madd(p, f32x4.mul(r, r), r), f32x4.splat(1.0));
   // The low bits of `shifted` are n + 0x400000; (n + 127) << 23 is 2^n.
-  const scale = i32x4.shl(i32x4.sub(shifted, i32x4.splat(0x4B400000 - 127)), 23);
+  const scale = i32x4.shl(i32x4.sub(shifted, i32x4.splat(0x4b400000 - 127)), 23);
   return v128.andnot(f32x4.mul(p, scale), tiny);
 }
 
 // expNonPositive's constants as float32 scalars, each read with one load32_splat where it is used:
 // V8 does not always hoist a v128 constant out of a loop, and rebuilding one takes it three
 // instructions. Clamp, log2(e), the rounding shift, ln2 in two parts, then q's coefficients.
-const EXP_K = memory.data<f32>([-87.33654, 1.44269504088896341, 12582912.0, 0.693359375, -2.12194440e-4,
-  0.00831252709031105, 0.041890114545822144, 0.16667114198207855, 0.499992311000824, 1.0]);
-const EXP_BIAS = memory.data<i32>([0x4B400000 - 127]);
+const EXP_K = memory.data<f32>([
+  -87.33654, 1.44269504088896341, 12582912.0, 0.693359375, -2.1219444e-4, 0.00831252709031105, 0.041890114545822144,
+  0.16667114198207855, 0.499992311000824, 1.0,
+]);
+const EXP_BIAS = memory.data<i32>([0x4b400000 - 127]);
 
 // @ts-ignore: decorator
-@inline function expK(i: i32): v128 {
-  return v128.load32_splat(EXP_K + (<usize>i << 2));
+@inline
+function expK(i: i32): v128 {
+  return v128.load32_splat(EXP_K + ((<usize>i) << 2));
 }
 
 /**
@@ -81,7 +90,8 @@ const EXP_BIAS = memory.data<i32>([0x4B400000 - 127]);
  * is added to 1 or to a sum holding exp(0) = 1, or multiplies a probability).
  */
 // @ts-ignore: decorator
-@inline export function expNonPositive(x: v128): v128 {
+@inline
+export function expNonPositive(x: v128): v128 {
   const xc = f32x4.pmax(x, expK(0));
   const shifted = f32x4.add(f32x4.mul(xc, expK(1)), expK(2));
   const n = f32x4.sub(shifted, expK(2));
@@ -104,7 +114,8 @@ const EXP_BIAS = memory.data<i32>([0x4B400000 - 127]);
  * logv(1 + x) would lose x's low bits.
  */
 // @ts-ignore: decorator
-@inline export function log1pUnit(x: v128): v128 {
+@inline
+export function log1pUnit(x: v128): v128 {
   const s = f32x4.div(x, f32x4.add(f32x4.splat(2.0), x));
   const w = f32x4.mul(s, s);
   let q = f32x4.splat(0.280119925737381);
@@ -116,13 +127,18 @@ const EXP_BIAS = memory.data<i32>([0x4B400000 - 127]);
 
 /** softplus(z) = max(z, 0) + ln(1 + e), given e = exp(−|z|). */
 // @ts-ignore: decorator
-@inline export function softplusFrom(z: v128, e: v128): v128 {
+@inline
+export function softplusFrom(z: v128, e: v128): v128 {
   return f32x4.add(f32x4.pmax(z, f32x4.splat(0)), log1pUnit(e));
 }
 
-/** σ(z) given e = exp(−|z|): 1/(1 + e) for z ≥ 0, else e/(1 + e), so the small side keeps its relative precision. */
+/**
+ * σ(z) given e = exp(−|z|): 1/(1 + e) for z ≥ 0, else e/(1 + e), so the small side keeps its
+ * relative precision.
+ */
 // @ts-ignore: decorator
-@inline export function sigmoidFrom(z: v128, e: v128): v128 {
+@inline
+export function sigmoidFrom(z: v128, e: v128): v128 {
   const one = f32x4.splat(1);
   const inv = f32x4.div(one, f32x4.add(one, e));
   return v128.bitselect(inv, f32x4.mul(e, inv), f32x4.ge(z, f32x4.splat(0)));
@@ -133,7 +149,8 @@ const EXP_BIAS = memory.data<i32>([0x4B400000 - 127]);
  * x = m·2^e with m in [√½, √2), then ln(1+f) by a degree-9 polynomial, f = m − 1.
  */
 // @ts-ignore: decorator
-@inline export function logv(x: v128): v128 {
+@inline
+export function logv(x: v128): v128 {
   const bits = x;
   let e = f32x4.convert_i32x4_s(i32x4.sub(i32x4.shr_u(bits, 23), i32x4.splat(126)));
   let m = v128.or(v128.and(bits, i32x4.splat(0x007fffff)), i32x4.splat(0x3f000000)); // in [0.5, 1)
@@ -142,8 +159,8 @@ const EXP_BIAS = memory.data<i32>([0x4B400000 - 127]);
   m = f32x4.sub(f32x4.add(m, v128.and(small, m)), f32x4.splat(1.0));
   const z = f32x4.mul(m, m);
   let y = f32x4.splat(7.0376836292e-2);
-  y = madd(y, m, f32x4.splat(-1.1514610310e-1));
-  y = madd(y, m, f32x4.splat(1.1676998740e-1));
+  y = madd(y, m, f32x4.splat(-1.151461031e-1));
+  y = madd(y, m, f32x4.splat(1.167699874e-1));
   y = madd(y, m, f32x4.splat(-1.2420140846e-1));
   y = madd(y, m, f32x4.splat(1.4249322787e-1));
   y = madd(y, m, f32x4.splat(-1.6668057665e-1));
@@ -151,7 +168,7 @@ const EXP_BIAS = memory.data<i32>([0x4B400000 - 127]);
   y = madd(y, m, f32x4.splat(-2.4999993993e-1));
   y = madd(y, m, f32x4.splat(3.3333331174e-1));
   y = f32x4.mul(f32x4.mul(y, m), z);
-  y = madd(e, f32x4.splat(-2.12194440e-4), y);
+  y = madd(e, f32x4.splat(-2.1219444e-4), y);
   y = madd(z, f32x4.splat(-0.5), y);
   return madd(e, f32x4.splat(0.693359375), f32x4.add(m, y));
 }
@@ -170,10 +187,11 @@ function applyUnary(src: usize, dst: usize, n: i32, isLog: bool): void {
   const tmp = memory.data(16);
   for (let i = 0; i < n; i += 4) {
     const left = min(4, n - i);
-    for (let l = 0; l < 4; l++) store<f32>(tmp + (<usize>l << 2), l < left ? load<f32>(src + (<usize>(i + l) << 2)) : 1.0);
+    for (let l = 0; l < 4; l++)
+      store<f32>(tmp + ((<usize>l) << 2), l < left ? load<f32>(src + ((<usize>(i + l)) << 2)) : 1.0);
     const v = v128.load(tmp);
     v128.store(tmp, isLog ? logv(v) : expv(v));
-    for (let l = 0; l < left; l++) store<f32>(dst + (<usize>(i + l) << 2), load<f32>(tmp + (<usize>l << 2)));
+    for (let l = 0; l < left; l++) store<f32>(dst + ((<usize>(i + l)) << 2), load<f32>(tmp + ((<usize>l) << 2)));
   }
 }
 

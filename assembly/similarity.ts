@@ -12,18 +12,23 @@ import { madd } from './simd_math';
 
 /** Packs `rows8` rows (a multiple of 8) of a `rows8 × Cp` row matrix into `rows8/8` panels. */
 export function packPanels(src: usize, rows8: i32, cp: i32, dst: usize): void {
-  const rowBytes = <usize>cp << 2;
+  const rowBytes = (<usize>cp) << 2;
   for (let p = 0; p < rows8; p += 8) {
     const base = src + <usize>p * rowBytes;
     const out = dst + <usize>p * rowBytes;
     for (let k = 0; k < cp; k += 4) {
       // Transpose two 4×4 blocks: rows p..p+3 and p+4..p+7, channels k..k+3.
-      const ko = <usize>k << 2;
+      const ko = (<usize>k) << 2;
       for (let half = 0; half < 2; half++) {
         const r = base + <usize>(half * 4) * rowBytes + ko;
-        const a = v128.load(r), b = v128.load(r + rowBytes), c = v128.load(r + 2 * rowBytes), d = v128.load(r + 3 * rowBytes);
-        const ab0 = v128.shuffle<f32>(a, b, 0, 4, 1, 5), ab1 = v128.shuffle<f32>(a, b, 2, 6, 3, 7);
-        const cd0 = v128.shuffle<f32>(c, d, 0, 4, 1, 5), cd1 = v128.shuffle<f32>(c, d, 2, 6, 3, 7);
+        const a = v128.load(r),
+          b = v128.load(r + rowBytes),
+          c = v128.load(r + 2 * rowBytes),
+          d = v128.load(r + 3 * rowBytes);
+        const ab0 = v128.shuffle<f32>(a, b, 0, 4, 1, 5),
+          ab1 = v128.shuffle<f32>(a, b, 2, 6, 3, 7);
+        const cd0 = v128.shuffle<f32>(c, d, 0, 4, 1, 5),
+          cd1 = v128.shuffle<f32>(c, d, 2, 6, 3, 7);
         const o = out + (ko << 3) + <usize>(half * 16);
         v128.store(o, v128.shuffle<f32>(ab0, cd0, 0, 1, 4, 5));
         v128.store(o + 32, v128.shuffle<f32>(ab0, cd0, 2, 3, 6, 7));
@@ -39,32 +44,62 @@ export function packPanels(src: usize, rows8: i32, cp: i32, dst: usize): void {
  * `panels`. `a` is a row matrix (stride Cp); `strip` has row stride `stride` floats.
  * Panel-outer order keeps each 8·Cp panel in L1 while every row group of the strip reuses it.
  */
-export function similarityStrip(a: usize, rows4: i32, panels: usize, nPanels: i32, cp: i32, scale: f32, strip: usize, stride: i32): void {
-  const rowBytes = <usize>cp << 2, strideBytes = <usize>stride << 2, panelBytes = rowBytes << 3;
+export function similarityStrip(
+  a: usize,
+  rows4: i32,
+  panels: usize,
+  nPanels: i32,
+  cp: i32,
+  scale: f32,
+  strip: usize,
+  stride: i32,
+): void {
+  const rowBytes = (<usize>cp) << 2,
+    strideBytes = (<usize>stride) << 2,
+    panelBytes = rowBytes << 3;
   const s = f32x4.splat(scale);
   for (let p = 0; p < nPanels; p++) {
     const pb0 = panels + <usize>p * panelBytes;
     for (let i = 0; i < rows4; i += 4) {
-      const a0 = a + <usize>i * rowBytes, a1 = a0 + rowBytes, a2 = a1 + rowBytes, a3 = a2 + rowBytes;
-      let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+      const a0 = a + <usize>i * rowBytes,
+        a1 = a0 + rowBytes,
+        a2 = a1 + rowBytes,
+        a3 = a2 + rowBytes;
+      let c00 = f32x4.splat(0),
+        c01 = c00,
+        c10 = c00,
+        c11 = c00,
+        c20 = c00,
+        c21 = c00,
+        c30 = c00,
+        c31 = c00;
       let pb = pb0;
       for (let ko: usize = 0; ko < rowBytes; ko += 4) {
-        const b0 = v128.load(pb), b1 = v128.load(pb, 16);
+        const b0 = v128.load(pb),
+          b1 = v128.load(pb, 16);
         let x = v128.load32_splat(a0 + ko);
-        c00 = madd(x, b0, c00); c01 = madd(x, b1, c01);
+        c00 = madd(x, b0, c00);
+        c01 = madd(x, b1, c01);
         x = v128.load32_splat(a1 + ko);
-        c10 = madd(x, b0, c10); c11 = madd(x, b1, c11);
+        c10 = madd(x, b0, c10);
+        c11 = madd(x, b1, c11);
         x = v128.load32_splat(a2 + ko);
-        c20 = madd(x, b0, c20); c21 = madd(x, b1, c21);
+        c20 = madd(x, b0, c20);
+        c21 = madd(x, b1, c21);
         x = v128.load32_splat(a3 + ko);
-        c30 = madd(x, b0, c30); c31 = madd(x, b1, c31);
+        c30 = madd(x, b0, c30);
+        c31 = madd(x, b1, c31);
         pb += 32;
       }
-      const o = strip + <usize>i * strideBytes + (<usize>p << 5);
-      v128.store(o, f32x4.mul(c00, s)); v128.store(o, f32x4.mul(c01, s), 16);
-      v128.store(o + strideBytes, f32x4.mul(c10, s)); v128.store(o + strideBytes, f32x4.mul(c11, s), 16);
-      v128.store(o + 2 * strideBytes, f32x4.mul(c20, s)); v128.store(o + 2 * strideBytes, f32x4.mul(c21, s), 16);
-      v128.store(o + 3 * strideBytes, f32x4.mul(c30, s)); v128.store(o + 3 * strideBytes, f32x4.mul(c31, s), 16);
+      const o = strip + <usize>i * strideBytes + ((<usize>p) << 5);
+      v128.store(o, f32x4.mul(c00, s));
+      v128.store(o, f32x4.mul(c01, s), 16);
+      v128.store(o + strideBytes, f32x4.mul(c10, s));
+      v128.store(o + strideBytes, f32x4.mul(c11, s), 16);
+      v128.store(o + 2 * strideBytes, f32x4.mul(c20, s));
+      v128.store(o + 2 * strideBytes, f32x4.mul(c21, s), 16);
+      v128.store(o + 3 * strideBytes, f32x4.mul(c30, s));
+      v128.store(o + 3 * strideBytes, f32x4.mul(c31, s), 16);
     }
   }
 }
@@ -76,7 +111,8 @@ export function similarityStrip(a: usize, rows4: i32, panels: usize, nPanels: i3
  * turn into a gradient that should be zero but is not).
  */
 // @ts-ignore: decorator
-@inline function addInto(out: usize, lo: v128, hi: v128): void {
+@inline
+function addInto(out: usize, lo: v128, hi: v128): void {
   v128.store(out, f32x4.add(v128.load(out), lo));
   v128.store(out, f32x4.add(v128.load(out, 16), hi), 16);
 }
@@ -90,30 +126,51 @@ const BLOCK_ROWS = 128;
  * (row stride `stride`) times a row matrix (stride Cp), added into the row matrix `out`.
  */
 export function accumulateWeighted(w: usize, rows4: i32, cols: i32, stride: i32, b: usize, cp: i32, out: usize): void {
-  const rowBytes = <usize>cp << 2, strideBytes = <usize>stride << 2;
+  const rowBytes = (<usize>cp) << 2,
+    strideBytes = (<usize>stride) << 2;
   for (let j0 = 0; j0 < cols; j0 += BLOCK_ROWS) {
     const j1 = min(cols, j0 + BLOCK_ROWS);
     for (let i = 0; i < rows4; i += 4) {
-      const w0 = w + <usize>i * strideBytes, w1 = w0 + strideBytes, w2 = w1 + strideBytes, w3 = w2 + strideBytes;
-      const o0 = out + <usize>i * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
+      const w0 = w + <usize>i * strideBytes,
+        w1 = w0 + strideBytes,
+        w2 = w1 + strideBytes,
+        w3 = w2 + strideBytes;
+      const o0 = out + <usize>i * rowBytes,
+        o1 = o0 + rowBytes,
+        o2 = o1 + rowBytes,
+        o3 = o2 + rowBytes;
       for (let co: usize = 0; co < rowBytes; co += 32) {
-        let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+        let c00 = f32x4.splat(0),
+          c01 = c00,
+          c10 = c00,
+          c11 = c00,
+          c20 = c00,
+          c21 = c00,
+          c30 = c00,
+          c31 = c00;
         let bp = b + <usize>j0 * rowBytes + co;
         for (let j = j0; j < j1; j++) {
-          const jo = <usize>j << 2;
-          const b0 = v128.load(bp), b1 = v128.load(bp, 16);
+          const jo = (<usize>j) << 2;
+          const b0 = v128.load(bp),
+            b1 = v128.load(bp, 16);
           let x = v128.load32_splat(w0 + jo);
-          c00 = madd(x, b0, c00); c01 = madd(x, b1, c01);
+          c00 = madd(x, b0, c00);
+          c01 = madd(x, b1, c01);
           x = v128.load32_splat(w1 + jo);
-          c10 = madd(x, b0, c10); c11 = madd(x, b1, c11);
+          c10 = madd(x, b0, c10);
+          c11 = madd(x, b1, c11);
           x = v128.load32_splat(w2 + jo);
-          c20 = madd(x, b0, c20); c21 = madd(x, b1, c21);
+          c20 = madd(x, b0, c20);
+          c21 = madd(x, b1, c21);
           x = v128.load32_splat(w3 + jo);
-          c30 = madd(x, b0, c30); c31 = madd(x, b1, c31);
+          c30 = madd(x, b0, c30);
+          c31 = madd(x, b1, c31);
           bp += rowBytes;
         }
-        addInto(o0 + co, c00, c01); addInto(o1 + co, c10, c11);
-        addInto(o2 + co, c20, c21); addInto(o3 + co, c30, c31);
+        addInto(o0 + co, c00, c01);
+        addInto(o1 + co, c10, c11);
+        addInto(o2 + co, c20, c21);
+        addInto(o3 + co, c30, c31);
       }
     }
   }
@@ -124,29 +181,57 @@ export function accumulateWeighted(w: usize, rows4: i32, cols: i32, stride: i32,
  * update, which scatters a strip's weights back onto the rows of B. `a` is the strip's own row
  * matrix (rows × Cp), kept in L1 while each group of 4 output rows is finished.
  */
-export function accumulateWeightedTransposed(w: usize, rows: i32, cols4: i32, stride: i32, a: usize, cp: i32, out: usize): void {
-  const rowBytes = <usize>cp << 2, strideBytes = <usize>stride << 2;
+export function accumulateWeightedTransposed(
+  w: usize,
+  rows: i32,
+  cols4: i32,
+  stride: i32,
+  a: usize,
+  cp: i32,
+  out: usize,
+): void {
+  const rowBytes = (<usize>cp) << 2,
+    strideBytes = (<usize>stride) << 2;
   for (let j = 0; j < cols4; j += 4) {
-    const o0 = out + <usize>j * rowBytes, o1 = o0 + rowBytes, o2 = o1 + rowBytes, o3 = o2 + rowBytes;
-    const wj = w + (<usize>j << 2);
+    const o0 = out + <usize>j * rowBytes,
+      o1 = o0 + rowBytes,
+      o2 = o1 + rowBytes,
+      o3 = o2 + rowBytes;
+    const wj = w + ((<usize>j) << 2);
     for (let co: usize = 0; co < rowBytes; co += 32) {
-      let c00 = f32x4.splat(0), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-      let ap = a + co, wp = wj;
+      let c00 = f32x4.splat(0),
+        c01 = c00,
+        c10 = c00,
+        c11 = c00,
+        c20 = c00,
+        c21 = c00,
+        c30 = c00,
+        c31 = c00;
+      let ap = a + co,
+        wp = wj;
       for (let i = 0; i < rows; i++) {
-        const a0 = v128.load(ap), a1 = v128.load(ap, 16);
+        const a0 = v128.load(ap),
+          a1 = v128.load(ap, 16);
         const wv = v128.load(wp);
         let x = v128.shuffle<f32>(wv, wv, 0, 0, 0, 0);
-        c00 = madd(x, a0, c00); c01 = madd(x, a1, c01);
+        c00 = madd(x, a0, c00);
+        c01 = madd(x, a1, c01);
         x = v128.shuffle<f32>(wv, wv, 1, 1, 1, 1);
-        c10 = madd(x, a0, c10); c11 = madd(x, a1, c11);
+        c10 = madd(x, a0, c10);
+        c11 = madd(x, a1, c11);
         x = v128.shuffle<f32>(wv, wv, 2, 2, 2, 2);
-        c20 = madd(x, a0, c20); c21 = madd(x, a1, c21);
+        c20 = madd(x, a0, c20);
+        c21 = madd(x, a1, c21);
         x = v128.shuffle<f32>(wv, wv, 3, 3, 3, 3);
-        c30 = madd(x, a0, c30); c31 = madd(x, a1, c31);
-        ap += rowBytes; wp += strideBytes;
+        c30 = madd(x, a0, c30);
+        c31 = madd(x, a1, c31);
+        ap += rowBytes;
+        wp += strideBytes;
       }
-      addInto(o0 + co, c00, c01); addInto(o1 + co, c10, c11);
-      addInto(o2 + co, c20, c21); addInto(o3 + co, c30, c31);
+      addInto(o0 + co, c00, c01);
+      addInto(o1 + co, c10, c11);
+      addInto(o2 + co, c20, c21);
+      addInto(o3 + co, c30, c31);
     }
   }
 }

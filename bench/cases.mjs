@@ -129,7 +129,7 @@ function makeFeatures(rand, B, C, H, W, mask) {
     const m = mask.subarray(b * H * W, (b + 1) * H * W);
     for (let c = 0; c < C; c++) {
       for (let g = 0; g < G * G; g++) grid[g] = normal();
-      const plane = out.subarray(((b * C + c) * H) * W, ((b * C + c + 1) * H) * W);
+      const plane = out.subarray((b * C + c) * H * W, (b * C + c + 1) * H * W);
       for (let h = 0; h < H; h++) {
         const r0 = rows.lo[h] * G;
         const fy = rows.frac[h];
@@ -263,7 +263,10 @@ export function writeCaseBinaries(caseObj, dir) {
     },
     arrays,
     sample: caseObj.sample
-      ? { pristine: caseObj.sample.pristine.map((a) => Array.from(a)), forged: caseObj.sample.forged.map((a) => Array.from(a)) }
+      ? {
+          pristine: caseObj.sample.pristine.map((a) => Array.from(a)),
+          forged: caseObj.sample.forged.map((a) => Array.from(a)),
+        }
       : null,
   };
   writeFileSync(join(dir, 'meta.json'), JSON.stringify(meta));

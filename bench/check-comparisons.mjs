@@ -63,7 +63,9 @@ const toNumber = (v) => (v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v ===
 function compareLoss(actual, expected) {
   if (Number.isNaN(expected) && Number.isNaN(actual)) return null;
   const err = Math.abs(actual - expected);
-  return err <= LOSS_RTOL * Math.max(1, Math.abs(expected)) ? null : `loss ${actual} vs ${expected} (|diff| ${err.toExponential(2)})`;
+  return err <= LOSS_RTOL * Math.max(1, Math.abs(expected))
+    ? null
+    : `loss ${actual} vs ${expected} (|diff| ${err.toExponential(2)})`;
 }
 
 /** Returns [error string or null, max|a-e| / max|e|]. */
@@ -77,7 +79,10 @@ function compareGrad(actual, expected, isNoise = false) {
   }
   // Rounding-noise gradients and the epsilon-driven cflnet ones are compared absolutely.
   const tol = isNoise || maxExpected < 1e-9 ? NOISE_ATOL : GRAD_RTOL * maxExpected;
-  const error = maxDiff <= tol ? null : `gradient max|diff| ${maxDiff.toExponential(2)} > ${tol.toExponential(2)} (max|e| ${maxExpected.toExponential(2)})`;
+  const error =
+    maxDiff <= tol
+      ? null
+      : `gradient max|diff| ${maxDiff.toExponential(2)} > ${tol.toExponential(2)} (max|e| ${maxExpected.toExponential(2)})`;
   return [error, maxExpected > 0 ? maxDiff / maxExpected : maxDiff];
 }
 
@@ -85,7 +90,9 @@ const results = [];
 function report(name, errors, detail) {
   const failed = errors.filter(Boolean);
   results.push(failed.length === 0);
-  console.log(`${failed.length === 0 ? 'PASS' : 'FAIL'}  ${name}  ${detail}${failed.length ? `\n      ${failed.join('\n      ')}` : ''}`);
+  console.log(
+    `${failed.length === 0 ? 'PASS' : 'FAIL'}  ${name}  ${detail}${failed.length ? `\n      ${failed.join('\n      ')}` : ''}`,
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -98,14 +105,24 @@ function runGolden(golden) {
       throw new Error('ceTF covers index targets, reduction "mean", no label smoothing');
     }
     return ceTF({
-      logits: Float32Array.from(inputs.logits), target: Int32Array.from(inputs.target),
-      shape: shapes.logits, weight: o.weight ?? undefined, ignoreIndex: o.ignore_index,
+      logits: Float32Array.from(inputs.logits),
+      target: Int32Array.from(inputs.target),
+      shape: shapes.logits,
+      weight: o.weight ?? undefined,
+      ignoreIndex: o.ignore_index,
     });
   }
-  const common = { features: Float32Array.from(inputs.features), mask: Float32Array.from(inputs.mask), shape: shapes.features, temperature: o.temperature };
-  if (loss === 'patch_contrast') return patchContrastTF({ ...common, patchSize: o.patch_size, variant: golden.variant });
+  const common = {
+    features: Float32Array.from(inputs.features),
+    mask: Float32Array.from(inputs.mask),
+    shape: shapes.features,
+    temperature: o.temperature,
+  };
+  if (loss === 'patch_contrast')
+    return patchContrastTF({ ...common, patchSize: o.patch_size, variant: golden.variant });
   if (loss === 'info_nce') {
-    const sample = o.sampling === 'indices' ? { pristine: inputs.sample_pristine, forged: inputs.sample_forged } : undefined;
+    const sample =
+      o.sampling === 'indices' ? { pristine: inputs.sample_pristine, forged: inputs.sample_forged } : undefined;
     return infoNCETF({ ...common, positive: golden.variant, sample });
   }
   throw new Error(`no TF.js implementation for ${loss}`);
@@ -120,8 +137,11 @@ function checkGolden(goldenDir) {
     try {
       const { loss, grad } = runGolden(golden);
       const [gradError, gradRel] = compareGrad(grad, golden.expected.grad[wrt], golden.gradient_is_rounding_noise);
-      report(rel, [compareLoss(loss, expectedLoss), gradError],
-        `loss ${loss.toPrecision(8)} (golden ${Number(expectedLoss).toPrecision(8)}), grad max|diff|/max|e| ${gradRel.toExponential(1)}`);
+      report(
+        rel,
+        [compareLoss(loss, expectedLoss), gradError],
+        `loss ${loss.toPrecision(8)} (golden ${Number(expectedLoss).toPrecision(8)}), grad max|diff|/max|e| ${gradRel.toExponential(1)}`,
+      );
     } catch (err) {
       report(rel, [err.stack], '');
     }
@@ -148,22 +168,31 @@ function checkTorch() {
       const caseDir = join(work, name);
       writeCaseBinaries(caseObj, caseDir);
       const gradDir = join(caseDir, 'torch-grads');
-      const run = spawnSync(PYTHON, [join(HERE, 'torch_losses.py'), caseDir, '--runs', '0', '--grad-out', gradDir], { encoding: 'utf8' });
+      const run = spawnSync(PYTHON, [join(HERE, 'torch_losses.py'), caseDir, '--runs', '0', '--grad-out', gradDir], {
+        encoding: 'utf8',
+      });
       if (run.status !== 0) {
         report(`${name} (torch)`, [`torch_losses.py failed:\n${run.stderr}`], '');
         continue;
       }
-      const lines = run.stdout.trim().split('\n').map((line) => JSON.parse(line));
+      const lines = run.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
       for (const { variant, loss: torchLoss } of lines) {
         const tfResult = runCaseTF(caseObj, variant);
         const buf = readFileSync(join(gradDir, `${variant}.grad.bin`));
         const torchGrad = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
         const rel = Math.abs(torchLoss - tfResult.loss) / Math.abs(tfResult.loss);
         const [gradError, gradRel] = compareGrad(torchGrad, tfResult.grad);
-        report(`${name} ${variant}`, [
-          rel <= LOSS_RTOL ? null : `loss torch ${torchLoss} vs TF.js ${tfResult.loss} (rel ${rel.toExponential(2)})`,
-          gradError,
-        ], `torch ${torchLoss.toPrecision(8)}  TF.js ${tfResult.loss.toPrecision(8)}  loss rel ${rel.toExponential(1)}, grad max|diff|/max ${gradRel.toExponential(1)}`);
+        report(
+          `${name} ${variant}`,
+          [
+            rel <= LOSS_RTOL ? null : `loss torch ${torchLoss} vs TF.js ${tfResult.loss} (rel ${rel.toExponential(2)})`,
+            gradError,
+          ],
+          `torch ${torchLoss.toPrecision(8)}  TF.js ${tfResult.loss.toPrecision(8)}  loss rel ${rel.toExponential(1)}, grad max|diff|/max ${gradRel.toExponential(1)}`,
+        );
       }
     }
   } finally {

@@ -6,13 +6,25 @@ import { readFileSync } from 'node:fs';
 
 const [rows, cols, channels, build = 'simd'] = process.argv.slice(2).map((v, i) => (i < 3 ? Number(v) : v));
 const STRIP = 32;
-const bytes = readFileSync(new URL(`../dist/kernels.${build === 'relaxed' ? 'relaxed' : 'simd'}.wasm`, import.meta.url));
+const bytes = readFileSync(
+  new URL(`../dist/kernels.${build === 'relaxed' ? 'relaxed' : 'simd'}.wasm`, import.meta.url),
+);
 const k = (await WebAssembly.instantiate(bytes, {})).instance.exports;
-const r8 = (rows + 7) & ~7, c8 = (cols + 7) & ~7, cp = (channels + 7) & ~7;
-const a = k.alloc(r8 * cp * 4), b = k.alloc(c8 * cp * 4), panels = k.alloc(c8 * cp * 4);
-const strip = k.alloc(STRIP * c8 * 4), outA = k.alloc(r8 * cp * 4), outB = k.alloc(c8 * cp * 4);
-const fill = (ptr, n) => { const v = new Float32Array(k.memory.buffer, ptr, n); for (let i = 0; i < n; i++) v[i] = Math.sin(i * 0.37) * 0.1; };
-fill(a, r8 * cp); fill(b, c8 * cp);
+const r8 = (rows + 7) & ~7,
+  c8 = (cols + 7) & ~7,
+  cp = (channels + 7) & ~7;
+const a = k.alloc(r8 * cp * 4),
+  b = k.alloc(c8 * cp * 4),
+  panels = k.alloc(c8 * cp * 4);
+const strip = k.alloc(STRIP * c8 * 4),
+  outA = k.alloc(r8 * cp * 4),
+  outB = k.alloc(c8 * cp * 4);
+const fill = (ptr, n) => {
+  const v = new Float32Array(k.memory.buffer, ptr, n);
+  for (let i = 0; i < n; i++) v[i] = Math.sin(i * 0.37) * 0.1;
+};
+fill(a, r8 * cp);
+fill(b, c8 * cp);
 k.packPanels(b, c8, cp, panels);
 
 /** Best of 3 timings of one full pass over the row strips. */
@@ -30,4 +42,14 @@ const gflops = (ms) => Number((flops / ms / 1e6).toFixed(1));
 const similarity = best((i0, n) => k.similarityStrip(a + i0 * cp * 4, n, panels, c8 / 8, cp, 1, strip, c8));
 const weighted = best((i0, n) => k.accumulateWeighted(strip, n, c8, c8, b, cp, outA + i0 * cp * 4));
 const transposed = best((i0, n) => k.accumulateWeightedTransposed(strip, n, c8, c8, a + i0 * cp * 4, cp, outB));
-console.log(JSON.stringify({ build, rows, cols, channels, similarity: gflops(similarity), weighted: gflops(weighted), transposed: gflops(transposed) }));
+console.log(
+  JSON.stringify({
+    build,
+    rows,
+    cols,
+    channels,
+    similarity: gflops(similarity),
+    weighted: gflops(weighted),
+    transposed: gflops(transposed),
+  }),
+);

@@ -14,8 +14,10 @@ const engine = await createEngine({ wasmBuild: build, threads: Number(threadsArg
 /** The package call of a case and variant, as a user would write it. */
 function call() {
   const { shape, mask, features, temperature } = c;
-  if (c.loss === 'cross_entropy') return engine.crossEntropy({ logits: c.logits, target: c.target, shape, weight: c.weight });
-  if (c.loss === 'patch_contrast') return engine.patchContrast({ features, mask, shape, patchSize: c.patchSize, temperature, variant });
+  if (c.loss === 'cross_entropy')
+    return engine.crossEntropy({ logits: c.logits, target: c.target, shape, weight: c.weight });
+  if (c.loss === 'patch_contrast')
+    return engine.patchContrast({ features, mask, shape, patchSize: c.patchSize, temperature, variant });
   return engine.infoNCE({ features, mask, shape, temperature, positive: variant, sample: c.sample });
 }
 
@@ -32,8 +34,17 @@ const bench = new Benchmark(`${name} ${variant}`, {
 await new Promise((resolve) => bench.on('complete', resolve).run());
 const sample = [...bench.stats.sample].sort((a, b) => a - b);
 const median = sample[Math.floor(sample.length / 2)];
-console.log(JSON.stringify({
-  case: name, variant, build: first.backend, threads: engine.info.threads, loss: first.loss,
-  median_ms: median * 1e3, mean_ms: bench.stats.mean * 1e3, rme: bench.stats.rme, runs: sample.length,
-}));
+console.log(
+  JSON.stringify({
+    case: name,
+    variant,
+    build: first.backend,
+    threads: engine.info.threads,
+    loss: first.loss,
+    median_ms: median * 1e3,
+    mean_ms: bench.stats.mean * 1e3,
+    rme: bench.stats.rme,
+    runs: sample.length,
+  }),
+);
 await engine.dispose();

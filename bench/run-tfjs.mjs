@@ -17,4 +17,13 @@ for (let i = 0; i < Number(runsArg); i++) {
 }
 times.sort((a, b) => a - b);
 const version = createRequire(import.meta.url)('@tensorflow/tfjs-core/package.json').version;
-console.log(JSON.stringify({ case: name, variant, loss: first.loss, median_ms: times[Math.floor(times.length / 2)], runs: times.length, version }));
+console.log(
+  JSON.stringify({
+    case: name,
+    variant,
+    loss: first.loss,
+    median_ms: times[Math.floor(times.length / 2)],
+    runs: times.length,
+    version,
+  }),
+);

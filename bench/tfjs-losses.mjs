@@ -176,7 +176,8 @@ function cflnetAnchorLoss(s, positive, negative, positiveCount, offDiagonal) {
  * @returns {{loss: number, grad: Float32Array}}
  */
 export function patchContrastTF({ features, mask, shape, patchSize = 4, temperature = 0.1, variant = 'exact' }) {
-  if (variant !== 'exact' && variant !== 'cflnet') throw new RangeError(`variant must be 'exact' or 'cflnet', got ${variant}`);
+  if (variant !== 'exact' && variant !== 'cflnet')
+    throw new RangeError(`variant must be 'exact' or 'cflnet', got ${variant}`);
   const [B, C, H, W] = shape;
   const N = (H / patchSize) * (W / patchSize);
   const grad = new Float32Array(features.length);
@@ -198,9 +199,10 @@ export function patchContrastTF({ features, mask, shape, patchSize = 4, temperat
       const f = (x) => {
         const z = patchVectors(x, patchSize);
         const s = tf.div(tf.matMul(z, z, false, true), temperature);
-        const perAnchor = variant === 'exact'
-          ? exactAnchorLoss(s, positive, negative, positiveCount, hasNegative)
-          : cflnetAnchorLoss(s, positive, negative, positiveCount, offDiagonal);
+        const perAnchor =
+          variant === 'exact'
+            ? exactAnchorLoss(s, positive, negative, positiveCount, hasNegative)
+            : cflnetAnchorLoss(s, positive, negative, positiveCount, offDiagonal);
         return tf.div(tf.mean(perAnchor), B); // image loss / B: this image's share of the batch mean
       };
       const x = tf.tensor3d(features.subarray(b * C * H * W, (b + 1) * C * H * W), [C, H, W]);
@@ -252,7 +254,8 @@ function meanExpPositive(u, t) {
  * @returns {{loss: number, grad: Float32Array}}
  */
 export function infoNCETF({ features, mask, shape, temperature = 0.1, positive = 'mean-logit', sample }) {
-  if (positive !== 'mean-logit' && positive !== 'mean-exp') throw new RangeError(`positive must be 'mean-logit' or 'mean-exp', got ${positive}`);
+  if (positive !== 'mean-logit' && positive !== 'mean-exp')
+    throw new RangeError(`positive must be 'mean-logit' or 'mean-exp', got ${positive}`);
   const [B, C, H, W] = shape;
   const HW = H * W;
   const lists = [];
@@ -302,9 +305,23 @@ export function runCaseTF(caseObj, variant) {
     case 'cross_entropy':
       return ceTF({ logits: caseObj.logits, target: caseObj.target, shape, weight: caseObj.weight });
     case 'patch_contrast':
-      return patchContrastTF({ features: caseObj.features, mask: caseObj.mask, shape, patchSize: caseObj.patchSize, temperature, variant });
+      return patchContrastTF({
+        features: caseObj.features,
+        mask: caseObj.mask,
+        shape,
+        patchSize: caseObj.patchSize,
+        temperature,
+        variant,
+      });
     case 'info_nce':
-      return infoNCETF({ features: caseObj.features, mask: caseObj.mask, shape, temperature, positive: variant, sample: caseObj.sample });
+      return infoNCETF({
+        features: caseObj.features,
+        mask: caseObj.mask,
+        shape,
+        temperature,
+        positive: variant,
+        sample: caseObj.sample,
+      });
     default:
       throw new RangeError(`unknown loss ${caseObj.loss}`);
   }

@@ -19,12 +19,22 @@ import { fuzzArb } from '../tests/fuzz/arbitraries.mjs';
 import { runItem } from '../tests/fuzz/property.mjs';
 
 function parseArgs(argv) {
-  const args = { runs: 2000, seed: undefined, budget: 2e7, threads: [1, 2], path: undefined, case: undefined, strict: false, wasmBuild: 'simd' };
+  const args = {
+    runs: 2000,
+    seed: undefined,
+    budget: 2e7,
+    threads: [1, 2],
+    path: undefined,
+    case: undefined,
+    strict: false,
+    wasmBuild: 'simd',
+  };
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i], v = () => {
-      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
-      return argv[++i];
-    };
+    const a = argv[i],
+      v = () => {
+        if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+        return argv[++i];
+      };
     if (a === '--runs') args.runs = Number(v());
     else if (a === '--seed') args.seed = Number(v());
     else if (a === '--budget') args.budget = Number(v());
@@ -34,7 +44,9 @@ function parseArgs(argv) {
     else if (a === '--strict') args.strict = true;
     else if (a === '--wasm-build') args.wasmBuild = v();
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node scripts/fuzz.mjs [--runs N] [--seed S] [--budget B] [--threads 1,2] [--path P] [--case JSON] [--strict] [--wasm-build simd|relaxed-simd]');
+      console.log(
+        'usage: node scripts/fuzz.mjs [--runs N] [--seed S] [--budget B] [--threads 1,2] [--path P] [--case JSON] [--strict] [--wasm-build simd|relaxed-simd]',
+      );
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
@@ -45,7 +57,9 @@ function parseArgs(argv) {
 
 const args = parseArgs(process.argv.slice(2));
 const seed = args.seed ?? (Math.random() * 2 ** 31) | 0;
-const engines = await Promise.all(args.threads.map((threads) => pkg.createEngine({ threads, wasmBuild: args.wasmBuild })));
+const engines = await Promise.all(
+  args.threads.map((threads) => pkg.createEngine({ threads, wasmBuild: args.wasmBuild })),
+);
 const backend = engines[0].info.backend;
 
 const stats = { cases: 0, arms: {}, losses: {}, noise: 0, known: {}, illConditioned: 0 };
@@ -77,7 +91,9 @@ async function one(item) {
 
 const q = (s) => `'${s.replaceAll("'", "'\\''")}'`;
 let failed = false;
-console.log(`fuzz: seed ${seed}, runs ${args.runs}, budget ${args.budget}, threads ${args.threads.join(',')}, ${backend}`);
+console.log(
+  `fuzz: seed ${seed}, runs ${args.runs}, budget ${args.budget}, threads ${args.threads.join(',')}, ${backend}`,
+);
 try {
   if (args.case) {
     const item = 'arm' in args.case ? args.case : { arm: 'valid', x: args.case };
@@ -85,17 +101,23 @@ try {
     console.log('case passed');
   } else {
     const details = await fc.check(fc.asyncProperty(fuzzArb({ budget: args.budget }), one), {
-      seed, numRuns: args.runs, path: args.path,
+      seed,
+      numRuns: args.runs,
+      path: args.path,
     });
     if (details.failed) {
       failed = true;
       const [item] = details.counterexample ?? [];
       const error = details.errorInstance;
-      console.log(`\nFAILED after ${details.numRuns} cases (${details.numShrinks} shrinks): seed ${details.seed}, path ${details.counterexamplePath}`);
+      console.log(
+        `\nFAILED after ${details.numRuns} cases (${details.numShrinks} shrinks): seed ${details.seed}, path ${details.counterexamplePath}`,
+      );
       console.log(`error: ${error?.stack ?? error}`);
       console.log(`case: ${JSON.stringify(item)}`);
       console.log('replay:');
-      console.log(`  node scripts/fuzz.mjs --seed ${details.seed} --path ${q(details.counterexamplePath)} --threads ${args.threads.join(',')} --budget ${args.budget}`);
+      console.log(
+        `  node scripts/fuzz.mjs --seed ${details.seed} --path ${q(details.counterexamplePath)} --threads ${args.threads.join(',')} --budget ${args.budget}`,
+      );
       console.log(`  node scripts/fuzz.mjs --case ${q(JSON.stringify(item))} --threads ${args.threads.join(',')}`);
     }
   }
@@ -104,9 +126,13 @@ try {
 }
 
 const secs = (performance.now() - started) / 1000;
-console.log(`\n${stats.cases} cases in ${secs.toFixed(1)} s (seed ${seed}): arms ${JSON.stringify(stats.arms)}, losses ${JSON.stringify(stats.losses)}, exact-zero gradients ${stats.noise}, ill-conditioned in float32 (not compared) ${stats.illConditioned}`);
+console.log(
+  `\n${stats.cases} cases in ${secs.toFixed(1)} s (seed ${seed}): arms ${JSON.stringify(stats.arms)}, losses ${JSON.stringify(stats.losses)}, exact-zero gradients ${stats.noise}, ill-conditioned in float32 (not compared) ${stats.illConditioned}`,
+);
 for (const [item, why] of illExamples) console.log(`ill-conditioned: ${why}\n  ${JSON.stringify(item)}`);
 for (const [name, count] of Object.entries(stats.known)) {
-  console.log(`known kernel bug ${name}: ${count} case(s); first: node scripts/fuzz.mjs --strict --case ${q(JSON.stringify(firstKnown[name]))}`);
+  console.log(
+    `known kernel bug ${name}: ${count} case(s); first: node scripts/fuzz.mjs --strict --case ${q(JSON.stringify(firstKnown[name]))}`,
+  );
 }
 process.exitCode = failed ? 1 : 0;

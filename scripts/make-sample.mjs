@@ -5,7 +5,11 @@ import { mulberry32 } from '../bench/cases.mjs';
 
 const OUT = new URL('../sample/', import.meta.url);
 const SEED = 20240611;
-const B = 2, C = 16, H = 64, W = 64, HW = H * W;
+const B = 2,
+  C = 16,
+  H = 64,
+  W = 64,
+  HW = H * W;
 
 const rand = mulberry32(SEED);
 const uniform = (lo, hi) => lo + (hi - lo) * rand();
@@ -17,16 +21,18 @@ function blur(field, r) {
   const tmp = new Float64Array(HW);
   const at = (i, lo, hi) => Math.min(hi, Math.max(lo, i));
   for (let pass = 0; pass < 3; pass++) {
-    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
-      let s = 0;
-      for (let d = -r; d <= r; d++) s += field[y * W + at(x + d, 0, W - 1)];
-      tmp[y * W + x] = s / (2 * r + 1);
-    }
-    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
-      let s = 0;
-      for (let d = -r; d <= r; d++) s += tmp[at(y + d, 0, H - 1) * W + x];
-      field[y * W + x] = s / (2 * r + 1);
-    }
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++) {
+        let s = 0;
+        for (let d = -r; d <= r; d++) s += field[y * W + at(x + d, 0, W - 1)];
+        tmp[y * W + x] = s / (2 * r + 1);
+      }
+    for (let y = 0; y < H; y++)
+      for (let x = 0; x < W; x++) {
+        let s = 0;
+        for (let d = -r; d <= r; d++) s += tmp[at(y + d, 0, H - 1) * W + x];
+        field[y * W + x] = s / (2 * r + 1);
+      }
   }
   return field;
 }
@@ -34,7 +40,8 @@ function blur(field, r) {
 /** A smooth random field of zero mean and unit standard deviation. */
 function smoothField(r) {
   const f = blur(Float64Array.from({ length: HW }, normal), r);
-  let mean = 0, sq = 0;
+  let mean = 0,
+    sq = 0;
   for (const v of f) mean += v / HW;
   for (const v of f) sq += (v - mean) ** 2 / HW;
   return f.map((v) => (v - mean) / Math.sqrt(sq));
@@ -42,18 +49,23 @@ function smoothField(r) {
 
 /** An irregular blob: a star-shaped region whose radius wobbles with the angle (values 0 or 1). */
 function blob() {
-  const cy = uniform(0.35, 0.65) * H, cx = uniform(0.35, 0.65) * W, r0 = uniform(10, 15);
+  const cy = uniform(0.35, 0.65) * H,
+    cx = uniform(0.35, 0.65) * W,
+    r0 = uniform(10, 15);
   const waves = [2, 3, 5].map((k) => ({ k, a: uniform(0.05, 0.2), phase: uniform(0, 2 * Math.PI) }));
   const m = new Float64Array(HW);
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) {
-    const theta = Math.atan2(y - cy, x - cx);
-    const radius = r0 * (1 + waves.reduce((s, w) => s + w.a * Math.cos(w.k * theta + w.phase), 0));
-    m[y * W + x] = Math.hypot(y - cy, x - cx) < radius ? 1 : 0;
-  }
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) {
+      const theta = Math.atan2(y - cy, x - cx);
+      const radius = r0 * (1 + waves.reduce((s, w) => s + w.a * Math.cos(w.k * theta + w.phase), 0));
+      m[y * W + x] = Math.hypot(y - cy, x - cx) < radius ? 1 : 0;
+    }
   return m;
 }
 
-const features = new Float32Array(B * C * HW), logits = new Float32Array(B * 2 * HW), mask = new Float32Array(B * HW);
+const features = new Float32Array(B * C * HW),
+  logits = new Float32Array(B * 2 * HW),
+  mask = new Float32Array(B * HW);
 for (let b = 0; b < B; b++) {
   const m = blob();
   mask.set(m, b * HW);
@@ -66,7 +78,8 @@ for (let b = 0; b < B; b++) {
   // Logits of a plausible but imperfect detector: the blurred mask as evidence, plus smooth noise.
   const evidence = blur(Float64Array.from(m), 2);
   for (let cls = 0; cls < 2; cls++) {
-    const noise = smoothField(2), sign = cls === 1 ? 1 : -1;
+    const noise = smoothField(2),
+      sign = cls === 1 ? 1 : -1;
     for (let k = 0; k < HW; k++) logits[(b * 2 + cls) * HW + k] = sign * 2 * (2 * evidence[k] - 1) + 0.8 * noise[k];
   }
 }

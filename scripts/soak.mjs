@@ -21,7 +21,9 @@ for (let i = 0; i < argv.length; i += 2) {
 
 const started = performance.now();
 const seconds = () => `${((performance.now() - started) / 1000).toFixed(0)} s`;
-console.log(`soak: ${args.calls} mixed calls on one engine (threads ${args.threads}), then ${args.cycles} create/dispose cycles`);
+console.log(
+  `soak: ${args.calls} mixed calls on one engine (threads ${args.threads}), then ${args.cycles} create/dispose cycles`,
+);
 const { ok, failures, report } = await runSoak({
   ...args,
   every: Math.max(1, Math.round(args.calls / 20)),

@@ -7,7 +7,11 @@ import { exitCodeOf, messageOf, UsageError } from './cli/errors';
 import { evalCommand } from './cli/evaluate';
 import { TOOL_HELP } from './cli/usage';
 
-const COMMANDS: Record<string, (args: string[]) => number | Promise<number>> = { demo: demoCommand, eval: evalCommand, bench: benchCommand };
+const COMMANDS: Record<string, (args: string[]) => number | Promise<number>> = {
+  demo: demoCommand,
+  eval: evalCommand,
+  bench: benchCommand,
+};
 
 function version(): string {
   // package.json sits next to dist/, in a checkout and in an installed package alike.
@@ -25,13 +29,19 @@ async function main(argv: string[]): Promise<number> {
     console.log(version());
     return 0;
   }
-  if (first === undefined) throw new UsageError(`missing command: ${Object.keys(COMMANDS).join(', ')} (see forgery-losses --help)`);
-  if (!Object.hasOwn(COMMANDS, first)) throw new UsageError(`unknown command '${first}'; expected ${Object.keys(COMMANDS).join(', ')} (see forgery-losses --help)`);
+  if (first === undefined)
+    throw new UsageError(`missing command: ${Object.keys(COMMANDS).join(', ')} (see forgery-losses --help)`);
+  if (!Object.hasOwn(COMMANDS, first))
+    throw new UsageError(
+      `unknown command '${first}'; expected ${Object.keys(COMMANDS).join(', ')} (see forgery-losses --help)`,
+    );
   return COMMANDS[first](rest);
 }
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (error) => {
     console.error(`forgery-losses: ${messageOf(error)}`);
     process.exitCode = exitCodeOf(error);

@@ -13,8 +13,18 @@ import { probeFeatures } from './runtime/probe';
 import type { KernelSource } from './runtime/source';
 import { Workspace } from './runtime/workspace';
 import type {
-  BackendName, CflObjectiveOptions, CflObjectiveResult, CrossEntropyOptions, CrossEntropyResult, Engine, EngineInfo,
-  EngineOptions, InfoNCEOptions, InfoNCEResult, PatchContrastOptions, PatchContrastResult,
+  BackendName,
+  CflObjectiveOptions,
+  CflObjectiveResult,
+  CrossEntropyOptions,
+  CrossEntropyResult,
+  Engine,
+  EngineInfo,
+  EngineOptions,
+  InfoNCEOptions,
+  InfoNCEResult,
+  PatchContrastOptions,
+  PatchContrastResult,
 } from './types';
 import { checkChoice } from './validate';
 import { GpuRuntime, requestAdapter } from './webgpu/device';
@@ -29,7 +39,11 @@ class WasmEngine implements Engine {
   private disposed = false;
 
   /** `gpu` routes calls to the WebGPU context (backend 'webgpu', or 'auto' with a usable adapter). */
-  constructor(readonly info: EngineInfo, private readonly ctx: WasmContext, private readonly gpu?: { route: WebGpuRoute; runtime: GpuRuntime }) {}
+  constructor(
+    readonly info: EngineInfo,
+    private readonly ctx: WasmContext,
+    private readonly gpu?: { route: WebGpuRoute; runtime: GpuRuntime },
+  ) {}
 
   private run<T>(loss: LossName, options: unknown, fn: (ctx: WasmContext) => T | Promise<T>): Promise<T> {
     if (this.disposed) return Promise.reject(new Error('forgery-losses: this engine has been disposed'));
@@ -86,7 +100,8 @@ class WasmEngine implements Engine {
 async function autoThreads(): Promise<number> {
   const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
   let cores = nav?.hardwareConcurrency;
-  if (!cores && probeFeatures().workers) cores = (await import('node:os').catch(() => undefined))?.availableParallelism?.();
+  if (!cores && probeFeatures().workers)
+    cores = (await import('node:os').catch(() => undefined))?.availableParallelism?.();
   return Math.max(1, Math.min(8, cores ?? 1));
 }
 
@@ -95,16 +110,27 @@ function parseEngineOptions(options: EngineOptions) {
   const backend = checkChoice(options.backend, 'backend', ['auto', 'wasm', 'webgpu'] as const, 'auto');
   const wasmBuild = checkChoice(options.wasmBuild, 'wasmBuild', ['auto', 'simd', 'relaxed-simd'] as const, 'auto');
   const threads = options.threads ?? 1;
-  if (threads !== 'auto' && !(Number.isInteger(threads) && threads >= 1)) throw new RangeError(`threads must be an integer ≥ 1 or 'auto'; got ${String(threads)}`);
+  if (threads !== 'auto' && !(Number.isInteger(threads) && threads >= 1))
+    throw new RangeError(`threads must be an integer ≥ 1 or 'auto'; got ${String(threads)}`);
   const maxMemoryBytes = options.maxMemoryBytes ?? WASM32_LIMIT;
   if (!(maxMemoryBytes > 0)) throw new RangeError(`maxMemoryBytes must be a positive number; got ${maxMemoryBytes}`);
   const auto = options.webgpuAuto ?? {};
-  if (auto === null || typeof auto !== 'object') throw new TypeError('webgpuAuto must be an object { margin?, allowFallbackAdapter? }');
+  if (auto === null || typeof auto !== 'object')
+    throw new TypeError('webgpuAuto must be an object { margin?, allowFallbackAdapter? }');
   const margin = auto.margin ?? COST.margin;
-  if (typeof margin !== 'number' || !(margin >= 0) || !Number.isFinite(margin)) throw new RangeError(`webgpuAuto.margin must be a finite number ≥ 0; got ${String(margin)}`);
+  if (typeof margin !== 'number' || !(margin >= 0) || !Number.isFinite(margin))
+    throw new RangeError(`webgpuAuto.margin must be a finite number ≥ 0; got ${String(margin)}`);
   const allowFallbackAdapter = auto.allowFallbackAdapter ?? false;
-  if (typeof allowFallbackAdapter !== 'boolean') throw new TypeError(`webgpuAuto.allowFallbackAdapter must be a boolean; got ${String(allowFallbackAdapter)}`);
-  return { backend, wasmBuild, threads, maxMemoryBytes: Math.min(maxMemoryBytes, WASM32_LIMIT), margin, allowFallbackAdapter };
+  if (typeof allowFallbackAdapter !== 'boolean')
+    throw new TypeError(`webgpuAuto.allowFallbackAdapter must be a boolean; got ${String(allowFallbackAdapter)}`);
+  return {
+    backend,
+    wasmBuild,
+    threads,
+    maxMemoryBytes: Math.min(maxMemoryBytes, WASM32_LIMIT),
+    margin,
+    allowFallbackAdapter,
+  };
 }
 
 /**
@@ -112,7 +138,11 @@ function parseEngineOptions(options: EngineOptions) {
  * why not); for 'auto' an adapter probe, the device being requested by the first call that the
  * cost model sends to the GPU. Returns the runtime (if any) and what to report.
  */
-async function startWebGpu(opts: ReturnType<typeof parseEngineOptions>, hasGpu: boolean, notes: string[]): Promise<{ runtime?: GpuRuntime; report: EngineInfo['webgpu'] }> {
+async function startWebGpu(
+  opts: ReturnType<typeof parseEngineOptions>,
+  hasGpu: boolean,
+  notes: string[],
+): Promise<{ runtime?: GpuRuntime; report: EngineInfo['webgpu'] }> {
   if (opts.backend === 'webgpu') {
     const runtime = await GpuRuntime.create();
     return { runtime, report: { ...runtime.report } };
@@ -124,14 +154,24 @@ async function startWebGpu(opts: ReturnType<typeof parseEngineOptions>, hasGpu: 
     return { report: null };
   }
   if (got.report.isFallbackAdapter && !opts.allowFallbackAdapter) {
-    notes.push(`auto: the WebGPU adapter (${got.report.description || got.report.architecture || got.report.vendor}) is a fallback/software adapter, slower than wasm; every call runs on wasm`);
+    notes.push(
+      `auto: the WebGPU adapter (${got.report.description || got.report.architecture || got.report.vendor}) is a ` +
+        `fallback/software adapter, slower than wasm; every call runs on wasm`,
+    );
     return { report: { ...got.report } };
   }
-  notes.push(`auto: a patchContrast, infoNCE or cflObjective call runs on WebGPU when ${opts.margin} × its estimated GPU time (transfers included) is below its estimated wasm time; crossEntropy always runs on wasm`);
+  notes.push(
+    `auto: a patchContrast, infoNCE or cflObjective call runs on WebGPU when ${opts.margin} × its estimated GPU ` +
+      `time (transfers included) is below its estimated wasm time; crossEntropy always runs on wasm`,
+  );
   return { runtime: GpuRuntime.fromAdapter(got.adapter, got.report), report: { ...got.report } };
 }
 
-export async function createEngineFrom(source: KernelSource, workerUrl: URL | undefined, options: EngineOptions = {}): Promise<Engine> {
+export async function createEngineFrom(
+  source: KernelSource,
+  workerUrl: URL | undefined,
+  options: EngineOptions = {},
+): Promise<Engine> {
   const opts = parseEngineOptions(options);
   const features = probeFeatures();
   const notes: string[] = [];
@@ -144,11 +184,20 @@ export async function createEngineFrom(source: KernelSource, workerUrl: URL | un
   }
 }
 
-async function createWithWebGpu(source: KernelSource, workerUrl: URL | undefined, opts: ReturnType<typeof parseEngineOptions>, features: ReturnType<typeof probeFeatures>,
-  notes: string[], webgpu: Awaited<ReturnType<typeof startWebGpu>>): Promise<Engine> {
+async function createWithWebGpu(
+  source: KernelSource,
+  workerUrl: URL | undefined,
+  opts: ReturnType<typeof parseEngineOptions>,
+  features: ReturnType<typeof probeFeatures>,
+  notes: string[],
+  webgpu: Awaited<ReturnType<typeof startWebGpu>>,
+): Promise<Engine> {
   if (!features.simd) throw new Error('forgery-losses: this runtime has no WebAssembly SIMD (needed by every kernel)');
   if (opts.wasmBuild === 'relaxed-simd' && !features.relaxedSimd) {
-    throw new Error('forgery-losses: wasmBuild "relaxed-simd" was asked for, but this runtime does not validate relaxed SIMD (Node 20 needs --experimental-wasm-relaxed-simd)');
+    throw new Error(
+      'forgery-losses: wasmBuild "relaxed-simd" was asked for, but this runtime does not validate relaxed SIMD ' +
+        '(Node 20 needs --experimental-wasm-relaxed-simd)',
+    );
   }
   const relaxed = opts.wasmBuild === 'relaxed-simd' || (opts.wasmBuild === 'auto' && features.relaxedSimd);
   const module = await (relaxed ? source.relaxed() : source.simd());
@@ -158,7 +207,9 @@ async function createWithWebGpu(source: KernelSource, workerUrl: URL | undefined
   const threads = opts.threads === 'auto' ? await autoThreads() : opts.threads;
   let executor: Executor = new InlineExecutor(kernels, workspace);
   if (threads > 1 && opts.backend === 'webgpu') {
-    notes.push(`threads: ${threads} asked, but backend "webgpu" runs every call on the GPU; threads apply to the wasm backend`);
+    notes.push(
+      `threads: ${threads} asked, but backend "webgpu" runs every call on the GPU; threads apply to the wasm backend`,
+    );
   } else if (threads > 1) {
     if (!workerUrl || !features.workers) {
       notes.push(`threads: ${threads} asked, but this runtime offers no workers; jobs run in the calling thread`);
@@ -166,17 +217,36 @@ async function createWithWebGpu(source: KernelSource, workerUrl: URL | undefined
       try {
         executor = await WorkerPool.create(module, workerUrl, threads);
       } catch (error) {
-        notes.push(`threads: ${threads} asked, but workers could not start (${(error as Error).message}); jobs run in the calling thread`);
+        notes.push(
+          `threads: ${threads} asked, but workers could not start (${(error as Error).message}); jobs run in the ` +
+            `calling thread`,
+        );
       }
     }
   }
   const ctx: WasmContext = { kernels, workspace, backend, executor, maxMemoryBytes: opts.maxMemoryBytes };
   const { runtime, report } = webgpu;
-  if (!runtime) return new WasmEngine({ backend, threads: executor.threads, features: { ...features }, notes, webgpu: report }, ctx);
+  if (!runtime)
+    return new WasmEngine(
+      { backend, threads: executor.threads, features: { ...features }, notes, webgpu: report },
+      ctx,
+    );
   // The WebGPU context: the same wrappers, its executor in place of the wasm one; no wasm memory limit applies.
-  const gpuCtx: WasmContext = { kernels, workspace, backend: 'webgpu', executor: new WebGpuExecutor(runtime), maxMemoryBytes: Number.POSITIVE_INFINITY };
+  const gpuCtx: WasmContext = {
+    kernels,
+    workspace,
+    backend: 'webgpu',
+    executor: new WebGpuExecutor(runtime),
+    maxMemoryBytes: Number.POSITIVE_INFINITY,
+  };
   const mode = opts.backend === 'webgpu' ? 'webgpu' : 'auto';
-  const info: EngineInfo = { backend: mode === 'webgpu' ? 'webgpu' : backend, threads: executor.threads, features: { ...features }, notes, webgpu: report };
+  const info: EngineInfo = {
+    backend: mode === 'webgpu' ? 'webgpu' : backend,
+    threads: executor.threads,
+    features: { ...features },
+    notes,
+    webgpu: report,
+  };
   return new WasmEngine(info, ctx, { route: new WebGpuRoute(mode, gpuCtx, executor.threads, opts.margin), runtime });
 }
 

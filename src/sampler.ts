@@ -21,7 +21,8 @@ export function imageGenerator(seed: number, b: number): () => number {
 
 /** The first k = min(n, maxPerClass) entries of a partial Fisher–Yates shuffle of `indices`. */
 export function drawSample(indices: Int32Array, maxPerClass: number, rand: () => number): Int32Array {
-  const n = indices.length, k = Math.min(n, maxPerClass);
+  const n = indices.length,
+    k = Math.min(n, maxPerClass);
   const a = indices.slice();
   for (let i = 0; i < k; i++) {
     const j = i + Math.floor(rand() * (n - i));

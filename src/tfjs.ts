@@ -19,8 +19,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as pkg from './index';
 import type {
-  CflObjectiveOptions, CflObjectiveResult, CrossEntropyOptions, CrossEntropyResult, Engine, InfoNCEOptions,
-  InfoNCEResult, Mask, PatchContrastOptions, PatchContrastResult,
+  CflObjectiveOptions,
+  CflObjectiveResult,
+  CrossEntropyOptions,
+  CrossEntropyResult,
+  Engine,
+  InfoNCEOptions,
+  InfoNCEResult,
+  Mask,
+  PatchContrastOptions,
+  PatchContrastResult,
 } from './types';
 
 /** What runs the losses: an Engine from createEngine(), or the package's default one. */
@@ -60,25 +68,53 @@ export interface BoundLoss<R, Args extends tf.Tensor[]> {
   dispose(): void;
 }
 
-export type CrossEntropyTfjsOptions = Omit<CrossEntropyOptions, 'logits' | 'shape' | 'target' | 'targetProbs' | 'grad' | 'reduction'> & {
+export type CrossEntropyTfjsOptions = Omit<
+  CrossEntropyOptions,
+  'logits' | 'shape' | 'target' | 'targetProbs' | 'grad' | 'reduction'
+> & {
   reduction?: 'mean' | 'sum';
 };
 export type PatchContrastTfjsOptions = Omit<PatchContrastOptions, 'features' | 'mask' | 'shape' | 'grad'>;
 export type InfoNCETfjsOptions = Omit<InfoNCEOptions, 'features' | 'mask' | 'shape' | 'grad'>;
 export type CflObjectiveTfjsOptions = Omit<CflObjectiveOptions, 'logits' | 'features' | 'mask' | 'shape' | 'grad'>;
 
-/** Class indices (B, H, W) or (B, 1, H, W) as an int32 or bool tensor, or a typed array; or `{ probs }`: (B, C, H, W) float32 probabilities. */
-export type CrossEntropyTarget = tf.Tensor | Int32Array | Uint8Array | Uint16Array | { probs: tf.Tensor | Float32Array };
+/**
+ * Class indices (B, H, W) or (B, 1, H, W) as an int32 or bool tensor, or a typed array; or
+ * `{ probs }`: (B, C, H, W) float32 probabilities.
+ */
+export type CrossEntropyTarget =
+  | tf.Tensor
+  | Int32Array
+  | Uint8Array
+  | Uint16Array
+  | { probs: tf.Tensor | Float32Array };
 
 export interface TfjsLosses {
   /** Pixel cross-entropy of (B, C, H, W) logits; reduction 'mean' (default) or 'sum'. Bound to (logits). */
-  crossEntropy(logits: tf.Tensor, target: CrossEntropyTarget, options?: CrossEntropyTfjsOptions): Promise<BoundLoss<CrossEntropyResult, [tf.Tensor]>>;
+  crossEntropy(
+    logits: tf.Tensor,
+    target: CrossEntropyTarget,
+    options?: CrossEntropyTfjsOptions,
+  ): Promise<BoundLoss<CrossEntropyResult, [tf.Tensor]>>;
   /** CFL-Net patch contrast of (B, C, H, W) features. Bound to (features). */
-  patchContrast(features: tf.Tensor, mask: MaskInput, options?: PatchContrastTfjsOptions): Promise<BoundLoss<PatchContrastResult, [tf.Tensor]>>;
+  patchContrast(
+    features: tf.Tensor,
+    mask: MaskInput,
+    options?: PatchContrastTfjsOptions,
+  ): Promise<BoundLoss<PatchContrastResult, [tf.Tensor]>>;
   /** FOCAL InfoNCE++ of (B, C, H, W) features. Bound to (features). */
-  infoNCE(features: tf.Tensor, mask: MaskInput, options?: InfoNCETfjsOptions): Promise<BoundLoss<InfoNCEResult, [tf.Tensor]>>;
+  infoNCE(
+    features: tf.Tensor,
+    mask: MaskInput,
+    options?: InfoNCETfjsOptions,
+  ): Promise<BoundLoss<InfoNCEResult, [tf.Tensor]>>;
   /** CFL-Net objective of (B, 2, H, W) logits and (B, C, H, W) features. Bound to (logits, features). */
-  cflObjective(logits: tf.Tensor, features: tf.Tensor, mask: MaskInput, options?: CflObjectiveTfjsOptions): Promise<BoundLoss<CflObjectiveResult, [tf.Tensor, tf.Tensor]>>;
+  cflObjective(
+    logits: tf.Tensor,
+    features: tf.Tensor,
+    mask: MaskInput,
+    options?: CflObjectiveTfjsOptions,
+  ): Promise<BoundLoss<CflObjectiveResult, [tf.Tensor, tf.Tensor]>>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -91,8 +127,10 @@ function shapeText(shape: readonly number[]): string {
 function checkNCHW(t: unknown, field: string): tf.Tensor {
   if (!(t instanceof tf.Tensor)) throw new TypeError(`${field} must be a tf.Tensor of shape [B, C, H, W] (NCHW)`);
   if (t.isDisposed) throw new TypeError(`${field} has been disposed`);
-  if (t.rank !== 4) throw new RangeError(`${field} must be a rank-4 NCHW tensor [B, C, H, W]; got shape ${shapeText(t.shape)}`);
-  if (t.dtype !== 'float32') throw new TypeError(`${field} must be float32; got ${t.dtype} (use tf.cast(${field}, 'float32'))`);
+  if (t.rank !== 4)
+    throw new RangeError(`${field} must be a rank-4 NCHW tensor [B, C, H, W]; got shape ${shapeText(t.shape)}`);
+  if (t.dtype !== 'float32')
+    throw new TypeError(`${field} must be float32; got ${t.dtype} (use tf.cast(${field}, 'float32'))`);
   return t;
 }
 
@@ -107,9 +145,14 @@ function checkLabelShape(label: tf.Tensor, field: string, input: tf.Tensor, inpu
   if (hw === null) throw new RangeError(`${field} must have shape [B, H, W] or [B, 1, H, W]; got ${shapeText(s)}`);
   if (s[0] === b && hw[0] === h && hw[1] === w) return;
   if (s[0] === b && hw[0] === input.shape[1] && hw[1] === input.shape[2]) {
-    throw new RangeError(`${inputField} looks NHWC (shape ${shapeText(input.shape)}, ${field} ${shapeText(s)}); forgery-losses/tfjs takes NCHW [B, C, H, W]: pass tf.transpose(${inputField}, [0, 3, 1, 2])`);
+    throw new RangeError(
+      `${inputField} looks NHWC (shape ${shapeText(input.shape)}, ${field} ${shapeText(s)}); forgery-losses/tfjs ` +
+        `takes NCHW [B, C, H, W]: pass tf.transpose(${inputField}, [0, 3, 1, 2])`,
+    );
   }
-  throw new RangeError(`${field} shape ${shapeText(s)} does not match ${inputField} [B, C, H, W] = ${shapeText(input.shape)}`);
+  throw new RangeError(
+    `${field} shape ${shapeText(s)} does not match ${inputField} [B, C, H, W] = ${shapeText(input.shape)}`,
+  );
 }
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
@@ -119,18 +162,28 @@ function sameShape(a: readonly number[], b: readonly number[]): boolean {
 /** A mask tensor or typed array as the engine takes it (float32 or uint8, B·H·W values). */
 async function readMask(mask: MaskInput, input: tf.Tensor, inputField: string): Promise<Mask> {
   if (mask instanceof Float32Array || mask instanceof Uint8Array) return mask;
-  if (!(mask instanceof tf.Tensor)) throw new TypeError('mask must be a tf.Tensor ([B, H, W] or [B, 1, H, W]), a Float32Array or a Uint8Array');
+  if (!(mask instanceof tf.Tensor))
+    throw new TypeError('mask must be a tf.Tensor ([B, H, W] or [B, 1, H, W]), a Float32Array or a Uint8Array');
   checkLabelShape(mask, 'mask', input, inputField);
   const data = await mask.data();
   if (data instanceof Float32Array || data instanceof Uint8Array) return data;
   // int32: 0/1 values as uint8; anything else goes through as float so that the engine names it.
-  return data.every((v) => v === 0 || v === 1) ? Uint8Array.from(data as Int32Array) : Float32Array.from(data as Int32Array);
+  return data.every((v) => v === 0 || v === 1)
+    ? Uint8Array.from(data as Int32Array)
+    : Float32Array.from(data as Int32Array);
 }
 
-async function readTarget(target: CrossEntropyTarget, logits: tf.Tensor): Promise<Pick<CrossEntropyOptions, 'target' | 'targetProbs'>> {
+async function readTarget(
+  target: CrossEntropyTarget,
+  logits: tf.Tensor,
+): Promise<Pick<CrossEntropyOptions, 'target' | 'targetProbs'>> {
   if (target instanceof Int32Array || target instanceof Uint8Array || target instanceof Uint16Array) return { target };
   if (target instanceof tf.Tensor) {
-    if (target.dtype !== 'int32' && target.dtype !== 'bool') throw new TypeError(`target must hold class indices as int32 or bool; got ${target.dtype} (use tf.cast(target, 'int32'), or pass { probs } for probabilities)`);
+    if (target.dtype !== 'int32' && target.dtype !== 'bool')
+      throw new TypeError(
+        `target must hold class indices as int32 or bool; got ${target.dtype} (use tf.cast(target, 'int32'), or ` +
+          `pass { probs } for probabilities)`,
+      );
     checkLabelShape(target, 'target', logits, 'logits');
     return { target: (await target.data()) as Int32Array | Uint8Array };
   }
@@ -138,7 +191,10 @@ async function readTarget(target: CrossEntropyTarget, logits: tf.Tensor): Promis
     const probs = target.probs;
     if (probs instanceof Float32Array) return { targetProbs: probs };
     checkNCHW(probs, 'target.probs');
-    if (!sameShape(probs.shape, logits.shape)) throw new RangeError(`target.probs shape ${shapeText(probs.shape)} must equal the logits shape ${shapeText(logits.shape)}`);
+    if (!sameShape(probs.shape, logits.shape))
+      throw new RangeError(
+        `target.probs shape ${shapeText(probs.shape)} must equal the logits shape ${shapeText(logits.shape)}`,
+      );
     return { targetProbs: (await probs.data()) as Float32Array };
   }
   throw new TypeError('target must be class indices (an int32/bool tensor or typed array) or { probs }');
@@ -150,7 +206,11 @@ async function readTarget(target: CrossEntropyTarget, logits: tf.Tensor): Promis
 const now = (): number => (typeof performance === 'undefined' ? Date.now() : performance.now());
 
 function bind<R extends { loss: number | Float32Array; grad?: unknown }, Args extends tf.Tensor[]>(
-  result: R, grads: Float32Array[], shapes: number[][], cost: Omit<TransferCost, 'writeMs' | 'bytesOut'>, what: string,
+  result: R,
+  grads: Float32Array[],
+  shapes: number[][],
+  cost: Omit<TransferCost, 'writeMs' | 'bytesOut'>,
+  what: string,
 ): BoundLoss<R, Args> {
   const start = now();
   // The engine returns each gradient in an array of its own, which the cpu backend adopts without
@@ -165,7 +225,10 @@ function bind<R extends { loss: number | Float32Array; grad?: unknown }, Args ex
     const inputs = args.slice(0, shapes.length) as tf.Tensor[];
     inputs.forEach((t, i) => {
       if (!sameShape(t.shape, shapes[i])) {
-        throw new RangeError(`${what}: this loss was evaluated for shape ${shapeText(shapes[i])} (argument ${i + 1}); got ${shapeText(t.shape)}. Evaluate it again for new inputs.`);
+        throw new RangeError(
+          `${what}: this loss was evaluated for shape ${shapeText(shapes[i])} (argument ${i + 1}); got ` +
+            `${shapeText(t.shape)}. Evaluate it again for new inputs.`,
+        );
       }
     });
     return {
@@ -177,8 +240,11 @@ function bind<R extends { loss: number | Float32Array; grad?: unknown }, Args ex
 
   const bound = ((...inputs: Args): tf.Scalar => {
     if (disposed) throw new Error(`${what}: this loss has been disposed`);
-    if (inputs.length !== shapes.length) throw new TypeError(`${what}: expected ${shapes.length} tensor argument(s); got ${inputs.length}`);
-    inputs.forEach((t, i) => { if (!(t instanceof tf.Tensor)) throw new TypeError(`${what}: argument ${i + 1} must be a tf.Tensor`); });
+    if (inputs.length !== shapes.length)
+      throw new TypeError(`${what}: expected ${shapes.length} tensor argument(s); got ${inputs.length}`);
+    inputs.forEach((t, i) => {
+      if (!(t instanceof tf.Tensor)) throw new TypeError(`${what}: argument ${i + 1} must be a tf.Tensor`);
+    });
     return op(...inputs) as tf.Scalar;
   }) as BoundLoss<R, Args>;
   const writeMs = now() - start;
@@ -198,7 +264,8 @@ function bind<R extends { loss: number | Float32Array; grad?: unknown }, Args ex
   return bound;
 }
 
-const byteLength = (...arrays: (ArrayBufferView | undefined)[]): number => arrays.reduce((n, a) => n + (a?.byteLength ?? 0), 0);
+const byteLength = (...arrays: (ArrayBufferView | undefined)[]): number =>
+  arrays.reduce((n, a) => n + (a?.byteLength ?? 0), 0);
 
 /** The four losses over one runner (an Engine, or the package's default engine when omitted). */
 export function tfjsLosses(runner: LossRunner | Promise<LossRunner> = pkg): TfjsLosses {
@@ -206,20 +273,31 @@ export function tfjsLosses(runner: LossRunner | Promise<LossRunner> = pkg): Tfjs
   return {
     async crossEntropy(logits, target, options = {}) {
       checkNCHW(logits, 'logits');
-      if ((options.reduction as string | undefined) === 'none') throw new RangeError("crossEntropy: reduction 'none' gives no scalar to differentiate; use 'mean' or 'sum'");
+      if ((options.reduction as string | undefined) === 'none')
+        throw new RangeError("crossEntropy: reduction 'none' gives no scalar to differentiate; use 'mean' or 'sum'");
       const t0 = now();
-      const [logitsData, targets] = await Promise.all([logits.data() as Promise<Float32Array>, readTarget(target, logits)]);
+      const [logitsData, targets] = await Promise.all([
+        logits.data() as Promise<Float32Array>,
+        readTarget(target, logits),
+      ]);
       const t1 = now();
       const shape = logits.shape as [number, number, number, number];
       const r = await (await engine()).crossEntropy({ ...options, ...targets, logits: logitsData, shape, grad: true });
-      const cost = { bytesIn: byteLength(logitsData, targets.target, targets.targetProbs), readMs: t1 - t0, engineMs: now() - t1 };
+      const cost = {
+        bytesIn: byteLength(logitsData, targets.target, targets.targetProbs),
+        readMs: t1 - t0,
+        engineMs: now() - t1,
+      };
       return bind<CrossEntropyResult, [tf.Tensor]>(r, [r.grad!.logits], [logits.shape], cost, 'crossEntropy');
     },
 
     async patchContrast(features, mask, options = {}) {
       checkNCHW(features, 'features');
       const t0 = now();
-      const [data, m] = await Promise.all([features.data() as Promise<Float32Array>, readMask(mask, features, 'features')]);
+      const [data, m] = await Promise.all([
+        features.data() as Promise<Float32Array>,
+        readMask(mask, features, 'features'),
+      ]);
       const t1 = now();
       const shape = features.shape as [number, number, number, number];
       const r = await (await engine()).patchContrast({ ...options, features: data, mask: m, shape, grad: true });
@@ -230,7 +308,10 @@ export function tfjsLosses(runner: LossRunner | Promise<LossRunner> = pkg): Tfjs
     async infoNCE(features, mask, options = {}) {
       checkNCHW(features, 'features');
       const t0 = now();
-      const [data, m] = await Promise.all([features.data() as Promise<Float32Array>, readMask(mask, features, 'features')]);
+      const [data, m] = await Promise.all([
+        features.data() as Promise<Float32Array>,
+        readMask(mask, features, 'features'),
+      ]);
       const t1 = now();
       const shape = features.shape as [number, number, number, number];
       const r = await (await engine()).infoNCE({ ...options, features: data, mask: m, shape, grad: true });
@@ -242,14 +323,28 @@ export function tfjsLosses(runner: LossRunner | Promise<LossRunner> = pkg): Tfjs
       checkNCHW(logits, 'logits');
       checkNCHW(features, 'features');
       const [b, , h, w] = features.shape;
-      if (!sameShape(logits.shape, [b, 2, h, w])) throw new RangeError(`cflObjective: logits must have shape [B, 2, H, W] = ${shapeText([b, 2, h, w])} (features ${shapeText(features.shape)}); got ${shapeText(logits.shape)}`);
+      if (!sameShape(logits.shape, [b, 2, h, w]))
+        throw new RangeError(
+          `cflObjective: logits must have shape [B, 2, H, W] = ${shapeText([b, 2, h, w])} (features ` +
+            `${shapeText(features.shape)}); got ${shapeText(logits.shape)}`,
+        );
       const t0 = now();
-      const [l, f, m] = await Promise.all([logits.data() as Promise<Float32Array>, features.data() as Promise<Float32Array>, readMask(mask, features, 'features')]);
+      const [l, f, m] = await Promise.all([
+        logits.data() as Promise<Float32Array>,
+        features.data() as Promise<Float32Array>,
+        readMask(mask, features, 'features'),
+      ]);
       const t1 = now();
       const shape = features.shape as [number, number, number, number];
       const r = await (await engine()).cflObjective({ ...options, logits: l, features: f, mask: m, shape, grad: true });
       const cost = { bytesIn: byteLength(l, f, m), readMs: t1 - t0, engineMs: now() - t1 };
-      return bind<CflObjectiveResult, [tf.Tensor, tf.Tensor]>(r, [r.grad!.logits, r.grad!.features], [logits.shape, features.shape], cost, 'cflObjective');
+      return bind<CflObjectiveResult, [tf.Tensor, tf.Tensor]>(
+        r,
+        [r.grad!.logits, r.grad!.features],
+        [logits.shape, features.shape],
+        cost,
+        'cflObjective',
+      );
     },
   };
 }
@@ -275,7 +370,8 @@ export interface StepResult<R> {
 export type AnyBoundLoss<R> = BoundLoss<R, never>;
 
 const asArray = (o: ForwardOutput): tf.Tensor[] => (Array.isArray(o) ? o : [o]);
-const callBound = <R>(bound: AnyBoundLoss<R>, o: ForwardOutput): tf.Scalar => (bound as unknown as (...inputs: tf.Tensor[]) => tf.Scalar)(...asArray(o));
+const callBound = <R>(bound: AnyBoundLoss<R>, o: ForwardOutput): tf.Scalar =>
+  (bound as unknown as (...inputs: tf.Tensor[]) => tf.Scalar)(...asArray(o));
 
 /**
  * Runs `forward` eagerly, evaluates `loss` on its output with the engine, then runs `forward`
@@ -283,7 +379,10 @@ const callBound = <R>(bound: AnyBoundLoss<R>, o: ForwardOutput): tf.Scalar => (b
  * (no dropout drawn differently on the second run): the gradient is the one at the first
  * run's values.
  */
-async function evaluate<R, O extends ForwardOutput>(forward: () => O, loss: (outputs: O) => Promise<AnyBoundLoss<R>>): Promise<AnyBoundLoss<R>> {
+async function evaluate<R, O extends ForwardOutput>(
+  forward: () => O,
+  loss: (outputs: O) => Promise<AnyBoundLoss<R>>,
+): Promise<AnyBoundLoss<R>> {
   const outputs = tf.tidy(forward);
   try {
     return await loss(outputs);
@@ -297,7 +396,9 @@ async function evaluate<R, O extends ForwardOutput>(forward: () => O, loss: (out
  * variables (or `varList`). The caller disposes `grads`.
  */
 export async function variableGrads<R, O extends ForwardOutput>(
-  forward: () => O, loss: (outputs: O) => Promise<AnyBoundLoss<R>>, varList?: tf.Variable[],
+  forward: () => O,
+  loss: (outputs: O) => Promise<AnyBoundLoss<R>>,
+  varList?: tf.Variable[],
 ): Promise<StepResult<R> & { grads: tf.NamedTensorMap }> {
   const bound = await evaluate(forward, loss);
   try {
@@ -311,7 +412,10 @@ export async function variableGrads<R, O extends ForwardOutput>(
 
 /** optimizer.minimize for an engine loss: one training step; resolves to the loss before the step. */
 export async function minimize<R, O extends ForwardOutput>(
-  optimizer: tf.Optimizer, forward: () => O, loss: (outputs: O) => Promise<AnyBoundLoss<R>>, varList?: tf.Variable[],
+  optimizer: tf.Optimizer,
+  forward: () => O,
+  loss: (outputs: O) => Promise<AnyBoundLoss<R>>,
+  varList?: tf.Variable[],
 ): Promise<StepResult<R>> {
   const bound = await evaluate(forward, loss);
   try {

@@ -20,10 +20,14 @@ export function checkMask(value: unknown, field: string, length: number): Mask {
   if (!(value instanceof Float32Array) && !(value instanceof Uint8Array)) {
     throw new TypeError(`${field} must be a Float32Array (values in [0, 1]) or a Uint8Array (0 or 1)`);
   }
-  if (value.length !== length) throw new RangeError(`${field} must have ${length} elements (B·H·W); got ${value.length}`);
+  if (value.length !== length)
+    throw new RangeError(`${field} must have ${length} elements (B·H·W); got ${value.length}`);
   if (value instanceof Uint8Array) {
     const bad = value.findIndex((v) => v > 1);
-    if (bad >= 0) throw new RangeError(`${field}[${bad}] = ${value[bad]}: a Uint8Array mask must hold 0 or 1 (divide a 0/255 mask by 255)`);
+    if (bad >= 0)
+      throw new RangeError(
+        `${field}[${bad}] = ${value[bad]}: a Uint8Array mask must hold 0 or 1 (divide a 0/255 mask by 255)`,
+      );
   } else {
     const bad = value.findIndex((v) => !(v >= 0 && v <= 1));
     if (bad >= 0) {
@@ -42,7 +46,8 @@ export function reportNonFinite(array: ArrayLike<number>, field: string, index: 
 
 export function optionalNumber(value: unknown, field: string, fallback: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || Number.isNaN(value)) throw new TypeError(`${field} must be a number; got ${String(value)}`);
+  if (typeof value !== 'number' || Number.isNaN(value))
+    throw new TypeError(`${field} must be a number; got ${String(value)}`);
   return value;
 }
 
@@ -58,13 +63,20 @@ export const FLOAT32_MAX = 3.4028234663852886e38;
 export function checkTemperature(value: unknown, fallback = 0.1): number {
   const t = optionalNumber(value, 'temperature', fallback);
   if (!(t > 0) || !Number.isFinite(t)) throw new RangeError(`temperature must be a finite number > 0; got ${t}`);
-  if (t < MIN_TEMPERATURE) throw new RangeError(`temperature must be a finite number > 0 and at least ${MIN_TEMPERATURE} (float32 logits and gradients overflow below it); got ${t}`);
+  if (t < MIN_TEMPERATURE)
+    throw new RangeError(
+      `temperature must be a finite number > 0 and at least ${MIN_TEMPERATURE} (float32 logits and gradients ` +
+        `overflow below it); got ${t}`,
+    );
   return t;
 }
 
 export function checkChoice<T extends string>(value: unknown, field: string, choices: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
-  if (!choices.includes(value as T)) throw new RangeError(`${field} must be one of ${choices.map((c) => `'${c}'`).join(', ')}; got ${JSON.stringify(value)}`);
+  if (!choices.includes(value as T))
+    throw new RangeError(
+      `${field} must be one of ${choices.map((c) => `'${c}'`).join(', ')}; got ${JSON.stringify(value)}`,
+    );
   return value as T;
 }
 

@@ -14,10 +14,18 @@ interface Channel {
 
 /** Web Workers (browsers, Deno, Bun) have a global postMessage; Node's worker_threads do not. */
 async function channel(): Promise<Channel> {
-  const self = globalThis as unknown as { postMessage?: (m: unknown, t?: ArrayBuffer[]) => void; onmessage: ((e: MessageEvent) => void) | null };
+  const self = globalThis as unknown as {
+    postMessage?: (m: unknown, t?: ArrayBuffer[]) => void;
+    onmessage: ((e: MessageEvent) => void) | null;
+  };
   if (typeof self.postMessage === 'function') {
     const post = self.postMessage.bind(self);
-    return { post: (m, t) => post(m, t ?? []), listen: (h) => { self.onmessage = (e) => h(e.data as Message); } };
+    return {
+      post: (m, t) => post(m, t ?? []),
+      listen: (h) => {
+        self.onmessage = (e) => h(e.data as Message);
+      },
+    };
   }
   const { parentPort } = await import('node:worker_threads');
   if (!parentPort) throw new Error('forgery-losses: worker.js must run as a worker');
@@ -38,7 +46,9 @@ port.listen(async (message) => {
     crashOnNextJob = true;
   } else if (crashOnNextJob) {
     // Test hook: die in the middle of a job, as a thread that fails would.
-    setTimeout(() => { throw new Error('forgery-losses: worker crash requested by a test'); });
+    setTimeout(() => {
+      throw new Error('forgery-losses: worker crash requested by a test');
+    });
   } else if (kernels && workspace) {
     try {
       const result = runImageJob(kernels, workspace, message.job);

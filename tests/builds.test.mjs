@@ -13,11 +13,17 @@ function runWithRelaxed(args, env = {}) {
   const flags = relaxedHere ? [] : [FLAG];
   // Without NODE_TEST_CONTEXT the child's test runner reports in plain TAP, not to this runner.
   const { NODE_TEST_CONTEXT: _, ...base } = process.env;
-  return spawnSync(process.execPath, [...flags, ...args], { encoding: 'utf8', env: { ...base, ...env }, timeout: 240_000 });
+  return spawnSync(process.execPath, [...flags, ...args], {
+    encoding: 'utf8',
+    env: { ...base, ...env },
+    timeout: 240_000,
+  });
 }
 
 test('the relaxed-SIMD build passes every golden case', () => {
-  const r = runWithRelaxed(['--test', new URL('./golden.test.mjs', import.meta.url).pathname], { FORGERY_WASM_BUILD: 'relaxed-simd' });
+  const r = runWithRelaxed(['--test', new URL('./golden.test.mjs', import.meta.url).pathname], {
+    FORGERY_WASM_BUILD: 'relaxed-simd',
+  });
   assert.equal(r.status, 0, r.stdout.slice(-3000) + r.stderr.slice(-2000));
   assert.match(r.stdout, /# pass 118/);
 });
@@ -31,6 +37,10 @@ test('the SIMD and relaxed-SIMD builds agree on random inputs', () => {
 test('auto picks the relaxed build exactly where it validates', async () => {
   const e = await pkg.createEngine();
   assert.equal(e.info.backend, e.info.features.relaxedSimd ? 'wasm-relaxed-simd' : 'wasm-simd');
-  const r = await e.patchContrast({ features: gaussian(2 * 8 * 16 * 16, 3), mask: blobMask(2, 16, 16), shape: [2, 8, 16, 16] });
+  const r = await e.patchContrast({
+    features: gaussian(2 * 8 * 16 * 16, 3),
+    mask: blobMask(2, 16, 16),
+    shape: [2, 8, 16, 16],
+  });
   assert.equal(r.backend, e.info.backend);
 });

@@ -38,7 +38,9 @@ function npy(name, values, shape, dtype = '<f4', descr = dtype) {
   const view = new DataView(bytes.buffer);
   view.setUint16(8, headerLength, true);
   bytes.set(new TextEncoder().encode(`${dict.padEnd(headerLength - 1)}\n`), 10);
-  Array.from(values).forEach((x, i) => { set(view, 10 + headerLength + size * i, x); });
+  Array.from(values).forEach((x, i) => {
+    set(view, 10 + headerLength + size * i, x);
+  });
   const path = join(dir, name);
   writeFileSync(path, bytes);
   return path;
@@ -50,17 +52,25 @@ function readF32(path) {
   const headerLength = bytes.readUInt16LE(8);
   const header = bytes.subarray(10, 10 + headerLength).toString('latin1');
   assert.match(header, /'descr': '<f4'/);
-  const shape = /'shape': \(([^)]*)\)/.exec(header)[1].split(',').filter((s) => s.trim()).map(Number);
+  const shape = /'shape': \(([^)]*)\)/
+    .exec(header)[1]
+    .split(',')
+    .filter((s) => s.trim())
+    .map(Number);
   const data = bytes.subarray(10 + headerLength);
   return { shape, values: new Float32Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength)) };
 }
 
 // JSON output writes NaN and the infinities as strings.
-const fromJson = (text) => JSON.parse(text, (_k, v) => (v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : v));
+const fromJson = (text) =>
+  JSON.parse(text, (_k, v) => (v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : v));
 
 /** The eval command line of a golden case; `dtypes` picks how each input is stored. */
 function evalArgs(c, dtypes) {
-  const i = c.inputs, o = c.options, s = c.shapes, id = `${c.loss}-${c.name}`;
+  const i = c.inputs,
+    o = c.options,
+    s = c.shapes,
+    id = `${c.loss}-${c.name}`;
   const file = (key, shape = s[key]) => npy(`${id}-${key}.npy`, i[key], shape, dtypes[key]);
   const loss = c.loss.replace('_', '-');
   const args = ['eval', loss, '--json', '--grad-out', join(dir, `${id}-grad.npy`)];
@@ -72,13 +82,50 @@ function evalArgs(c, dtypes) {
       else args.push('--target-probs', file('target_probs'));
       break;
     case 'patch_contrast':
-      args.push('--features', file('features'), '--mask', file('mask', dtypes.maskShape ?? s.mask), '--variant', c.variant, '--patch-size', String(o.patch_size), '--temperature', String(o.temperature));
+      args.push(
+        '--features',
+        file('features'),
+        '--mask',
+        file('mask', dtypes.maskShape ?? s.mask),
+        '--variant',
+        c.variant,
+        '--patch-size',
+        String(o.patch_size),
+        '--temperature',
+        String(o.temperature),
+      );
       break;
     case 'info_nce':
-      args.push('--features', file('features'), '--mask', file('mask'), '--positive', c.variant, '--temperature', String(o.temperature));
+      args.push(
+        '--features',
+        file('features'),
+        '--mask',
+        file('mask'),
+        '--positive',
+        c.variant,
+        '--temperature',
+        String(o.temperature),
+      );
       break;
     case 'cfl_objective':
-      args.push('--logits', file('logits'), '--features', file('features'), '--mask', file('mask'), '--weight', o.weight.join(','), '--alpha', String(o.alpha), '--patch-size', String(o.patch_size), '--temperature', String(o.temperature), '--grad-logits-out', join(dir, `${id}-grad-logits.npy`));
+      args.push(
+        '--logits',
+        file('logits'),
+        '--features',
+        file('features'),
+        '--mask',
+        file('mask'),
+        '--weight',
+        o.weight.join(','),
+        '--alpha',
+        String(o.alpha),
+        '--patch-size',
+        String(o.patch_size),
+        '--temperature',
+        String(o.temperature),
+        '--grad-logits-out',
+        join(dir, `${id}-grad-logits.npy`),
+      );
       break;
   }
   return args;
@@ -128,15 +175,21 @@ test('demo prints the engine and a row for every loss and variant', () => {
   assert.match(run.stdout, /^engine: backend wasm-\S+, threads 1, features simd yes/);
   const rows = [
     ['crossEntropy', 'mask target, CFL weights'],
-    ['patchContrast', 'exact'], ['patchContrast', 'cflnet'],
-    ['infoNCE', 'mean-logit, full dictionary'], ['infoNCE', 'mean-logit, maxPerClass 256'],
-    ['infoNCE', 'mean-exp, full dictionary'], ['infoNCE', 'mean-exp, maxPerClass 256'],
+    ['patchContrast', 'exact'],
+    ['patchContrast', 'cflnet'],
+    ['infoNCE', 'mean-logit, full dictionary'],
+    ['infoNCE', 'mean-logit, maxPerClass 256'],
+    ['infoNCE', 'mean-exp, full dictionary'],
+    ['infoNCE', 'mean-exp, maxPerClass 256'],
     ['cflObjective', 'CE + patchContrast cflnet'],
   ];
   for (const [loss, variant] of rows) {
     const line = run.stdout.split('\n').find((l) => l.startsWith(`${loss} `) && l.includes(` ${variant} `));
     assert.ok(line, `no row for ${loss} ${variant}`);
-    const [value, norm, ms, backend, threads] = line.slice(line.indexOf(variant) + variant.length).trim().split(/\s+/);
+    const [value, norm, ms, backend, threads] = line
+      .slice(line.indexOf(variant) + variant.length)
+      .trim()
+      .split(/\s+/);
     assert.ok(Number.isFinite(Number(value)) && Number(norm) > 0 && Number(ms) >= 0, line);
     assert.match(backend, /^wasm/);
     assert.equal(threads, '1');
@@ -144,7 +197,14 @@ test('demo prints the engine and a row for every loss and variant', () => {
 });
 
 test('--help, subcommand help and --version', () => {
-  for (const args of [['--help'], ['-h'], ['demo', '--help'], ['eval', '--help'], ['eval', 'info-nce', '-h'], ['bench', '--help']]) {
+  for (const args of [
+    ['--help'],
+    ['-h'],
+    ['demo', '--help'],
+    ['eval', '--help'],
+    ['eval', 'info-nce', '-h'],
+    ['bench', '--help'],
+  ]) {
     const run = cli(...args);
     assert.equal(run.status, 0, `${args.join(' ')}: ${run.stderr}`);
     assert.match(run.stdout, /Usage/);
@@ -158,7 +218,11 @@ describe('errors: one line on stderr, non-zero exit', () => {
   const features = npy('features.npy', c.inputs.features, c.shapes.features);
   const mask = npy('mask.npy', c.inputs.mask, c.shapes.mask);
   const bad = {
-    magic: (() => { const p = join(dir, 'magic.npy'); writeFileSync(p, 'not an npy file at all'); return p; })(),
+    magic: (() => {
+      const p = join(dir, 'magic.npy');
+      writeFileSync(p, 'not an npy file at all');
+      return p;
+    })(),
     dtype: npy('f2.npy', new Array(c.inputs.features.length).fill(0), c.shapes.features, '|u1', '<f2'),
     shape: npy('mask-shape.npy', c.inputs.mask.slice(0, 144), [1, 1, 12, 12]),
     bigEndian: npy('big.npy', c.inputs.features, c.shapes.features, '<f4', '>f4'),
@@ -168,10 +232,25 @@ describe('errors: one line on stderr, non-zero exit', () => {
     ['bad magic', 1, /magic\.npy: not a \.npy file/, ['--features', bad.magic, '--mask', mask]],
     ['unsupported dtype', 1, /f2\.npy: unsupported dtype <f2/, ['--features', bad.dtype, '--mask', mask]],
     ['big-endian', 1, /big\.npy: big-endian dtype >f4/, ['--features', bad.bigEndian, '--mask', mask]],
-    ['wrong shape', 1, /mask-shape\.npy: mask must have shape \(2, 1, 12, 12\) or \(2, 12, 12\); got \(1, 1, 12, 12\)/, ['--features', features, '--mask', bad.shape]],
+    [
+      'wrong shape',
+      1,
+      /mask-shape\.npy: mask must have shape \(2, 1, 12, 12\) or \(2, 12, 12\); got \(1, 1, 12, 12\)/,
+      ['--features', features, '--mask', bad.shape],
+    ],
     ['unknown option', 2, /unknown option '--colour'/, ['--features', features, '--mask', mask, '--colour', 'red']],
-    ['bad --variant', 2, /--variant must be one of exact, cflnet; got 'fast'/, ['--features', features, '--mask', mask, '--variant', 'fast']],
-    ['bad --temperature', 2, /--temperature expects a number/, ['--features', features, '--mask', mask, '--temperature', 'hot']],
+    [
+      'bad --variant',
+      2,
+      /--variant must be one of exact, cflnet; got 'fast'/,
+      ['--features', features, '--mask', mask, '--variant', 'fast'],
+    ],
+    [
+      'bad --temperature',
+      2,
+      /--temperature expects a number/,
+      ['--features', features, '--mask', mask, '--temperature', 'hot'],
+    ],
     ['API rejection', 1, /patchSize 5 must divide H/, ['--features', features, '--mask', mask, '--patch-size', '5']],
     ['missing input', 2, /patch-contrast needs --mask/, ['--features', features]],
   ];

@@ -18,6 +18,10 @@ for (const loss of Object.keys(LOSS_FN)) {
         worst.grad = Math.max(worst.grad, w.grad);
       });
     }
-    after(() => console.log(`# ${loss}: worst loss error ${worst.loss.toExponential(2)} (tolerance 1e-4), worst gradient error ${worst.grad.toExponential(2)} of max (tolerance 1e-3)`));
+    after(() =>
+      console.log(
+        `# ${loss}: worst loss error ${worst.loss.toExponential(2)} (tolerance 1e-4), worst gradient error ${worst.grad.toExponential(2)} of max (tolerance 1e-3)`,
+      ),
+    );
   });
 }

@@ -25,7 +25,8 @@ function finiteDifferences(x, loss) {
 }
 
 function assertMatches(actual, expected, what) {
-  let maxE = 0, maxErr = 0;
+  let maxE = 0,
+    maxErr = 0;
   for (let k = 0; k < expected.length; k++) {
     maxE = Math.max(maxE, Math.abs(expected[k]));
     maxErr = Math.max(maxErr, Math.abs(actual[k] - expected[k]));
@@ -38,8 +39,10 @@ function assertMatches(actual, expected, what) {
 
 test('crossEntropy: index targets (weights, ignoreIndex, smoothing) and probability targets', async () => {
   const e = await engine();
-  const shape = [2, 3, 4, 5], [B, C, Hh, W] = shape;
-  const logits = gaussian(B * C * Hh * W, 7, 2), r = rng(8);
+  const shape = [2, 3, 4, 5],
+    [B, C, Hh, W] = shape;
+  const logits = gaussian(B * C * Hh * W, 7, 2),
+    r = rng(8);
   const target = Int32Array.from({ length: B * Hh * W }, () => (r() < 0.15 ? -100 : Math.floor(r() * C)));
   const probs = Float32Array.from({ length: B * C * Hh * W }, () => r());
   for (const options of [
@@ -57,32 +60,48 @@ test('crossEntropy: index targets (weights, ignoreIndex, smoothing) and probabil
 
 test('patchContrast exact: true derivative, through normalization and pooling', async () => {
   const e = await engine();
-  for (const [shape, p, t] of [[[1, 4, 8, 8], 2, 0.1], [[2, 3, 8, 12], 4, 0.5], [[1, 5, 6, 6], 1, 0.2]]) {
+  for (const [shape, p, t] of [
+    [[1, 4, 8, 8], 2, 0.1],
+    [[2, 3, 8, 12], 4, 0.5],
+    [[1, 5, 6, 6], 1, 0.2],
+  ]) {
     const [B, C, Hh, W] = shape;
-    const features = gaussian(B * C * Hh * W, 11 + p), mask = blobMask(B, Hh, W, 3 + p);
+    const features = gaussian(B * C * Hh * W, 11 + p),
+      mask = blobMask(B, Hh, W, 3 + p);
     const got = await e.patchContrast({ features, mask, shape, patchSize: p, temperature: t, variant: 'exact' });
-    const fd = finiteDifferences(Float64Array.from(features), (v) => patchContrastRef({ features: v, mask, shape, patchSize: p, temperature: t, variant: 'exact' }).loss);
+    const fd = finiteDifferences(
+      Float64Array.from(features),
+      (v) => patchContrastRef({ features: v, mask, shape, patchSize: p, temperature: t, variant: 'exact' }).loss,
+    );
     assertMatches(got.grad.features, fd, `exact ${shape} p ${p}`);
   }
 });
 
 test('patchContrast cflnet: derivative with the column maxima held constant', async () => {
   const e = await engine();
-  const shape = [2, 4, 8, 8], [B, C, Hh, W] = shape;
-  const features = gaussian(B * C * Hh * W, 21), mask = blobMask(B, Hh, W, 22);
+  const shape = [2, 4, 8, 8],
+    [B, C, Hh, W] = shape;
+  const features = gaussian(B * C * Hh * W, 21),
+    mask = blobMask(B, Hh, W, 22);
   const options = { mask, shape, patchSize: 2, temperature: 0.1, variant: 'cflnet' };
   const got = await e.patchContrast({ features, ...options });
   const frozenColumnMax = patchContrastRef({ features: Float64Array.from(features), ...options }).columnMax;
-  const fd = finiteDifferences(Float64Array.from(features), (v) => patchContrastRef({ features: v, ...options, frozenColumnMax }).loss);
+  const fd = finiteDifferences(
+    Float64Array.from(features),
+    (v) => patchContrastRef({ features: v, ...options, frozenColumnMax }).loss,
+  );
   assertMatches(got.grad.features, fd, 'cflnet');
 });
 
 test('infoNCE mean-logit and mean-exp, full dictionary and explicit samples', async () => {
   const e = await engine();
-  const shape = [2, 4, 6, 6], [B, C, Hh, W] = shape;
-  const features = gaussian(B * C * Hh * W, 31), mask = blobMask(B, Hh, W, 32);
+  const shape = [2, 4, 6, 6],
+    [B, C, Hh, W] = shape;
+  const features = gaussian(B * C * Hh * W, 31),
+    mask = blobMask(B, Hh, W, 32);
   mask[7] = 0.5; // a pixel that takes no part
-  const pristine = [], forged = [];
+  const pristine = [],
+    forged = [];
   for (let b = 0; b < B; b++) {
     const ids = (cls) => Array.from({ length: Hh * W }, (_, k) => k).filter((k) => mask[b * Hh * W + k] === cls);
     pristine.push(ids(0).filter((_, i) => i % 2 === 0));

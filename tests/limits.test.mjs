@@ -28,7 +28,9 @@ WebAssembly.Memory.prototype.grow = function grow(delta) {
   grows.push({ memory: this, bytes: this.buffer.byteLength });
   return out;
 };
-after(() => { WebAssembly.Memory.prototype.grow = realGrow; });
+after(() => {
+  WebAssembly.Memory.prototype.grow = realGrow;
+});
 
 const engines = [];
 after(() => Promise.all(engines.map((e) => e.dispose())));
@@ -38,12 +40,87 @@ async function fresh(options = {}) {
   return e;
 }
 
-const features = (kind = 'gaussian') => ({ kind, scale: 0, zero: 0.05, tiny: 0, small: 0, huge: 0, dup: 0.1, pixelNoise: 0.1, seed: 7 });
+const features = (kind = 'gaussian') => ({
+  kind,
+  scale: 0,
+  zero: 0.05,
+  tiny: 0,
+  small: 0,
+  huge: 0,
+  dup: 0.1,
+  pixelNoise: 0.1,
+  seed: 7,
+});
 const mask = (kind = 'blob') => ({ kind, seed: 3, uint8: false });
-const ce = (B, C, H, W, extra = {}) => ({ loss: 'crossEntropy', B, C, H, W, target: 'int32', probs: 'softmax', weight: 'positive', ignore: 'default', ignoredFraction: 0.3, reduction: 'mean', labelSmoothing: 0.1, logitScale: 0, grad: true, seed: 5, ...extra });
-const pc = (B, C, p, kh, kw, extra = {}) => ({ loss: 'patchContrast', B, C, p, kh, kw, H: p * kh, W: p * kw, variant: 'exact', temperature: 0.1, mask: mask(), features: features(), grad: true, defaults: false, ...extra });
-const nce = (B, C, H, W, extra = {}) => ({ loss: 'infoNCE', B, C, H, W, positive: 'mean-logit', temperature: 0.1, sample: { kind: 'all' }, mask: mask(), features: features(), grad: true, defaults: false, ...extra });
-const cfl = (B, C, p, kh, kw, extra = {}) => ({ loss: 'cflObjective', B, C, p, kh, kw, H: p * kh, W: p * kw, temperature: 0.1, weight: null, alpha: null, logitScale: 0, mask: mask(), features: features(), grad: true, seed: 9, ...extra });
+const ce = (B, C, H, W, extra = {}) => ({
+  loss: 'crossEntropy',
+  B,
+  C,
+  H,
+  W,
+  target: 'int32',
+  probs: 'softmax',
+  weight: 'positive',
+  ignore: 'default',
+  ignoredFraction: 0.3,
+  reduction: 'mean',
+  labelSmoothing: 0.1,
+  logitScale: 0,
+  grad: true,
+  seed: 5,
+  ...extra,
+});
+const pc = (B, C, p, kh, kw, extra = {}) => ({
+  loss: 'patchContrast',
+  B,
+  C,
+  p,
+  kh,
+  kw,
+  H: p * kh,
+  W: p * kw,
+  variant: 'exact',
+  temperature: 0.1,
+  mask: mask(),
+  features: features(),
+  grad: true,
+  defaults: false,
+  ...extra,
+});
+const nce = (B, C, H, W, extra = {}) => ({
+  loss: 'infoNCE',
+  B,
+  C,
+  H,
+  W,
+  positive: 'mean-logit',
+  temperature: 0.1,
+  sample: { kind: 'all' },
+  mask: mask(),
+  features: features(),
+  grad: true,
+  defaults: false,
+  ...extra,
+});
+const cfl = (B, C, p, kh, kw, extra = {}) => ({
+  loss: 'cflObjective',
+  B,
+  C,
+  p,
+  kh,
+  kw,
+  H: p * kh,
+  W: p * kw,
+  temperature: 0.1,
+  weight: null,
+  alpha: null,
+  logitScale: 0,
+  mask: mask(),
+  features: features(),
+  grad: true,
+  seed: 9,
+  ...extra,
+});
 
 // Varied shapes: many small rows (N large, C small: the per-row terms dominate), wide rows (C large),
 // odd sizes, every target type and reduction, grad on and off, both positives, sampled dictionaries.
@@ -60,7 +137,10 @@ const SHAPES = [
   ['infoNCE 64 × 64, C = 1, mean-exp', nce(1, 1, 64, 64, { positive: 'mean-exp' })],
   ['infoNCE 64 × 64, C = 2, mean-logit', nce(2, 2, 64, 64)],
   ['infoNCE 48 × 40, C = 64, mean-exp, no grad', nce(1, 64, 48, 40, { positive: 'mean-exp', grad: false })],
-  ['infoNCE seeded 100 per class, C = 33', nce(4, 33, 32, 32, { sample: { kind: 'seeded', maxPerClass: 100, seed: 3 } })],
+  [
+    'infoNCE seeded 100 per class, C = 33',
+    nce(4, 33, 32, 32, { sample: { kind: 'seeded', maxPerClass: 100, seed: 3 } }),
+  ],
   ['infoNCE skipped images (all pristine)', nce(2, 8, 32, 32, { mask: mask('zeros') })],
   ['cflObjective N = 1024, C = 4', cfl(2, 4, 2, 32, 32)],
   ['cflObjective N = 64, C = 48', cfl(1, 48, 8, 8, 8)],
@@ -75,7 +155,10 @@ function touched(memory) {
 }
 
 /** Where the kernels' static data ends (the arena starts just above): a bare instance's last byte. */
-const staticDataEnd = touched((await WebAssembly.instantiate(readFileSync(new URL('../dist/kernels.simd.wasm', import.meta.url)), {})).instance.exports.memory);
+const staticDataEnd = touched(
+  (await WebAssembly.instantiate(readFileSync(new URL('../dist/kernels.simd.wasm', import.meta.url)), {})).instance
+    .exports.memory,
+);
 
 /** The engine's own estimate (exact bytes, from the refusal of an engine whose limit is 1 byte). */
 async function estimateOf(fn, options) {
@@ -101,13 +184,22 @@ test('the memory estimate covers what every call really uses (fresh engines, var
     const memory = grows.length ? grows[0].memory : null;
     const reserved = grows.length ? grows[grows.length - 1].bytes : initial;
     // 1. The kernels never grew the memory past what the engine reserved from its estimate.
-    assert.equal(e.memoryBytes(), reserved, `${name}: the kernels grew the memory past the engine's reservation of ${reserved} bytes to ${e.memoryBytes()}: the estimate is too small`);
+    assert.equal(
+      e.memoryBytes(),
+      reserved,
+      `${name}: the kernels grew the memory past the engine's reservation of ${reserved} bytes to ${e.memoryBytes()}: the estimate is too small`,
+    );
     if (memory) {
       // 2. Byte-exact where the top of the arena has been written: static data + estimate covers it.
       const used = touched(memory) - staticDataEnd;
       assert.ok(used <= estimate, `${name}: ${used} bytes of the arena were written, over the estimate of ${estimate}`);
-      assert.ok(reserved >= staticDataEnd + estimate && reserved < staticDataEnd + estimate + PAGE + 64, `${name}: the reservation (${reserved}) is not the estimate (${estimate})`);
-      t.diagnostic(`${name}: estimate ${(estimate / MiB).toFixed(3)} MiB, written ≥ ${(used / MiB).toFixed(3)} MiB (estimate/written ${(estimate / used).toFixed(3)})`);
+      assert.ok(
+        reserved >= staticDataEnd + estimate && reserved < staticDataEnd + estimate + PAGE + 64,
+        `${name}: the reservation (${reserved}) is not the estimate (${estimate})`,
+      );
+      t.diagnostic(
+        `${name}: estimate ${(estimate / MiB).toFixed(3)} MiB, written ≥ ${(used / MiB).toFixed(3)} MiB (estimate/written ${(estimate / used).toFixed(3)})`,
+      );
     } else {
       t.diagnostic(`${name}: estimate ${(estimate / MiB).toFixed(3)} MiB, within the initial memory`);
     }
@@ -124,7 +216,10 @@ test('maxMemoryBytes (1 MiB): a call that cannot fit is refused before any work,
     const { fn, options } = materialize(d);
     await assert.rejects(e[fn](options), (err) => {
       assert.ok(err instanceof RangeError, `${fn}: ${err?.constructor?.name}: ${err?.message}`);
-      assert.match(err.message, /needs about \d+ MiB \(\d+ bytes\) of wasm memory, over the limit of 1 MiB \(maxMemoryBytes/);
+      assert.match(
+        err.message,
+        /needs about \d+ MiB \(\d+ bytes\) of wasm memory, over the limit of 1 MiB \(maxMemoryBytes/,
+      );
       return true;
     });
   }
@@ -138,10 +233,14 @@ test('beyond 4 GiB: refused with a RangeError naming the wasm32 limit, not a tra
   const e = await fresh();
   // One image of 4096 × 4608 patches (p = 1, C = 1): its rows need about 4.7 GiB; the inputs are small.
   const [B, C, H, W] = [1, 1, 4096, 4608];
-  const features = new Float32Array(B * C * H * W), mask = new Float32Array(B * H * W);
+  const features = new Float32Array(B * C * H * W),
+    mask = new Float32Array(B * H * W);
   await assert.rejects(e.patchContrast({ features, mask, shape: [B, C, H, W], patchSize: 1 }), (err) => {
     assert.ok(err instanceof RangeError, `${err?.constructor?.name}: ${err?.message}`);
-    assert.match(err.message, /patchContrast \(one image\) needs about \d+ MiB \(\d+ bytes\) of wasm memory, over the limit of 4096 MiB \(maxMemoryBytes, at most 4 GiB for wasm32\)/);
+    assert.match(
+      err.message,
+      /patchContrast \(one image\) needs about \d+ MiB \(\d+ bytes\) of wasm memory, over the limit of 4096 MiB \(maxMemoryBytes, at most 4 GiB for wasm32\)/,
+    );
     return true;
   });
   await checkCase([e], pc(1, 3, 2, 5, 3));
@@ -152,24 +251,36 @@ test('one buffer past 1 GiB is no limit of its own (the arena has none); only th
   // alone are exactly 1 GiB, one buffer, which the stub runtime's allocator refused. The estimate,
   // read from the refusal of an engine with a small limit, fits the default 4 GiB − 128 KiB.
   // The inputs are never touched, so these arrays cost no real memory.
-  const big = new Float32Array(256 * 1024 * 1024), bigMask = new Float32Array(1024 * 1024);
+  const big = new Float32Array(256 * 1024 * 1024),
+    bigMask = new Float32Array(1024 * 1024);
   const small = await fresh({ maxMemoryBytes: 2 ** 30 });
-  const err = await small.patchContrast({ features: big, mask: bigMask, shape: [1, 256, 1024, 1024] }).then(() => null, (e) => e);
+  const err = await small.patchContrast({ features: big, mask: bigMask, shape: [1, 256, 1024, 1024] }).then(
+    () => null,
+    (e) => e,
+  );
   assert.ok(err instanceof RangeError, String(err));
   const bytes = Number(/needs about \d+ MiB \((\d+) bytes\)/.exec(err.message)?.[1]);
   assert.ok(bytes > 2 ** 30 && bytes < 4 * 2 ** 30 - 2 ** 17, `estimate ${bytes} bytes`);
   // crossEntropy copies the logits into one buffer: 2 × 8192 × 16385 float32 is just over 1 GiB.
   const [B, C, H, W] = [1, 2, 8192, 16385];
-  const logits = new Float32Array(B * C * H * W), target = new Int32Array(B * H * W);
-  const ceErr = await small.crossEntropy({ logits, target, shape: [B, C, H, W] }).then(() => null, (e) => e);
+  const logits = new Float32Array(B * C * H * W),
+    target = new Int32Array(B * H * W);
+  const ceErr = await small.crossEntropy({ logits, target, shape: [B, C, H, W] }).then(
+    () => null,
+    (e) => e,
+  );
   assert.match(String(ceErr?.message), /over the limit of 1024 MiB \(maxMemoryBytes/);
   await checkCase([small], ce(2, 3, 7, 9));
 });
 
-test('the 65,536-patch image at C = 256 runs (opt-in: about 3 GB of RAM and a minute or two)', { skip: process.env.FORGERY_BIG_MEMORY ? false : 'set FORGERY_BIG_MEMORY=1 to run' }, async () => {
+test('the 65,536-patch image at C = 256 runs (opt-in: about 3 GB of RAM and a minute or two)', {
+  skip: process.env.FORGERY_BIG_MEMORY ? false : 'set FORGERY_BIG_MEMORY=1 to run',
+}, async () => {
   const e = await fresh();
-  const features = new Float32Array(256 * 1024 * 1024).map((_, i) => Math.sin(i * 0.001) + ((i * 2654435761) % 1000) / 1000);
-  const mask = new Float32Array(1024 * 1024).map((_, k) => ((k >> 10) < 400 && (k & 1023) < 400 ? 1 : 0));
+  const features = new Float32Array(256 * 1024 * 1024).map(
+    (_, i) => Math.sin(i * 0.001) + ((i * 2654435761) % 1000) / 1000,
+  );
+  const mask = new Float32Array(1024 * 1024).map((_, k) => (k >> 10 < 400 && (k & 1023) < 400 ? 1 : 0));
   const r = await e.patchContrast({ features, mask, shape: [1, 256, 1024, 1024], grad: false });
   assert.equal(r.perPatchLoss.length, 65536);
   assert.ok(Number.isFinite(r.loss) && r.loss > 0);
@@ -183,7 +294,10 @@ test('a runtime that refuses to grow the memory gives a RangeError before any wo
     try {
       await assert.rejects(e[fn](options), (err) => {
         assert.ok(err instanceof RangeError, `${fn}: ${err?.constructor?.name}: ${err?.message}`);
-        assert.match(err.message, /needs about \d+ MiB of wasm memory, and the runtime refused to grow the memory to it/);
+        assert.match(
+          err.message,
+          /needs about \d+ MiB of wasm memory, and the runtime refused to grow the memory to it/,
+        );
         return true;
       });
     } finally {
@@ -201,7 +315,9 @@ test('threads: 2 — limits are checked in the calling thread, before any job re
   await checkCase([e], nce(3, 8, 8, 8, { positive: 'mean-exp' }));
 });
 
-test('addresses past 2 GiB (opt-in: about 4 GB of RAM)', { skip: process.env.FORGERY_BIG_MEMORY ? false : 'set FORGERY_BIG_MEMORY=1 to run (needs about 4 GB of RAM)' }, async () => {
+test('addresses past 2 GiB (opt-in: about 4 GB of RAM)', {
+  skip: process.env.FORGERY_BIG_MEMORY ? false : 'set FORGERY_BIG_MEMORY=1 to run (needs about 4 GB of RAM)',
+}, async () => {
   // Logits and probabilities of just under 1 GiB each: the per-element losses start past 2 GiB in
   // wasm memory. The arena's addresses come back from wasm as
   // signed i32, so before the fix this call did all its work and then failed with "Start offset
@@ -210,9 +326,16 @@ test('addresses past 2 GiB (opt-in: about 4 GB of RAM)', { skip: process.env.FOR
   const e = await fresh();
   const [B, C, H, W] = [1, 3, 6235, 14351];
   const targetProbs = new Float32Array(B * C * H * W).fill(1 / 3);
-  const r = await e.crossEntropy({ logits: new Float32Array(B * C * H * W), targetProbs, shape: [B, C, H, W], reduction: 'none', grad: false });
+  const r = await e.crossEntropy({
+    logits: new Float32Array(B * C * H * W),
+    targetProbs,
+    shape: [B, C, H, W],
+    reduction: 'none',
+    grad: false,
+  });
   assert.equal(r.loss.length, B * H * W);
-  for (let i = 0; i < r.loss.length; i += 9973) assert.ok(Math.abs(r.loss[i] - Math.log(3)) < 1e-6, `loss[${i}] = ${r.loss[i]}`);
+  for (let i = 0; i < r.loss.length; i += 9973)
+    assert.ok(Math.abs(r.loss[i] - Math.log(3)) < 1e-6, `loss[${i}] = ${r.loss[i]}`);
   assert.ok(e.memoryBytes() < 4 * 2 ** 30, 'the memory stays below 4 GiB');
   await checkCase([e], ce(2, 3, 7, 9));
 });

@@ -11,14 +11,17 @@ const MiB = 2 ** 20;
 test('patchContrast on 16,384 patches (16 × 512 × 512, p = 4) stays under 64 MiB of wasm memory', async () => {
   const e = await pkg.createEngine({ wasmBuild: 'simd' });
   const [B, C, H, W] = [1, 16, 512, 512];
-  const features = gaussian(B * C * H * W, 1), mask = blobMask(B, H, W, 2);
+  const features = gaussian(B * C * H * W, 1),
+    mask = blobMask(B, H, W, 2);
   const r = await e.patchContrast({ features, mask, shape: [B, C, H, W], variant: 'exact' });
   assert.equal(r.perPatchLoss.length, 16384);
   assert.ok(Number.isFinite(r.loss) && r.loss > 0);
   const wasm = e.memoryBytes();
   await e.patchContrast({ features, mask, shape: [B, C, H, W], variant: 'cflnet' });
   assert.equal(e.memoryBytes(), wasm, 'a second call reuses the same memory');
-  console.log(`# patchContrast 16,384 patches: wasm memory ${(wasm / MiB).toFixed(1)} MiB, process RSS ${(process.memoryUsage().rss / MiB).toFixed(0)} MiB`);
+  console.log(
+    `# patchContrast 16,384 patches: wasm memory ${(wasm / MiB).toFixed(1)} MiB, process RSS ${(process.memoryUsage().rss / MiB).toFixed(0)} MiB`,
+  );
   assert.ok(wasm < 64 * MiB, `wasm memory ${wasm / MiB} MiB`);
 });
 
@@ -31,15 +34,25 @@ test('infoNCE with a full dictionary of 32,768 × 32,768 pairs (16 × 256 × 256
   assert.deepEqual(r.queryCounts, [[32768, 32768]]);
   assert.ok(Number.isFinite(r.loss) && r.loss > 0);
   const wasm = e.memoryBytes();
-  console.log(`# infoNCE 32,768 × 32,768: wasm memory ${(wasm / MiB).toFixed(1)} MiB, process RSS ${(process.memoryUsage().rss / MiB).toFixed(0)} MiB`);
+  console.log(
+    `# infoNCE 32,768 × 32,768: wasm memory ${(wasm / MiB).toFixed(1)} MiB, process RSS ${(process.memoryUsage().rss / MiB).toFixed(0)} MiB`,
+  );
   assert.ok(wasm < 64 * MiB, `wasm memory ${wasm / MiB} MiB`);
 });
 
 test('a call that cannot fit maxMemoryBytes is refused before any work, and the engine goes on', async () => {
   const e = await pkg.createEngine({ wasmBuild: 'simd', maxMemoryBytes: 4 * MiB });
   const [B, C, H, W] = [1, 16, 256, 256];
-  const features = gaussian(B * C * H * W, 3), mask = blobMask(B, H, W, 4);
-  await assert.rejects(e.patchContrast({ features, mask, shape: [B, C, H, W] }), (err) => err instanceof RangeError && /maxMemoryBytes/.test(err.message));
-  const small = await e.patchContrast({ features: features.subarray(0, C * 32 * 32), mask: mask.subarray(0, 32 * 32), shape: [1, C, 32, 32] });
+  const features = gaussian(B * C * H * W, 3),
+    mask = blobMask(B, H, W, 4);
+  await assert.rejects(
+    e.patchContrast({ features, mask, shape: [B, C, H, W] }),
+    (err) => err instanceof RangeError && /maxMemoryBytes/.test(err.message),
+  );
+  const small = await e.patchContrast({
+    features: features.subarray(0, C * 32 * 32),
+    mask: mask.subarray(0, 32 * 32),
+    shape: [1, C, 32, 32],
+  });
   assert.ok(Number.isFinite(small.loss));
 });

@@ -21,23 +21,38 @@ test('crossEntropy mean at 4×2×224×224 (the ce benchmark case) within 2e-6 of
 test('crossEntropy probability targets (two classes, and five) at 4×C×96×96 within 2e-6 of float64', async () => {
   const e = await engine();
   for (const C of [2, 5]) {
-    const shape = [4, C, 96, 96], hw = 96 * 96, n = 4 * C * hw;
-    const r = rng(C), probs = new Float32Array(n);
+    const shape = [4, C, 96, 96],
+      hw = 96 * 96,
+      n = 4 * C * hw;
+    const r = rng(C),
+      probs = new Float32Array(n);
     // Per pixel, random probabilities over the classes that sum to 1.
     for (let b = 0; b < 4; b++) {
       for (let k = 0; k < hw; k++) {
         const raw = Array.from({ length: C }, () => r());
         const total = raw.reduce((a, v) => a + v, 0);
-        raw.forEach((v, c) => { probs[(b * C + c) * hw + k] = v / total; });
+        raw.forEach((v, c) => {
+          probs[(b * C + c) * hw + k] = v / total;
+        });
       }
     }
-    const options = { logits: gaussian(n, 40 + C, 3), targetProbs: probs, shape, weight: Array.from({ length: C }, (_, c) => 0.5 + c), labelSmoothing: 0.05 };
+    const options = {
+      logits: gaussian(n, 40 + C, 3),
+      targetProbs: probs,
+      shape,
+      weight: Array.from({ length: C }, (_, c) => 0.5 + c),
+      labelSmoothing: 0.05,
+    };
     const got = await e.crossEntropy(options);
     const want = crossEntropyRef(options);
     const err = rel(got.loss, want.loss);
     assert.ok(err < 2e-6, `C = ${C}: relative error ${err}`);
-    let worst = 0, top = 0;
-    for (let i = 0; i < n; i++) { worst = Math.max(worst, Math.abs(got.grad.logits[i] - want.grad[i])); top = Math.max(top, Math.abs(want.grad[i])); }
+    let worst = 0,
+      top = 0;
+    for (let i = 0; i < n; i++) {
+      worst = Math.max(worst, Math.abs(got.grad.logits[i] - want.grad[i]));
+      top = Math.max(top, Math.abs(want.grad[i]));
+    }
     assert.ok(worst <= 1e-5 * top, `C = ${C}: gradient error ${worst} of max ${top}`);
   }
 });

@@ -20,52 +20,92 @@ function note(kind, loss, name, value) {
   if (!worst[key] || value > worst[key].value) worst[key] = { value, name };
 }
 const noteGrad = (loss, name, measure) =>
-  'absolute' in measure ? note('grad (noise, absolute)', loss, name, measure.absolute) : note('grad (relative to max)', loss, name, measure.relative);
+  'absolute' in measure
+    ? note('grad (noise, absolute)', loss, name, measure.absolute)
+    : note('grad (relative to max)', loss, name, measure.relative);
 
 // ---------------------------------------------------------------------------------------------
 // Golden cases: every field the spec lists for each loss.
 
 const GOLDEN = {
   cross_entropy(c) {
-    const e = c.expected, r = crossEntropyRef(optionsOf(c));
-    const lossErr = Array.isArray(e.loss) ? assertArrayClose64(r.loss, e.loss, 'loss') : assertClose64(r.loss, e.loss, 'loss');
+    const e = c.expected,
+      r = crossEntropyRef(optionsOf(c));
+    const lossErr = Array.isArray(e.loss)
+      ? assertArrayClose64(r.loss, e.loss, 'loss')
+      : assertClose64(r.loss, e.loss, 'loss');
     note('loss', c.loss, c.name, lossErr);
     assertArrayClose64(r.perElementLoss, e.per_element_loss, 'perElementLoss');
     if (e.normalizer === null) assert.equal(r.normalizer, null, 'normalizer');
     else assertClose64(r.normalizer, e.normalizer, 'normalizer');
-    noteGrad(c.loss, c.name, assertGradClose64(r.grad, e.grad.logits, 'grad.logits', { noise: c.gradient_is_rounding_noise }));
+    noteGrad(
+      c.loss,
+      c.name,
+      assertGradClose64(r.grad, e.grad.logits, 'grad.logits', { noise: c.gradient_is_rounding_noise }),
+    );
   },
 
   patch_contrast(c) {
-    const e = c.expected, r = patchContrastRef(optionsOf(c));
+    const e = c.expected,
+      r = patchContrastRef(optionsOf(c));
     note('loss', c.loss, c.name, assertClose64(r.loss, e.loss, 'loss'));
-    note('per-item loss', c.loss, c.name, Math.max(assertArrayClose64(r.perImageLoss, e.per_image_loss, 'perImageLoss'), assertArrayClose64(r.perPatchLoss, e.per_patch_loss, 'perPatchLoss')));
+    note(
+      'per-item loss',
+      c.loss,
+      c.name,
+      Math.max(
+        assertArrayClose64(r.perImageLoss, e.per_image_loss, 'perImageLoss'),
+        assertArrayClose64(r.perPatchLoss, e.per_patch_loss, 'perPatchLoss'),
+      ),
+    );
     assertExact64(r.grid, e.patch_grid, 'grid');
     assertExact64(r.patchLabels, e.patch_labels, 'patchLabels');
     if (c.variant === 'cflnet') assertArrayClose64(r.columnMax, e.column_max, 'columnMax');
-    noteGrad(`${c.loss}/${c.variant}`, c.name, assertGradClose64(r.grad, e.grad.features, 'grad.features', { noise: c.gradient_is_rounding_noise }));
+    noteGrad(
+      `${c.loss}/${c.variant}`,
+      c.name,
+      assertGradClose64(r.grad, e.grad.features, 'grad.features', { noise: c.gradient_is_rounding_noise }),
+    );
   },
 
   info_nce(c) {
-    const e = c.expected, r = infoNCERef(optionsOf(c));
+    const e = c.expected,
+      r = infoNCERef(optionsOf(c));
     note('loss', c.loss, c.name, assertClose64(r.loss, e.loss, 'loss'));
     assertExact64([r.numUsedImages], [e.num_used_images], 'numUsedImages');
     assertExact64(r.usedImages, e.used_images, 'usedImages');
     assertExact64(r.queryCounts.flat(), e.query_counts.flat(), 'queryCounts');
     let perItem = assertArrayClose64(r.perImageLoss, e.per_image_loss, 'perImageLoss');
-    for (const [field, got] of [['per_query_loss', r.perQueryLoss], ['per_query_positive_term', r.perQueryPositiveTerm]]) {
+    for (const [field, got] of [
+      ['per_query_loss', r.perQueryLoss],
+      ['per_query_positive_term', r.perQueryPositiveTerm],
+    ]) {
       e[field].forEach((want, b) => {
         if (want === null) assert.equal(got[b], null, `${field}[${b}]`);
         else perItem = Math.max(perItem, assertArrayClose64(got[b], want, `${field}[${b}]`));
       });
     }
     note('per-item loss', c.loss, c.name, perItem);
-    noteGrad(`${c.loss}/${c.variant}`, c.name, assertGradClose64(r.grad, e.grad.features, 'grad.features', { noise: c.gradient_is_rounding_noise }));
+    noteGrad(
+      `${c.loss}/${c.variant}`,
+      c.name,
+      assertGradClose64(r.grad, e.grad.features, 'grad.features', { noise: c.gradient_is_rounding_noise }),
+    );
   },
 
   cfl_objective(c) {
-    const e = c.expected, r = cflObjectiveRef(optionsOf(c));
-    note('loss', c.loss, c.name, Math.max(assertClose64(r.loss, e.loss, 'loss'), assertClose64(r.ceLoss, e.ce_loss, 'ceLoss'), assertClose64(r.contrastLoss, e.contrast_loss, 'contrastLoss')));
+    const e = c.expected,
+      r = cflObjectiveRef(optionsOf(c));
+    note(
+      'loss',
+      c.loss,
+      c.name,
+      Math.max(
+        assertClose64(r.loss, e.loss, 'loss'),
+        assertClose64(r.ceLoss, e.ce_loss, 'ceLoss'),
+        assertClose64(r.contrastLoss, e.contrast_loss, 'contrastLoss'),
+      ),
+    );
     assertArrayClose64(r.perImageContrastLoss, e.per_image_contrast_loss, 'perImageContrastLoss');
     assertArrayClose64(r.perPatchContrastLoss, e.per_patch_contrast_loss, 'perPatchContrastLoss');
     assertExact64(r.patchLabels, e.patch_labels, 'patchLabels');
@@ -98,8 +138,8 @@ describe('golden cases (float64 tolerances)', () => {
 // Truncation (h²·f''') and cancellation (1e-16·|L|/h) errors are both around 1e-10 here.
 
 const FD_STEP = 1e-6;
-const FD_RTOL = 1e-6, FD_ATOL = 1e-8;
-
+const FD_RTOL = 1e-6,
+  FD_ATOL = 1e-8;
 
 function gaussians(n, rand) {
   const out = new Float64Array(n);
@@ -124,13 +164,17 @@ function centralDifference(lossAt, x) {
 
 function assertMatchesFD(what, grad, lossAt, x) {
   const fd = centralDifference(lossAt, x);
-  let maxG = 0, err = 0;
+  let maxG = 0,
+    err = 0;
   for (let k = 0; k < x.length; k++) {
     maxG = Math.max(maxG, Math.abs(grad[k]));
     err = Math.max(err, Math.abs(grad[k] - fd[k]));
   }
   const bound = FD_RTOL * maxG + FD_ATOL;
-  assert.ok(err <= bound, `${what}: |grad − FD| = ${err.toExponential(3)} > ${bound.toExponential(3)} (max |grad| ${maxG.toExponential(3)})`);
+  assert.ok(
+    err <= bound,
+    `${what}: |grad − FD| = ${err.toExponential(3)} > ${bound.toExponential(3)} (max |grad| ${maxG.toExponential(3)})`,
+  );
   assert.ok(maxG > 1e-6, `${what}: gradient is (nearly) zero, the check would prove nothing`);
   note('FD |grad − FD| / max|grad|', what.split(' ')[0], what, err / maxG);
   return fd;
@@ -138,11 +182,13 @@ function assertMatchesFD(what, grad, lossAt, x) {
 
 /** (B, 1, H, W) mask whose p×p patches are forged with the given fraction of pixels (0, 1 or between). */
 function patchMask(B, H, W, p, forgedFraction) {
-  const mask = new Float64Array(B * H * W), kw = W / p;
+  const mask = new Float64Array(B * H * W),
+    kw = W / p;
   for (let b = 0; b < B; b++) {
     for (let h = 0; h < H; h++) {
       for (let w = 0; w < W; w++) {
-        const n = Math.floor(h / p) * kw + Math.floor(w / p), inPatch = (h % p) * p + (w % p);
+        const n = Math.floor(h / p) * kw + Math.floor(w / p),
+          inPatch = (h % p) * p + (w % p);
         mask[(b * H + h) * W + w] = inPatch < forgedFraction(b, n) * p * p ? 1 : 0;
       }
     }
@@ -152,19 +198,34 @@ function patchMask(B, H, W, p, forgedFraction) {
 
 describe('finite differences of the reference gradients', () => {
   describe('cross_entropy', () => {
-    const shape = [2, 3, 2, 3], E = 12;
+    const shape = [2, 3, 2, 3],
+      E = 12;
     const rand = mulberry32(11);
     const logits = gaussians(2 * 3 * 6, rand).map((v) => 2 * v);
     const target = Int32Array.from({ length: E }, (_, e) => (e % 5 === 4 ? 255 : e % 3));
     const probs = new Float64Array(logits.length);
     for (let e = 0; e < E; e++) {
-      const b = Math.floor(e / 6), k = e % 6, raw = [rand(), rand(), rand()], sum = raw[0] + raw[1] + raw[2];
+      const b = Math.floor(e / 6),
+        k = e % 6,
+        raw = [rand(), rand(), rand()],
+        sum = raw[0] + raw[1] + raw[2];
       for (let c = 0; c < 3; c++) probs[(b * 3 + c) * 6 + k] = raw[c] / sum;
     }
     const variants = {
-      'index mean, weight, smoothing, ignore': { target, weight: [0.3, 1, 1.7], ignoreIndex: 255, labelSmoothing: 0.1, reduction: 'mean' },
+      'index mean, weight, smoothing, ignore': {
+        target,
+        weight: [0.3, 1, 1.7],
+        ignoreIndex: 255,
+        labelSmoothing: 0.1,
+        reduction: 'mean',
+      },
       'index none (gradient of the sum)': { target, ignoreIndex: 255, reduction: 'none' },
-      'probs mean, weight, smoothing': { targetProbs: probs, weight: [0.2, 0.5, 1.3], labelSmoothing: 0.15, reduction: 'mean' },
+      'probs mean, weight, smoothing': {
+        targetProbs: probs,
+        weight: [0.2, 0.5, 1.3],
+        labelSmoothing: 0.15,
+        reduction: 'mean',
+      },
       'probs sum': { targetProbs: probs, reduction: 'sum' },
     };
     for (const [name, extra] of Object.entries(variants)) {
@@ -181,22 +242,40 @@ describe('finite differences of the reference gradients', () => {
 
   describe('patch_contrast', () => {
     // 4×6 pixels, p = 2: a 2×3 patch grid. Image 2 is single-class (only epsilon-driven for cflnet).
-    const shape = [3, 3, 4, 6], p = 2;
-    const forged = [[0, 1, 0.75, 0, 0, 0.25], [1, 0.75, 0, 1, 0, 0], [0, 0, 0, 0, 0, 0]];
+    const shape = [3, 3, 4, 6],
+      p = 2;
+    const forged = [
+      [0, 1, 0.75, 0, 0, 0.25],
+      [1, 0.75, 0, 1, 0, 0],
+      [0, 0, 0, 0, 0, 0],
+    ];
     const mask = patchMask(3, 4, 6, p, (b, n) => forged[b][n]);
-    for (const [seed, temperature] of [[21, 0.1], [22, 0.5]]) {
+    for (const [seed, temperature] of [
+      [21, 0.1],
+      [22, 0.5],
+    ]) {
       const features = gaussians(3 * 3 * 4 * 6, mulberry32(seed));
       it(`exact, t=${temperature}`, () => {
         const opts = { mask, shape, patchSize: p, temperature, variant: 'exact' };
         const x = Float64Array.from(features);
-        assertMatchesFD(`patch_contrast/exact t=${temperature}`, patchContrastRef({ ...opts, features: x }).grad, (f) => patchContrastRef({ ...opts, features: f }).loss, x);
+        assertMatchesFD(
+          `patch_contrast/exact t=${temperature}`,
+          patchContrastRef({ ...opts, features: x }).grad,
+          (f) => patchContrastRef({ ...opts, features: f }).loss,
+          x,
+        );
       });
       it(`cflnet, t=${temperature}, column maxima frozen`, () => {
         const opts = { mask, shape, patchSize: p, temperature, variant: 'cflnet' };
         const x = Float64Array.from(features);
         const ref = patchContrastRef({ ...opts, features: x });
         const frozenColumnMax = ref.columnMax;
-        assertMatchesFD(`patch_contrast/cflnet t=${temperature}`, ref.grad, (f) => patchContrastRef({ ...opts, features: f, frozenColumnMax }).loss, x);
+        assertMatchesFD(
+          `patch_contrast/cflnet t=${temperature}`,
+          ref.grad,
+          (f) => patchContrastRef({ ...opts, features: f, frozenColumnMax }).loss,
+          x,
+        );
       });
     }
     it('cflnet: the live column maxima do change the derivative (the freeze is not vacuous)', () => {
@@ -204,8 +283,12 @@ describe('finite differences of the reference gradients', () => {
       const x = gaussians(3 * 3 * 4 * 6, mulberry32(21));
       const { grad } = patchContrastRef({ ...opts, features: x });
       const fd = centralDifference((f) => patchContrastRef({ ...opts, features: f }).loss, x);
-      let diff = 0, maxG = 0;
-      for (let k = 0; k < x.length; k++) { diff = Math.max(diff, Math.abs(grad[k] - fd[k])); maxG = Math.max(maxG, Math.abs(grad[k])); }
+      let diff = 0,
+        maxG = 0;
+      for (let k = 0; k < x.length; k++) {
+        diff = Math.max(diff, Math.abs(grad[k] - fd[k]));
+        maxG = Math.max(maxG, Math.abs(grad[k]));
+      }
       assert.ok(diff > 1e-3 * maxG, `detached gradient equals the full derivative (diff ${diff.toExponential(2)})`);
     });
   });
@@ -215,13 +298,14 @@ describe('finite differences of the reference gradients', () => {
     // pixel (J = 1, skipped), so its gradient must be zero and FD agrees.
     const shape = [3, 3, 3, 4];
     const mask = Float64Array.from([
-      0, 0, 1, 0, 1, 0.5, 0, 0, 1, 1, 0, 0,
-      1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0,
-      1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1,
+      0, 0, 1, 0, 1, 0.5, 0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1,
     ]);
     const sample = { pristine: [[7, 0, 3, 10], [2, 9], [4]], forged: [[8, 2], [5], [0, 1, 2]] };
     for (const positive of ['mean-logit', 'mean-exp']) {
-      for (const [how, extra] of [['all pixels', {}], ['sampled lists', { sample }]]) {
+      for (const [how, extra] of [
+        ['all pixels', {}],
+        ['sampled lists', { sample }],
+      ]) {
         it(`${positive}, ${how}`, () => {
           const opts = { mask, shape, temperature: 0.2, positive, ...extra };
           const x = gaussians(3 * 3 * 12, mulberry32(31));
@@ -236,18 +320,28 @@ describe('finite differences of the reference gradients', () => {
 
   describe('cfl_objective', () => {
     it('logits and features, alpha 0.7, column maxima frozen', () => {
-      const shape = [2, 3, 4, 4], p = 2;
+      const shape = [2, 3, 4, 4],
+        p = 2;
       const rand = mulberry32(41);
-      const forged = [[1, 0.75, 0, 0.5], [0, 0.25, 1, 1]];
+      const forged = [
+        [1, 0.75, 0, 0.5],
+        [0, 0.25, 1, 1],
+      ];
       // A fractional value keeps a patch's label but makes its pixel class 0 for the CE (trunc).
       const mask = patchMask(2, 4, 4, p, (b, n) => forged[b][n]).map((m, i) => (i % 7 === 3 && m === 1 ? 0.9 : m));
-      const logits = gaussians(2 * 2 * 16, rand), features = gaussians(2 * 3 * 16, rand);
+      const logits = gaussians(2 * 2 * 16, rand),
+        features = gaussians(2 * 3 * 16, rand);
       const opts = { mask, shape, alpha: 0.7, patchSize: p, temperature: 0.1 };
       const ref = cflObjectiveRef({ ...opts, logits, features });
       const frozenColumnMax = ref.columnMax;
       const lossAt = (l, f) => cflObjectiveRef({ ...opts, logits: l, features: f, frozenColumnMax }).loss;
       assertMatchesFD('cfl_objective logits', ref.gradLogits, (l) => lossAt(l, features), Float64Array.from(logits));
-      assertMatchesFD('cfl_objective features', ref.gradFeatures, (f) => lossAt(logits, f), Float64Array.from(features));
+      assertMatchesFD(
+        'cfl_objective features',
+        ref.gradFeatures,
+        (f) => lossAt(logits, f),
+        Float64Array.from(features),
+      );
     });
   });
 });
@@ -255,5 +349,6 @@ describe('finite differences of the reference gradients', () => {
 // ---------------------------------------------------------------------------------------------
 
 it('worst errors seen (report)', (t) => {
-  for (const [key, { value, name }] of Object.entries(worst).sort()) t.diagnostic(`${key}: ${value.toExponential(2)} (${name})`);
+  for (const [key, { value, name }] of Object.entries(worst).sort())
+    t.diagnostic(`${key}: ${value.toExponential(2)} (${name})`);
 });

@@ -26,20 +26,41 @@ function assertSmoke(result, runtime) {
   console.log(`# ${runtime}: ${result.passed} passed, backend ${result.info.backend}, threads ${result.info.threads}`);
 }
 
-for (const [runtime, args] of [['deno', ['run', '--allow-read', runner]], ['bun', [runner]]]) {
-  test(`smoke suite under ${runtime}`, { skip: existsSync(bin(runtime)) ? false : `${runtime} is not installed` }, () => {
-    const r = spawnSync(bin(runtime), args, { encoding: 'utf8', timeout: 120_000, env: { ...process.env, NO_COLOR: '1' } });
+for (const [runtime, args] of [
+  ['deno', ['run', '--allow-read', runner]],
+  ['bun', [runner]],
+]) {
+  test(`smoke suite under ${runtime}`, {
+    skip: existsSync(bin(runtime)) ? false : `${runtime} is not installed`,
+  }, () => {
+    const r = spawnSync(bin(runtime), args, {
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     assert.equal(r.status, 0, r.stderr);
     assertSmoke(lastJson(r.stdout), runtime);
   });
 }
 
-test('smoke suite in headless Chromium', { skip: existsSync(CHROMIUM) ? false : 'chromium is not installed (apt-get install chromium)' }, async () => {
+test('smoke suite in headless Chromium', {
+  skip: existsSync(CHROMIUM) ? false : 'chromium is not installed (apt-get install chromium)',
+}, async () => {
   const { chromium } = await import('playwright-core');
   const { server, url } = await serve(root);
   const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'fl-chromium-')), {
-    executablePath: CHROMIUM, headless: true,
-    args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--disable-default-apps', '--disable-extensions'],
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-quic',
+      '--disable-default-apps',
+      '--disable-extensions',
+    ],
   });
   try {
     const page = await browser.newPage();

@@ -9,7 +9,6 @@ const [B, C, H, W] = [3, 8, 24, 20];
 const mask = blobMask(B, H, W, 9);
 mask[5] = 0.5; // neither class: never drawn
 
-
 function expectedDraw(b, seed, max) {
   const rand = mulberry32((seed + 0x9e3779b9 * b) % 2 ** 32);
   const draw = (cls) => {
@@ -27,7 +26,11 @@ function expectedDraw(b, seed, max) {
 }
 
 test('the draw follows DESIGN.md: mulberry32 per image, pristine then forged, partial Fisher–Yates', () => {
-  for (const [seed, max] of [[0, 10], [12345, 50], [0xffffffff, 1000]]) {
+  for (const [seed, max] of [
+    [0, 10],
+    [12345, 50],
+    [0xffffffff, 1000],
+  ]) {
     const s = pkg.drawInfoNCESample({ mask, shape: [B, C, H, W], maxPerClass: max, seed });
     for (let b = 0; b < B; b++) {
       const want = expectedDraw(b, seed, max);
@@ -44,7 +47,10 @@ test('draws are distinct, of the right class, min(count, maxPerClass) long, and 
   assert.deepEqual(a, again);
   assert.notDeepEqual(a.pristine[0], other.pristine[0]);
   for (let b = 0; b < B; b++) {
-    for (const [list, cls] of [[a.pristine[b], 0], [a.forged[b], 1]]) {
+    for (const [list, cls] of [
+      [a.pristine[b], 0],
+      [a.forged[b], 1],
+    ]) {
       const count = mask.subarray(b * H * W, (b + 1) * H * W).filter((v) => v === cls).length;
       assert.equal(list.length, Math.min(count, 40));
       assert.equal(new Set(list).size, list.length, 'distinct');
@@ -57,12 +63,21 @@ test('a seeded call equals the explicit-list call on the drawn pixels, bit for b
   const e = await engine();
   const features = gaussian(B * C * H * W, 21);
   for (const positive of ['mean-logit', 'mean-exp']) {
-    const seeded = await e.infoNCE({ features, mask, shape: [B, C, H, W], positive, sample: { maxPerClass: 30, seed: 5 } });
+    const seeded = await e.infoNCE({
+      features,
+      mask,
+      shape: [B, C, H, W],
+      positive,
+      sample: { maxPerClass: 30, seed: 5 },
+    });
     const drawn = pkg.drawInfoNCESample({ mask, shape: [B, C, H, W], maxPerClass: 30, seed: 5 });
     const explicit = await e.infoNCE({ features, mask, shape: [B, C, H, W], positive, sample: drawn });
     assert.equal(seeded.loss, explicit.loss);
     assert.deepEqual(seeded.queryCounts, explicit.queryCounts);
     assert.deepEqual(seeded.grad.features, explicit.grad.features);
-    assert.deepEqual(seeded.queryCounts, drawn.pristine.map((p, b) => [p.length, drawn.forged[b].length]));
+    assert.deepEqual(
+      seeded.queryCounts,
+      drawn.pristine.map((p, b) => [p.length, drawn.forged[b].length]),
+    );
   }
 });

@@ -8,7 +8,13 @@ import { test } from 'node:test';
 import { runSoak } from './helpers/soak.mjs';
 
 test('1,500 mixed calls and 120 create/dispose cycles leave wasm memory and process memory flat', async (t) => {
-  const { ok, failures, report } = await runSoak({ calls: 1_500, cycles: 120, every: 250, everyCycle: 20, log: (line) => t.diagnostic(line) });
+  const { ok, failures, report } = await runSoak({
+    calls: 1_500,
+    cycles: 120,
+    every: 250,
+    everyCycle: 20,
+    log: (line) => t.diagnostic(line),
+  });
   for (const line of report) t.diagnostic(line);
   assert.ok(ok, failures.join('; '));
 });

@@ -27,9 +27,15 @@ test('every target type gives the same loss and gradient, matching the float64 r
   // 2 × 64 × 64 takes more than 128 vectors of 16 bytes (the byte counters widen); 37 × 41 leaves
   // remainders after the 16-, 4- and 1-target steps; C = 3 counts by vector passes, C = 9 by
   // histograms.
-  for (const [C, H, W] of [[2, 64, 64], [2, 37, 41], [3, 37, 41], [9, 37, 41]]) {
+  for (const [C, H, W] of [
+    [2, 64, 64],
+    [2, 37, 41],
+    [3, 37, 41],
+    [9, 37, 41],
+  ]) {
     for (const ignoreIndex of [undefined, 0, 1, 255]) {
-      const B = 2, shape = [B, C, H, W];
+      const B = 2,
+        shape = [B, C, H, W];
       const logits = gaussian(B * C * H * W, C * 1000 + H, 2);
       const t = targets(B * H * W, C, H + (ignoreIndex ?? 7), ignoreIndex);
       const base = { logits, shape, weight: Array.from({ length: C }, (_, c) => 0.3 + 0.7 * c), labelSmoothing: 0.1 };
@@ -53,22 +59,32 @@ test('every target type gives the same loss and gradient, matching the float64 r
 
 test('a bad target is named wherever it sits, for every type', async () => {
   const e = await engine();
-  const B = 2, C = 2, H = 48, W = 48, n = B * H * W;
+  const B = 2,
+    C = 2,
+    H = 48,
+    W = 48,
+    n = B * H * W;
   const logits = gaussian(B * C * H * W, 5);
   const t = targets(n, C, 11, 255);
   for (const at of [0, 15, 16, 2047, 2048, 2049, n - 17, n - 1]) {
     for (const Type of TYPES) {
       const bad = Type.from(t);
       bad[at] = 7;
-      await assert.rejects(e.crossEntropy({ logits, target: bad, shape: [B, C, H, W], ignoreIndex: 255 }),
-        (err) => err instanceof RangeError && err.message.startsWith(`target[${at}] = 7:`), `${Type.name} at ${at}`);
+      await assert.rejects(
+        e.crossEntropy({ logits, target: bad, shape: [B, C, H, W], ignoreIndex: 255 }),
+        (err) => err instanceof RangeError && err.message.startsWith(`target[${at}] = 7:`),
+        `${Type.name} at ${at}`,
+      );
     }
   }
 });
 
 test('uint8 targets of a model with more than 255 classes are all valid', async () => {
   const e = await engine();
-  const B = 1, C = 300, H = 6, W = 6;
+  const B = 1,
+    C = 300,
+    H = 6,
+    W = 6;
   const t = Uint8Array.from({ length: H * W }, (_, i) => (i * 37) % 256);
   const options = { logits: gaussian(B * C * H * W, 3), target: t, shape: [B, C, H, W], ignoreIndex: -100 };
   const got = await e.crossEntropy(options);

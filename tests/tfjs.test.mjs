@@ -12,7 +12,10 @@ import { blobMask, engine, gaussian, rng } from './helpers/engine.mjs';
 await initTF(); // wasm backend, gradients registered
 const fl = tfl.tfjsLosses(engine());
 
-const B = 2, C = 4, H = 8, W = 8;
+const B = 2,
+  C = 4,
+  H = 8,
+  W = 8;
 const shape = [B, C, H, W];
 const mask = blobMask(B, H, W, 5);
 const features = gaussian(B * C * H * W, 11);
@@ -29,7 +32,8 @@ function autogradOf(bound, ...inputs) {
 
 describe('gradients through tf.customGrad equal the engine and TF.js ops', () => {
   it('crossEntropy (index targets, class weights)', async () => {
-    const c = 3, logits = gaussian(B * c * H * W, 21, 2);
+    const c = 3,
+      logits = gaussian(B * c * H * W, 21, 2);
     const target = Int32Array.from({ length: B * H * W }, (_, i) => Math.floor(rng(i + 1)() * c));
     const weight = [0.2, 1, 3];
     const e = await (await engine()).crossEntropy({ logits, target, shape: [B, c, H, W], weight });
@@ -79,9 +83,11 @@ describe('gradients through tf.customGrad equal the engine and TF.js ops', () =>
   });
 
   it('cflObjective: both gradients', async () => {
-    const weight = [0.0892, 0.9108], alpha = 0.7;
+    const weight = [0.0892, 0.9108],
+      alpha = 0.7;
     const e = await (await engine()).cflObjective({ logits: logits2, features, mask, shape, patchSize: 2, alpha });
-    const l = tf.tensor4d(logits2, [B, 2, H, W]), f = tf.tensor4d(features, shape);
+    const l = tf.tensor4d(logits2, [B, 2, H, W]),
+      f = tf.tensor4d(features, shape);
     const bound = await fl.cflObjective(l, f, maskTensor(), { patchSize: 2, alpha });
     assert.equal(bound.value, e.loss);
     const [gl, gf] = autogradOf(bound, l, f);
@@ -91,7 +97,11 @@ describe('gradients through tf.customGrad equal the engine and TF.js ops', () =>
     const pc = patchContrastTF({ features, mask, shape, patchSize: 2, variant: 'cflnet' });
     assertClose(bound.value, ce.loss + alpha * pc.loss, 'loss vs TF.js ops');
     assertGradClose(gl, ce.grad, 'grad.logits vs TF.js ops');
-    assertGradClose(gf, pc.grad.map((v) => alpha * v), 'grad.features vs TF.js ops');
+    assertGradClose(
+      gf,
+      pc.grad.map((v) => alpha * v),
+      'grad.features vs TF.js ops',
+    );
     bound.dispose();
   });
 
@@ -116,18 +126,29 @@ describe('inputs', () => {
   it('NHWC features get an error that says to transpose', async () => {
     const nhwc = tf.transpose(x(), [0, 2, 3, 1]);
     await assert.rejects(fl.infoNCE(nhwc, maskTensor()), /looks NHWC.*tf\.transpose\(features, \[0, 3, 1, 2\]\)/);
-    await assert.rejects(fl.cflObjective(tf.zeros([B, H, W, 2]), nhwc, maskTensor()), /logits must have shape \[B, 2, H, W\]/);
+    await assert.rejects(
+      fl.cflObjective(tf.zeros([B, H, W, 2]), nhwc, maskTensor()),
+      /logits must have shape \[B, 2, H, W\]/,
+    );
   });
   it('dtypes and ranks', async () => {
     await assert.rejects(fl.patchContrast(tf.cast(x(), 'int32'), maskTensor()), /features must be float32; got int32/);
     await assert.rejects(fl.patchContrast(tf.zeros([C, H, W]), maskTensor()), /rank-4 NCHW tensor/);
     await assert.rejects(fl.patchContrast(features, maskTensor()), /must be a tf\.Tensor/);
-    await assert.rejects(fl.crossEntropy(x(), tf.zeros([B, H, W])), /target must hold class indices as int32 or bool; got float32/);
+    await assert.rejects(
+      fl.crossEntropy(x(), tf.zeros([B, H, W])),
+      /target must hold class indices as int32 or bool; got float32/,
+    );
     await assert.rejects(fl.crossEntropy(x(), tf.zeros([B, H, W], 'int32'), { reduction: 'none' }), /reduction 'none'/);
   });
   it('masks: (B, 1, H, W), bool, int32 and typed arrays give the same loss', async () => {
     const ref = (await fl.infoNCE(x(), mask)).value;
-    for (const m of [tf.tensor4d(mask, [B, 1, H, W]), tf.cast(maskTensor(), 'bool'), tf.cast(maskTensor(), 'int32'), Uint8Array.from(mask)]) {
+    for (const m of [
+      tf.tensor4d(mask, [B, 1, H, W]),
+      tf.cast(maskTensor(), 'bool'),
+      tf.cast(maskTensor(), 'int32'),
+      Uint8Array.from(mask),
+    ]) {
       const bound = await fl.infoNCE(x(), m);
       assert.equal(bound.value, ref);
       bound.dispose();
@@ -148,10 +169,13 @@ describe('inputs', () => {
 describe('training', () => {
   it('a few optimizer steps through minimize() lower the loss and leak no tensors', async () => {
     // Per-pixel features from an affine map of the input, where forged pixels differ in channel 0.
-    const cin = 3, d = 4, n = B * H * W;
+    const cin = 3,
+      d = 4,
+      n = B * H * W;
     const r = rng(7);
     const input = new Float32Array(n * cin);
-    for (let p = 0; p < n; p++) for (let k = 0; k < cin; k++) input[p * cin + k] = r() - 0.5 + (k === 0 && mask[p] === 1 ? 0.8 : 0);
+    for (let p = 0; p < n; p++)
+      for (let k = 0; k < cin; k++) input[p * cin + k] = r() - 0.5 + (k === 0 && mask[p] === 1 ? 0.8 : 0);
     const x = tf.tensor2d(input, [n, cin]);
     const w = tf.variable(tf.tensor2d(gaussian(cin * d, 9, 0.5), [cin, d]));
     const bias = tf.variable(tf.tensor1d(gaussian(d, 10, 0.5)));
@@ -179,6 +203,7 @@ describe('training', () => {
     features.dispose();
     assert.equal(tf.memory().numTensors, before, 'tensors leaked by the plain pattern');
     assert.ok(after < 0.7 * losses[0], `loss ${losses[0]} -> ${after} (${losses.map((v) => v.toFixed(3)).join(', ')})`);
-    for (let i = 1; i < losses.length; i++) assert.ok(losses[i] < losses[i - 1] + 1e-6, `loss rose at step ${i}: ${losses.join(', ')}`);
+    for (let i = 1; i < losses.length; i++)
+      assert.ok(losses[i] < losses[i - 1] + 1e-6, `loss rose at step ${i}: ${losses.join(', ')}`);
   });
 });

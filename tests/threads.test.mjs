@@ -11,7 +11,10 @@ const engines = await Promise.all([1, 2, 3].map((threads) => pkg.createEngine({ 
 after(() => Promise.all(engines.map((e) => e.dispose())));
 
 test('engines report the threads they run', () => {
-  assert.deepEqual(engines.map((e) => e.info.threads), [1, 2, 3]);
+  assert.deepEqual(
+    engines.map((e) => e.info.threads),
+    [1, 2, 3],
+  );
 });
 
 test('every golden case gives bit-identical results with 1, 2 and 3 threads', async () => {
@@ -28,11 +31,15 @@ function mixedCalls(count) {
   const [B, C, H, W] = [3, 12, 16, 24];
   const r = rng(99);
   return Array.from({ length: count }, (_, i) => {
-    const features = gaussian(B * C * H * W, 100 + i), mask = blobMask(B, H, W, 200 + i);
+    const features = gaussian(B * C * H * W, 100 + i),
+      mask = blobMask(B, H, W, 200 + i);
     const kind = i % 4;
-    if (kind === 0) return ['patchContrast', { features, mask, shape: [B, C, H, W], variant: i % 8 ? 'exact' : 'cflnet' }];
-    if (kind === 1) return ['infoNCE', { features, mask, shape: [B, C, H, W], positive: i % 3 ? 'mean-logit' : 'mean-exp' }];
-    if (kind === 2) return ['cflObjective', { features, mask, logits: gaussian(B * 2 * H * W, 300 + i), shape: [B, C, H, W] }];
+    if (kind === 0)
+      return ['patchContrast', { features, mask, shape: [B, C, H, W], variant: i % 8 ? 'exact' : 'cflnet' }];
+    if (kind === 1)
+      return ['infoNCE', { features, mask, shape: [B, C, H, W], positive: i % 3 ? 'mean-logit' : 'mean-exp' }];
+    if (kind === 2)
+      return ['cflObjective', { features, mask, logits: gaussian(B * 2 * H * W, 300 + i), shape: [B, C, H, W] }];
     const target = Int32Array.from({ length: B * H * W }, () => Math.floor(r() * 3));
     return ['crossEntropy', { logits: gaussian(B * 3 * H * W, 400 + i), target, shape: [B, 3, H, W] }];
   });
@@ -43,13 +50,20 @@ test('20 interleaved calls of mixed losses on one engine each get their own resu
   const sequential = [];
   for (const [fn, options] of calls) sequential.push(await engines[0][fn](options));
   const concurrent = await Promise.all(calls.map(([fn, options]) => engines[1][fn](options)));
-  concurrent.forEach((result, i) => { assert.deepEqual(result, sequential[i], `call ${i} (${calls[i][0]})`); });
+  concurrent.forEach((result, i) => {
+    assert.deepEqual(result, sequential[i], `call ${i} (${calls[i][0]})`);
+  });
 });
 
 test('a worker that dies mid-call rejects that call; the pool replaces it and goes on', async () => {
   const e = await pkg.createEngine({ threads: 2, wasmBuild: 'simd' });
   const [B, C, H, W] = [4, 64, 64, 64];
-  const options = { features: gaussian(B * C * H * W, 5), mask: blobMask(B, H, W, 6), shape: [B, C, H, W], positive: 'mean-exp' };
+  const options = {
+    features: gaussian(B * C * H * W, 5),
+    mask: blobMask(B, H, W, 6),
+    shape: [B, C, H, W],
+    positive: 'mean-exp',
+  };
   e[Symbol.for('forgery-losses.crashWorker')]();
   const pending = e.infoNCE(options);
   await assert.rejects(pending, /a worker died during the call/);
@@ -65,8 +79,10 @@ test('validation errors raised in a worker keep their type and the pool goes on'
   const [B, C, H, W] = [2, 4, 8, 8];
   const features = gaussian(B * C * H * W, 1);
   features[C * H * W + 5] = Number.NaN;
-  await assert.rejects(engines[1].patchContrast({ features, mask: blobMask(B, H, W), shape: [B, C, H, W] }),
-    (err) => err instanceof RangeError && /features\[261\] = NaN/.test(err.message));
+  await assert.rejects(
+    engines[1].patchContrast({ features, mask: blobMask(B, H, W), shape: [B, C, H, W] }),
+    (err) => err instanceof RangeError && /features\[261\] = NaN/.test(err.message),
+  );
   features[C * H * W + 5] = 0;
   const ok = await engines[1].patchContrast({ features, mask: blobMask(B, H, W), shape: [B, C, H, W] });
   assert.ok(Number.isFinite(ok.loss));
@@ -83,7 +99,10 @@ test('a process with a threaded engine exits, disposed or not', () => {
     if (process.argv[1] === 'dispose') await e.dispose();
   `;
   for (const mode of ['dispose', 'keep']) {
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, mode], { encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script, mode], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     assert.equal(r.status, 0, `${mode}: ${r.stderr}`);
     assert.match(r.stdout, /threads 2 loss \d/);
   }

@@ -26,7 +26,11 @@ function readNpy(name) {
   const headerLength = view.getUint16(8, true);
   const header = bytes.subarray(10, 10 + headerLength).toString('latin1');
   assert.match(header, /'descr': '<f4'/);
-  const shape = /'shape': \(([^)]*)\)/.exec(header)[1].split(',').filter((s) => s.trim()).map(Number);
+  const shape = /'shape': \(([^)]*)\)/
+    .exec(header)[1]
+    .split(',')
+    .filter((s) => s.trim())
+    .map(Number);
   const data = new Float32Array(shape.reduce((n, d) => n * d, 1));
   for (let i = 0; i < data.length; i++) data[i] = view.getFloat32(10 + headerLength + 4 * i, true);
   return { shape, data };
@@ -39,7 +43,12 @@ async function expected(engine, sample, { variant, temperature }) {
   const out = {
     patchContrast: await engine.patchContrast({ features, mask, shape, patchSize: 4, variant, temperature }),
     infoNCE: await engine.infoNCE({ features, mask, shape, temperature, positive: 'mean-logit' }),
-    crossEntropy: await engine.crossEntropy({ logits, shape: [b, 2, h, w], target: Int32Array.from(mask), weight: CFL_WEIGHT }),
+    crossEntropy: await engine.crossEntropy({
+      logits,
+      shape: [b, 2, h, w],
+      target: Int32Array.from(mask),
+      weight: CFL_WEIGHT,
+    }),
     cflObjective: await engine.cflObjective({ logits, features, mask, shape, patchSize: 4, temperature }),
   };
   return Object.fromEntries(LOSSES.map((loss) => [loss, out[loss].loss]));
@@ -48,7 +57,10 @@ async function expected(engine, sample, { variant, temperature }) {
 function assertRel(actual, want, what) {
   assert.ok(Number.isFinite(actual), `${what}: shown ${actual}`);
   const rel = Math.abs(actual - want) / Math.max(Math.abs(want), 1e-12);
-  assert.ok(rel <= RTOL, `${what}: shown ${actual}, Node ${want} (relative difference ${rel.toExponential(2)} > ${RTOL})`);
+  assert.ok(
+    rel <= RTOL,
+    `${what}: shown ${actual}, Node ${want} (relative difference ${rel.toExponential(2)} > ${RTOL})`,
+  );
 }
 
 /** What the page shows: window.__demo and the table cells (their data attributes and their text). */
@@ -56,10 +68,17 @@ async function shown(page) {
   return page.evaluate(() => ({
     demo: structuredClone(window.__demo),
     cells: [...document.querySelectorAll('#results td[data-loss]')].map((td) => ({
-      backend: td.dataset.backend, loss: td.dataset.loss, value: Number(td.dataset.value), ms: Number(td.dataset.ms),
+      backend: td.dataset.backend,
+      loss: td.dataset.loss,
+      value: Number(td.dataset.value),
+      ms: Number(td.dataset.ms),
       text: td.querySelector('.value').textContent,
     })),
-    rows: [...document.querySelectorAll('#results tbody tr')].map((tr) => ({ backend: tr.dataset.backend, available: tr.dataset.available, text: tr.textContent })),
+    rows: [...document.querySelectorAll('#results tbody tr')].map((tr) => ({
+      backend: tr.dataset.backend,
+      available: tr.dataset.available,
+      text: tr.textContent,
+    })),
   }));
 }
 
@@ -67,7 +86,10 @@ async function shown(page) {
 function checkShown({ demo, cells, rows }, params, want) {
   assert.equal(demo.error, null);
   assert.deepEqual(demo.params, params);
-  assert.deepEqual(rows.map((r) => r.backend), ['wasm-1', 'wasm-threads', 'webgpu']);
+  assert.deepEqual(
+    rows.map((r) => r.backend),
+    ['wasm-1', 'wasm-threads', 'webgpu'],
+  );
   const byId = Object.fromEntries(demo.results.map((r) => [r.id, r]));
   for (const id of ['wasm-1', 'wasm-threads']) {
     const r = byId[id];
@@ -78,7 +100,10 @@ function checkShown({ demo, cells, rows }, params, want) {
   assert.equal(byId['wasm-1'].threads, 1);
   const cores = Math.min(8, demo.runtime.cores ?? 1);
   const threads = byId['wasm-threads'].threads;
-  assert.ok(threads === cores || byId['wasm-threads'].notes.length > 0, `threads 'auto' ran ${threads} of ${cores} with no note`);
+  assert.ok(
+    threads === cores || byId['wasm-threads'].notes.length > 0,
+    `threads 'auto' ran ${threads} of ${cores} with no note`,
+  );
   const webgpu = byId.webgpu;
   if (!webgpu.available) {
     assert.ok(webgpu.reason.length > 0);
@@ -101,21 +126,31 @@ function checkShown({ demo, cells, rows }, params, want) {
 
 /** Distinct colours on each map canvas (the maps were really drawn). */
 function canvasColours(page) {
-  return page.evaluate(() => Object.fromEntries(['mask', 'heat', 'grad'].map((id) => {
-    const canvas = document.getElementById(`${id}-canvas`);
-    const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
-    const colours = new Set();
-    for (let i = 0; i < data.length; i += 4) colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
-    return [id, colours.size];
-  })));
+  return page.evaluate(() =>
+    Object.fromEntries(
+      ['mask', 'heat', 'grad'].map((id) => {
+        const canvas = document.getElementById(`${id}-canvas`);
+        const { data } = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
+        const colours = new Set();
+        for (let i = 0; i < data.length; i += 4) colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+        return [id, colours.size];
+      }),
+    ),
+  );
 }
 
 /** Starts examples/web/serve.mjs; resolves to { child, pageUrl, output() } once it printed its URL. */
 function startServer() {
-  const child = spawn(process.execPath, [SERVER], { cwd: fileURLToPath(root), env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [SERVER], {
+    cwd: fileURLToPath(root),
+    env: { ...process.env, PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
-  child.stderr.on('data', (d) => { stderr += d; });
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`the server printed no URL in 10 s: ${stdout}${stderr}`)), 10_000);
     child.on('exit', (code) => reject(new Error(`the server exited (${code}): ${stderr}`)));
@@ -149,7 +184,12 @@ test('browser demo: the numbers shown match Node, before and after changing vari
   const { chromium } = await import('playwright-core');
   const { createEngine } = await import('../dist/index.js');
   const features = readNpy('features.npy');
-  const sample = { features: features.data, logits: readNpy('logits.npy').data, mask: readNpy('mask.npy').data, shape: features.shape };
+  const sample = {
+    features: features.data,
+    logits: readNpy('logits.npy').data,
+    mask: readNpy('mask.npy').data,
+    shape: features.shape,
+  };
   const engine = await createEngine({ threads: 1 });
   const { child, pageUrl, output } = await startServer();
   const origin = new URL(pageUrl).origin;
@@ -157,14 +197,31 @@ test('browser demo: the numbers shown match Node, before and after changing vari
   let browser;
   try {
     browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM, headless: true, viewport: { width: 1280, height: 900 },
-      args: ['--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--disable-default-apps', '--disable-extensions', '--enable-unsafe-webgpu'],
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1280, height: 900 },
+      args: [
+        '--no-sandbox',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--disable-quic',
+        '--disable-default-apps',
+        '--disable-extensions',
+        '--enable-unsafe-webgpu',
+      ],
     });
-    const page = browser.pages()[0] ?? await browser.newPage();
+    const page = browser.pages()[0] ?? (await browser.newPage());
     const problems = [];
     page.on('pageerror', (e) => problems.push(`page error: ${e}`));
-    page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
-    page.on('request', (r) => { if (!r.url().startsWith(origin) && !r.url().startsWith('data:')) problems.push(`request outside the server: ${r.url()}`); });
+    page.on('console', (m) => {
+      if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+    });
+    page.on('request', (r) => {
+      if (!r.url().startsWith(origin) && !r.url().startsWith('data:'))
+        problems.push(`request outside the server: ${r.url()}`);
+    });
 
     await page.goto(pageUrl);
     await page.waitForFunction(() => window.__demo?.ready && window.__demo.runs >= 1, null, { timeout: 30_000 });
@@ -175,14 +232,18 @@ test('browser demo: the numbers shown match Node, before and after changing vari
     assert.ok(colours.heat > 20 && colours.grad > 20, `maps look blank: ${JSON.stringify(colours)}`);
 
     // Through the UI: the variant radio, then the temperature box (committed by Tab, a change event).
-    const runs = (await page.evaluate(() => window.__demo.runs));
+    const runs = await page.evaluate(() => window.__demo.runs);
     await page.locator('input[name="variant"][value="cflnet"]').check();
     await page.locator('#temperature').fill('0.2');
     await page.locator('#temperature').press('Tab');
-    await page.waitForFunction((n) => {
-      const d = window.__demo;
-      return d.ready && d.runs > n && d.params?.variant === 'cflnet' && d.params.temperature === 0.2;
-    }, runs, { timeout: 30_000 });
+    await page.waitForFunction(
+      (n) => {
+        const d = window.__demo;
+        return d.ready && d.runs > n && d.params?.variant === 'cflnet' && d.params.temperature === 0.2;
+      },
+      runs,
+      { timeout: 30_000 },
+    );
     const second = { variant: 'cflnet', temperature: 0.2 };
     const want = await expected(engine, sample, second);
     assert.notEqual(want.patchContrast, (await expected(engine, sample, first)).patchContrast);
@@ -193,7 +254,10 @@ test('browser demo: the numbers shown match Node, before and after changing vari
     const hw = 64 * 64;
     const forged1 = sample.mask.subarray(hw, 2 * hw).reduce((n, v) => n + (v > 0.5 ? 1 : 0), 0);
     await page.locator('#image').selectOption('1');
-    assert.match(await page.locator('#mask-caption').textContent(), new RegExp(`image 1 · ${forged1} of ${hw} px forged`));
+    assert.match(
+      await page.locator('#mask-caption').textContent(),
+      new RegExp(`image 1 · ${forged1} of ${hw} px forged`),
+    );
     await page.locator('#image').selectOption('0');
     await page.evaluate(() => document.activeElement?.blur());
 
@@ -205,7 +269,11 @@ test('browser demo: the numbers shown match Node, before and after changing vari
     await engine.dispose();
     const exit = await stopServer(child);
     rmSync(profile, { recursive: true, force: true });
-    assert.deepEqual(exit, { code: 0, signal: null }, `the server did not exit cleanly on SIGINT: ${JSON.stringify(output())}`);
+    assert.deepEqual(
+      exit,
+      { code: 0, signal: null },
+      `the server did not exit cleanly on SIGINT: ${JSON.stringify(output())}`,
+    );
     assert.match(output().stdout, /stopped \(SIGINT\)/);
   }
 });

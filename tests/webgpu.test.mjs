@@ -27,24 +27,45 @@ function assertSuite(result, runtime, t) {
   assert.ok(result.passed >= 30, `${runtime}: only ${result.passed} checks ran`);
   assert.equal(result.info.backend, 'webgpu');
   const a = result.info.webgpu;
-  const worst = Object.entries(result.worst).map(([loss, w]) => `${loss} ${w.loss.toExponential(1)}/${w.grad.toExponential(1)}`).join(', ');
-  console.log(`# ${runtime}: ${result.passed} passed on ${a.vendor} ${a.architecture} ${a.description} (fallback ${a.isFallbackAdapter}); worst loss/gradient errors: ${worst}`);
+  const worst = Object.entries(result.worst)
+    .map(([loss, w]) => `${loss} ${w.loss.toExponential(1)}/${w.grad.toExponential(1)}`)
+    .join(', ');
+  console.log(
+    `# ${runtime}: ${result.passed} passed on ${a.vendor} ${a.architecture} ${a.description} (fallback ${a.isFallbackAdapter}); worst loss/gradient errors: ${worst}`,
+  );
 }
 
-test('WebGPU suite under Deno (navigator.gpu over lavapipe)', { skip: existsSync(DENO) ? false : 'deno is not installed' }, (t) => {
+test('WebGPU suite under Deno (navigator.gpu over lavapipe)', {
+  skip: existsSync(DENO) ? false : 'deno is not installed',
+}, (t) => {
   const r = spawnSync(DENO, ['run', '-A', new URL('runtime/run-webgpu.mjs', import.meta.url).pathname], {
-    encoding: 'utf8', timeout: 120_000, env: { ...process.env, NO_COLOR: '1', XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? tmpdir() },
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...process.env, NO_COLOR: '1', XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? tmpdir() },
   });
   assert.equal(r.status, 0, r.stderr);
   assertSuite(JSON.parse(r.stdout.trim().split('\n').pop()), 'deno', t);
 });
 
-test('WebGPU suite in headless Chromium (--enable-unsafe-webgpu, SwiftShader)', { skip: existsSync(CHROMIUM) ? false : 'chromium is not installed (apt-get install chromium)' }, async (t) => {
+test('WebGPU suite in headless Chromium (--enable-unsafe-webgpu, SwiftShader)', {
+  skip: existsSync(CHROMIUM) ? false : 'chromium is not installed (apt-get install chromium)',
+}, async (t) => {
   const { chromium } = await import('playwright-core');
   const { server, url } = await serve(root);
   const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'fl-webgpu-')), {
-    executablePath: CHROMIUM, headless: true,
-    args: ['--enable-unsafe-webgpu', '--no-sandbox', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--disable-default-apps', '--disable-extensions'],
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--enable-unsafe-webgpu',
+      '--no-sandbox',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-quic',
+      '--disable-default-apps',
+      '--disable-extensions',
+    ],
   });
   try {
     const page = await browser.newPage();

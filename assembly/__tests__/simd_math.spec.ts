@@ -18,7 +18,7 @@ describe('expv', () => {
   it('is within 2 float32 ulps of exp on [-87, 88]', () => {
     let worst: f64 = 0;
     for (let i = 0; i <= 200000; i++) {
-      const x = <f32>(-87.0 + 175.0 * <f64>i / 200000.0);
+      const x = <f32>(-87.0 + (175.0 * <f64>i) / 200000.0);
       const e = relErrExp(x);
       if (e > worst) worst = e;
     }
@@ -41,7 +41,7 @@ describe('logv', () => {
   it('is within 2 float32 ulps (or 2e-7 absolute near 1) of ln on [1e-30, 1e30]', () => {
     let worst: f64 = 0;
     for (let i = 0; i <= 200000; i++) {
-      const x = <f32>Math.pow(10.0, -30.0 + 60.0 * <f64>i / 200000.0);
+      const x = <f32>Math.pow(10.0, -30.0 + (60.0 * <f64>i) / 200000.0);
       const want = Math.log(<f64>x);
       const got = <f64>f32x4.extract_lane(logv(f32x4.splat(x)), 0);
       const e = Math.abs(got - want) / Math.max(Math.abs(want), 1.0);
@@ -52,7 +52,7 @@ describe('logv', () => {
   it('covers [1, C] finely, where cross-entropy uses it', () => {
     let worst: f64 = 0;
     for (let i = 0; i <= 100000; i++) {
-      const e = relErrLog(<f32>(1.0 + 255.0 * <f64>i / 100000.0));
+      const e = relErrLog(<f32>(1.0 + (255.0 * <f64>i) / 100000.0));
       if (e > worst && i > 0) worst = e;
     }
     expect(worst).toBeLessThan(4e-7);
@@ -63,7 +63,7 @@ describe('expNonPositive', () => {
   it('is within 2 float32 ulps of exp on [-87, 0]', () => {
     let worst: f64 = 0;
     for (let i = 0; i <= 200000; i++) {
-      const x = <f32>(-87.0 * <f64>i / 200000.0);
+      const x = <f32>((-87.0 * <f64>i) / 200000.0);
       const got = <f64>f32x4.extract_lane(expNonPositive(f32x4.splat(x)), 0);
       const want = Math.exp(<f64>x);
       const e = Math.abs(got - want) / want;
@@ -90,7 +90,7 @@ describe('log1pUnit', () => {
       if (e > worst) worst = e;
     }
     for (let p = 1; p <= 38; p++) {
-      const x = <f32>Math.pow(10.0, -<f64>p);
+      const x = <f32>Math.pow(10.0, -(<f64>p));
       const want = Math.log1p(<f64>x);
       const e = Math.abs(<f64>f32x4.extract_lane(log1pUnit(f32x4.splat(x)), 0) - want) / want;
       if (e > worst) worst = e;

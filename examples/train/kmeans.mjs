@@ -22,8 +22,15 @@ export function twoMeans(features, d, hw, iterations = 20) {
   const mean = new Float64Array(d);
   for (let p = 0; p < hw; p++) for (let c = 0; c < d; c++) mean[c] += x[p * d + c] / hw;
   const farthestFrom = (center) => {
-    let best = 0, bestD = -1;
-    for (let p = 0; p < hw; p++) { const e = dist(p, center); if (e > bestD) { bestD = e; best = p; } }
+    let best = 0,
+      bestD = -1;
+    for (let p = 0; p < hw; p++) {
+      const e = dist(p, center);
+      if (e > bestD) {
+        bestD = e;
+        best = p;
+      }
+    }
     return x.slice(best * d, (best + 1) * d);
   };
   const centers = [farthestFrom(mean)];
@@ -33,10 +40,17 @@ export function twoMeans(features, d, hw, iterations = 20) {
     let changed = 0;
     for (let p = 0; p < hw; p++) {
       const l = dist(p, centers[1]) < dist(p, centers[0]) ? 1 : 0;
-      if (l !== label[p]) { label[p] = l; changed++; }
+      if (l !== label[p]) {
+        label[p] = l;
+        changed++;
+      }
     }
-    const sums = [new Float64Array(d), new Float64Array(d)], counts = [0, 0];
-    for (let p = 0; p < hw; p++) { counts[label[p]]++; for (let c = 0; c < d; c++) sums[label[p]][c] += x[p * d + c]; }
+    const sums = [new Float64Array(d), new Float64Array(d)],
+      counts = [0, 0];
+    for (let p = 0; p < hw; p++) {
+      counts[label[p]]++;
+      for (let c = 0; c < d; c++) sums[label[p]][c] += x[p * d + c];
+    }
     for (let k = 0; k < 2; k++) if (counts[k] > 0) centers[k] = Float32Array.from(sums[k], (v) => v / counts[k]);
     if (it > 0 && changed === 0) break;
   }
@@ -48,9 +62,11 @@ export function twoMeans(features, d, hw, iterations = 20) {
 
 /** Intersection over union of a predicted and a true mask (both 0/1); 1 when both are empty. */
 export function iou(pred, truth) {
-  let inter = 0, union = 0;
+  let inter = 0,
+    union = 0;
   for (let i = 0; i < truth.length; i++) {
-    const a = pred[i] > 0.5, b = truth[i] > 0.5;
+    const a = pred[i] > 0.5,
+      b = truth[i] > 0.5;
     if (a && b) inter++;
     if (a || b) union++;
   }

@@ -29,7 +29,15 @@ export const conv = tf.customGrad((x, w, save) => {
       const [k] = w.shape;
       const r = (k - 1) / 2;
       const dx = tf.conv2d(dy, tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]), 1, 'same');
-      const xp = tf.transpose(tf.pad(x, [[0, 0], [r, r], [r, r], [0, 0]]), [3, 1, 2, 0]);
+      const xp = tf.transpose(
+        tf.pad(x, [
+          [0, 0],
+          [r, r],
+          [r, r],
+          [0, 0],
+        ]),
+        [3, 1, 2, 0],
+      );
       const dw = tf.transpose(tf.conv2d(xp, tf.transpose(dy, [1, 2, 0, 3]), 1, 'valid'), [1, 2, 0, 3]);
       return [dx, dw];
     },
@@ -43,9 +51,13 @@ function instanceNorm(x) {
 }
 
 function heNormal(rand, shape, fanIn) {
-  const n = shape.reduce((a, b) => a * b, 1), out = new Float32Array(n), s = Math.sqrt(2 / fanIn);
+  const n = shape.reduce((a, b) => a * b, 1),
+    out = new Float32Array(n),
+    s = Math.sqrt(2 / fanIn);
   for (let i = 0; i < n; i += 2) {
-    const u = Math.max(rand(), 1e-12), v = rand(), m = Math.sqrt(-2 * Math.log(u)) * s;
+    const u = Math.max(rand(), 1e-12),
+      v = rand(),
+      m = Math.sqrt(-2 * Math.log(u)) * s;
     out[i] = m * Math.cos(2 * Math.PI * v);
     if (i + 1 < n) out[i + 1] = m * Math.sin(2 * Math.PI * v);
   }
@@ -59,8 +71,12 @@ export function createModel(rand, { dim = 16 } = {}) {
     b: tf.variable(tf.zeros([cout]), true, `${name}/b`),
   });
   const layers = {
-    c1: layer('c1', 3, 3, 16), c2: layer('c2', 3, 16, 24), c3: layer('c3', 3, 24, 24),
-    c4: layer('c4', 1, 24, 32), feat: layer('feat', 1, 32, dim), logit: layer('logit', 1, 32, 2),
+    c1: layer('c1', 3, 3, 16),
+    c2: layer('c2', 3, 16, 24),
+    c3: layer('c3', 3, 24, 24),
+    c4: layer('c4', 1, 24, 32),
+    feat: layer('feat', 1, 32, dim),
+    logit: layer('logit', 1, 32, 2),
   };
   const apply = (x, l) => tf.add(conv(x, l.w), l.b);
   /** (B, 3, H, W) images in [0, 1] → { features: (B, D, H, W), logits: (B, 2, H, W) }, both NCHW. */

@@ -3,11 +3,16 @@
 
 import { Canvas } from './png.mjs';
 
-const BLACK = [0, 0, 0], GREY = [225, 225, 225], AXIS = [90, 90, 90];
-const LOSS_RAW = [170, 195, 235], LOSS = [25, 80, 170], IOU = [225, 110, 20];
+const BLACK = [0, 0, 0],
+  GREY = [225, 225, 225],
+  AXIS = [90, 90, 90];
+const LOSS_RAW = [170, 195, 235],
+  LOSS = [25, 80, 170],
+  IOU = [225, 110, 20];
 
 function niceStep(range, ticks) {
-  const raw = range / ticks, mag = 10 ** Math.floor(Math.log10(raw));
+  const raw = range / ticks,
+    mag = 10 ** Math.floor(Math.log10(raw));
   return [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
 }
 
@@ -21,7 +26,10 @@ function movingAverage(values, window) {
 }
 
 function panel(cv, top, height, { curve, before, after, title }, width) {
-  const left = 80, right = width - 70, plotTop = top + 56, bottom = top + height - 48;
+  const left = 80,
+    right = width - 70,
+    plotTop = top + 56,
+    bottom = top + height - 48;
   const steps = curve.loss.length;
   const lossMax = Math.max(...curve.loss, before.loss) * 1.05;
   const lossStep = niceStep(lossMax, 5);
@@ -31,7 +39,12 @@ function panel(cv, top, height, { curve, before, after, title }, width) {
   const YI = (v) => bottom - (bottom - plotTop) * v;
 
   cv.text(left, top + 8, title, BLACK);
-  cv.text(left, top + 28, `held-out loss ${before.loss.toFixed(2)} -> ${after.loss.toFixed(2)}, IoU ${before.iou.toFixed(2)} -> ${after.iou.toFixed(2)}`, AXIS);
+  cv.text(
+    left,
+    top + 28,
+    `held-out loss ${before.loss.toFixed(2)} -> ${after.loss.toFixed(2)}, IoU ${before.iou.toFixed(2)} -> ${after.iou.toFixed(2)}`,
+    AXIS,
+  );
   for (let v = 0; v <= yMax + 1e-9; v += lossStep) {
     cv.line(left, YL(v), right, YL(v), GREY);
     cv.text(left - 8, YL(v) - 7, label(v, lossStep), LOSS, { align: 'right' });
@@ -56,7 +69,8 @@ function panel(cv, top, height, { curve, before, after, title }, width) {
     cv.rect(X(s) - 3, YI(v) - 3, X(s) + 3, YI(v) + 3, IOU);
   }
   // legend
-  const lx = right - 330, ly = plotTop + 8;
+  const lx = right - 330,
+    ly = plotTop + 8;
   cv.line(lx, ly + 6, lx + 24, ly + 6, LOSS, 2);
   cv.text(lx + 30, ly, 'train loss (avg 10)', LOSS);
   cv.rect(lx + 6, ly + 21, lx + 12, ly + 27, IOU);
@@ -65,7 +79,8 @@ function panel(cv, top, height, { curve, before, after, title }, width) {
 
 /** PNG bytes of the runs' curves, one panel each, stacked. */
 export function plotCurves(runs) {
-  const width = 900, panelHeight = 340;
+  const width = 900,
+    panelHeight = 340;
   const cv = new Canvas(width, panelHeight * runs.length + 10);
   for (const [i, r] of runs.entries()) panel(cv, 10 + i * panelHeight, panelHeight, r, width);
   return cv.png();

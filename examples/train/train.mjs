@@ -49,7 +49,9 @@ const fl = tfjsLosses(engine);
 const { size, batch, dim } = CONFIG;
 const hw = size * size;
 const log = (line) => console.log(line);
-log(`TF.js ${tf.version_core} (${tf.getBackend()} backend), forgery-losses engine ${engine.info.backend}; ${size}×${size} images, batch ${batch}, ${dim} feature channels`);
+log(
+  `TF.js ${tf.version_core} (${tf.getBackend()} backend), forgery-losses engine ${engine.info.backend}; ${size}×${size} images, batch ${batch}, ${dim} feature channels`,
+);
 
 // Held-out images: the same for both runs, never trained on.
 const heldOut = makeBatch(rng(1_000_003), CONFIG.heldOut, size);
@@ -68,15 +70,25 @@ function outputsOf(model, from, n) {
  * clustering of the features; 'cfl': cflObjective and the IoU of the logits' argmax.
  */
 async function evaluate(model, mode) {
-  let loss = 0, sumIoU = 0;
+  let loss = 0,
+    sumIoU = 0;
   for (let from = 0; from < CONFIG.heldOut; from += batch) {
     const n = Math.min(batch, CONFIG.heldOut - from);
     const { features, logits } = outputsOf(model, from, n);
     const mask = heldOut.masks.subarray(from * hw, (from + n) * hw);
     const shape = [n, dim, size, size];
-    const r = mode === 'nce'
-      ? await engine.infoNCE({ features, mask, shape, temperature: CONFIG.temperature, grad: false })
-      : await engine.cflObjective({ logits, features, mask, shape, patchSize: CONFIG.patchSize, temperature: CONFIG.temperature, grad: false });
+    const r =
+      mode === 'nce'
+        ? await engine.infoNCE({ features, mask, shape, temperature: CONFIG.temperature, grad: false })
+        : await engine.cflObjective({
+            logits,
+            features,
+            mask,
+            shape,
+            patchSize: CONFIG.patchSize,
+            temperature: CONFIG.temperature,
+            grad: false,
+          });
     loss += r.loss * n;
     for (let i = 0; i < n; i++) {
       const truth = mask.subarray(i * hw, (i + 1) * hw);
@@ -102,15 +114,29 @@ async function run(name, mode, steps, seed, title) {
   log(`[${name}] held-out before training: loss ${before.loss.toFixed(4)}, IoU ${before.iou.toFixed(3)}`);
   const curve = { name, loss: [], iou: [[0, before.iou]] };
   const started = performance.now();
-  let movedBytes = 0, moveMs = 0, engineMs = 0;
+  let movedBytes = 0,
+    moveMs = 0,
+    engineMs = 0;
   for (let step = 1; step <= steps; step++) {
     const data = makeBatch(trainRand, batch, size);
     const images = tf.tensor4d(data.images, [batch, 3, size, size]);
     const masks = tf.tensor3d(data.masks, [batch, size, size]);
-    const forward = mode === 'nce' ? () => model.forward(images).features : () => { const o = model.forward(images); return [o.logits, o.features]; };
-    const loss = mode === 'nce'
-      ? (features) => fl.infoNCE(features, masks, { temperature: CONFIG.temperature, sample: { maxPerClass: CONFIG.maxPerClass, seed: step } })
-      : ([logits, features]) => fl.cflObjective(logits, features, masks, { patchSize: CONFIG.patchSize, temperature: CONFIG.temperature });
+    const forward =
+      mode === 'nce'
+        ? () => model.forward(images).features
+        : () => {
+            const o = model.forward(images);
+            return [o.logits, o.features];
+          };
+    const loss =
+      mode === 'nce'
+        ? (features) =>
+            fl.infoNCE(features, masks, {
+              temperature: CONFIG.temperature,
+              sample: { maxPerClass: CONFIG.maxPerClass, seed: step },
+            })
+        : ([logits, features]) =>
+            fl.cflObjective(logits, features, masks, { patchSize: CONFIG.patchSize, temperature: CONFIG.temperature });
     const { value, cost } = await minimize(optimizer, forward, loss, varList);
     tf.dispose([images, masks]);
     curve.loss.push(value);
@@ -122,13 +148,19 @@ async function run(name, mode, steps, seed, title) {
       curve.iou.push([step, e.iou]);
       const recent = curve.loss.slice(-CONFIG.evalEvery);
       const ms = (performance.now() - started) / step;
-      log(`[${name}] step ${String(step).padStart(3)}/${steps}  train loss ${(recent.reduce((a, b) => a + b, 0) / recent.length).toFixed(4)}  held-out IoU ${e.iou.toFixed(3)}  ${ms.toFixed(0)} ms/step`);
+      log(
+        `[${name}] step ${String(step).padStart(3)}/${steps}  train loss ${(recent.reduce((a, b) => a + b, 0) / recent.length).toFixed(4)}  held-out IoU ${e.iou.toFixed(3)}  ${ms.toFixed(0)} ms/step`,
+      );
     }
   }
   const after = await evaluate(model, mode);
   const seconds = (performance.now() - started) / 1000;
-  log(`[${name}] held-out after ${steps} steps (${seconds.toFixed(0)} s): loss ${after.loss.toFixed(4)}, IoU ${after.iou.toFixed(3)}`);
-  log(`[${name}] TF.js <-> engine per step: ${(movedBytes / steps / 2 ** 20).toFixed(2)} MiB moved, ${(moveMs / steps).toFixed(2)} ms reading/writing tensors, ${(engineMs / steps).toFixed(1)} ms in the engine (copies in/out of its memory included)`);
+  log(
+    `[${name}] held-out after ${steps} steps (${seconds.toFixed(0)} s): loss ${after.loss.toFixed(4)}, IoU ${after.iou.toFixed(3)}`,
+  );
+  log(
+    `[${name}] TF.js <-> engine per step: ${(movedBytes / steps / 2 ** 20).toFixed(2)} MiB moved, ${(moveMs / steps).toFixed(2)} ms reading/writing tensors, ${(engineMs / steps).toFixed(1)} ms in the engine (copies in/out of its memory included)`,
+  );
   model.dispose();
   optimizer.dispose();
   return { curve, before, after, seconds, title };
@@ -142,7 +174,16 @@ if (!process.argv.includes('--no-plot')) {
   writeFileSync(PLOT, plotCurves([nce, cfl]));
   log(`wrote ${PLOT.pathname}`);
 }
-log(`cflObjective run: ${JSON.stringify({ initialLoss: cfl.before.loss, finalLoss: cfl.after.loss, iouBefore: cfl.before.iou, iouAfter: cfl.after.iou })}`);
+log(
+  `cflObjective run: ${JSON.stringify({ initialLoss: cfl.before.loss, finalLoss: cfl.after.loss, iouBefore: cfl.before.iou, iouAfter: cfl.after.iou })}`,
+);
 log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 await engine.dispose();
-console.log(JSON.stringify({ initialLoss: nce.before.loss, finalLoss: nce.after.loss, iouBefore: nce.before.iou, iouAfter: nce.after.iou }));
+console.log(
+  JSON.stringify({
+    initialLoss: nce.before.loss,
+    finalLoss: nce.after.loss,
+    iouBefore: nce.before.iou,
+    iouAfter: nce.after.iou,
+  }),
+);

@@ -24,12 +24,27 @@ const LOSSES = [
   {
     id: 'patchContrast',
     detail: (p) => `${p.variant} · τ ${p.temperature} · patch ${PATCH}`,
-    run: (e, s, p) => e.patchContrast({ features: s.features, mask: s.mask, shape: s.shape, patchSize: PATCH, variant: p.variant, temperature: p.temperature }),
+    run: (e, s, p) =>
+      e.patchContrast({
+        features: s.features,
+        mask: s.mask,
+        shape: s.shape,
+        patchSize: PATCH,
+        variant: p.variant,
+        temperature: p.temperature,
+      }),
   },
   {
     id: 'infoNCE',
     detail: (p) => `mean-logit · full dictionary · τ ${p.temperature}`,
-    run: (e, s, p) => e.infoNCE({ features: s.features, mask: s.mask, shape: s.shape, temperature: p.temperature, positive: 'mean-logit' }),
+    run: (e, s, p) =>
+      e.infoNCE({
+        features: s.features,
+        mask: s.mask,
+        shape: s.shape,
+        temperature: p.temperature,
+        positive: 'mean-logit',
+      }),
   },
   {
     id: 'crossEntropy',
@@ -39,13 +54,43 @@ const LOSSES = [
   {
     id: 'cflObjective',
     detail: (p) => `CE + patchContrast cflnet · τ ${p.temperature}`,
-    run: (e, s, p) => e.cflObjective({ logits: s.logits, features: s.features, mask: s.mask, shape: s.shape, patchSize: PATCH, temperature: p.temperature }),
+    run: (e, s, p) =>
+      e.cflObjective({
+        logits: s.logits,
+        features: s.features,
+        mask: s.mask,
+        shape: s.shape,
+        patchSize: PATCH,
+        temperature: p.temperature,
+      }),
   },
 ];
 
 // Colour maps (matplotlib's inferno and viridis, ten stops each, interpolated).
-const INFERNO = ['#000004', '#1b0c41', '#4a0c6b', '#781c6d', '#a52c60', '#cf4446', '#ed6925', '#fb9b06', '#f7d13d', '#fcffa4'];
-const VIRIDIS = ['#440154', '#482878', '#3e4989', '#31688e', '#26828e', '#1f9e89', '#35b779', '#6ece58', '#b5de2b', '#fde725'];
+const INFERNO = [
+  '#000004',
+  '#1b0c41',
+  '#4a0c6b',
+  '#781c6d',
+  '#a52c60',
+  '#cf4446',
+  '#ed6925',
+  '#fb9b06',
+  '#f7d13d',
+  '#fcffa4',
+];
+const VIRIDIS = [
+  '#440154',
+  '#482878',
+  '#3e4989',
+  '#31688e',
+  '#26828e',
+  '#1f9e89',
+  '#35b779',
+  '#6ece58',
+  '#b5de2b',
+  '#fde725',
+];
 const MASK_COLOURS = { pristine: [31, 36, 46], forged: [244, 241, 234] };
 
 /** What the page shows, for tests: `ready` is false while a computation runs. */
@@ -81,7 +126,11 @@ function decodeNpy(buffer, source) {
   if (fortran === 'True') fail('Fortran-order arrays are not supported');
   const dtype = ALIAS[descr] ?? descr;
   if (!(dtype in ITEM)) fail(`unsupported dtype ${descr}`);
-  const shape = dims.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => Number.parseInt(s, 10));
+  const shape = dims
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((s) => Number.parseInt(s, 10));
   const size = shape.reduce((n, d) => n * d, 1);
   const offset = start + headerLength;
   if (bytes.length - offset < size * ITEM[dtype]) fail('truncated data');
@@ -109,8 +158,12 @@ async function loadSample() {
   const [b, , h, w] = features.shape;
   // The mask holds exactly 0 and 1 (sample/README.md): it is also the cross-entropy class target.
   return {
-    features: features.data, logits: logits.data, mask: mask.data, target: Int32Array.from(mask.data),
-    shape: features.shape, logitShape: [b, logits.shape[1], h, w],
+    features: features.data,
+    logits: logits.data,
+    mask: mask.data,
+    target: Int32Array.from(mask.data),
+    shape: features.shape,
+    logitShape: [b, logits.shape[1], h, w],
   };
 }
 
@@ -123,12 +176,21 @@ async function startBackend(backend) {
     const { info } = engine;
     // A software adapter (SwiftShader, llvmpipe) runs WebGPU on the CPU, 40–300× slower than wasm:
     // it would stall the page for seconds, so it runs only when the URL asks for it.
-    if (backend.id === 'webgpu' && info.webgpu?.isFallbackAdapter && !new URLSearchParams(location.search).has('software-webgpu')) {
+    if (
+      backend.id === 'webgpu' &&
+      info.webgpu?.isFallbackAdapter &&
+      !new URLSearchParams(location.search).has('software-webgpu')
+    ) {
       await engine.dispose();
       const what = [info.webgpu.vendor, info.webgpu.architecture].filter(Boolean).join(' ') || 'software';
-      return { ...backend, available: false, reason: `skipped: the adapter is a software one (${what}), far slower than wasm; add ?software-webgpu to the URL to run it anyway` };
+      return {
+        ...backend,
+        available: false,
+        reason: `skipped: the adapter is a software one (${what}), far slower than wasm; add ?software-webgpu to the URL to run it anyway`,
+      };
     }
-    const label = backend.id === 'wasm-threads' ? `wasm · ${info.threads} thread${info.threads === 1 ? '' : 's'}` : backend.label;
+    const label =
+      backend.id === 'wasm-threads' ? `wasm · ${info.threads} thread${info.threads === 1 ? '' : 's'}` : backend.label;
     return { ...backend, label, available: true, engine, info, startupMs: performance.now() - started };
   } catch (error) {
     return { ...backend, available: false, reason: error?.message ?? String(error) };
@@ -164,8 +226,14 @@ async function compute(params) {
     first ??= raw;
     const { info } = backend;
     results.push({
-      id: backend.id, label: backend.label, available: true, backend: info.backend, threads: info.threads,
-      notes: [...info.notes], startupMs: backend.startupMs, losses,
+      id: backend.id,
+      label: backend.label,
+      available: true,
+      backend: info.backend,
+      threads: info.threads,
+      notes: [...info.notes],
+      startupMs: backend.startupMs,
+      losses,
     });
   }
   return { params, results, raw: first };
@@ -197,7 +265,8 @@ function el(tag, props = {}, ...children) {
 function renderTable(shown) {
   const head = $('results-head');
   head.replaceChildren(el('th', { scope: 'col' }, 'backend'));
-  for (const loss of LOSSES) head.append(el('th', { scope: 'col' }, loss.id, el('span', { class: 'detail' }, loss.detail(shown.params))));
+  for (const loss of LOSSES)
+    head.append(el('th', { scope: 'col' }, loss.id, el('span', { class: 'detail' }, loss.detail(shown.params))));
   head.append(el('th', { scope: 'col', class: 'total' }, 'total', el('span', { class: 'detail' }, 'ms, all four')));
 
   const body = $('results-body');
@@ -206,22 +275,49 @@ function renderTable(shown) {
     const name = el('th', { scope: 'row' }, el('span', { class: 'backend-name' }, r.label));
     const row = el('tr', { dataset: { backend: r.id, available: String(r.available) } }, name);
     if (!r.available) {
-      if (r.id === 'webgpu') name.append(el('span', { class: 'sub' }, `navigator.gpu ${demo.runtime?.webgpu ? 'present' : 'absent'} in this browser`));
+      if (r.id === 'webgpu')
+        name.append(
+          el('span', { class: 'sub' }, `navigator.gpu ${demo.runtime?.webgpu ? 'present' : 'absent'} in this browser`),
+        );
       name.append(el('span', { class: 'badge off' }, 'unavailable'));
-      row.append(el('td', { colspan: String(LOSSES.length + 1), class: 'unavailable', dataset: { backend: r.id, reason: r.reason } }, `Unavailable: ${r.reason}`));
+      row.append(
+        el(
+          'td',
+          { colspan: String(LOSSES.length + 1), class: 'unavailable', dataset: { backend: r.id, reason: r.reason } },
+          `Unavailable: ${r.reason}`,
+        ),
+      );
       body.append(row);
       continue;
     }
-    name.append(el('span', { class: 'sub' }, `${r.backend} · ${r.threads} thread${r.threads === 1 ? '' : 's'} · started in ${formatMs(r.startupMs)} ms`));
+    name.append(
+      el(
+        'span',
+        { class: 'sub' },
+        `${r.backend} · ${r.threads} thread${r.threads === 1 ? '' : 's'} · started in ${formatMs(r.startupMs)} ms`,
+      ),
+    );
     for (const note of r.notes) name.append(el('span', { class: 'note' }, note));
     let total = 0;
     for (const loss of LOSSES) {
       const { value, ms } = r.losses[loss.id];
       total += ms;
-      row.append(el('td', { dataset: { backend: r.id, loss: loss.id, value: String(value), ms: String(ms) } },
-        el('span', { class: 'value' }, formatValue(value)), el('span', { class: 'ms' }, `${formatMs(ms)} ms`)));
+      row.append(
+        el(
+          'td',
+          { dataset: { backend: r.id, loss: loss.id, value: String(value), ms: String(ms) } },
+          el('span', { class: 'value' }, formatValue(value)),
+          el('span', { class: 'ms' }, `${formatMs(ms)} ms`),
+        ),
+      );
     }
-    row.append(el('td', { class: 'total', dataset: { backend: r.id, total: String(total) } }, el('span', { class: 'ms strong' }, `${formatMs(total)} ms`)));
+    row.append(
+      el(
+        'td',
+        { class: 'total', dataset: { backend: r.id, total: String(total) } },
+        el('span', { class: 'ms strong' }, `${formatMs(total)} ms`),
+      ),
+    );
     body.append(row);
   }
 
@@ -232,8 +328,12 @@ function renderTable(shown) {
     const ref = values[0];
     for (const v of values) worst = Math.max(worst, Math.abs(v - ref) / Math.max(Math.abs(ref), 1e-30));
   }
-  const agreement = ran.length > 1 ? ` Largest relative difference between backends: ${worst === 0 ? '0 (identical)' : worst.toExponential(1)}.` : '';
-  $('results-note').textContent = `Each time is the median of ${REPEATS} calls (forward pass and gradient).${agreement}`;
+  const agreement =
+    ran.length > 1
+      ? ` Largest relative difference between backends: ${worst === 0 ? '0 (identical)' : worst.toExponential(1)}.`
+      : '';
+  $('results-note').textContent =
+    `Each time is the median of ${REPEATS} calls (forward pass and gradient).${agreement}`;
   $('results-note').dataset.maxRelativeDifference = String(worst);
 }
 
@@ -353,7 +453,8 @@ function renderMaps() {
   const [heatLo, heatHi] = range(perPatch);
   const heat = drawCells($('heat-canvas'), kw, kh, (i) => colourOf(LUTS.inferno, perPatch[i], heatLo, heatHi));
   if (state.outline) drawOutline(heat, mask, w, h);
-  $('heat-caption').textContent = `${shown.params.variant} · τ ${shown.params.temperature} · ${kh}×${kw} patches of ${PATCH}×${PATCH}`;
+  $('heat-caption').textContent =
+    `${shown.params.variant} · τ ${shown.params.temperature} · ${kh}×${kw} patches of ${PATCH}×${PATCH}`;
   $('heat-lo').textContent = formatShort(heatLo);
   $('heat-hi').textContent = formatShort(heatHi);
 
@@ -465,7 +566,8 @@ function onTemperature(fromSlider) {
 function wireControls() {
   const form = $('controls');
   form.addEventListener('submit', (event) => event.preventDefault());
-  for (const radio of document.querySelectorAll('input[name="variant"]')) radio.addEventListener('change', () => request(readParams()));
+  for (const radio of document.querySelectorAll('input[name="variant"]'))
+    radio.addEventListener('change', () => request(readParams()));
   $('temperature-range').addEventListener('input', () => {
     if (!onTemperature(true)) return;
     clearTimeout(debounce);
@@ -522,17 +624,25 @@ function describeRuntime(backends) {
   };
   demo.runtime = runtime;
   const footer = $('footer');
-  footer.append(el('br'), `This browser: SIMD ${yes(runtime.simd)} · relaxed SIMD ${yes(runtime.relaxedSimd)} · workers ${yes(runtime.workers)} · cross-origin isolated ${yes(runtime.crossOriginIsolated)} · navigator.gpu ${yes(runtime.webgpu)} · ${runtime.cores ?? '?'} logical cores.`);
+  footer.append(
+    el('br'),
+    `This browser: SIMD ${yes(runtime.simd)} · relaxed SIMD ${yes(runtime.relaxedSimd)} · workers ${yes(runtime.workers)} · cross-origin isolated ${yes(runtime.crossOriginIsolated)} · navigator.gpu ${yes(runtime.webgpu)} · ${runtime.cores ?? '?'} logical cores.`,
+  );
 }
 
 async function main() {
-  for (const [id, stops] of [['heat-bar', INFERNO], ['grad-bar', VIRIDIS]]) $(id).style.background = gradientCss(stops);
+  for (const [id, stops] of [
+    ['heat-bar', INFERNO],
+    ['grad-bar', VIRIDIS],
+  ])
+    $(id).style.background = gradientCss(stops);
   wireControls();
   try {
     const [sample, ...backends] = await Promise.all([loadSample(), ...BACKENDS.map(startBackend)]);
     state.sample = sample;
     state.backends = backends;
-    if (!backends.some((b) => b.available)) throw new Error(`no backend could start: ${backends.map((b) => `${b.label}: ${b.reason}`).join('; ')}`);
+    if (!backends.some((b) => b.available))
+      throw new Error(`no backend could start: ${backends.map((b) => `${b.label}: ${b.reason}`).join('; ')}`);
     describeRuntime(backends);
   } catch (error) {
     demo.error = error?.message ?? String(error);

@@ -48,7 +48,11 @@ export function startServer({ root = ROOT, port = 0, host = '127.0.0.1' } = {}) 
     try {
       if ((await stat(file)).isDirectory()) return void res.writeHead(302, { location: `${pathname}/` }).end();
       const body = await readFile(file);
-      res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': body.length, 'cache-control': 'no-store' });
+      res.writeHead(200, {
+        'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
+        'content-length': body.length,
+        'cache-control': 'no-store',
+      });
       res.end(req.method === 'HEAD' ? undefined : body);
     } catch {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
@@ -58,10 +62,11 @@ export function startServer({ root = ROOT, port = 0, host = '127.0.0.1' } = {}) 
     server.once('error', reject);
     server.listen(port, host, () => {
       const url = `http://${host}:${server.address().port}`;
-      const close = () => new Promise((done) => {
-        server.close(() => done());
-        server.closeAllConnections();
-      });
+      const close = () =>
+        new Promise((done) => {
+          server.close(() => done());
+          server.closeAllConnections();
+        });
       resolvePromise({ server, url, pageUrl: `${url}${PAGE}`, close });
     });
   });
@@ -74,7 +79,8 @@ async function main() {
     process.exitCode = 2;
     return;
   }
-  if (!existsSync(join(ROOT, 'dist', 'index.js'))) console.error('dist/index.js is missing: run `npm run build` first (npm run demo:web does).');
+  if (!existsSync(join(ROOT, 'dist', 'index.js')))
+    console.error('dist/index.js is missing: run `npm run build` first (npm run demo:web does).');
   const { pageUrl, close } = await startServer({ port });
   console.log(`forgery-losses browser demo: ${pageUrl}`);
   console.log('(Ctrl-C to stop)');

@@ -16,7 +16,9 @@ export function benchCommand(args: string[]): number {
     return 0;
   }
   if (!existsSync(COMPARE)) {
-    console.error(`forgery-losses: bench is not available: ${COMPARE} does not exist (it comes with a checkout of the package)`);
+    console.error(
+      `forgery-losses: bench is not available: ${COMPARE} does not exist (it comes with a checkout of the package)`,
+    );
     return 1;
   }
   const passed = args[0] === '--' ? args.slice(1) : args;

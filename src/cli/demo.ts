@@ -29,30 +29,45 @@ const CFL_WEIGHT = [0.0892, 0.9108] as const;
 
 const RUNS: Run[] = [
   {
-    loss: 'crossEntropy', variant: 'mask target, CFL weights',
+    loss: 'crossEntropy',
+    variant: 'mask target, CFL weights',
     call: async (e, s) => {
       // The mask holds exactly 0 and 1 (see sample/README.md): it is the class-index target.
-      const r = await e.crossEntropy({ logits: s.logits, shape: [s.shape[0], 2, s.shape[2], s.shape[3]], target: Int32Array.from(s.mask), weight: CFL_WEIGHT });
+      const r = await e.crossEntropy({
+        logits: s.logits,
+        shape: [s.shape[0], 2, s.shape[2], s.shape[3]],
+        target: Int32Array.from(s.mask),
+        weight: CFL_WEIGHT,
+      });
       return { ...r, grads: [r.grad!.logits] };
     },
   },
-  ...(['exact', 'cflnet'] as const).map((variant): Run => ({
-    loss: 'patchContrast', variant,
-    call: async (e, s) => {
-      const r = await e.patchContrast({ features: s.features, mask: s.mask, shape: s.shape, variant });
-      return { ...r, grads: [r.grad!.features] };
-    },
-  })),
-  ...(['mean-logit', 'mean-exp'] as const).flatMap((positive) => [undefined, 256].map((maxPerClass): Run => ({
-    loss: 'infoNCE', variant: `${positive}, ${maxPerClass === undefined ? 'full dictionary' : `maxPerClass ${maxPerClass}`}`,
-    call: async (e, s) => {
-      const sample = maxPerClass === undefined ? undefined : { maxPerClass, seed: 0 };
-      const r = await e.infoNCE({ features: s.features, mask: s.mask, shape: s.shape, positive, sample });
-      return { ...r, grads: [r.grad!.features] };
-    },
-  }))),
+  ...(['exact', 'cflnet'] as const).map(
+    (variant): Run => ({
+      loss: 'patchContrast',
+      variant,
+      call: async (e, s) => {
+        const r = await e.patchContrast({ features: s.features, mask: s.mask, shape: s.shape, variant });
+        return { ...r, grads: [r.grad!.features] };
+      },
+    }),
+  ),
+  ...(['mean-logit', 'mean-exp'] as const).flatMap((positive) =>
+    [undefined, 256].map(
+      (maxPerClass): Run => ({
+        loss: 'infoNCE',
+        variant: `${positive}, ${maxPerClass === undefined ? 'full dictionary' : `maxPerClass ${maxPerClass}`}`,
+        call: async (e, s) => {
+          const sample = maxPerClass === undefined ? undefined : { maxPerClass, seed: 0 };
+          const r = await e.infoNCE({ features: s.features, mask: s.mask, shape: s.shape, positive, sample });
+          return { ...r, grads: [r.grad!.features] };
+        },
+      }),
+    ),
+  ),
   {
-    loss: 'cflObjective', variant: 'CE + patchContrast cflnet',
+    loss: 'cflObjective',
+    variant: 'CE + patchContrast cflnet',
     call: async (e, s) => {
       const r = await e.cflObjective({ logits: s.logits, features: s.features, mask: s.mask, shape: s.shape });
       return { ...r, grads: [r.grad!.logits, r.grad!.features] };
@@ -63,14 +78,26 @@ const RUNS: Run[] = [
 async function loadSample(): Promise<Sample> {
   const read = async (name: string) => readNpy(fileURLToPath(new URL(name, SAMPLE_DIR)));
   const [features, logits, mask] = await Promise.all([read('features.npy'), read('logits.npy'), read('mask.npy')]);
-  return { features: npyToFloat32(features), logits: npyToFloat32(logits), mask: npyToFloat32(mask), shape: features.shape as unknown as Shape4 };
+  return {
+    features: npyToFloat32(features),
+    logits: npyToFloat32(logits),
+    mask: npyToFloat32(mask),
+    shape: features.shape as unknown as Shape4,
+  };
 }
 
 function describeEngine(info: EngineInfo): string {
   const yes = (b: boolean) => (b ? 'yes' : 'no');
   const f = info.features;
   const notes = info.notes.length === 0 ? '' : `; ${info.notes.join('; ')}`;
-  return `engine: backend ${info.backend}, threads ${info.threads}, features simd ${yes(f.simd)}, relaxed-simd ${yes(f.relaxedSimd)}, workers ${yes(f.workers)}, cross-origin-isolated ${yes(f.crossOriginIsolated)}, webgpu ${yes(f.webgpu)}${notes}`;
+  const features = [
+    `simd ${yes(f.simd)}`,
+    `relaxed-simd ${yes(f.relaxedSimd)}`,
+    `workers ${yes(f.workers)}`,
+    `cross-origin-isolated ${yes(f.crossOriginIsolated)}`,
+    `webgpu ${yes(f.webgpu)}`,
+  ];
+  return `engine: backend ${info.backend}, threads ${info.threads}, features ${features.join(', ')}${notes}`;
 }
 
 /** Runs `forgery-losses demo` (args after 'demo'); returns the exit code. */
@@ -85,13 +112,24 @@ export async function demoCommand(args: string[]): Promise<number> {
   const engine = await createEngine(engineFlags(values));
   try {
     console.log(describeEngine(engine.info));
-    console.log(`sample: features (${sample.shape.join(', ')}), logits and mask of ${sample.shape[0]} images of ${sample.shape[2]}x${sample.shape[3]}\n`);
+    console.log(
+      `sample: features (${sample.shape.join(', ')}), logits and mask of ${sample.shape[0]} images of ` +
+        `${sample.shape[2]}x${sample.shape[3]}\n`,
+    );
     const rows: string[][] = [];
     for (const run of RUNS) {
       const started = performance.now();
       const r = await run.call(engine, sample);
       const ms = performance.now() - started;
-      rows.push([run.loss, run.variant, formatNumber(r.loss as number), formatNumber(l2Norm(...r.grads)), ms.toFixed(1), r.backend, String(engine.info.threads)]);
+      rows.push([
+        run.loss,
+        run.variant,
+        formatNumber(r.loss as number),
+        formatNumber(l2Norm(...r.grads)),
+        ms.toFixed(1),
+        r.backend,
+        String(engine.info.threads),
+      ]);
     }
     console.log(formatTable(['loss', 'variant', 'value', 'grad L2', 'time (ms)', 'backend', 'threads'], rows));
   } finally {

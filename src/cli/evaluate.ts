@@ -18,9 +18,22 @@ const FLAGS = {
   json: { type: 'boolean' },
   'grad-out': str,
   'grad-logits-out': str,
-  features: str, mask: str, logits: str, target: str, 'target-probs': str,
-  weight: str, 'ignore-index': str, reduction: str, 'label-smoothing': str,
-  'patch-size': str, temperature: str, variant: str, positive: str, 'max-per-class': str, seed: str, alpha: str,
+  features: str,
+  mask: str,
+  logits: str,
+  target: str,
+  'target-probs': str,
+  weight: str,
+  'ignore-index': str,
+  reduction: str,
+  'label-smoothing': str,
+  'patch-size': str,
+  temperature: str,
+  variant: str,
+  positive: str,
+  'max-per-class': str,
+  seed: str,
+  alpha: str,
 } as const;
 type Values = { [K in keyof typeof FLAGS]?: (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string };
 
@@ -70,10 +83,13 @@ export async function evalCommand(args: string[]): Promise<number> {
 }
 
 function checkLoss(positionals: string[]): LossName {
-  if (positionals.length === 0) throw new UsageError(`eval needs a loss: ${LOSSES.join(', ')} (see forgery-losses eval --help)`);
-  if (positionals.length > 1) throw new UsageError(`eval takes one loss; got ${positionals.map((p) => `'${p}'`).join(' ')}`);
+  if (positionals.length === 0)
+    throw new UsageError(`eval needs a loss: ${LOSSES.join(', ')} (see forgery-losses eval --help)`);
+  if (positionals.length > 1)
+    throw new UsageError(`eval takes one loss; got ${positionals.map((p) => `'${p}'`).join(' ')}`);
   const loss = positionals[0];
-  if (!LOSSES.includes(loss as LossName)) throw new UsageError(`unknown loss '${loss}'; expected one of ${LOSSES.join(', ')}`);
+  if (!LOSSES.includes(loss as LossName))
+    throw new UsageError(`unknown loss '${loss}'; expected one of ${LOSSES.join(', ')}`);
   return loss as LossName;
 }
 
@@ -99,7 +115,8 @@ async function timed<T>(call: () => Promise<T>): Promise<[T, number]> {
 
 // Each loss reads its flags first, so that a wrong command line is reported before any file is read.
 async function loadFeaturesAndMask(v: Values, loss: LossName) {
-  const featuresPath = required(v, loss, 'features'), maskPath = required(v, loss, 'mask');
+  const featuresPath = required(v, loss, 'features'),
+    maskPath = required(v, loss, 'mask');
   const features = await loadNCHW(featuresPath, 'features');
   const mask = await loadMask(maskPath, features.shape);
   return { features: features.values, shape: features.shape, mask };
@@ -108,7 +125,8 @@ async function loadFeaturesAndMask(v: Values, loss: LossName) {
 const EVALUATE: Record<LossName, (engine: Engine, v: Values) => Promise<Evaluation>> = {
   async 'cross-entropy'(engine, v) {
     const logitsPath = required(v, 'cross-entropy', 'logits');
-    if ((v.target === undefined) === (v['target-probs'] === undefined)) throw new UsageError('cross-entropy needs exactly one of --target or --target-probs');
+    if ((v.target === undefined) === (v['target-probs'] === undefined))
+      throw new UsageError('cross-entropy needs exactly one of --target or --target-probs');
     const options = {
       weight: listFlag(v.weight, 'weight'),
       ignoreIndex: integerFlag(v['ignore-index'], 'ignore-index'),
@@ -128,8 +146,13 @@ const EVALUATE: Record<LossName, (engine: Engine, v: Values) => Promise<Evaluati
     const patchSize = integerFlag(v['patch-size'], 'patch-size');
     const temperature = numberFlag(v.temperature, 'temperature');
     const { features, shape, mask } = await loadFeaturesAndMask(v, 'patch-contrast');
-    const [result, ms] = await timed(() => engine.patchContrast({ features, mask, shape, variant, patchSize, temperature }));
-    const lines = [`variant ${variant}, patch grid ${result.grid.join('x')}`, `per-image loss ${Array.from(result.perImageLoss, formatNumber).join(', ')}`];
+    const [result, ms] = await timed(() =>
+      engine.patchContrast({ features, mask, shape, variant, patchSize, temperature }),
+    );
+    const lines = [
+      `variant ${variant}, patch grid ${result.grid.join('x')}`,
+      `per-image loss ${Array.from(result.perImageLoss, formatNumber).join(', ')}`,
+    ];
     return { result, lines, ms, grads: [{ flag: 'grad-out', of: 'features', values: result.grad!.features, shape }] };
   },
 
@@ -138,13 +161,16 @@ const EVALUATE: Record<LossName, (engine: Engine, v: Values) => Promise<Evaluati
     const temperature = numberFlag(v.temperature, 'temperature');
     const maxPerClass = integerFlag(v['max-per-class'], 'max-per-class');
     const seed = integerFlag(v.seed, 'seed');
-    if (seed !== undefined && maxPerClass === undefined) throw new UsageError('--seed needs --max-per-class (without it every pixel takes part)');
+    if (seed !== undefined && maxPerClass === undefined)
+      throw new UsageError('--seed needs --max-per-class (without it every pixel takes part)');
     const sample = maxPerClass === undefined ? undefined : seed === undefined ? { maxPerClass } : { maxPerClass, seed };
     const { features, shape, mask } = await loadFeaturesAndMask(v, 'info-nce');
     const [result, ms] = await timed(() => engine.infoNCE({ features, mask, shape, positive, sample, temperature }));
     const lines = [
-      `positive ${positive}, ${maxPerClass === undefined ? 'every pixel' : `at most ${maxPerClass} pixels per class (seed ${seed ?? 0})`}`,
-      `used images ${result.numUsedImages} of ${shape[0]}; per-image loss ${result.perImageLoss.map(formatNumber).join(', ')}`,
+      `positive ${positive}, ` +
+        `${maxPerClass === undefined ? 'every pixel' : `at most ${maxPerClass} pixels per class (seed ${seed ?? 0})`}`,
+      `used images ${result.numUsedImages} of ${shape[0]}; per-image loss ` +
+        `${result.perImageLoss.map(formatNumber).join(', ')}`,
     ];
     return { result, lines, ms, grads: [{ flag: 'grad-out', of: 'features', values: result.grad!.features, shape }] };
   },
@@ -152,7 +178,8 @@ const EVALUATE: Record<LossName, (engine: Engine, v: Values) => Promise<Evaluati
   async 'cfl-objective'(engine, v) {
     const logitsPath = required(v, 'cfl-objective', 'logits');
     const weight = listFlag(v.weight, 'weight');
-    if (weight !== undefined && weight.length !== 2) throw new UsageError(`--weight for cfl-objective takes two numbers (pristine, forged); got ${weight.length}`);
+    if (weight !== undefined && weight.length !== 2)
+      throw new UsageError(`--weight for cfl-objective takes two numbers (pristine, forged); got ${weight.length}`);
     const options = {
       weight: weight as [number, number] | undefined,
       alpha: numberFlag(v.alpha, 'alpha'),
@@ -165,7 +192,9 @@ const EVALUATE: Record<LossName, (engine: Engine, v: Values) => Promise<Evaluati
     const lines = [`cross-entropy ${formatNumber(result.ceLoss)}, patch contrast ${formatNumber(result.contrastLoss)}`];
     const logitsShape: Shape4 = [shape[0], 2, shape[2], shape[3]];
     return {
-      result, lines, ms,
+      result,
+      lines,
+      ms,
       grads: [
         { flag: 'grad-out', of: 'features', values: result.grad!.features, shape },
         { flag: 'grad-logits-out', of: 'logits', values: result.grad!.logits, shape: logitsShape },
@@ -176,13 +205,21 @@ const EVALUATE: Record<LossName, (engine: Engine, v: Values) => Promise<Evaluati
 
 function summary(loss: LossName, e: Evaluation, v: Values, threads: number): string {
   const value = e.result.loss;
-  const head = typeof value === 'number'
-    ? `${loss}: loss ${formatNumber(value)}`
-    : `${loss}: ${value.length} per-pixel losses, sum ${formatNumber(value.reduce((s, x) => s + x, 0))}`;
-  const lines = [head, ...e.lines, `backend ${e.result.backend}, ${threads} thread${threads === 1 ? '' : 's'}, ${e.ms.toFixed(1)} ms`];
+  const head =
+    typeof value === 'number'
+      ? `${loss}: loss ${formatNumber(value)}`
+      : `${loss}: ${value.length} per-pixel losses, sum ${formatNumber(value.reduce((s, x) => s + x, 0))}`;
+  const lines = [
+    head,
+    ...e.lines,
+    `backend ${e.result.backend}, ${threads} thread${threads === 1 ? '' : 's'}, ${e.ms.toFixed(1)} ms`,
+  ];
   for (const g of e.grads) {
     const path = v[g.flag];
-    lines.push(`gradient w.r.t. ${g.of}: L2 norm ${formatNumber(l2Norm(g.values))}${path === undefined ? '' : `, written to ${path}`}`);
+    lines.push(
+      `gradient w.r.t. ${g.of}: L2 norm ` +
+        `${formatNumber(l2Norm(g.values))}${path === undefined ? '' : `, written to ${path}`}`,
+    );
   }
   return lines.join('\n  ');
 }

@@ -14,7 +14,8 @@ function wrongShape(array: NpyArray, what: string, expected: string): never {
 /** A (B, C, H, W) float array (features or logits) and its shape. */
 export async function loadNCHW(path: string, what: string): Promise<{ values: Float32Array; shape: Shape4 }> {
   const array = await readNpy(path);
-  if (array.shape.length !== 4 || array.shape.some((d) => d === 0)) wrongShape(array, what, '(B, C, H, W) with no zero dimension');
+  if (array.shape.length !== 4 || array.shape.some((d) => d === 0))
+    wrongShape(array, what, '(B, C, H, W) with no zero dimension');
   return { values: npyToFloat32(array), shape: array.shape as unknown as Shape4 };
 }
 
@@ -22,7 +23,8 @@ export async function loadNCHW(path: string, what: string): Promise<{ values: Fl
 export async function loadLogitsFor(path: string, features: Shape4, classes: number): Promise<Float32Array> {
   const array = await readNpy(path);
   const [b, , h, w] = features;
-  if (!same(array.shape, [b, classes, h, w])) wrongShape(array, 'logits', `${show([b, classes, h, w])} to match the features`);
+  if (!same(array.shape, [b, classes, h, w]))
+    wrongShape(array, 'logits', `${show([b, classes, h, w])} to match the features`);
   return npyToFloat32(array);
 }
 
@@ -30,7 +32,8 @@ export async function loadLogitsFor(path: string, features: Shape4, classes: num
 export async function loadMask(path: string, shape: Shape4): Promise<Float32Array> {
   const array = await readNpy(path);
   const [b, , h, w] = shape;
-  if (!same(array.shape, [b, 1, h, w]) && !same(array.shape, [b, h, w])) wrongShape(array, 'mask', `${show([b, 1, h, w])} or ${show([b, h, w])}`);
+  if (!same(array.shape, [b, 1, h, w]) && !same(array.shape, [b, h, w]))
+    wrongShape(array, 'mask', `${show([b, 1, h, w])} or ${show([b, h, w])}`);
   return npyToFloat32(array);
 }
 
@@ -38,7 +41,8 @@ export async function loadMask(path: string, shape: Shape4): Promise<Float32Arra
 export async function loadTarget(path: string, shape: Shape4): Promise<Int32Array> {
   const array = await readNpy(path);
   const [b, , h, w] = shape;
-  if (!same(array.shape, [b, h, w]) && !same(array.shape, [b, 1, h, w])) wrongShape(array, 'target', `${show([b, h, w])} (class indices)`);
+  if (!same(array.shape, [b, h, w]) && !same(array.shape, [b, 1, h, w]))
+    wrongShape(array, 'target', `${show([b, h, w])} (class indices)`);
   return npyToInt32(array);
 }
 

@@ -44,12 +44,18 @@ export function decodeNpy(bytes: Uint8Array, source = 'array'): NpyArray {
   const size = shape.reduce((n, d) => n * d, 1);
   const dataStart = start + headerLength;
   const byteLength = size * ITEM_SIZE[dtype];
-  if (bytes.length - dataStart < byteLength) fail(`truncated data: shape (${shape.join(', ')}) needs ${byteLength} bytes, the file has ${bytes.length - dataStart}`);
+  if (bytes.length - dataStart < byteLength)
+    fail(
+      `truncated data: shape (${shape.join(', ')}) needs ${byteLength} bytes, the file has ${bytes.length - dataStart}`,
+    );
   return { source, dtype, shape, size, data: new DataView(bytes.buffer, bytes.byteOffset + dataStart, byteLength) };
 }
 
 /** The header dictionary's three keys, e.g. `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }`. */
-function parseHeader(header: string, fail: (why: string) => never): { descr: string; fortranOrder: boolean; shape: number[] } {
+function parseHeader(
+  header: string,
+  fail: (why: string) => never,
+): { descr: string; fortranOrder: boolean; shape: number[] } {
   const descr = /['"]descr['"]\s*:\s*['"]([^'"]*)['"]/.exec(header);
   const fortran = /['"]fortran_order['"]\s*:\s*(True|False)/.exec(header);
   const shape = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(header);
@@ -58,7 +64,10 @@ function parseHeader(header: string, fail: (why: string) => never): { descr: str
     fail('bad header (no descr)');
   }
   if (!fortran || !shape) fail('bad header (no fortran_order or shape)');
-  const dims = shape[1].split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const dims = shape[1]
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   if (!dims.every((s) => /^\d+L?$/.test(s))) fail(`bad header (shape (${shape[1]}))`);
   return { descr: descr[1], fortranOrder: fortran[1] === 'True', shape: dims.map((s) => Number.parseInt(s, 10)) };
 }
@@ -66,7 +75,8 @@ function parseHeader(header: string, fail: (why: string) => never): { descr: str
 function checkDtype(descr: string, fail: (why: string) => never): NpyDtype {
   const dtype = ALIASES[descr] ?? descr;
   if (dtype in ITEM_SIZE) return dtype as NpyDtype;
-  if (descr.startsWith('>')) fail(`big-endian dtype ${descr} is not supported; save it little-endian (arr.astype('<${descr.slice(1)}'))`);
+  if (descr.startsWith('>'))
+    fail(`big-endian dtype ${descr} is not supported; save it little-endian (arr.astype('<${descr.slice(1)}'))`);
   return fail(`unsupported dtype ${descr}; expected float32, float64, uint8, bool, int32 or int64`);
 }
 
@@ -84,7 +94,8 @@ export function npyToInt32(array: NpyArray): Int32Array {
   const get = getter(array);
   for (let i = 0; i < out.length; i++) {
     const v = get(i);
-    if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31) throw new Error(`${array.source}: element ${i} = ${v} is not an int32 class index`);
+    if (!Number.isInteger(v) || v < -(2 ** 31) || v >= 2 ** 31)
+      throw new Error(`${array.source}: element ${i} = ${v} is not an int32 class index`);
     out[i] = v;
   }
   return out;
@@ -93,20 +104,26 @@ export function npyToInt32(array: NpyArray): Int32Array {
 function getter(array: NpyArray): (i: number) => number {
   const d = array.data;
   switch (array.dtype) {
-    case '<f4': return (i) => d.getFloat32(4 * i, true);
-    case '<f8': return (i) => d.getFloat64(8 * i, true);
-    case '<i4': return (i) => d.getInt32(4 * i, true);
+    case '<f4':
+      return (i) => d.getFloat32(4 * i, true);
+    case '<f8':
+      return (i) => d.getFloat64(8 * i, true);
+    case '<i4':
+      return (i) => d.getInt32(4 * i, true);
     // int64 beyond 2^53 loses precision here; such values fail the range checks of their users anyway.
-    case '<i8': return (i) => Number(d.getBigInt64(8 * i, true));
+    case '<i8':
+      return (i) => Number(d.getBigInt64(8 * i, true));
     case '|u1':
-    case '|b1': return (i) => d.getUint8(i);
+    case '|b1':
+      return (i) => d.getUint8(i);
   }
 }
 
 /** The bytes of a version 1.0 .npy file holding `values` (float32, C order) with `shape`. */
 export function encodeNpy(values: Float32Array, shape: readonly number[]): Uint8Array {
   const size = shape.reduce((n, d) => n * d, 1);
-  if (size !== values.length) throw new RangeError(`shape (${shape.join(', ')}) has ${size} elements, the array ${values.length}`);
+  if (size !== values.length)
+    throw new RangeError(`shape (${shape.join(', ')}) has ${size} elements, the array ${values.length}`);
   const dims = shape.length === 1 ? `${shape[0]},` : shape.join(', ');
   const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${dims}), }`;
   // The payload starts on a 64-byte boundary; the header is padded with spaces and ends in '\n'.

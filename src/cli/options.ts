@@ -49,7 +49,11 @@ export function integerFlag(value: string | undefined, flag: string): number | u
 }
 
 /** One of `choices`, or undefined when the flag is absent. */
-export function choiceFlag<T extends string>(value: string | undefined, flag: string, choices: readonly T[]): T | undefined {
+export function choiceFlag<T extends string>(
+  value: string | undefined,
+  flag: string,
+  choices: readonly T[],
+): T | undefined {
   if (value === undefined || choices.includes(value as T)) return value as T | undefined;
   throw new UsageError(`--${flag} must be one of ${choices.join(', ')}; got '${value}'`);
 }
@@ -70,7 +74,8 @@ export function engineFlags(values: { threads?: string; backend?: string }): Eng
   const options: EngineOptions = {};
   if (values.threads !== undefined) {
     const n = Number(values.threads);
-    if (values.threads !== 'auto' && !(Number.isInteger(n) && n >= 1)) throw new UsageError(`--threads expects a positive integer or 'auto'; got '${values.threads}'`);
+    if (values.threads !== 'auto' && !(Number.isInteger(n) && n >= 1))
+      throw new UsageError(`--threads expects a positive integer or 'auto'; got '${values.threads}'`);
     options.threads = values.threads === 'auto' ? 'auto' : n;
   }
   options.backend = choiceFlag(values.backend, 'backend', ['auto', 'wasm', 'webgpu'] as const);

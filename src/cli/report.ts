@@ -11,7 +11,8 @@ export function l2Norm(...arrays: Float32Array[]): number {
 // they are written as the strings "NaN", "Infinity", "-Infinity". Typed arrays become plain arrays.
 function jsonValue(_key: string, value: unknown): unknown {
   if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
-  if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return Array.from(value as unknown as ArrayLike<number>);
+  if (ArrayBuffer.isView(value) && !(value instanceof DataView))
+    return Array.from(value as unknown as ArrayLike<number>);
   return value;
 }
 
@@ -24,7 +25,7 @@ export function toJson(value: unknown): string {
 export function formatNumber(value: number | null): string {
   if (value === null) return '-';
   if (!Number.isFinite(value) || value === 0) return String(value);
-  if ((Math.abs(value) < 1e-4 || Math.abs(value) >= 1e6)) return value.toExponential(5);
+  if (Math.abs(value) < 1e-4 || Math.abs(value) >= 1e6) return value.toExponential(5);
   return value.toPrecision(6);
 }
 
@@ -32,6 +33,10 @@ export function formatNumber(value: number | null): string {
 export function formatTable(header: string[], rows: string[][]): string {
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
   const numeric = header.map((_, c) => rows.every((r) => /^[-+\d.eNaInfity]+$/.test(r[c])));
-  const line = (cells: string[]) => cells.map((s, c) => (numeric[c] ? s.padStart(widths[c]) : s.padEnd(widths[c]))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((s, c) => (numeric[c] ? s.padStart(widths[c]) : s.padEnd(widths[c])))
+      .join('  ')
+      .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }

@@ -18,7 +18,8 @@ export async function runCflObjective(ctx: WasmContext, options: CflObjectiveOpt
   const alpha = optionalNumber(o.alpha, 'alpha', 1);
   if (!Number.isFinite(alpha)) throw new RangeError(`alpha must be finite; got ${alpha}`);
   // alpha scales the float32 gradient (up to ~1e12/t for a zero vector): keep it from overflowing.
-  if (Math.abs(alpha) > MAX_ALPHA) throw new RangeError(`alpha must lie in [-1e12, 1e12] (the float32 gradient overflows beyond); got ${alpha}`);
+  if (Math.abs(alpha) > MAX_ALPHA)
+    throw new RangeError(`alpha must lie in [-1e12, 1e12] (the float32 gradient overflows beyond); got ${alpha}`);
   const weight = o.weight === undefined ? CFL_WEIGHT : (o.weight as readonly number[]);
   const grad = checkBoolean(o.grad, 'grad', true);
   // trunc(mask): only an exact 1 is class 1 (spec section 6).
@@ -27,7 +28,16 @@ export async function runCflObjective(ctx: WasmContext, options: CflObjectiveOpt
   const contrast = await runPatchContrast(ctx, pc, alpha);
   const ce = await runCrossEntropy(ctx, { logits, shape: [b, 2, h, w], target, weight, reduction: 'mean', grad });
   const ceLoss = ce.loss as number;
-  const result: CflObjectiveResult = { loss: ceLoss + alpha * contrast.loss, ceLoss, contrastLoss: contrast.loss, backend: ctx.backend };
-  if (grad) result.grad = { logits: (ce.grad as { logits: Float32Array }).logits, features: (contrast.grad as { features: Float32Array }).features };
+  const result: CflObjectiveResult = {
+    loss: ceLoss + alpha * contrast.loss,
+    ceLoss,
+    contrastLoss: contrast.loss,
+    backend: ctx.backend,
+  };
+  if (grad)
+    result.grad = {
+      logits: (ce.grad as { logits: Float32Array }).logits,
+      features: (contrast.grad as { features: Float32Array }).features,
+    };
   return result;
 }

@@ -32,7 +32,10 @@ const mib = (n: number) => `${Math.ceil(n / 2 ** 20)} MiB`;
 /** Rejects a call whose estimated wasm memory exceeds the engine's limits, before any work. */
 export function checkMemoryBudget(ctx: WasmContext, bytes: MemoryNeed, what: string): void {
   if (bytes > ctx.maxMemoryBytes) {
-    throw new RangeError(`${what} needs about ${mib(bytes)} (${bytes} bytes) of wasm memory, over the limit of ${mib(ctx.maxMemoryBytes)} (maxMemoryBytes, at most 4 GiB for wasm32)`);
+    throw new RangeError(
+      `${what} needs about ${mib(bytes)} (${bytes} bytes) of wasm memory, over the limit of ` +
+        `${mib(ctx.maxMemoryBytes)} (maxMemoryBytes, at most 4 GiB for wasm32)`,
+    );
   }
 }
 

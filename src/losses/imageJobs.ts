@@ -12,7 +12,9 @@ export interface PatchContrastJob {
   offset: number;
   /** H × W float32 mask, already validated. */
   mask: Float32Array;
-  c: number; h: number; w: number;
+  c: number;
+  h: number;
+  w: number;
   patchSize: number;
   temperature: number;
   variant: number;
@@ -33,7 +35,8 @@ export interface InfoNCEJob {
   kind: 'infoNCE';
   features: Float32Array;
   offset: number;
-  c: number; hw: number;
+  c: number;
+  hw: number;
   /** Query and negative pixel indices; `used` false only checks the features. */
   queries: Int32Array;
   negatives: Int32Array;
@@ -64,7 +67,9 @@ export function runImageJob(k: Kernels, ws: Workspace, job: ImageJob): ImageResu
     const featuresPtr = ws.put(job.features);
     const bad = k.findNonFinite(featuresPtr, n);
     if (bad >= 0) throw new RangeError(`features[${bad + job.offset}] = ${job.features[bad]}: values must be finite`);
-    return job.kind === 'patchContrast' ? patchContrastImage(k, ws, job, featuresPtr) : infoNCEImage(k, ws, job, featuresPtr);
+    return job.kind === 'patchContrast'
+      ? patchContrastImage(k, ws, job, featuresPtr)
+      : infoNCEImage(k, ws, job, featuresPtr);
   } finally {
     ws.reset();
   }
@@ -73,23 +78,57 @@ export function runImageJob(k: Kernels, ws: Workspace, job: ImageJob): ImageResu
 function patchContrastImage(k: Kernels, ws: Workspace, job: PatchContrastJob, featuresPtr: number): PatchContrastImage {
   const n = (job.h / job.patchSize) * (job.w / job.patchSize);
   const maskPtr = ws.put(job.mask);
-  const perPatchPtr = ws.alloc(n * 4), labelsPtr = ws.alloc(n);
+  const perPatchPtr = ws.alloc(n * 4),
+    labelsPtr = ws.alloc(n);
   // The gradient overwrites the features in wasm memory: pooling has consumed them by then.
-  const loss = k.patchContrastImage(featuresPtr, maskPtr, job.c, job.h, job.w, job.patchSize, job.temperature, job.variant,
-    job.gradScale, perPatchPtr, labelsPtr, 0, job.grad ? featuresPtr : 0);
-  const result: PatchContrastImage = { loss, perPatch: ws.copyF32(perPatchPtr, n), labels: ws.u8(labelsPtr, n).slice() };
+  const loss = k.patchContrastImage(
+    featuresPtr,
+    maskPtr,
+    job.c,
+    job.h,
+    job.w,
+    job.patchSize,
+    job.temperature,
+    job.variant,
+    job.gradScale,
+    perPatchPtr,
+    labelsPtr,
+    0,
+    job.grad ? featuresPtr : 0,
+  );
+  const result: PatchContrastImage = {
+    loss,
+    perPatch: ws.copyF32(perPatchPtr, n),
+    labels: ws.u8(labelsPtr, n).slice(),
+  };
   if (job.grad) result.grad = ws.copyF32(featuresPtr, job.features.length);
   return result;
 }
 
 function infoNCEImage(k: Kernels, ws: Workspace, job: InfoNCEJob, featuresPtr: number): InfoNCEImage {
   if (!job.used) return { loss: null };
-  const j = job.queries.length, m = job.negatives.length;
-  const qPtr = ws.put(job.queries), nPtr = ws.put(job.negatives);
-  const perQueryPtr = ws.alloc(j * 4), positivePtr = ws.alloc(j * 4);
+  const j = job.queries.length,
+    m = job.negatives.length;
+  const qPtr = ws.put(job.queries),
+    nPtr = ws.put(job.negatives);
+  const perQueryPtr = ws.alloc(j * 4),
+    positivePtr = ws.alloc(j * 4);
   const gradPtr = job.grad ? ws.allocZeroed(job.features.length * 4) : 0;
-  const loss = k.infoNCEImage(featuresPtr, job.c, job.hw, qPtr, j, nPtr, m, job.temperature, job.positive, job.gradScale,
-    perQueryPtr, positivePtr, gradPtr);
+  const loss = k.infoNCEImage(
+    featuresPtr,
+    job.c,
+    job.hw,
+    qPtr,
+    j,
+    nPtr,
+    m,
+    job.temperature,
+    job.positive,
+    job.gradScale,
+    perQueryPtr,
+    positivePtr,
+    gradPtr,
+  );
   const result: InfoNCEImage = { loss, perQuery: ws.copyF32(perQueryPtr, j) };
   if (job.grad) result.grad = ws.copyF32(gradPtr, job.features.length);
   return result;

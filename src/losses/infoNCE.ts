@@ -3,7 +3,15 @@
 
 import { drawSample, imageGenerator } from '../sampler';
 import type { InfoNCEOptions, InfoNCEResult, Mask } from '../types';
-import { checkBoolean, checkChoice, checkFloat32, checkMask, checkOptions, checkShape, checkTemperature } from '../validate';
+import {
+  checkBoolean,
+  checkChoice,
+  checkFloat32,
+  checkMask,
+  checkOptions,
+  checkShape,
+  checkTemperature,
+} from '../validate';
 import { ARENA_SLACK, checkMemoryBudget, type MemoryNeed, roundUp8, type WasmContext } from './context';
 import type { InfoNCEImage, InfoNCEJob } from './imageJobs';
 
@@ -11,7 +19,9 @@ const POSITIVE = { 'mean-logit': 0, 'mean-exp': 1 } as const;
 const STRIP_ROWS = 32;
 
 interface Parsed {
-  b: number; c: number; hw: number;
+  b: number;
+  c: number;
+  hw: number;
   features: Float32Array;
   mask: Mask;
   temperature: number;
@@ -31,12 +41,24 @@ function parse(options: InfoNCEOptions): Parsed {
   const temperature = checkTemperature(o.temperature);
   const positive = checkChoice(o.positive, 'positive', ['mean-logit', 'mean-exp'] as const, 'mean-logit');
   const { queries, negatives } = buildSets(mask, b, hw, o.sample);
-  return { b, c, hw, features, mask, temperature, positive, queries, negatives, grad: checkBoolean(o.grad, 'grad', true) };
+  return {
+    b,
+    c,
+    hw,
+    features,
+    mask,
+    temperature,
+    positive,
+    queries,
+    negatives,
+    grad: checkBoolean(o.grad, 'grad', true),
+  };
 }
 
 /** Pristine (mask exactly 0) and forged (exactly 1) pixels of image b, ascending. */
 function classPixels(mask: Mask, b: number, hw: number): [Int32Array, Int32Array] {
-  const pristine: number[] = [], forged: number[] = [];
+  const pristine: number[] = [],
+    forged: number[] = [];
   for (let k = 0, o = b * hw; k < hw; k++) {
     const v = mask[o + k];
     if (v === 0) pristine.push(k);
@@ -45,8 +67,14 @@ function classPixels(mask: Mask, b: number, hw: number): [Int32Array, Int32Array
   return [Int32Array.from(pristine), Int32Array.from(forged)];
 }
 
-function buildSets(mask: Mask, b: number, hw: number, sample: unknown): { queries: Int32Array[]; negatives: Int32Array[] } {
-  const queries: Int32Array[] = [], negatives: Int32Array[] = [];
+function buildSets(
+  mask: Mask,
+  b: number,
+  hw: number,
+  sample: unknown,
+): { queries: Int32Array[]; negatives: Int32Array[] } {
+  const queries: Int32Array[] = [],
+    negatives: Int32Array[] = [];
   if (sample === undefined) {
     for (let i = 0; i < b; i++) {
       const [p, f] = classPixels(mask, i, hw);
@@ -55,14 +83,20 @@ function buildSets(mask: Mask, b: number, hw: number, sample: unknown): { querie
     }
     return { queries, negatives };
   }
-  if (sample === null || typeof sample !== 'object') throw new TypeError('sample must be { maxPerClass, seed? } or { pristine, forged }');
+  if (sample === null || typeof sample !== 'object')
+    throw new TypeError('sample must be { maxPerClass, seed? } or { pristine, forged }');
   const s = sample as Record<string, unknown>;
-  const seeded = 'maxPerClass' in s || 'seed' in s, explicit = 'pristine' in s || 'forged' in s;
-  if (seeded === explicit) throw new TypeError('sample takes exactly one form: { maxPerClass, seed? } or { pristine, forged }');
+  const seeded = 'maxPerClass' in s || 'seed' in s,
+    explicit = 'pristine' in s || 'forged' in s;
+  if (seeded === explicit)
+    throw new TypeError('sample takes exactly one form: { maxPerClass, seed? } or { pristine, forged }');
   if (seeded) {
-    const max = s.maxPerClass, seed = s.seed ?? 0;
-    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1) throw new RangeError(`sample.maxPerClass must be an integer ≥ 1; got ${String(max)}`);
-    if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new RangeError(`sample.seed must be an integer in [0, 2³²); got ${String(seed)}`);
+    const max = s.maxPerClass,
+      seed = s.seed ?? 0;
+    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1)
+      throw new RangeError(`sample.maxPerClass must be an integer ≥ 1; got ${String(max)}`);
+    if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+      throw new RangeError(`sample.seed must be an integer in [0, 2³²); got ${String(seed)}`);
     for (let i = 0; i < b; i++) {
       const [p, f] = classPixels(mask, i, hw);
       const rand = imageGenerator(seed, i);
@@ -79,18 +113,32 @@ function buildSets(mask: Mask, b: number, hw: number, sample: unknown): { querie
 }
 
 /** Validates sample[field][b]: integer pixel indices in range, distinct, of the right class. */
-function explicitList(lists: unknown, field: string, b: number, batch: number, mask: Mask, hw: number, cls: 0 | 1): Int32Array {
-  if (!Array.isArray(lists) || lists.length !== batch) throw new TypeError(`sample.${field} must be an array of B = ${batch} index lists`);
+function explicitList(
+  lists: unknown,
+  field: string,
+  b: number,
+  batch: number,
+  mask: Mask,
+  hw: number,
+  cls: 0 | 1,
+): Int32Array {
+  if (!Array.isArray(lists) || lists.length !== batch)
+    throw new TypeError(`sample.${field} must be an array of B = ${batch} index lists`);
   const list = lists[b] as ArrayLike<number>;
-  if (list === null || typeof list !== 'object' || typeof list.length !== 'number') throw new TypeError(`sample.${field}[${b}] must be an array of pixel indices`);
+  if (list === null || typeof list !== 'object' || typeof list.length !== 'number')
+    throw new TypeError(`sample.${field}[${b}] must be an array of pixel indices`);
   const out = new Int32Array(list.length);
   const seen = new Uint8Array(hw);
   for (let i = 0; i < list.length; i++) {
     const k = list[i];
     const where = `sample.${field}[${b}][${i}] = ${k}`;
-    if (!Number.isInteger(k) || k < 0 || k >= hw) throw new RangeError(`${where}: pixel indices must be integers in [0, ${hw})`);
+    if (!Number.isInteger(k) || k < 0 || k >= hw)
+      throw new RangeError(`${where}: pixel indices must be integers in [0, ${hw})`);
     if (seen[k]) throw new RangeError(`${where}: repeated index`);
-    if (mask[b * hw + k] !== cls) throw new RangeError(`${where}: the mask there is ${mask[b * hw + k]}, not ${cls} (${field} pixels must have mask ${cls})`);
+    if (mask[b * hw + k] !== cls)
+      throw new RangeError(
+        `${where}: the mask there is ${mask[b * hw + k]}, not ${cls} (${field} pixels must have mask ${cls})`,
+      );
     seen[k] = 1;
     out[i] = k;
   }
@@ -102,7 +150,12 @@ function explicitList(lists: unknown, field: string, b: number, batch: number, m
  * and forged (negative) indices k = h·W + w, in draw order. Lets other implementations (or a
  * later explicit-list call) see exactly the same pixels.
  */
-export function drawInfoNCESample(options: { mask: Mask; shape: readonly [number, number, number, number]; maxPerClass: number; seed?: number }): { pristine: Int32Array[]; forged: Int32Array[] } {
+export function drawInfoNCESample(options: {
+  mask: Mask;
+  shape: readonly [number, number, number, number];
+  maxPerClass: number;
+  seed?: number;
+}): { pristine: Int32Array[]; forged: Int32Array[] } {
   const o = checkOptions(options, 'drawInfoNCESample');
   const [b, , h, w] = checkShape(o.shape);
   const mask = checkMask(o.mask, 'mask', b * h * w);
@@ -120,11 +173,24 @@ export function drawInfoNCESample(options: { mask: Mask; shape: readonly [number
 function imageMemory(p: Parsed, i: number, used: boolean): MemoryNeed {
   const features = p.c * p.hw * 4;
   if (!used) return features + ARENA_SLACK;
-  const j = p.queries[i].length, m = p.negatives[i].length;
-  const jp = roundUp8(j), mp = roundUp8(m), row = roundUp8(p.c) * 4;
+  const j = p.queries[i].length,
+    m = p.negatives[i].length;
+  const jp = roundUp8(j),
+    mp = roundUp8(m),
+    row = roundUp8(p.c) * 4;
   const meanExp = p.positive === 'mean-exp';
   const strips = STRIP_ROWS * 4 * (mp + (meanExp ? jp : 0));
-  return features * (p.grad ? 2 : 1) + 12 * j + 4 * m + ((meanExp ? 3 : 2) * jp + 3 * mp) * row + 8 * (jp + mp) + strips + 12 * jp + 2 * row + ARENA_SLACK;
+  return (
+    features * (p.grad ? 2 : 1) +
+    12 * j +
+    4 * m +
+    ((meanExp ? 3 : 2) * jp + 3 * mp) * row +
+    8 * (jp + mp) +
+    strips +
+    12 * jp +
+    2 * row +
+    ARENA_SLACK
+  );
 }
 
 export async function runInfoNCE(ctx: WasmContext, options: InfoNCEOptions): Promise<InfoNCEResult> {
@@ -136,28 +202,46 @@ export async function runInfoNCE(ctx: WasmContext, options: InfoNCEOptions): Pro
   const needs = usedImages.map((used, i) => imageMemory(p, i, used));
   checkMemoryBudget(ctx, Math.max(...needs), 'infoNCE (one image)');
   const numUsedImages = usedImages.filter(Boolean).length;
-  const images = await Promise.all(queryCounts.map(([j], img) => ctx.executor.run((forWorker): InfoNCEJob => {
-    const view = p.features.subarray(img * chw, (img + 1) * chw);
-    return {
-      kind: 'infoNCE', features: forWorker ? view.slice() : view, offset: img * chw, c, hw,
-      queries: p.queries[img], negatives: p.negatives[img], used: usedImages[img],
-      temperature: p.temperature, positive: POSITIVE[p.positive], gradScale: 1 / (j * numUsedImages), grad: p.grad,
-      memoryBytes: needs[img],
-    };
-  }) as Promise<InfoNCEImage>));
+  const images = await Promise.all(
+    queryCounts.map(
+      ([j], img) =>
+        ctx.executor.run((forWorker): InfoNCEJob => {
+          const view = p.features.subarray(img * chw, (img + 1) * chw);
+          return {
+            kind: 'infoNCE',
+            features: forWorker ? view.slice() : view,
+            offset: img * chw,
+            c,
+            hw,
+            queries: p.queries[img],
+            negatives: p.negatives[img],
+            used: usedImages[img],
+            temperature: p.temperature,
+            positive: POSITIVE[p.positive],
+            gradScale: 1 / (j * numUsedImages),
+            grad: p.grad,
+            memoryBytes: needs[img],
+          };
+        }) as Promise<InfoNCEImage>,
+    ),
+  );
   // Reduced in image order, whatever finished first.
   let loss = 0;
   for (const image of images) if (image.loss !== null) loss += image.loss;
   const result: InfoNCEResult = {
     loss: numUsedImages > 0 ? loss / numUsedImages : 0,
-    numUsedImages, usedImages, queryCounts,
+    numUsedImages,
+    usedImages,
+    queryCounts,
     perImageLoss: images.map((image) => image.loss),
     perQueryLoss: images.map((image) => image.perQuery ?? null),
     backend: ctx.backend,
   };
   if (p.grad) {
     const grad = new Float32Array(b * chw);
-    images.forEach((image, img) => { if (image.grad) grad.set(image.grad, img * chw); });
+    images.forEach((image, img) => {
+      if (image.grad) grad.set(image.grad, img * chw);
+    });
     result.grad = { features: grad };
   }
   return result;

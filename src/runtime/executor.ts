@@ -22,7 +22,10 @@ export interface Executor {
 export class InlineExecutor implements Executor {
   readonly threads = 1;
 
-  constructor(private readonly kernels: Kernels, private readonly workspace: Workspace) {}
+  constructor(
+    private readonly kernels: Kernels,
+    private readonly workspace: Workspace,
+  ) {}
 
   run(make: JobMaker): Promise<ImageResult> {
     try {

@@ -10,14 +10,96 @@ export interface Kernels {
   hsumTest(src: number): number;
   hmaxTest(src: number): number;
   packPanels(src: number, rows8: number, cp: number, dst: number): void;
-  similarityStrip(a: number, rows4: number, panels: number, nPanels: number, cp: number, scale: number, strip: number, stride: number): void;
+  similarityStrip(
+    a: number,
+    rows4: number,
+    panels: number,
+    nPanels: number,
+    cp: number,
+    scale: number,
+    strip: number,
+    stride: number,
+  ): void;
   accumulateWeighted(w: number, rows4: number, cols: number, stride: number, b: number, cp: number, out: number): void;
-  accumulateWeightedTransposed(w: number, rows: number, cols4: number, stride: number, a: number, cp: number, out: number): void;
-  crossEntropyPrepareTargets(src: number, kind: number, n: number, c: number, ignoreIndex: number, weights: number, normalizerOut: number, counts: number): number;
-  crossEntropyIndex(logits: number, target: number, kind: number, weights: number, b: number, c: number, hw: number, ignoreIndex: number, smoothing: number, gradScale: number, perElement: number, grad: number, scratch: number, status: number): number;
-  crossEntropyProbs(logits: number, probs: number, weights: number, b: number, c: number, hw: number, smoothing: number, gradScale: number, perElement: number, grad: number, scratch: number, status: number): number;
-  patchContrastImage(features: number, mask: number, c: number, h: number, w: number, p: number, temperature: number, variant: number, gradScale: number, perPatch: number, labels: number, columnMax: number, grad: number): number;
-  infoNCEImage(features: number, c: number, hw: number, queries: number, j: number, negatives: number, m: number, temperature: number, positive: number, gradScale: number, perQuery: number, perQueryPositive: number, grad: number): number;
+  accumulateWeightedTransposed(
+    w: number,
+    rows: number,
+    cols4: number,
+    stride: number,
+    a: number,
+    cp: number,
+    out: number,
+  ): void;
+  crossEntropyPrepareTargets(
+    src: number,
+    kind: number,
+    n: number,
+    c: number,
+    ignoreIndex: number,
+    weights: number,
+    normalizerOut: number,
+    counts: number,
+  ): number;
+  crossEntropyIndex(
+    logits: number,
+    target: number,
+    kind: number,
+    weights: number,
+    b: number,
+    c: number,
+    hw: number,
+    ignoreIndex: number,
+    smoothing: number,
+    gradScale: number,
+    perElement: number,
+    grad: number,
+    scratch: number,
+    status: number,
+  ): number;
+  crossEntropyProbs(
+    logits: number,
+    probs: number,
+    weights: number,
+    b: number,
+    c: number,
+    hw: number,
+    smoothing: number,
+    gradScale: number,
+    perElement: number,
+    grad: number,
+    scratch: number,
+    status: number,
+  ): number;
+  patchContrastImage(
+    features: number,
+    mask: number,
+    c: number,
+    h: number,
+    w: number,
+    p: number,
+    temperature: number,
+    variant: number,
+    gradScale: number,
+    perPatch: number,
+    labels: number,
+    columnMax: number,
+    grad: number,
+  ): number;
+  infoNCEImage(
+    features: number,
+    c: number,
+    hw: number,
+    queries: number,
+    j: number,
+    negatives: number,
+    m: number,
+    temperature: number,
+    positive: number,
+    gradScale: number,
+    perQuery: number,
+    perQueryPositive: number,
+    grad: number,
+  ): number;
 }
 
 /** Instantiates a compiled kernel module with its own memory. */

@@ -52,7 +52,10 @@ async function spawn(url: URL, handlers: Handlers): Promise<Port> {
   if (typeof WebWorker === 'function') {
     const w = new WebWorker(url, { type: 'module' });
     w.onmessage = (e) => handlers.message(e.data as WorkerReply);
-    w.onerror = (e) => { e.preventDefault?.(); handlers.died(e.message || 'worker error'); };
+    w.onerror = (e) => {
+      e.preventDefault?.();
+      handlers.died(e.message || 'worker error');
+    };
     w.onmessageerror = () => handlers.died('a message could not be deserialized');
     return { post: (m, t) => w.postMessage(m, t ?? []), terminate: () => w.terminate(), hold: () => {} };
   }
@@ -64,7 +67,11 @@ async function spawn(url: URL, handlers: Handlers): Promise<Port> {
   w.on('message', (data) => handlers.message(data as WorkerReply));
   w.on('error', (e) => handlers.died(e.message));
   w.on('exit', (code) => handlers.died(`exit code ${code}`));
-  return { post: (m, t) => w.postMessage(m, t ?? []), terminate: () => void w.terminate(), hold: (busy) => (busy ? w.ref() : w.unref()) };
+  return {
+    post: (m, t) => w.postMessage(m, t ?? []),
+    terminate: () => void w.terminate(),
+    hold: (busy) => (busy ? w.ref() : w.unref()),
+  };
 }
 
 export class WorkerPool implements Executor {
@@ -72,7 +79,11 @@ export class WorkerPool implements Executor {
   private readonly queue: Pending[] = [];
   private disposed = false;
 
-  private constructor(private readonly module: WebAssembly.Module, private readonly url: URL, readonly threads: number) {}
+  private constructor(
+    private readonly module: WebAssembly.Module,
+    private readonly url: URL,
+    readonly threads: number,
+  ) {}
 
   /** A pool of `threads` ready workers; rejects when a worker cannot start or answer. */
   static async create(module: WebAssembly.Module, url: URL, threads: number): Promise<WorkerPool> {
@@ -107,10 +118,13 @@ export class WorkerPool implements Executor {
           } else if (slot) this.finish(slot, data);
         },
         died: (reason) => (ready && slot ? this.died(slot, reason) : fail(reason)),
-      }).then((port) => {
-        slot = { port };
-        port.post({ type: 'init', module: this.module });
-      }, (error) => fail(String(error?.message ?? error)));
+      }).then(
+        (port) => {
+          slot = { port };
+          port.post({ type: 'init', module: this.module });
+        },
+        (error) => fail(String(error?.message ?? error)),
+      );
     });
   }
 
@@ -157,19 +171,32 @@ export class WorkerPool implements Executor {
     const pending = slot.busy;
     slot.busy = undefined;
     slot.port.terminate();
-    if (pending) pending.reject(new Error(`forgery-losses: a worker died during the call (${reason}); it has been replaced`));
+    if (pending)
+      pending.reject(new Error(`forgery-losses: a worker died during the call (${reason}); it has been replaced`));
     if (this.disposed) return;
-    const placeholder: Slot = { port: { post() {}, terminate() {}, hold() {} }, busy: { make: () => { throw new Error('starting'); }, resolve() {}, reject() {} } };
+    const placeholder: Slot = {
+      port: { post() {}, terminate() {}, hold() {} },
+      busy: {
+        make: () => {
+          throw new Error('starting');
+        },
+        resolve() {},
+        reject() {},
+      },
+    };
     this.slots[index] = placeholder;
-    this.start().then((fresh) => {
-      if (this.disposed) return fresh.port.terminate();
-      this.slots[index] = fresh;
-      this.pump();
-    }, (error) => {
-      // The runtime can no longer start workers: fail what waits rather than hang.
-      this.slots.splice(this.slots.indexOf(placeholder), 1);
-      if (this.slots.length === 0) for (const p of this.queue.splice(0)) p.reject(error);
-    });
+    this.start().then(
+      (fresh) => {
+        if (this.disposed) return fresh.port.terminate();
+        this.slots[index] = fresh;
+        this.pump();
+      },
+      (error) => {
+        // The runtime can no longer start workers: fail what waits rather than hang.
+        this.slots.splice(this.slots.indexOf(placeholder), 1);
+        if (this.slots.length === 0) for (const p of this.queue.splice(0)) p.reject(error);
+      },
+    );
   }
 
   /** Test hook: the first worker dies during its next job, as if its thread had failed. */

@@ -34,12 +34,16 @@ export class Workspace {
    */
   reserve(bytes: number, what: string): void {
     const memory = this.kernels.memory;
-    const have = memory.buffer.byteLength / PAGE, want = Math.ceil((this.start + bytes) / PAGE);
+    const have = memory.buffer.byteLength / PAGE,
+      want = Math.ceil((this.start + bytes) / PAGE);
     if (want <= have) return;
     try {
       memory.grow(want - have);
     } catch (error) {
-      throw new RangeError(`${what} needs about ${Math.ceil(bytes / 2 ** 20)} MiB of wasm memory, and the runtime refused to grow the memory to it (${(error as Error)?.message ?? error})`);
+      throw new RangeError(
+        `${what} needs about ${Math.ceil(bytes / 2 ** 20)} MiB of wasm memory, and the runtime refused to grow ` +
+          `the memory to it (${(error as Error)?.message ?? error})`,
+      );
     }
   }
 
@@ -63,7 +67,9 @@ export class Workspace {
   /** Copies a typed array in, byte for byte. */
   put(src: ArrayBufferView): number {
     const ptr = this.alloc(src.byteLength);
-    new Uint8Array(this.kernels.memory.buffer, ptr, src.byteLength).set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
+    new Uint8Array(this.kernels.memory.buffer, ptr, src.byteLength).set(
+      new Uint8Array(src.buffer, src.byteOffset, src.byteLength),
+    );
     return ptr;
   }
 

@@ -22,7 +22,10 @@ export type AdapterReport = WebGpuAdapterInfo;
 
 /** A WebGPU failure that is not about the inputs: the engine reports it or falls back to wasm. */
 export class WebGpuError extends Error {
-  constructor(message: string, readonly reason: 'unavailable' | 'lost' | 'memory' | 'limits' | 'internal') {
+  constructor(
+    message: string,
+    readonly reason: 'unavailable' | 'lost' | 'memory' | 'limits' | 'internal',
+  ) {
     super(message);
     this.name = 'WebGpuError';
   }
@@ -32,10 +35,15 @@ const SOFTWARE = /llvmpipe|lavapipe|swiftshader|softpipe|software|microsoft basi
 
 function report(adapter: GPUAdapter): AdapterReport {
   const info = (adapter.info ?? {}) as Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean };
-  const vendor = String(info.vendor ?? ''), architecture = String(info.architecture ?? ''), description = String(info.description ?? '');
-  const flagged = info.isFallbackAdapter === true || (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
+  const vendor = String(info.vendor ?? ''),
+    architecture = String(info.architecture ?? ''),
+    description = String(info.description ?? '');
+  const flagged =
+    info.isFallbackAdapter === true || (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
   return {
-    vendor, architecture, description,
+    vendor,
+    architecture,
+    description,
     isFallbackAdapter: flagged || SOFTWARE.test(`${vendor} ${architecture} ${description}`),
     maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
     maxBufferSize: adapter.limits.maxBufferSize,
@@ -57,7 +65,12 @@ export async function requestAdapter(): Promise<{ adapter: GPUAdapter; report: A
   } catch (error) {
     return { reason: `navigator.gpu.requestAdapter() failed: ${(error as Error).message}` };
   }
-  if (!adapter) return { reason: 'navigator.gpu.requestAdapter() returned null (no usable GPU adapter; in Chromium, WebGPU may need --enable-unsafe-webgpu or a supported GPU)' };
+  if (!adapter)
+    return {
+      reason:
+        'navigator.gpu.requestAdapter() returned null (no usable GPU adapter; in Chromium, WebGPU may need ' +
+        '--enable-unsafe-webgpu or a supported GPU)',
+    };
   return { adapter, report: report(adapter) };
 }
 
@@ -94,14 +107,18 @@ export class GpuRuntime {
   private queue: Promise<unknown> = Promise.resolve();
   private disposed = false;
 
-  private constructor(adapter: GPUAdapter, public report: AdapterReport) {
+  private constructor(
+    adapter: GPUAdapter,
+    public report: AdapterReport,
+  ) {
     this.adapter = adapter;
   }
 
   /** Requests an adapter and a device; rejects with a WebGpuError saying why when there is none. */
   static async create(): Promise<GpuRuntime> {
     const got = await requestAdapter();
-    if ('reason' in got) throw new WebGpuError(`forgery-losses: backend "webgpu" is unavailable: ${got.reason}`, 'unavailable');
+    if ('reason' in got)
+      throw new WebGpuError(`forgery-losses: backend "webgpu" is unavailable: ${got.reason}`, 'unavailable');
     const runtime = new GpuRuntime(got.adapter, got.report);
     await runtime.ensureDevice();
     return runtime;
@@ -125,7 +142,12 @@ export class GpuRuntime {
     this.adapter = null; // an adapter hands out one device; a later request needs a fresh adapter
     if (!adapter) {
       const got = await requestAdapter();
-      if ('reason' in got) throw new WebGpuError(`forgery-losses: WebGPU is no longer available${this.lostMessage ? ` after the device was lost (${this.lostMessage})` : ''}: ${got.reason}`, 'unavailable');
+      if ('reason' in got)
+        throw new WebGpuError(
+          `forgery-losses: WebGPU is no longer ` +
+            `available${this.lostMessage ? ` after the device was lost (${this.lostMessage})` : ''}: ${got.reason}`,
+          'unavailable',
+        );
       adapter = got.adapter;
       this.report = got.report;
     }
@@ -137,12 +159,17 @@ export class GpuRuntime {
       };
       device = await adapter.requestDevice({ requiredLimits: wanted });
     } catch (error) {
-      throw new WebGpuError(`forgery-losses: requesting a WebGPU device failed: ${(error as Error).message}`, 'unavailable');
+      throw new WebGpuError(
+        `forgery-losses: requesting a WebGPU device failed: ${(error as Error).message}`,
+        'unavailable',
+      );
     }
     const generation = ++this.generation;
     this.device = device;
     this.lostMessage = null;
-    void device.lost.then((info) => this.forget(generation, `${info.reason}${info.message ? `: ${info.message}` : ''}`));
+    void device.lost.then((info) =>
+      this.forget(generation, `${info.reason}${info.message ? `: ${info.message}` : ''}`),
+    );
     return device;
   }
 
@@ -163,13 +190,21 @@ export class GpuRuntime {
    */
   private async classify(error: unknown, device: GPUDevice, generation: number): Promise<unknown> {
     if (error instanceof RangeError || error instanceof TypeError) return error;
-    const lost = generation !== this.generation || (await Promise.race([device.lost.then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 50))]));
+    const lost =
+      generation !== this.generation ||
+      (await Promise.race([
+        device.lost.then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 50)),
+      ]));
     if (lost) {
       this.forget(generation, this.lostMessage ?? 'the device became unusable');
       return this.lostError();
     }
     if (error instanceof WebGpuError) return error;
-    return new WebGpuError(`forgery-losses: the WebGPU backend failed: ${(error as Error)?.message ?? String(error)}`, 'internal');
+    return new WebGpuError(
+      `forgery-losses: the WebGPU backend failed: ${(error as Error)?.message ?? String(error)}`,
+      'internal',
+    );
   }
 
   private requireDevice(): GPUDevice {
@@ -178,7 +213,11 @@ export class GpuRuntime {
   }
 
   private lostError(): WebGpuError {
-    return new WebGpuError(`forgery-losses: the WebGPU device was lost during the call (${this.lostMessage ?? 'unknown reason'}); the engine requests a new device on the next call`, 'lost');
+    return new WebGpuError(
+      `forgery-losses: the WebGPU device was lost during the call (${this.lostMessage ?? 'unknown reason'}); the ` +
+        `engine requests a new device on the next call`,
+      'lost',
+    );
   }
 
   /** Runs `fn` when every earlier job has finished: jobs share the cached buffers. */
@@ -195,11 +234,19 @@ export class GpuRuntime {
       } catch (error) {
         outcome = { error: await this.classify(error, device, generation) };
       }
-      const [validation, memory] = await Promise.all([device.popErrorScope().catch(() => null), device.popErrorScope().catch(() => null)]);
+      const [validation, memory] = await Promise.all([
+        device.popErrorScope().catch(() => null),
+        device.popErrorScope().catch(() => null),
+      ]);
       for (const buffer of this.retired.splice(0)) buffer.destroy();
       if (generation !== this.generation || !this.device) throw this.lostError();
-      if (memory) throw new WebGpuError(`forgery-losses: the GPU ran out of memory (${memory.message}); use smaller batches or backend "wasm"`, 'memory');
-      if (validation) throw new WebGpuError(`forgery-losses: WebGPU validation error: ${validation.message}`, 'internal');
+      if (memory)
+        throw new WebGpuError(
+          `forgery-losses: the GPU ran out of memory (${memory.message}); use smaller batches or backend "wasm"`,
+          'memory',
+        );
+      if (validation)
+        throw new WebGpuError(`forgery-losses: WebGPU validation error: ${validation.message}`, 'internal');
       if ('error' in outcome) throw outcome.error;
       return outcome.value;
     });
@@ -213,13 +260,28 @@ export class GpuRuntime {
     if (!k) {
       const device = this.requireDevice();
       const spec = kernelSpec(name);
-      const entries: GPUBindGroupLayoutEntry[] = [{ binding: 0, visibility: COMPUTE, buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: PARAM_BYTES } }];
+      const entries: GPUBindGroupLayoutEntry[] = [
+        {
+          binding: 0,
+          visibility: COMPUTE,
+          buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: PARAM_BYTES },
+        },
+      ];
       [...spec.bindings].forEach((kind, i) => {
-        entries.push({ binding: i + 1, visibility: COMPUTE, buffer: { type: kind === 'r' ? 'read-only-storage' : 'storage' } });
+        entries.push({
+          binding: i + 1,
+          visibility: COMPUTE,
+          buffer: { type: kind === 'r' ? 'read-only-storage' : 'storage' },
+        });
       });
       const layout = device.createBindGroupLayout({ entries });
       const module = device.createShaderModule({ code: spec.code, label: name });
-      const compiled = device.createComputePipelineAsync({ label: name, layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }), compute: { module, entryPoint: 'main' } })
+      const compiled = device
+        .createComputePipelineAsync({
+          label: name,
+          layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+          compute: { module, entryPoint: 'main' },
+        })
         .then((pipeline) => ({ pipeline, layout }));
       compiled.catch(() => {
         if (this.kernels.get(name) === compiled) this.kernels.delete(name);
@@ -233,7 +295,11 @@ export class GpuRuntime {
   /** Loads every kernel a job needs before recording (compilation runs in parallel). */
   async kernelsFor<N extends KernelName>(names: readonly N[]): Promise<Record<N, Kernel>> {
     const out = {} as Record<N, Kernel>;
-    await Promise.all(names.map(async (n) => { out[n] = await this.kernel(n); }));
+    await Promise.all(
+      names.map(async (n) => {
+        out[n] = await this.kernel(n);
+      }),
+    );
     return out;
   }
 
@@ -251,7 +317,11 @@ export class GpuRuntime {
     const device = this.requireDevice();
     const size = Math.max(256, Math.ceil(bytes / 256) * 256);
     if (size > device.limits.maxBufferSize) {
-      throw new WebGpuError(`forgery-losses: a WebGPU buffer of ${mib(size)} is needed, over this device's maxBufferSize (${mib(device.limits.maxBufferSize)}); use backend "wasm" for this input`, 'limits');
+      throw new WebGpuError(
+        `forgery-losses: a WebGPU buffer of ${mib(size)} is needed, over this device's maxBufferSize ` +
+          `(${mib(device.limits.maxBufferSize)}); use backend "wasm" for this input`,
+        'limits',
+      );
     }
     const old = this.buffers.get(name);
     if (old && old.size >= size) return old;
@@ -265,7 +335,11 @@ export class GpuRuntime {
   checkBinding(bytes: number, what: string): void {
     const max = this.limits.maxBinding;
     if (bytes > max) {
-      throw new WebGpuError(`forgery-losses: ${what} needs a WebGPU buffer binding of ${mib(bytes)}, over this adapter's maxStorageBufferBindingSize (${mib(max)}); use backend "wasm" for this input`, 'limits');
+      throw new WebGpuError(
+        `forgery-losses: ${what} needs a WebGPU buffer binding of ${mib(bytes)}, over this adapter's ` +
+          `maxStorageBufferBindingSize (${mib(max)}); use backend "wasm" for this input`,
+        'limits',
+      );
     }
   }
 
@@ -334,7 +408,10 @@ const mib = (n: number) => `${(n / 2 ** 20).toFixed(n < 2 ** 20 ? 2 : 0)} MiB`;
 export class Recorder {
   private ops: Op[] = [];
 
-  constructor(private readonly runtime: GpuRuntime, private readonly device: GPUDevice) {}
+  constructor(
+    private readonly runtime: GpuRuntime,
+    private readonly device: GPUDevice,
+  ) {}
 
   /** Workgroup counts for `count` invocations of a 64-wide kernel (2-D past 65,535 groups). */
   static grid(count: number): [number, number] {
@@ -344,7 +421,12 @@ export class Recorder {
   }
 
   dispatch(kernel: Kernel, bindings: Binding[], u: number[], f: number[], x: number, y = 1): void {
-    if (x > 65535 || y > 65535) throw new WebGpuError(`forgery-losses: a WebGPU dispatch of ${x}×${y} workgroups exceeds the limit of 65,535 per dimension; use backend "wasm" for this input`, 'limits');
+    if (x > 65535 || y > 65535)
+      throw new WebGpuError(
+        `forgery-losses: a WebGPU dispatch of ${x}×${y} workgroups exceeds the limit of 65,535 per dimension; ` +
+          `use backend "wasm" for this input`,
+        'limits',
+      );
     this.ops.push({ kind: 'dispatch', kernel, bindings, u, f, x, y });
   }
 
@@ -381,7 +463,10 @@ export class Recorder {
       pass ??= encoder.beginComputePass();
       const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: params, offset: 0, size: PARAM_BYTES } }];
       op.bindings.forEach((b, i) => {
-        entries.push({ binding: i + 1, resource: { buffer: b.buffer, offset: 0, size: Math.min(b.size, b.buffer.size) } });
+        entries.push({
+          binding: i + 1,
+          resource: { buffer: b.buffer, offset: 0, size: Math.min(b.size, b.buffer.size) },
+        });
       });
       pass.setPipeline(op.kernel.pipeline);
       pass.setBindGroup(0, this.device.createBindGroup({ layout: op.kernel.layout, entries }), [slot * PARAM_SLOT]);

@@ -31,7 +31,9 @@ export class WebGpuExecutor implements Executor {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.runtime.exclusive(() => (job.kind === 'patchContrast' ? patchContrastJob(this.runtime, job) : infoNCEJob(this.runtime, job)));
+    return this.runtime.exclusive(() =>
+      job.kind === 'patchContrast' ? patchContrastJob(this.runtime, job) : infoNCEJob(this.runtime, job),
+    );
   }
 
   crossEntropy(p: ParsedCrossEntropy): Promise<CrossEntropyOutput> {
@@ -71,8 +73,17 @@ function throwBad(array: Float32Array, field: string, index: number, offset = 0)
 }
 
 /** Uploads each channel slice of an image and runs `each` on it (non-finite values are flagged). */
-function uploadSlices(rec: Recorder, k: Record<'finite', Kernel>, feat: Binding, bad: Binding, features: Float32Array, c: number, hw: number, perSlice: number,
-  each: (c0: number, cn: number) => void): void {
+function uploadSlices(
+  rec: Recorder,
+  k: Record<'finite', Kernel>,
+  feat: Binding,
+  bad: Binding,
+  features: Float32Array,
+  c: number,
+  hw: number,
+  perSlice: number,
+  each: (c0: number, cn: number) => void,
+): void {
   for (let c0 = 0; c0 < c; c0 += perSlice) {
     const cn = Math.min(perSlice, c - c0);
     rec.write(feat, 0, features.subarray(c0 * hw, (c0 + cn) * hw));
@@ -85,7 +96,10 @@ type Kernel = Awaited<ReturnType<GpuRuntime['kernel']>>;
 
 async function patchContrastJob(rt: GpuRuntime, job: PatchContrastJob): Promise<PatchContrastImage> {
   const { c, h, w, patchSize: p } = job;
-  const kh = h / p, kw = w / p, n = kh * kw, hw = h * w;
+  const kh = h / p,
+    kw = w / p,
+    n = kh * kw,
+    hw = h * w;
   // Labels (strict > 0.5 on the float64 patch mean) and the class-sorted row order, as the wasm kernel.
   const labels = new Uint8Array(n);
   for (let r = 0; r < kh; r++) {
@@ -97,7 +111,8 @@ async function patchContrastJob(rt: GpuRuntime, job: PatchContrastJob): Promise<
   }
   let p0 = 0;
   for (let k = 0; k < n; k++) if (labels[k] === 0) p0++;
-  const rowOf = new Uint32Array(n), patchOf = new Uint32Array(n);
+  const rowOf = new Uint32Array(n),
+    patchOf = new Uint32Array(n);
   for (let k = 0, nextP = 0, nextF = p0; k < n; k++) {
     const row = labels[k] === 0 ? nextP++ : nextF++;
     rowOf[k] = row;
@@ -109,13 +124,24 @@ async function patchContrastJob(rt: GpuRuntime, job: PatchContrastJob): Promise<
   rt.checkBinding(n * c * 4, `patchContrast's ${n} × ${c} patch matrix`);
   const perSlice = channelsPerSlice(rt, c, hw);
   const rows = stripRows(rt, n, n);
-  const names: KernelName[] = ['finite', 'pool', 'normalize', ...(cflnet ? ['rowstats:pcColmax', 'rowstats:pcCflD', 'rowstats:pcCflPos'] as const : ['rowstats:pcExactLse', 'rowstats:pcExactPos'] as const)];
+  const names: KernelName[] = [
+    'finite',
+    'pool',
+    'normalize',
+    ...(cflnet
+      ? (['rowstats:pcColmax', 'rowstats:pcCflD', 'rowstats:pcCflPos'] as const)
+      : (['rowstats:pcExactLse', 'rowstats:pcExactPos'] as const)),
+  ];
   if (job.grad) names.push(cflnet ? 'weights:pcCflnet' : 'weights:pcExact', 'gemm', 'normalizeBack', 'poolBack');
   const k = await rt.kernelsFor(names);
-  const feat = rt.storage('feat', perSlice * hw * 4), bad = rt.storage('bad', 16);
-  const z = rt.storage('rowsA', n * c * 4), norms = rt.storage('normsA', n * 4);
-  const stats = rt.storage('stats', n * 16), statsCopy = rt.storage('statsCopy', n * 16);
-  const patchOfBuf = rt.storage('patchOf', n * 4), rowOfBuf = rt.storage('rowOf', n * 4);
+  const feat = rt.storage('feat', perSlice * hw * 4),
+    bad = rt.storage('bad', 16);
+  const z = rt.storage('rowsA', n * c * 4),
+    norms = rt.storage('normsA', n * 4);
+  const stats = rt.storage('stats', n * 16),
+    statsCopy = rt.storage('statsCopy', n * 16);
+  const patchOfBuf = rt.storage('patchOf', n * 4),
+    rowOfBuf = rt.storage('rowOf', n * 4);
   const rec = rt.recorder();
   rec.write(bad, 0, BAD_INIT);
   rec.write(patchOfBuf, 0, patchOf);
@@ -125,7 +151,8 @@ async function patchContrastJob(rt: GpuRuntime, job: PatchContrastJob): Promise<
     rec.dispatch(k.pool, [feat, patchOfBuf, z], [n, c, w, p, kw, c0, cn, h], [invArea], ...Recorder.grid(n * cn));
   });
   rec.dispatch(k.normalize, [z, norms], [n, c], [], ...Recorder.grid(n));
-  const rowPass = (name: KernelName, colv: Binding) => rec.dispatch(k[name], [z, z, stats, colv], [n, n, c, p0], [invT], groups(n));
+  const rowPass = (name: KernelName, colv: Binding) =>
+    rec.dispatch(k[name], [z, z, stats, colv], [n, n, c, p0], [invT], groups(n));
   if (cflnet) {
     rowPass('rowstats:pcColmax', statsCopy);
     rec.copy(stats.buffer, 0, statsCopy.buffer, 0, n * 16);
@@ -139,20 +166,36 @@ async function patchContrastJob(rt: GpuRuntime, job: PatchContrastJob): Promise<
   const dz = rt.storage('gradA', grad ? n * c * 4 : 4);
   const gradSlice = rt.storage('gradSlice', grad ? perSlice * hw * 4 : 4);
   const poolBack = (c0: number, cn: number) => {
-    rec.dispatch(k.poolBack, [dz, rowOfBuf, gradSlice], [cn * hw, c, w, p, kw, c0, 0, h], [invArea], ...Recorder.grid(cn * hw));
+    rec.dispatch(
+      k.poolBack,
+      [dz, rowOfBuf, gradSlice],
+      [cn * hw, c, w, p, kw, c0, 0, h],
+      [invArea],
+      ...Recorder.grid(cn * hw),
+    );
   };
   if (grad) {
     const strip = rt.storage('strip', rows * n * 4);
     const weights = k[cflnet ? 'weights:pcCflnet' : 'weights:pcExact'];
     for (let i0 = 0; i0 < n; i0 += rows) {
       const r = Math.min(rows, n - i0);
-      rec.dispatch(weights, [z, z, stats, stats, strip], [n, n, c, p0, i0, r], [invT, weightScale], groups(n), groups(r));
+      rec.dispatch(
+        weights,
+        [z, z, stats, stats, strip],
+        [n, n, c, p0, i0, r],
+        [invT, weightScale],
+        groups(n),
+        groups(r),
+      );
       rec.dispatch(k.gemm, [strip, z, dz], [r, n, c, 0, i0, 0], [], groups(c), groups(r));
     }
     rec.dispatch(k.normalizeBack, [z, dz, norms], [n, c], [], ...Recorder.grid(n));
     poolBack(0, Math.min(perSlice, c));
   }
-  const parts = [{ src: bad.buffer, size: 16 }, { src: stats.buffer, size: n * 16 }];
+  const parts = [
+    { src: bad.buffer, size: 16 },
+    { src: stats.buffer, size: n * 16 },
+  ];
   if (grad) parts.push({ src: gradSlice.buffer, size: Math.min(perSlice, c) * hw * 4 });
   const [badOut, statsOut, firstSlice] = await rt.read(rec, parts);
   throwBad(job.features, 'features', new Uint32Array(badOut)[0], job.offset);
@@ -184,21 +227,41 @@ async function infoNCEJob(rt: GpuRuntime, job: InfoNCEJob): Promise<InfoNCEImage
     return { loss: null };
   }
   const { c, hw } = job;
-  const j = job.queries.length, m = job.negatives.length;
+  const j = job.queries.length,
+    m = job.negatives.length;
   const meanExp = job.positive === 1;
   const invT = Math.fround(1 / job.temperature);
   const gradScale = Math.fround(job.gradScale);
   const weightScale = Math.fround(gradScale * invT);
   rt.checkBinding(Math.max(j, m) * c * 4, `infoNCE's ${Math.max(j, m)} × ${c} pixel rows`);
   const perSlice = channelsPerSlice(rt, c, hw);
-  const names: KernelName[] = ['finite', 'gather', 'normalize', 'rowstats:nceNegLse', ...(meanExp ? ['rowstats:nceQueryLse'] as const : ['colsum', 'meanLogit'] as const)];
-  if (job.grad) names.push('weights:nceNegRows', 'weights:nceNegCols', 'gemm', 'normalizeBack', ...(meanExp ? ['weights:nceQueryPairs'] as const : ['meanLogitBack'] as const));
+  const names: KernelName[] = [
+    'finite',
+    'gather',
+    'normalize',
+    'rowstats:nceNegLse',
+    ...(meanExp ? (['rowstats:nceQueryLse'] as const) : (['colsum', 'meanLogit'] as const)),
+  ];
+  if (job.grad)
+    names.push(
+      'weights:nceNegRows',
+      'weights:nceNegCols',
+      'gemm',
+      'normalizeBack',
+      ...(meanExp ? (['weights:nceQueryPairs'] as const) : (['meanLogitBack'] as const)),
+    );
   const k = await rt.kernelsFor(names);
-  const feat = rt.storage('feat', perSlice * hw * 4), bad = rt.storage('bad', 16), dummy = rt.storage('dummy', 16);
-  const qIdx = rt.storage('queries', j * 4), kIdx = rt.storage('negatives', m * 4);
-  const u = rt.storage('rowsA', j * c * 4), x = rt.storage('rowsB', m * c * 4);
-  const normsU = rt.storage('normsA', j * 4), normsX = rt.storage('normsB', m * 4);
-  const stats = rt.storage('stats', j * 16), sumU = rt.storage('sumU', c * 4);
+  const feat = rt.storage('feat', perSlice * hw * 4),
+    bad = rt.storage('bad', 16),
+    dummy = rt.storage('dummy', 16);
+  const qIdx = rt.storage('queries', j * 4),
+    kIdx = rt.storage('negatives', m * 4);
+  const u = rt.storage('rowsA', j * c * 4),
+    x = rt.storage('rowsB', m * c * 4);
+  const normsU = rt.storage('normsA', j * 4),
+    normsX = rt.storage('normsB', m * 4);
+  const stats = rt.storage('stats', j * 16),
+    sumU = rt.storage('sumU', c * 4);
   const rec = rt.recorder();
   rec.write(bad, 0, BAD_INIT);
   rec.write(qIdx, 0, new Uint32Array(job.queries.buffer, job.queries.byteOffset, j));
@@ -216,31 +279,65 @@ async function infoNCEJob(rt: GpuRuntime, job: InfoNCEJob): Promise<InfoNCEImage
     rec.dispatch(k.meanLogit, [u, sumU, stats], [j, c], [invT, j - 1], ...Recorder.grid(j));
   }
   rec.dispatch(k['rowstats:nceNegLse'], [u, x, stats, dummy], [j, m, c, 0], [invT, gradScale], groups(j));
-  const parts = [{ src: bad.buffer, size: 16 }, { src: stats.buffer, size: j * 16 }];
+  const parts = [
+    { src: bad.buffer, size: 16 },
+    { src: stats.buffer, size: j * 16 },
+  ];
   if (job.grad) {
-    const strip = rt.storage('strip', Math.max(stripRows(rt, j, m) * m, stripRows(rt, m, j) * j, meanExp ? stripRows(rt, j, j) * j : 0) * 4);
-    const du = rt.storage('gradA', j * c * 4), dx = rt.storage('gradB', m * c * 4);
+    const strip = rt.storage(
+      'strip',
+      Math.max(stripRows(rt, j, m) * m, stripRows(rt, m, j) * j, meanExp ? stripRows(rt, j, j) * j : 0) * 4,
+    );
+    const du = rt.storage('gradA', j * c * 4),
+      dx = rt.storage('gradB', m * c * 4);
     const strips = (rowsTotal: number, cols: number, each: (i0: number, r: number) => void) => {
       const per = stripRows(rt, rowsTotal, cols);
       for (let i0 = 0; i0 < rowsTotal; i0 += per) each(i0, Math.min(per, rowsTotal - i0));
     };
     // Queries × negatives: du = W·X, then dx = Wᵀ·U from strips over the negatives' rows.
     strips(j, m, (i0, r) => {
-      rec.dispatch(k['weights:nceNegRows'], [u, x, stats, dummy, strip], [j, m, c, 0, i0, r], [invT, weightScale], groups(m), groups(r));
+      rec.dispatch(
+        k['weights:nceNegRows'],
+        [u, x, stats, dummy, strip],
+        [j, m, c, 0, i0, r],
+        [invT, weightScale],
+        groups(m),
+        groups(r),
+      );
       rec.dispatch(k.gemm, [strip, x, du], [r, m, c, 0, i0, 0], [], groups(c), groups(r));
     });
     if (meanExp) {
       strips(j, j, (i0, r) => {
-        rec.dispatch(k['weights:nceQueryPairs'], [u, u, stats, stats, strip], [j, j, c, 0, i0, r], [invT, invT], groups(j), groups(r));
+        rec.dispatch(
+          k['weights:nceQueryPairs'],
+          [u, u, stats, stats, strip],
+          [j, j, c, 0, i0, r],
+          [invT, invT],
+          groups(j),
+          groups(r),
+        );
         rec.dispatch(k.gemm, [strip, u, du], [r, j, c, 0, i0, 1], [], groups(c), groups(r));
       });
     } else {
       const sumW = rt.storage('sumW', c * 4);
       rec.dispatch(k.colsum, [u, stats, sumW], [j, c, 1], [], ...Recorder.grid(c));
-      rec.dispatch(k.meanLogitBack, [u, sumU, sumW, stats, du], [j, c], [Math.fround(invT / Math.fround(j - 1))], ...Recorder.grid(j * c));
+      rec.dispatch(
+        k.meanLogitBack,
+        [u, sumU, sumW, stats, du],
+        [j, c],
+        [Math.fround(invT / Math.fround(j - 1))],
+        ...Recorder.grid(j * c),
+      );
     }
     strips(m, j, (i0, r) => {
-      rec.dispatch(k['weights:nceNegCols'], [x, u, dummy, stats, strip], [m, j, c, 0, i0, r], [invT, weightScale], groups(j), groups(r));
+      rec.dispatch(
+        k['weights:nceNegCols'],
+        [x, u, dummy, stats, strip],
+        [m, j, c, 0, i0, r],
+        [invT, weightScale],
+        groups(j),
+        groups(r),
+      );
       rec.dispatch(k.gemm, [strip, u, dx], [r, j, c, 0, i0, 0], [], groups(c), groups(r));
     });
     rec.dispatch(k.normalizeBack, [u, du, normsU], [j, c], [], ...Recorder.grid(j));
@@ -261,7 +358,8 @@ async function infoNCEJob(rt: GpuRuntime, job: InfoNCEJob): Promise<InfoNCEImage
     const grad = new Float32Array(c * hw);
     const scatter = (rowsOut: Float32Array, idx: Int32Array) => {
       for (let r = 0; r < idx.length; r++) {
-        const pixel = idx[r], o = r * c;
+        const pixel = idx[r],
+          o = r * c;
         for (let ch = 0; ch < c; ch++) grad[ch * hw + pixel] = rowsOut[o + ch];
       }
     };
@@ -282,13 +380,19 @@ async function crossEntropyJob(rt: GpuRuntime, p: ParsedCrossEntropy): Promise<C
     for (let i = 0; i < target.length; i++) {
       const y = target[i];
       if (y === p.ignoreIndex) continue;
-      if (y < 0 || y >= c) throw new RangeError(`target[${i}] = ${p.target[i]}: class indices must lie in [0, ${c}) or equal ignoreIndex (${p.ignoreIndex})`);
+      if (y < 0 || y >= c)
+        throw new RangeError(
+          `target[${i}] = ${p.target[i]}: class indices must lie in [0, ${c}) or equal ignoreIndex (${p.ignoreIndex})`,
+        );
       normalizer += p.weight[y];
     }
   }
   const scale = p.reduction === 'mean' ? (normalizer === 0 ? 0 : 1 / normalizer) : 1;
   if (!(Math.abs(scale) <= 3.4028234663852886e38)) {
-    throw new RangeError(`weight: the 'mean' normalizer (the sum of the target classes' weights) is ${normalizer}, too close to 0 for float32 (its inverse overflows); scale the weights up`);
+    throw new RangeError(
+      `weight: the 'mean' normalizer (the sum of the target classes' weights) is ${normalizer}, too close to 0 ` +
+        `for float32 (its inverse overflows); scale the weights up`,
+    );
   }
   const gradScale = Math.fround(scale);
   const weights = Float32Array.from(p.weight);
@@ -305,7 +409,8 @@ async function crossEntropyJob(rt: GpuRuntime, p: ParsedCrossEntropy): Promise<C
   } else {
     rt.checkBinding(c * 4, `crossEntropy's ${c} classes of one pixel`);
     const len = Math.max(1, Math.floor(budget / (c * 4)));
-    for (let b0 = 0; b0 < b; b0++) for (let k0 = 0; k0 < hw; k0 += len) chunks.push({ b0, images: 1, k0, len: Math.min(len, hw - k0) });
+    for (let b0 = 0; b0 < b; b0++)
+      for (let k0 = 0; k0 < hw; k0 += len) chunks.push({ b0, images: 1, k0, len: Math.min(len, hw - k0) });
   }
   const per = p.reduction === 'none' ? new Float32Array(b * hw) : undefined;
   const grad = p.grad ? new Float32Array(b * c * hw) : undefined;
@@ -313,8 +418,10 @@ async function crossEntropyJob(rt: GpuRuntime, p: ParsedCrossEntropy): Promise<C
   const largest = chunks.reduce((a, ch) => Math.max(a, ch.images * ch.len), 0);
   const logits = rt.storage('ceLogits', largest * c * 4);
   const second = p.target ? rt.storage('ceTarget', largest * 4) : rt.storage('ceProbs', largest * c * 4);
-  const weightBuf = rt.storage('ceWeights', c * 4), perBuf = rt.storage('cePer', per ? largest * 4 : 4);
-  const gradBuf = rt.storage('ceGrad', grad ? largest * c * 4 : 4), bad = rt.storage('bad', 16);
+  const weightBuf = rt.storage('ceWeights', c * 4),
+    perBuf = rt.storage('cePer', per ? largest * 4 : 4);
+  const gradBuf = rt.storage('ceGrad', grad ? largest * c * 4 : 4),
+    bad = rt.storage('bad', 16);
   const [gx, gy] = Recorder.grid(largest);
   const partial = rt.storage('cePartial', gx * gy * 4);
   const rec = rt.recorder();
@@ -325,15 +432,30 @@ async function crossEntropyJob(rt: GpuRuntime, p: ParsedCrossEntropy): Promise<C
     const count = ch.images * ch.len;
     const planes = (src: Float32Array, dst: Binding) => {
       if (ch.len === hw) rec.write(dst, 0, src.subarray(ch.b0 * c * hw, (ch.b0 + ch.images) * c * hw));
-      else for (let cl = 0; cl < c; cl++) rec.write(dst, cl * ch.len * 4, src.subarray((ch.b0 * c + cl) * hw + ch.k0, (ch.b0 * c + cl) * hw + ch.k0 + ch.len));
+      else
+        for (let cl = 0; cl < c; cl++)
+          rec.write(
+            dst,
+            cl * ch.len * 4,
+            src.subarray((ch.b0 * c + cl) * hw + ch.k0, (ch.b0 * c + cl) * hw + ch.k0 + ch.len),
+          );
     };
     planes(p.logits, logits);
     if (target) rec.write(second, 0, target.subarray(ch.b0 * hw + ch.k0, ch.b0 * hw + ch.k0 + count));
     else planes(p.targetProbs as Float32Array, second);
     const [x, y] = Recorder.grid(count);
-    rec.dispatch(kernel, [logits, second, weightBuf, perBuf, gradBuf, partial, bad],
-      [ch.images, c, ch.len, p.ignoreIndex >>> 0, flags, hw, ch.b0, ch.k0], [p.smoothing, gradScale, wsum], x, y);
-    const parts = [{ src: bad.buffer, size: 16 }, { src: partial.buffer, size: x * y * 4 }];
+    rec.dispatch(
+      kernel,
+      [logits, second, weightBuf, perBuf, gradBuf, partial, bad],
+      [ch.images, c, ch.len, p.ignoreIndex >>> 0, flags, hw, ch.b0, ch.k0],
+      [p.smoothing, gradScale, wsum],
+      x,
+      y,
+    );
+    const parts = [
+      { src: bad.buffer, size: 16 },
+      { src: partial.buffer, size: x * y * 4 },
+    ];
     if (per) parts.push({ src: perBuf.buffer, size: count * 4 });
     if (grad) parts.push({ src: gradBuf.buffer, size: count * c * 4 });
     const out = await rt.read(rec, parts);
@@ -346,7 +468,9 @@ async function crossEntropyJob(rt: GpuRuntime, p: ParsedCrossEntropy): Promise<C
     if (grad) {
       const g = new Float32Array(out[next++]);
       if (ch.len === hw) grad.set(g, ch.b0 * c * hw);
-      else for (let cl = 0; cl < c; cl++) grad.set(g.subarray(cl * ch.len, (cl + 1) * ch.len), (ch.b0 * c + cl) * hw + ch.k0);
+      else
+        for (let cl = 0; cl < c; cl++)
+          grad.set(g.subarray(cl * ch.len, (cl + 1) * ch.len), (ch.b0 * c + cl) * hw + ch.k0);
     }
   }
   const loss = per ?? (p.reduction === 'sum' ? sum : normalizer === 0 ? Number.NaN : sum / normalizer);

@@ -50,7 +50,8 @@ export type LossName = 'crossEntropy' | 'patchContrast' | 'infoNCE' | 'cflObject
 export function gpuPays(work: Work, threads: number, margin: number = COST.margin): boolean {
   if (!(work.macs > 0)) return false;
   const wasmMs = work.macs / (COST.wasmMacsPerMsPerThread * Math.max(1, threads));
-  const gpuMs = COST.gpuCallMs + COST.gpuImageMs * work.images + work.bytes / COST.gpuBytesPerMs + work.macs / COST.gpuMacsPerMs;
+  const gpuMs =
+    COST.gpuCallMs + COST.gpuImageMs * work.images + work.bytes / COST.gpuBytesPerMs + work.macs / COST.gpuMacsPerMs;
   return margin * gpuMs < wasmMs;
 }
 
@@ -82,10 +83,14 @@ function infoNCECounts(o: Options, b: number, hw: number): [number, number][] | 
   const counts: [number, number][] = [];
   for (let i = 0; i < b; i++) {
     if (sample && Array.isArray(sample.pristine) && Array.isArray(sample.forged)) {
-      counts.push([(sample.pristine[i] as ArrayLike<number>)?.length ?? 0, (sample.forged[i] as ArrayLike<number>)?.length ?? 0]);
+      counts.push([
+        (sample.pristine[i] as ArrayLike<number>)?.length ?? 0,
+        (sample.forged[i] as ArrayLike<number>)?.length ?? 0,
+      ]);
       continue;
     }
-    let j = 0, m = 0;
+    let j = 0,
+      m = 0;
     for (let k = i * hw; k < (i + 1) * hw; k++) {
       if (mask[k] === 0) j++;
       else if (mask[k] === 1) m++;
@@ -102,8 +107,10 @@ function infoNCEWork(o: Options): Work | null {
   const [b, c, h, w] = shape;
   const counts = infoNCECounts(o, b, h * w);
   if (!counts) return null;
-  const grad = o.grad !== false, meanExp = o.positive === 'mean-exp';
-  let macs = 0, rows = 0;
+  const grad = o.grad !== false,
+    meanExp = o.positive === 'mean-exp';
+  let macs = 0,
+    rows = 0;
   for (const [j, m] of counts) {
     if (j < 2 || m < 1) continue;
     macs += j * m * c * (grad ? 5 : 1) + (meanExp ? j * j * c * (grad ? 3 : 1) : 0);
@@ -117,10 +124,14 @@ export function estimateWork(loss: LossName, options: unknown): Work | null {
   if (options === null || typeof options !== 'object') return null;
   const o = options as Options;
   switch (loss) {
-    case 'patchContrast': return patchWork(o, o.variant);
-    case 'cflObjective': return patchWork(o, 'cflnet');
-    case 'infoNCE': return infoNCEWork(o);
-    default: return null; // crossEntropy: memory-bound, see the header
+    case 'patchContrast':
+      return patchWork(o, o.variant);
+    case 'cflObjective':
+      return patchWork(o, 'cflnet');
+    case 'infoNCE':
+      return infoNCEWork(o);
+    default:
+      return null; // crossEntropy: memory-bound, see the header
   }
 }
 
@@ -136,7 +147,12 @@ export class WebGpuRoute {
     private readonly margin: number,
   ) {}
 
-  async run<T>(wasm: WasmContext, loss: LossName, options: unknown, fn: (ctx: WasmContext) => T | Promise<T>): Promise<T> {
+  async run<T>(
+    wasm: WasmContext,
+    loss: LossName,
+    options: unknown,
+    fn: (ctx: WasmContext) => T | Promise<T>,
+  ): Promise<T> {
     if (this.mode === 'webgpu') return fn(this.gpu);
     let work: Work | null = null;
     try {

@@ -87,7 +87,10 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   g[id] = dz[rowOf[pat] * P.n1 + P.n5 + cl] * P.f0;
 }`;
 
-/** Gathers pixel rows of a channel slice: out[row][cOff + cl] = feat[cl][idx[row]]. n0 rows, n1 C, n2 H·W, n5 cOff, n6 slice channels. */
+/**
+ * Gathers pixel rows of a channel slice: out[row][cOff + cl] = feat[cl][idx[row]].
+ * n0 rows, n1 C, n2 H·W, n5 cOff, n6 slice channels.
+ */
 const GATHER = /* wgsl */ `${HEADER}
 @group(0) @binding(1) var<storage, read> feat: array<f32>;
 @group(0) @binding(2) var<storage, read> idx: array<u32>;
@@ -236,19 +239,23 @@ interface RowMode {
 const ROW_MODES: Record<string, RowMode> = {
   // c_i = max(0, max_{j≠i} s_ij) (the column maximum, by symmetry a row maximum).
   pcColmax: {
-    kind: 'max', init: '0.0', pc: true,
+    kind: 'max',
+    init: '0.0',
+    pc: true,
     term: 'if (j != i) { return vec2<f32>(s, 1.0); } return vec2<f32>(0.0);',
     finish: 'stats[i].x = c.x;',
   },
   // exact: LSE of s_in over the negatives.
   pcExactLse: {
-    kind: 'lse', pc: true,
+    kind: 'lse',
+    pc: true,
     term: 'if (forged(j) != forged(i)) { return vec2<f32>(s, 1.0); } return vec2<f32>(0.0);',
     finish: 'stats[i].y = select(NEG, c.x + log(c.y), c.y > 0.0);',
   },
   // exact: Σ_P softplus(LSE − s_ip) and Σ_P σ(LSE − s_ip).
   pcExactPos: {
-    kind: 'sum', pc: true,
+    kind: 'sum',
+    pc: true,
     term: `
       if (forged(j) != forged(i) || j == i || ownCount(i) >= P.n0) { return vec2<f32>(0.0); }
       let x = ri.y - s;
@@ -262,13 +269,15 @@ const ROW_MODES: Record<string, RowMode> = {
   },
   // cflnet: D_i = Σ_N exp(s_in − c_n).
   pcCflD: {
-    kind: 'sum', pc: true,
+    kind: 'sum',
+    pc: true,
     term: 'if (forged(j) != forged(i)) { return vec2<f32>(exp(s - colv[j].x), 0.0); } return vec2<f32>(0.0);',
     finish: 'stats[i].y = c.x;',
   },
   // cflnet: Σ_P λ_ip and Σ_P q/den (the latter for the negatives' gradient weights).
   pcCflPos: {
-    kind: 'sum', pc: true,
+    kind: 'sum',
+    pc: true,
     term: `
       if (forged(j) != forged(i) || j == i) { return vec2<f32>(0.0); }
       let e = exp(s - colv[j].x);
@@ -311,8 +320,16 @@ function rowStatsKernel(mode: RowMode): string {
       }`,
     sum: 'st.x += v.x; st.z += v.y;',
   }[mode.kind];
-  const flush = { max: '', lse: 'st.y += st.x; st.x = 0.0;', sum: 'st.y += st.x; st.x = 0.0; st.w += st.z; st.z = 0.0;' }[mode.kind];
-  const init = { max: `vec4<f32>(${mode.init ?? 'NEG'}, 0.0, 0.0, 0.0)`, lse: 'vec4<f32>(0.0, 0.0, NEG, 0.0)', sum: 'vec4<f32>(0.0)' }[mode.kind];
+  const flush = {
+    max: '',
+    lse: 'st.y += st.x; st.x = 0.0;',
+    sum: 'st.y += st.x; st.x = 0.0; st.w += st.z; st.z = 0.0;',
+  }[mode.kind];
+  const init = {
+    max: `vec4<f32>(${mode.init ?? 'NEG'}, 0.0, 0.0, 0.0)`,
+    lse: 'vec4<f32>(0.0, 0.0, NEG, 0.0)',
+    sum: 'vec4<f32>(0.0)',
+  }[mode.kind];
   const combine = {
     max: 'var c = R[base]; for (var q = 1u; q < 16u; q++) { c.x = max(c.x, R[base + q].x); } return c;',
     lse: `var m = NEG;
@@ -635,7 +652,10 @@ const ceBindings = (second: string): string => /* wgsl */ `@group(0) @binding(1)
 @group(0) @binding(7) var<storage, read_write> bad: array<atomic<u32>>;
 ${CE_COMMON}`;
 
-/** Index targets. n1 C, n3 ignoreIndex (bits), n4 flags (1 per-element, 2 grad); f0 ε, f1 gradScale, f2 Σw (float32). */
+/**
+ * Index targets. n1 C, n3 ignoreIndex (bits), n4 flags (1 per-element, 2 grad);
+ * f0 ε, f1 gradScale, f2 Σw (float32).
+ */
 const CE_INDEX = /* wgsl */ `${HEADER}
 ${ceBindings('tgt: array<i32>')}
 @compute @workgroup_size(64)
@@ -742,9 +762,20 @@ export interface KernelSpec {
 }
 
 export type KernelName =
-  | 'finite' | 'pool' | 'poolBack' | 'gather' | 'normalize' | 'normalizeBack' | 'gemm' | 'colsum' | 'meanLogit' | 'meanLogitBack'
-  | 'ceIndex' | 'ceProbs'
-  | `rowstats:${keyof typeof ROW_MODES & string}` | `weights:${keyof typeof WEIGHT_MODES & string}`;
+  | 'finite'
+  | 'pool'
+  | 'poolBack'
+  | 'gather'
+  | 'normalize'
+  | 'normalizeBack'
+  | 'gemm'
+  | 'colsum'
+  | 'meanLogit'
+  | 'meanLogitBack'
+  | 'ceIndex'
+  | 'ceProbs'
+  | `rowstats:${keyof typeof ROW_MODES & string}`
+  | `weights:${keyof typeof WEIGHT_MODES & string}`;
 
 export type RowStatsMode = keyof typeof ROW_MODES & string;
 export type WeightsMode = keyof typeof WEIGHT_MODES & string;
@@ -753,20 +784,35 @@ export type WeightsMode = keyof typeof WEIGHT_MODES & string;
 export function kernelSpec(name: KernelName): KernelSpec {
   const [family, mode] = name.split(':');
   switch (family) {
-    case 'finite': return { code: FINITE, bindings: 'rw' };
-    case 'pool': return { code: POOL, bindings: 'rrw' };
-    case 'poolBack': return { code: POOL_BACK, bindings: 'rrw' };
-    case 'gather': return { code: GATHER, bindings: 'rrw' };
-    case 'normalize': return { code: NORMALIZE, bindings: 'ww' };
-    case 'normalizeBack': return { code: NORMALIZE_BACK, bindings: 'rwr' };
-    case 'gemm': return { code: GEMM, bindings: 'rrw' };
-    case 'colsum': return { code: COLSUM, bindings: 'rrw' };
-    case 'meanLogit': return { code: MEAN_LOGIT, bindings: 'rrw' };
-    case 'meanLogitBack': return { code: MEAN_LOGIT_BACK, bindings: 'rrrrw' };
-    case 'ceIndex': return { code: CE_INDEX, bindings: 'rrrwwww' };
-    case 'ceProbs': return { code: CE_PROBS, bindings: 'rrrwwww' };
-    case 'rowstats': return { code: rowStatsKernel(ROW_MODES[mode]), bindings: 'rrwr' };
-    case 'weights': return { code: weightsKernel(WEIGHT_MODES[mode]), bindings: 'rrrrw' };
-    default: throw new Error(`forgery-losses: unknown WebGPU kernel ${name}`);
+    case 'finite':
+      return { code: FINITE, bindings: 'rw' };
+    case 'pool':
+      return { code: POOL, bindings: 'rrw' };
+    case 'poolBack':
+      return { code: POOL_BACK, bindings: 'rrw' };
+    case 'gather':
+      return { code: GATHER, bindings: 'rrw' };
+    case 'normalize':
+      return { code: NORMALIZE, bindings: 'ww' };
+    case 'normalizeBack':
+      return { code: NORMALIZE_BACK, bindings: 'rwr' };
+    case 'gemm':
+      return { code: GEMM, bindings: 'rrw' };
+    case 'colsum':
+      return { code: COLSUM, bindings: 'rrw' };
+    case 'meanLogit':
+      return { code: MEAN_LOGIT, bindings: 'rrw' };
+    case 'meanLogitBack':
+      return { code: MEAN_LOGIT_BACK, bindings: 'rrrrw' };
+    case 'ceIndex':
+      return { code: CE_INDEX, bindings: 'rrrwwww' };
+    case 'ceProbs':
+      return { code: CE_PROBS, bindings: 'rrrwwww' };
+    case 'rowstats':
+      return { code: rowStatsKernel(ROW_MODES[mode]), bindings: 'rrwr' };
+    case 'weights':
+      return { code: weightsKernel(WEIGHT_MODES[mode]), bindings: 'rrrrw' };
+    default:
+      throw new Error(`forgery-losses: unknown WebGPU kernel ${name}`);
   }
 }

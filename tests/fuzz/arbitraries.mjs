@@ -61,13 +61,32 @@ const seedArb = fc.integer({ min: 0, max: 0x7fffffff });
 const batchArb = fc.integer({ min: 1, max: 4 });
 const channelsArb = fc.oneof(fc.constantFrom(1, 2, 3, 4, 8, 16, 32, 64), fc.integer({ min: 1, max: 64 }));
 /** Practical temperatures (the differential arm; see the header for why not smaller). */
-const temperatureArb = fc.oneof(fc.constantFrom(0.05, 0.07, 0.1, 0.2, 0.5, 1), fc.double({ min: 0.03, max: 2, noNaN: true }));
+const temperatureArb = fc.oneof(
+  fc.constantFrom(0.05, 0.07, 0.1, 0.2, 0.5, 1),
+  fc.double({ min: 0.03, max: 2, noNaN: true }),
+);
 
 /** Patch size p and a grid kh × kw with p·kh, p·kw ≤ 64. */
 const gridArb = fc.constantFrom(1, 2, 3, 4, 4, 4, 5, 6, 8, 16, 32, 64).chain((p) =>
-  fc.record({ p: fc.constant(p), kh: fc.integer({ min: 1, max: Math.floor(64 / p) }), kw: fc.integer({ min: 1, max: Math.floor(64 / p) }) }));
+  fc.record({
+    p: fc.constant(p),
+    kh: fc.integer({ min: 1, max: Math.floor(64 / p) }),
+    kw: fc.integer({ min: 1, max: Math.floor(64 / p) }),
+  }),
+);
 
-export const MASK_KINDS = ['blob', 'zeros', 'ones', 'pixel', 'pristinePixel', 'random', 'patches', 'fractional', 'ties', 'mixed'];
+export const MASK_KINDS = [
+  'blob',
+  'zeros',
+  'ones',
+  'pixel',
+  'pristinePixel',
+  'random',
+  'patches',
+  'fractional',
+  'ties',
+  'mixed',
+];
 const maskArb = fc.record({ kind: fc.constantFrom(...MASK_KINDS), seed: seedArb, uint8: fc.boolean() });
 
 export const FEATURE_KINDS = ['gaussian', 'smooth', 'clustered', 'fewDistinct', 'identical'];
@@ -95,7 +114,10 @@ function fit(budget) {
     const out = { ...d };
     const grid = 'kh' in out;
     const sync = () => {
-      if (grid) { out.H = out.p * out.kh; out.W = out.p * out.kw; }
+      if (grid) {
+        out.H = out.p * out.kh;
+        out.W = out.p * out.kw;
+      }
     };
     sync();
     while (referenceCost(out) > budget) {
@@ -108,7 +130,8 @@ function fit(budget) {
         if (out.H >= out.W) out.H = Math.max(1, Math.floor(out.H / 2));
         else out.W = Math.max(1, Math.floor(out.W / 2));
       } else if (out.C > 1) out.C = Math.max(1, Math.floor(out.C / 2));
-      else if (out.sample?.kind === 'seeded' && out.sample.maxPerClass > 1) out.sample = { ...out.sample, maxPerClass: Math.ceil(out.sample.maxPerClass / 2) };
+      else if (out.sample?.kind === 'seeded' && out.sample.maxPerClass > 1)
+        out.sample = { ...out.sample, maxPerClass: Math.ceil(out.sample.maxPerClass / 2) };
       else break;
       sync();
     }
@@ -131,29 +154,41 @@ const crossEntropyArb = fc.record({
   ignore: fc.constantFrom('default', 'default', '255', 'inRange'),
   ignoredFraction: fc.constantFrom(0, 0, 0.3, 1),
   reduction: fc.constantFrom('mean', 'mean', 'sum', 'none'),
-  labelSmoothing: fc.oneof(fc.constant(0), fc.constant(0), fc.constant(0.1), fc.constant(1), fc.double({ min: 0, max: 1, noNaN: true })),
+  labelSmoothing: fc.oneof(
+    fc.constant(0),
+    fc.constant(0),
+    fc.constant(0.1),
+    fc.constant(1),
+    fc.double({ min: 0, max: 1, noNaN: true }),
+  ),
   logitScale: fc.oneof(fc.constant(0), fc.double({ min: -2, max: 1.5, noNaN: true })),
   grad: fc.oneof(fc.constant(true), fc.constant(true), fc.constant(true), fc.constant(false)),
   seed: seedArb,
 });
 
-const patchContrastArb = fc.record({
-  loss: fc.constant('patchContrast'),
-  B: batchArb,
-  C: channelsArb,
-  grid: gridArb,
-  variant: fc.constantFrom('exact', 'cflnet'),
-  temperature: temperatureArb,
-  mask: maskArb,
-  features: featuresArb,
-  grad: fc.oneof(fc.constant(true), fc.constant(true), fc.constant(true), fc.constant(false)),
-  defaults: fc.boolean(), // omit patchSize 4 / temperature 0.1 / variant 'exact' when they equal the default
-}).map(({ grid, ...d }) => ({ ...d, ...grid }));
+const patchContrastArb = fc
+  .record({
+    loss: fc.constant('patchContrast'),
+    B: batchArb,
+    C: channelsArb,
+    grid: gridArb,
+    variant: fc.constantFrom('exact', 'cflnet'),
+    temperature: temperatureArb,
+    mask: maskArb,
+    features: featuresArb,
+    grad: fc.oneof(fc.constant(true), fc.constant(true), fc.constant(true), fc.constant(false)),
+    defaults: fc.boolean(), // omit patchSize 4 / temperature 0.1 / variant 'exact' when they equal the default
+  })
+  .map(({ grid, ...d }) => ({ ...d, ...grid }));
 
 const sampleArb = fc.oneof(
   fc.constant({ kind: 'all' }),
   fc.constant({ kind: 'all' }),
-  fc.record({ kind: fc.constant('seeded'), maxPerClass: fc.oneof(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 200 })), seed: fc.oneof(fc.constant(undefined), fc.integer({ min: 0, max: 0xffffffff })) }),
+  fc.record({
+    kind: fc.constant('seeded'),
+    maxPerClass: fc.oneof(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1, max: 200 })),
+    seed: fc.oneof(fc.constant(undefined), fc.integer({ min: 0, max: 0xffffffff })),
+  }),
   fc.record({ kind: fc.constant('explicit'), sizes: fc.constantFrom('all', 'random', 'small', 'tiny'), seed: seedArb }),
 );
 
@@ -172,24 +207,34 @@ const infoNCEArb = fc.record({
   defaults: fc.boolean(),
 });
 
-const cflObjectiveArb = fc.record({
-  loss: fc.constant('cflObjective'),
-  B: batchArb,
-  C: channelsArb,
-  grid: gridArb,
-  temperature: temperatureArb,
-  weight: fc.oneof(fc.constant(null), fc.tuple(fc.double({ min: 0.01, max: 2, noNaN: true }), fc.double({ min: 0.01, max: 2, noNaN: true }))),
-  alpha: fc.oneof(fc.constant(null), fc.constant(0), fc.double({ min: -2, max: 3, noNaN: true })),
-  logitScale: fc.oneof(fc.constant(0), fc.double({ min: -2, max: 1.5, noNaN: true })),
-  mask: maskArb,
-  features: featuresArb,
-  grad: fc.oneof(fc.constant(true), fc.constant(true), fc.constant(true), fc.constant(false)),
-  seed: seedArb,
-}).map(({ grid, ...d }) => ({ ...d, ...grid }));
+const cflObjectiveArb = fc
+  .record({
+    loss: fc.constant('cflObjective'),
+    B: batchArb,
+    C: channelsArb,
+    grid: gridArb,
+    temperature: temperatureArb,
+    weight: fc.oneof(
+      fc.constant(null),
+      fc.tuple(fc.double({ min: 0.01, max: 2, noNaN: true }), fc.double({ min: 0.01, max: 2, noNaN: true })),
+    ),
+    alpha: fc.oneof(fc.constant(null), fc.constant(0), fc.double({ min: -2, max: 3, noNaN: true })),
+    logitScale: fc.oneof(fc.constant(0), fc.double({ min: -2, max: 1.5, noNaN: true })),
+    mask: maskArb,
+    features: featuresArb,
+    grad: fc.oneof(fc.constant(true), fc.constant(true), fc.constant(true), fc.constant(false)),
+    seed: seedArb,
+  })
+  .map(({ grid, ...d }) => ({ ...d, ...grid }));
 
 /** Valid inputs of every loss, each within `budget` reference steps. */
 export function caseArb({ budget = 2e6, losses = LOSSES } = {}) {
-  const by = { crossEntropy: crossEntropyArb, patchContrast: patchContrastArb, infoNCE: infoNCEArb, cflObjective: cflObjectiveArb };
+  const by = {
+    crossEntropy: crossEntropyArb,
+    patchContrast: patchContrastArb,
+    infoNCE: infoNCEArb,
+    cflObjective: cflObjectiveArb,
+  };
   return fc.oneof(...losses.map((l) => by[l])).map(fit(budget));
 }
 
@@ -198,33 +243,96 @@ export function caseArb({ budget = 2e6, losses = LOSSES } = {}) {
 // TypeError or RangeError naming the field (DESIGN.md section 1).
 
 export const MUTATIONS = {
-  crossEntropy: ['logitsNaN', 'logitsInf', 'logitsLength', 'logitsType', 'shape', 'targetRange', 'targetType', 'bothTargets', 'weightLength', 'weightNaN', 'weightHuge', 'smoothing', 'reduction', 'ignoreIndexFraction', 'probsIgnore', 'probsNaN', 'gradType'],
-  patchContrast: ['featuresNaN', 'featuresInf', 'featuresLength', 'maskValue', 'mask255', 'maskNaN', 'maskType', 'patchSize', 'patchSizeZero', 'temperatureZero', 'temperatureNaN', 'temperatureTiny', 'variant', 'shape'],
-  infoNCE: ['featuresNaN', 'featuresLength', 'maskValue', 'temperatureNegative', 'temperatureTiny', 'positive', 'sampleMixed', 'sampleType', 'maxPerClass', 'sampleSeed', 'explicitRange', 'explicitClass', 'explicitRepeat', 'explicitLength'],
-  cflObjective: ['logitsNaN', 'logitsLength', 'featuresNaN', 'alphaNaN', 'alphaInf', 'alphaHuge', 'weightLength', 'maskValue', 'patchSize', 'temperatureTiny'],
+  crossEntropy: [
+    'logitsNaN',
+    'logitsInf',
+    'logitsLength',
+    'logitsType',
+    'shape',
+    'targetRange',
+    'targetType',
+    'bothTargets',
+    'weightLength',
+    'weightNaN',
+    'weightHuge',
+    'smoothing',
+    'reduction',
+    'ignoreIndexFraction',
+    'probsIgnore',
+    'probsNaN',
+    'gradType',
+  ],
+  patchContrast: [
+    'featuresNaN',
+    'featuresInf',
+    'featuresLength',
+    'maskValue',
+    'mask255',
+    'maskNaN',
+    'maskType',
+    'patchSize',
+    'patchSizeZero',
+    'temperatureZero',
+    'temperatureNaN',
+    'temperatureTiny',
+    'variant',
+    'shape',
+  ],
+  infoNCE: [
+    'featuresNaN',
+    'featuresLength',
+    'maskValue',
+    'temperatureNegative',
+    'temperatureTiny',
+    'positive',
+    'sampleMixed',
+    'sampleType',
+    'maxPerClass',
+    'sampleSeed',
+    'explicitRange',
+    'explicitClass',
+    'explicitRepeat',
+    'explicitLength',
+  ],
+  cflObjective: [
+    'logitsNaN',
+    'logitsLength',
+    'featuresNaN',
+    'alphaNaN',
+    'alphaInf',
+    'alphaHuge',
+    'weightLength',
+    'maskValue',
+    'patchSize',
+    'temperatureTiny',
+  ],
 };
 
 export function invalidCaseArb({ budget = 3e5 } = {}) {
-  return caseArb({ budget }).chain((d) => fc.record({
-    base: fc.constant(d),
-    mutation: fc.constantFrom(...MUTATIONS[d.loss]),
-    at: fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }),
-  }));
+  return caseArb({ budget }).chain((d) =>
+    fc.record({
+      base: fc.constant(d),
+      mutation: fc.constantFrom(...MUTATIONS[d.loss]),
+      at: fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }),
+    }),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
 // Extreme but valid options and magnitudes: only "finite outputs or a typed error" is checked.
 
 export function extremeCaseArb({ budget = 3e5 } = {}) {
-  return caseArb({ budget }).chain((d) => fc.record({
-    base: fc.constant(d),
-    temperature: fc.double({ min: -12, max: 12, noNaN: true }), // log10
-    alpha: fc.double({ min: -12, max: 12, noNaN: true }), // log10 |alpha|
-    alphaSign: fc.boolean(),
-    weight: fc.double({ min: -30, max: 30, noNaN: true }), // log10 of a class weight
-    featureScale: fc.double({ min: -30, max: 40, noNaN: true }), // log10, capped at float32's max
-    logitScale: fc.double({ min: -10, max: 6, noNaN: true }), // log10
-  }));
+  return caseArb({ budget }).chain((d) =>
+    fc.record({
+      base: fc.constant(d),
+      temperature: fc.double({ min: -12, max: 12, noNaN: true }), // log10
+      alpha: fc.double({ min: -12, max: 12, noNaN: true }), // log10 |alpha|
+      alphaSign: fc.boolean(),
+      weight: fc.double({ min: -30, max: 30, noNaN: true }), // log10 of a class weight
+      featureScale: fc.double({ min: -30, max: 40, noNaN: true }), // log10, capped at float32's max
+      logitScale: fc.double({ min: -10, max: 6, noNaN: true }), // log10
+    }),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

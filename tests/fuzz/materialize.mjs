@@ -41,9 +41,12 @@ export function buildMask({ kind, seed, uint8 }, B, H, W, p) {
     const k = kind === 'mixed' ? SINGLE_KINDS[int(rand, SINGLE_KINDS.length)] : kind;
     const at = (h, w) => (b * H + h) * W + w;
     if (k === 'blob') {
-      const cy = H * (0.2 + 0.6 * rand()), cx = W * (0.2 + 0.6 * rand());
-      const ry = Math.max(0.5, H * (0.1 + 0.3 * rand())), rx = Math.max(0.5, W * (0.1 + 0.3 * rand()));
-      for (let h = 0; h < H; h++) for (let w = 0; w < W; w++) m[at(h, w)] = ((h + 0.5 - cy) / ry) ** 2 + ((w + 0.5 - cx) / rx) ** 2 < 1 ? 1 : 0;
+      const cy = H * (0.2 + 0.6 * rand()),
+        cx = W * (0.2 + 0.6 * rand());
+      const ry = Math.max(0.5, H * (0.1 + 0.3 * rand())),
+        rx = Math.max(0.5, W * (0.1 + 0.3 * rand()));
+      for (let h = 0; h < H; h++)
+        for (let w = 0; w < W; w++) m[at(h, w)] = ((h + 0.5 - cy) / ry) ** 2 + ((w + 0.5 - cx) / rx) ** 2 < 1 ? 1 : 0;
     } else if (k === 'zeros' || k === 'ones') {
       m.fill(k === 'ones' ? 1 : 0, at(0, 0), at(0, 0) + H * W);
     } else if (k === 'pixel' || k === 'pristinePixel') {
@@ -55,31 +58,40 @@ export function buildMask({ kind, seed, uint8 }, B, H, W, p) {
       for (let h = 0; h < H; h++) for (let w = 0; w < W; w++) m[at(h, w)] = rand() < q ? 1 : 0;
     } else if (k === 'fractional') {
       // Multiples of 1/256 (exact in float32, and patch sums stay exact); some exact 0 and 1.
-      for (let h = 0; h < H; h++) for (let w = 0; w < W; w++) {
-        const r = rand();
-        m[at(h, w)] = r < 0.2 ? 0 : r < 0.4 ? 1 : int(rand, 257) / 256;
-      }
+      for (let h = 0; h < H; h++)
+        for (let w = 0; w < W; w++) {
+          const r = rand();
+          m[at(h, w)] = r < 0.2 ? 0 : r < 0.4 ? 1 : int(rand, 257) / 256;
+        }
     } else {
       // 'patches': clean 0/1 patches; 'ties': patches whose mean is exactly 0.5 (labelled 0).
-      for (let r = 0; r < H / p; r++) for (let c = 0; c < kw; c++) {
-        const cells = [];
-        for (let h = r * p; h < r * p + p; h++) for (let w = c * p; w < c * p + p; w++) cells.push(at(h, w));
-        const style = k === 'patches' ? (rand() < 0.5 ? 'zero' : 'one') : ['half', 'half', 'halfValue', 'zero', 'one'][int(rand, 5)];
-        if (style === 'zero' || style === 'one') for (const i of cells) m[i] = style === 'one' ? 1 : 0;
-        else if (style === 'halfValue' || cells.length % 2 === 1) {
-          // odd p²: no 0/1 split is exactly half, so pair values that sum to 1 (and one 0.5).
-          shuffle(cells, rand);
-          for (let i = 0; i + 1 < cells.length; i += 2) {
-            const v = int(rand, 257) / 256;
-            m[cells[i]] = v;
-            m[cells[i + 1]] = 1 - v;
+      for (let r = 0; r < H / p; r++)
+        for (let c = 0; c < kw; c++) {
+          const cells = [];
+          for (let h = r * p; h < r * p + p; h++) for (let w = c * p; w < c * p + p; w++) cells.push(at(h, w));
+          const style =
+            k === 'patches'
+              ? rand() < 0.5
+                ? 'zero'
+                : 'one'
+              : ['half', 'half', 'halfValue', 'zero', 'one'][int(rand, 5)];
+          if (style === 'zero' || style === 'one') for (const i of cells) m[i] = style === 'one' ? 1 : 0;
+          else if (style === 'halfValue' || cells.length % 2 === 1) {
+            // odd p²: no 0/1 split is exactly half, so pair values that sum to 1 (and one 0.5).
+            shuffle(cells, rand);
+            for (let i = 0; i + 1 < cells.length; i += 2) {
+              const v = int(rand, 257) / 256;
+              m[cells[i]] = v;
+              m[cells[i + 1]] = 1 - v;
+            }
+            if (cells.length % 2 === 1) m[cells[cells.length - 1]] = 0.5;
+          } else {
+            shuffle(cells, rand);
+            cells.forEach((i, j) => {
+              m[i] = j < cells.length / 2 ? 1 : 0;
+            });
           }
-          if (cells.length % 2 === 1) m[cells[cells.length - 1]] = 0.5;
-        } else {
-          shuffle(cells, rand);
-          cells.forEach((i, j) => { m[i] = j < cells.length / 2 ? 1 : 0; });
         }
-      }
     }
   }
   const binary = m.every((v) => v === 0 || v === 1);
@@ -97,7 +109,9 @@ export function buildFeatures(f, B, C, H, W, p, mask) {
   const rand = mulberry32(f.seed ^ 0x27d4eb2d);
   const perPatch = p > 0;
   const q = perPatch ? p : 1;
-  const kh = H / q, kw = W / q, sites = kh * kw;
+  const kh = H / q,
+    kw = W / q,
+    sites = kh * kw;
   const identical = f.kind === 'identical';
   // Exact-zero gradients (identical directions, or C = 1 where a unit vector is ±1) leave only
   // float32 rounding noise of about 6e-8·|upstream|/‖v‖: keep those vectors' norms at 0.5 or more
@@ -108,24 +122,42 @@ export function buildFeatures(f, B, C, H, W, p, mask) {
   const v = new Float64Array(sites * C);
   for (let b = 0; b < B; b++) {
     const siteLabel = (s) => {
-      const r = Math.floor(s / kw), c = s % kw;
+      const r = Math.floor(s / kw),
+        c = s % kw;
       let sum = 0;
-      for (let h = r * q; h < r * q + q; h++) for (let w = c * q; w < c * q + q; w++) sum += Number(mask[(b * H + h) * W + w]);
+      for (let h = r * q; h < r * q + q; h++)
+        for (let w = c * q; w < c * q + q; w++) sum += Number(mask[(b * H + h) * W + w]);
       return sum / (q * q) > 0.5 ? 1 : 0;
     };
     const protos = Array.from({ length: 2 + int(rand, 2) }, () => Array.from({ length: C }, () => normal(rand)));
-    const freqs = Array.from({ length: 3 }, () => [normal(rand) * 0.15, normal(rand) * 0.15, Array.from({ length: C }, () => [normal(rand), rand() * 2 * Math.PI])]);
+    const freqs = Array.from({ length: 3 }, () => [
+      normal(rand) * 0.15,
+      normal(rand) * 0.15,
+      Array.from({ length: C }, () => [normal(rand), rand() * 2 * Math.PI]),
+    ]);
     for (let s = 0; s < sites; s++) {
-      const r = Math.floor(s / kw), col = s % kw;
+      const r = Math.floor(s / kw),
+        col = s % kw;
       for (let c = 0; c < C; c++) {
         let x;
         switch (f.kind) {
-          case 'gaussian': x = normal(rand); break;
-          case 'smooth': x = freqs.reduce((acc, [fy, fx, a]) => acc + a[c][0] * Math.sin(fy * r * q + fx * col * q + a[c][1]), 0); break;
-          case 'clustered': x = protos[siteLabel(s)][c] + 0.3 * normal(rand); break;
-          case 'fewDistinct': x = 0; break;
-          case 'identical': x = protos[0][c]; break;
-          default: throw new Error(`unknown feature kind ${f.kind}`);
+          case 'gaussian':
+            x = normal(rand);
+            break;
+          case 'smooth':
+            x = freqs.reduce((acc, [fy, fx, a]) => acc + a[c][0] * Math.sin(fy * r * q + fx * col * q + a[c][1]), 0);
+            break;
+          case 'clustered':
+            x = protos[siteLabel(s)][c] + 0.3 * normal(rand);
+            break;
+          case 'fewDistinct':
+            x = 0;
+            break;
+          case 'identical':
+            x = protos[0][c];
+            break;
+          default:
+            throw new Error(`unknown feature kind ${f.kind}`);
         }
         v[s * C + c] = x * scale;
       }
@@ -150,11 +182,28 @@ export function buildFeatures(f, B, C, H, W, p, mask) {
     };
     for (let s = 0; s < sites; s++) {
       const u = rand();
-      const [zero, tiny, small, huge] = [f.zero, f.zero + f.tiny, f.zero + f.tiny + (degenerate ? 0 : f.small), f.zero + f.tiny + (degenerate ? 0 : f.small) + f.huge];
-      if (u < zero) { scaleTo(s, 0); continue; }
-      if (u < tiny) { scaleTo(s, 10 ** (-14 - 2 * rand()) * 3); continue; }
-      if (u < small) { scaleTo(s, 1e-4 * (1 + rand())); continue; }
-      if (u < huge) { scaleTo(s, 1e12 * (1 + rand())); continue; }
+      const [zero, tiny, small, huge] = [
+        f.zero,
+        f.zero + f.tiny,
+        f.zero + f.tiny + (degenerate ? 0 : f.small),
+        f.zero + f.tiny + (degenerate ? 0 : f.small) + f.huge,
+      ];
+      if (u < zero) {
+        scaleTo(s, 0);
+        continue;
+      }
+      if (u < tiny) {
+        scaleTo(s, 10 ** (-14 - 2 * rand()) * 3);
+        continue;
+      }
+      if (u < small) {
+        scaleTo(s, 1e-4 * (1 + rand()));
+        continue;
+      }
+      if (u < huge) {
+        scaleTo(s, 1e12 * (1 + rand()));
+        continue;
+      }
       if (u < huge + f.dup && sites > 1) {
         const from = int(rand, sites);
         for (let c = 0; c < C; c++) v[s * C + c] = v[from * C + c];
@@ -163,13 +212,15 @@ export function buildFeatures(f, B, C, H, W, p, mask) {
     // Pixels: the site vector, plus (patch losses) pixel noise relative to the site's own size.
     const noise = perPatch && !degenerate ? f.pixelNoise : 0;
     for (let s = 0; s < sites; s++) {
-      const r = Math.floor(s / kw), col = s % kw;
+      const r = Math.floor(s / kw),
+        col = s % kw;
       let rms = 0;
       for (let c = 0; c < C; c++) rms += v[s * C + c] ** 2;
       rms = Math.sqrt(rms / C);
       for (let h = r * q; h < r * q + q; h++) {
         for (let w = col * q; w < col * q + q; w++) {
-          for (let c = 0; c < C; c++) out[((b * C + c) * H + h) * W + w] = v[s * C + c] + (noise && rms ? noise * rms * normal(rand) : 0);
+          for (let c = 0; c < C; c++)
+            out[((b * C + c) * H + h) * W + w] = v[s * C + c] + (noise && rms ? noise * rms * normal(rand) : 0);
         }
       }
     }
@@ -182,10 +233,14 @@ export function buildFeatures(f, B, C, H, W, p, mask) {
 
 /** The seeded sampler of DESIGN.md section 1, written again from its description. */
 export function seededSample(mask, B, HW, maxPerClass, seed = 0) {
-  const pristine = [], forged = [];
+  const pristine = [],
+    forged = [];
   for (let b = 0; b < B; b++) {
     const rand = mulberry32((seed + 0x9e3779b9 * b) % 2 ** 32);
-    for (const [cls, into] of [[0, pristine], [1, forged]]) {
+    for (const [cls, into] of [
+      [0, pristine],
+      [1, forged],
+    ]) {
       const a = [];
       for (let k = 0; k < HW; k++) if (Number(mask[b * HW + k]) === cls) a.push(k);
       const k = Math.min(a.length, maxPerClass);
@@ -211,7 +266,8 @@ function explicitSample(mask, B, HW, { sizes, seed }) {
   };
   const lists = classLists(mask, B, HW);
   // Image by image, pristine then forged: the draw order that recorded seeds replay.
-  const pristine = [], forged = [];
+  const pristine = [],
+    forged = [];
   for (let b = 0; b < B; b++) {
     pristine.push(pick(lists.pristine[b], 0));
     forged.push(pick(lists.forged[b], 1));
@@ -223,7 +279,8 @@ function explicitSample(mask, B, HW, { sizes, seed }) {
 // Whole calls
 
 function logits(n, seed, log10Scale) {
-  const rand = mulberry32(seed ^ 0x1b873593), s = 10 ** log10Scale;
+  const rand = mulberry32(seed ^ 0x1b873593),
+    s = 10 ** log10Scale;
   return Float32Array.from({ length: n }, () => normal(rand) * s);
 }
 
@@ -237,18 +294,28 @@ export function materialize(d) {
   switch (d.loss) {
     case 'crossEntropy': {
       const rand = mulberry32(d.seed);
-      const options = { logits: logits(B * C * HW, d.seed, d.logitScale), shape: [B, C, H, W], reduction: d.reduction, labelSmoothing: d.labelSmoothing };
+      const options = {
+        logits: logits(B * C * HW, d.seed, d.logitScale),
+        shape: [B, C, H, W],
+        reduction: d.reduction,
+        labelSmoothing: d.labelSmoothing,
+      };
       if (d.weight !== 'none') {
-        options.weight = Array.from({ length: C }, () => (d.weight === 'ones' ? 1 : d.weight === 'withZeros' && rand() < 0.4 ? 0 : 0.1 + 1.9 * rand()));
+        options.weight = Array.from({ length: C }, () =>
+          d.weight === 'ones' ? 1 : d.weight === 'withZeros' && rand() < 0.4 ? 0 : 0.1 + 1.9 * rand(),
+        );
       }
       if (d.target === 'probs') {
         const q = new Float32Array(B * C * HW);
-        for (let b = 0; b < B; b++) for (let k = 0; k < HW; k++) {
-          const raw = Array.from({ length: C }, () => (d.probs === 'softmax' ? Math.exp(2 * normal(rand)) : d.probs === 'unnormalized' ? 2 * rand() : 0));
-          if (d.probs === 'onehot') raw[int(rand, C)] = 1;
-          const sum = d.probs === 'softmax' ? raw.reduce((a, x) => a + x, 0) : 1;
-          for (let c = 0; c < C; c++) q[(b * C + c) * HW + k] = raw[c] / sum;
-        }
+        for (let b = 0; b < B; b++)
+          for (let k = 0; k < HW; k++) {
+            const raw = Array.from({ length: C }, () =>
+              d.probs === 'softmax' ? Math.exp(2 * normal(rand)) : d.probs === 'unnormalized' ? 2 * rand() : 0,
+            );
+            if (d.probs === 'onehot') raw[int(rand, C)] = 1;
+            const sum = d.probs === 'softmax' ? raw.reduce((a, x) => a + x, 0) : 1;
+            for (let c = 0; c < C; c++) q[(b * C + c) * HW + k] = raw[c] / sum;
+          }
         options.targetProbs = q;
         if (d.ignore !== 'default') options.ignoreIndex = -5; // negative: allowed with probabilities, and unused
       } else {
@@ -257,8 +324,11 @@ export function materialize(d) {
         if (d.ignore !== 'default') options.ignoreIndex = ignoreIndex;
         // -100 fits only an Int32Array; a Uint8Array / Uint16Array target then has no ignored element.
         const representable = d.target === 'int32' || (ignoreIndex >= 0 && ignoreIndex <= max);
-        const t = Array.from({ length: B * HW }, () => (representable && rand() < d.ignoredFraction ? ignoreIndex : int(rand, C)));
-        options.target = d.target === 'uint8' ? Uint8Array.from(t) : d.target === 'uint16' ? Uint16Array.from(t) : Int32Array.from(t);
+        const t = Array.from({ length: B * HW }, () =>
+          representable && rand() < d.ignoredFraction ? ignoreIndex : int(rand, C),
+        );
+        options.target =
+          d.target === 'uint8' ? Uint8Array.from(t) : d.target === 'uint16' ? Uint16Array.from(t) : Int32Array.from(t);
       }
       if (!d.grad) options.grad = false;
       return { fn: 'crossEntropy', options, ref: { ...options } };
@@ -271,7 +341,11 @@ export function materialize(d) {
       if (!(d.defaults && d.temperature === 0.1)) options.temperature = d.temperature;
       if (!(d.defaults && d.variant === 'exact')) options.variant = d.variant;
       if (!d.grad) options.grad = false;
-      return { fn: 'patchContrast', options, ref: { features, mask, shape: [B, C, H, W], patchSize: d.p, temperature: d.temperature, variant: d.variant } };
+      return {
+        fn: 'patchContrast',
+        options,
+        ref: { features, mask, shape: [B, C, H, W], patchSize: d.p, temperature: d.temperature, variant: d.variant },
+      };
     }
     case 'infoNCE': {
       const p = H % 2 === 0 && W % 2 === 0 ? 2 : 1;
@@ -283,7 +357,10 @@ export function materialize(d) {
       if (!d.grad) options.grad = false;
       const ref = { features, mask, shape: [B, C, H, W], temperature: d.temperature, positive: d.positive };
       if (d.sample.kind === 'seeded') {
-        options.sample = d.sample.seed === undefined ? { maxPerClass: d.sample.maxPerClass } : { maxPerClass: d.sample.maxPerClass, seed: d.sample.seed };
+        options.sample =
+          d.sample.seed === undefined
+            ? { maxPerClass: d.sample.maxPerClass }
+            : { maxPerClass: d.sample.maxPerClass, seed: d.sample.seed };
         ref.sample = seededSample(mask, B, HW, d.sample.maxPerClass, d.sample.seed ?? 0);
       } else if (d.sample.kind === 'explicit') {
         const lists = explicitSample(mask, B, HW, d.sample);
@@ -295,7 +372,14 @@ export function materialize(d) {
     case 'cflObjective': {
       const mask = buildMask(d.mask, B, H, W, d.p);
       const features = buildFeatures(d.features, B, C, H, W, d.p, mask);
-      const options = { logits: logits(B * 2 * HW, d.seed, d.logitScale), features, mask, shape: [B, C, H, W], patchSize: d.p, temperature: d.temperature };
+      const options = {
+        logits: logits(B * 2 * HW, d.seed, d.logitScale),
+        features,
+        mask,
+        shape: [B, C, H, W],
+        patchSize: d.p,
+        temperature: d.temperature,
+      };
       if (d.weight) options.weight = d.weight;
       if (d.alpha !== null) options.alpha = d.alpha;
       if (!d.grad) options.grad = false;
@@ -310,9 +394,11 @@ export function materialize(d) {
 
 /** Per image, the pristine (mask exactly 0) and forged (exactly 1) pixel indices, ascending. */
 export function classLists(mask, B, HW) {
-  const pristine = [], forged = [];
+  const pristine = [],
+    forged = [];
   for (let b = 0; b < B; b++) {
-    const p = [], f = [];
+    const p = [],
+      f = [];
     for (let k = 0; k < HW; k++) {
       const m = Number(mask[b * HW + k]);
       if (m === 0) p.push(k);

@@ -34,7 +34,11 @@ export async function checkCase(engines, d) {
   }
   assert.deepEqual(snapshot(options), before, 'the call modified its inputs');
   for (let i = 1; i < results.length; i++) {
-    assert.deepStrictEqual(results[i], results[0], `threads ${engines[i].info.threads} differs from threads ${engines[0].info.threads} (results must be bit-identical)`);
+    assert.deepStrictEqual(
+      results[i],
+      results[0],
+      `threads ${engines[i].info.threads} differs from threads ${engines[0].info.threads} (results must be bit-identical)`,
+    );
   }
   const r = results[0];
   assert.equal(r.backend, engines[0].info.backend, 'backend');
@@ -45,10 +49,16 @@ export async function checkCase(engines, d) {
   } catch (error) {
     // Only a number outside its tolerance can be excused; integer outputs, lengths, nulls,
     // finiteness and bit-identity never are.
-    const tolerance = /^(loss|perImageLoss|perPatchLoss|perQueryLoss|ceLoss|contrastLoss|grad\.)\S*: (got -?[\d.e+-]+, expected -?[\d.e+-]+ \(error|max error|noise gradient differs|huge entries differ)/;
+    const tolerance =
+      /^(loss|perImageLoss|perPatchLoss|perQueryLoss|ceLoss|contrastLoss|grad\.)\S*: (got -?[\d.e+-]+, expected -?[\d.e+-]+ \(error|max error|noise gradient differs|huge entries differ)/;
     if (!(error instanceof Error) || !tolerance.test(error.message)) throw error;
     const unstable = unstableUnderRounding(fn, ref);
-    if (unstable) return { worst: { loss: 0, grad: 0 }, noise: false, illConditioned: `${error.message.split('\n')[0]} — but the float64 reference itself moves beyond the tolerance when its inputs move by 2⁻¹⁸ (float32 rounding): ${unstable}` };
+    if (unstable)
+      return {
+        worst: { loss: 0, grad: 0 },
+        noise: false,
+        illConditioned: `${error.message.split('\n')[0]} — but the float64 reference itself moves beyond the tolerance when its inputs move by 2⁻¹⁸ (float32 rounding): ${unstable}`,
+      };
     throw error;
   }
 }
@@ -67,7 +77,12 @@ export async function checkCase(engines, d) {
 
 const PERTURBATION = 2 ** -18;
 
-const REF = { crossEntropy: crossEntropyRef, patchContrast: patchContrastRef, infoNCE: infoNCERef, cflObjective: cflObjectiveRef };
+const REF = {
+  crossEntropy: crossEntropyRef,
+  patchContrast: patchContrastRef,
+  infoNCE: infoNCERef,
+  cflObjective: cflObjectiveRef,
+};
 
 function perturbed(ref, seed) {
   let a = seed >>> 0;
@@ -87,7 +102,14 @@ function perturbed(ref, seed) {
 /** Returns why the reference is unstable under float32-level input changes, or '' when it is stable. */
 export function unstableUnderRounding(fn, ref) {
   const base = REF[fn](ref);
-  const noise = fn === 'patchContrast' ? patchGradientIsZero(ref) : fn === 'cflObjective' ? patchGradientIsZero({ ...ref, variant: 'cflnet' }) : fn === 'infoNCE' ? infoNCEGradientIsZero(ref, base) : false;
+  const noise =
+    fn === 'patchContrast'
+      ? patchGradientIsZero(ref)
+      : fn === 'cflObjective'
+        ? patchGradientIsZero({ ...ref, variant: 'cflnet' })
+        : fn === 'infoNCE'
+          ? infoNCEGradientIsZero(ref, base)
+          : false;
   for (const seed of [1, 2, 3]) {
     const moved = REF[fn](perturbed(ref, seed));
     try {
@@ -96,10 +118,19 @@ export function unstableUnderRounding(fn, ref) {
       for (const key of ['perImageLoss', 'perPatchLoss', 'ceLoss', 'contrastLoss']) {
         if (base[key] === undefined) continue;
         if (typeof base[key] === 'number') assertClose(moved[key], base[key], key);
-        else assertArrayClose(Array.from(moved[key], (v) => v ?? 0), Array.from(base[key], (v) => v ?? 0), key);
+        else
+          assertArrayClose(
+            Array.from(moved[key], (v) => v ?? 0),
+            Array.from(base[key], (v) => v ?? 0),
+            key,
+          );
       }
-      if (base.perQueryLoss) base.perQueryLoss.forEach((q, b) => { if (q) assertArrayClose(moved.perQueryLoss[b], q, `perQueryLoss[${b}]`); });
-      for (const key of ['grad', 'gradLogits', 'gradFeatures']) if (base[key]) assertGradClose(moved[key], base[key], key, { noise: key !== 'gradLogits' && noise });
+      if (base.perQueryLoss)
+        base.perQueryLoss.forEach((q, b) => {
+          if (q) assertArrayClose(moved.perQueryLoss[b], q, `perQueryLoss[${b}]`);
+        });
+      for (const key of ['grad', 'gradLogits', 'gradFeatures'])
+        if (base[key]) assertGradClose(moved[key], base[key], key, { noise: key !== 'gradLogits' && noise });
     } catch (error) {
       return error.message.split('\n')[0];
     }
@@ -117,7 +148,11 @@ const COMPARE = {
     else worst.loss = assertClose(r.loss, e.loss, 'loss');
     if (grad) {
       worst.grad = assertGradClose(r.grad.logits, e.grad, 'grad.logits');
-      if (nanAllowed) assert.ok(r.grad.logits.every((g) => g === 0), 'a zero normalizer must give an all-zero gradient');
+      if (nanAllowed)
+        assert.ok(
+          r.grad.logits.every((g) => g === 0),
+          'a zero normalizer must give an all-zero gradient',
+        );
     }
     return { worst, noise: false };
   },
@@ -132,9 +167,16 @@ const COMPARE = {
     assertExact(r.grid, e.grid, 'grid');
     const noise = patchGradientIsZero(ref);
     if (grad) {
-      worst.grad = ref.variant === 'cflnet'
-        ? cflnetGradClose(r.grad.features, e.grad, () => patchContrastRef({ ...ref, cflnetGradient: 'stable' }).grad, 'grad.features', noise)
-        : assertGradClose(r.grad.features, e.grad, 'grad.features', { noise });
+      worst.grad =
+        ref.variant === 'cflnet'
+          ? cflnetGradClose(
+              r.grad.features,
+              e.grad,
+              () => patchContrastRef({ ...ref, cflnetGradient: 'stable' }).grad,
+              'grad.features',
+              noise,
+            )
+          : assertGradClose(r.grad.features, e.grad, 'grad.features', { noise });
     }
     return { worst, noise };
   },
@@ -159,9 +201,11 @@ const COMPARE = {
     if (grad) {
       worst.grad = assertGradClose(r.grad.features, e.grad, 'grad.features', { noise });
       // Pixels outside Q ∪ K (and every pixel of a skipped image) get exactly 0 (spec 5.9).
-      const [, C, H, W] = ref.shape, HW = H * W;
+      const [, C, H, W] = ref.shape,
+        HW = H * W;
       e.grad.forEach((g, i) => {
-        if (g === 0 && r.grad.features[i] !== 0 && !inQK(ref, e, i, C, HW)) assert.fail(`grad.features[${i}] = ${r.grad.features[i]}: pixel outside Q ∪ K must get exactly 0`);
+        if (g === 0 && r.grad.features[i] !== 0 && !inQK(ref, e, i, C, HW))
+          assert.fail(`grad.features[${i}] = ${r.grad.features[i]}: pixel outside Q ∪ K must get exactly 0`);
       });
     }
     return { worst, noise };
@@ -176,7 +220,10 @@ const COMPARE = {
     const noise = patchGradientIsZero({ ...ref, variant: 'cflnet' });
     if (grad) {
       const stable = () => cflObjectiveRef({ ...ref, cflnetGradient: 'stable' }).gradFeatures;
-      worst.grad = Math.max(assertGradClose(r.grad.logits, e.gradLogits, 'grad.logits'), cflnetGradClose(r.grad.features, e.gradFeatures, stable, 'grad.features', noise));
+      worst.grad = Math.max(
+        assertGradClose(r.grad.logits, e.gradLogits, 'grad.logits'),
+        cflnetGradClose(r.grad.features, e.gradFeatures, stable, 'grad.features', noise),
+      );
     }
     return { worst, noise };
   },
@@ -202,7 +249,8 @@ function cflnetGradClose(actual, expected, alternative, what, noise) {
 }
 
 function inQK(ref, e, i, C, HW) {
-  const b = Math.floor(i / (C * HW)), k = i % HW;
+  const b = Math.floor(i / (C * HW)),
+    k = i % HW;
   if (!e.usedImages[b]) return false;
   const lists = ref.sample ?? null;
   if (lists) return lists.pristine[b].includes(k) || lists.forged[b].includes(k);
@@ -215,7 +263,8 @@ function snapshot(options) {
   const out = {};
   for (const [k, v] of Object.entries(options)) {
     if (ArrayBuffer.isView(v)) out[k] = Array.from(v);
-    else if (v && typeof v === 'object') out[k] = JSON.parse(JSON.stringify(v, (_, x) => (ArrayBuffer.isView(x) ? Array.from(x) : x)));
+    else if (v && typeof v === 'object')
+      out[k] = JSON.parse(JSON.stringify(v, (_, x) => (ArrayBuffer.isView(x) ? Array.from(x) : x)));
     else out[k] = v;
   }
   return out;
@@ -227,11 +276,11 @@ export function assertFinite(result, nanAllowed = []) {
     if (typeof v === 'number') {
       if (!Number.isFinite(v)) assert.fail(`${path} = ${v}: outputs must be finite`);
     } else if (ArrayBuffer.isView(v)) {
-      for (let i = 0; i < v.length; i++) if (!Number.isFinite(v[i])) assert.fail(`${path}[${i}] = ${v[i]}: outputs must be finite`);
+      for (let i = 0; i < v.length; i++)
+        if (!Number.isFinite(v[i])) assert.fail(`${path}[${i}] = ${v[i]}: outputs must be finite`);
     } else if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) walk(v[i], `${path}[${i}]`);
-    }
-    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, `${path}.${k}`);
+    } else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, `${path}.${k}`);
   };
   for (const [k, v] of Object.entries(result)) {
     if (nanAllowed.includes(k) && typeof v === 'number' && Number.isNaN(v)) continue;
@@ -265,22 +314,25 @@ function patchGradientIsZero({ features, shape, patchSize: p }) {
   const [B, C, H, W] = shape;
   for (let b = 0; b < B; b++) {
     const vectors = [];
-    for (let r = 0; r < H / p; r++) for (let q = 0; q < W / p; q++) {
-      const v = new Float64Array(C);
-      for (let c = 0; c < C; c++) {
-        let s = 0;
-        for (let h = r * p; h < r * p + p; h++) for (let w = q * p; w < q * p + p; w++) s += features[((b * C + c) * H + h) * W + w];
-        v[c] = s / (p * p);
+    for (let r = 0; r < H / p; r++)
+      for (let q = 0; q < W / p; q++) {
+        const v = new Float64Array(C);
+        for (let c = 0; c < C; c++) {
+          let s = 0;
+          for (let h = r * p; h < r * p + p; h++)
+            for (let w = q * p; w < q * p + p; w++) s += features[((b * C + c) * H + h) * W + w];
+          v[c] = s / (p * p);
+        }
+        vectors.push(v);
       }
-      vectors.push(v);
-    }
     if (!degenerate(vectors, C)) return false;
   }
   return true;
 }
 
 function infoNCEGradientIsZero(ref, e) {
-  const [B, C, H, W] = ref.shape, HW = H * W;
+  const [B, C, H, W] = ref.shape,
+    HW = H * W;
   for (let b = 0; b < B; b++) {
     if (!e.usedImages[b]) continue;
     const pixels = [];
@@ -310,17 +362,39 @@ export function mutate(fn, o, m, u) {
   const [B, C, H, W] = o.shape;
   const HW = H * W;
   switch (m) {
-    case 'logitsNaN': { const i = at(o.logits, u); o.logits = withValue(o.logits, i, Number.NaN); return [RangeError, new RegExp(`logits\\[${i}\\] = NaN`)]; }
-    case 'logitsInf': { const i = at(o.logits, u); o.logits = withValue(o.logits, i, -Infinity); return [RangeError, new RegExp(`logits\\[${i}\\] = -Infinity`)]; }
-    case 'logitsLength': o.logits = o.logits.subarray(1); return [RangeError, /logits must have \d+ elements/];
-    case 'logitsType': o.logits = Array.from(o.logits); return [TypeError, /logits must be a Float32Array/];
-    case 'shape': o.shape = u < 0.5 ? [B, C, H] : [B, C, H, 0]; return [TypeError, /shape must be \[B, C, H, W\]/];
+    case 'logitsNaN': {
+      const i = at(o.logits, u);
+      o.logits = withValue(o.logits, i, Number.NaN);
+      return [RangeError, new RegExp(`logits\\[${i}\\] = NaN`)];
+    }
+    case 'logitsInf': {
+      const i = at(o.logits, u);
+      o.logits = withValue(o.logits, i, -Infinity);
+      return [RangeError, new RegExp(`logits\\[${i}\\] = -Infinity`)];
+    }
+    case 'logitsLength':
+      o.logits = o.logits.subarray(1);
+      return [RangeError, /logits must have \d+ elements/];
+    case 'logitsType':
+      o.logits = Array.from(o.logits);
+      return [TypeError, /logits must be a Float32Array/];
+    case 'shape':
+      o.shape = u < 0.5 ? [B, C, H] : [B, C, H, 0];
+      return [TypeError, /shape must be \[B, C, H, W\]/];
     case 'targetRange':
-      if (o.target) { const i = at(o.target, u); o.target = withValue(o.target, i, C); return [RangeError, new RegExp(`target\\[${i}\\] = ${C}: class indices must lie in \\[0, ${C}\\)`)]; }
+      if (o.target) {
+        const i = at(o.target, u);
+        o.target = withValue(o.target, i, C);
+        return [RangeError, new RegExp(`target\\[${i}\\] = ${C}: class indices must lie in \\[0, ${C}\\)`)];
+      }
       return mutate(fn, o, 'probsNaN', u);
     case 'targetType':
-      if (o.target) { o.target = Float32Array.from(o.target); return [TypeError, /target must be an Int32Array, Uint8Array or Uint16Array/]; }
-      o.targetProbs = Array.from(o.targetProbs); return [TypeError, /targetProbs must be a Float32Array/];
+      if (o.target) {
+        o.target = Float32Array.from(o.target);
+        return [TypeError, /target must be an Int32Array, Uint8Array or Uint16Array/];
+      }
+      o.targetProbs = Array.from(o.targetProbs);
+      return [TypeError, /targetProbs must be a Float32Array/];
     case 'bothTargets':
       if (o.target) o.targetProbs = new Float32Array(o.logits.length);
       else o.target = new Int32Array(B * HW);
@@ -330,11 +404,27 @@ export function mutate(fn, o, m, u) {
       o.weight = new Array(u < 0.5 ? classes + 1 : classes - 1).fill(1);
       return [RangeError, new RegExp(`weight must have C = ${classes} values`)];
     }
-    case 'weightNaN': { const k = Math.floor(u * C); o.weight = new Array(C).fill(1); o.weight[k] = Number.NaN; return [RangeError, new RegExp(`weight\\[${k}\\]`)]; }
-    case 'weightHuge': { const k = Math.floor(u * C); o.weight = new Array(C).fill(1); o.weight[k] = u < 0.5 ? 1e39 : -1e300; return [RangeError, new RegExp(`weight\\[${k}\\]`)]; }
-    case 'smoothing': o.labelSmoothing = u < 0.5 ? 1.5 : -0.1; return [RangeError, /labelSmoothing must lie in \[0, 1\]/];
-    case 'reduction': o.reduction = 'avg'; return [RangeError, /reduction must be one of/];
-    case 'ignoreIndexFraction': o.ignoreIndex = 1.5; return [RangeError, /ignoreIndex must be a 32-bit integer/];
+    case 'weightNaN': {
+      const k = Math.floor(u * C);
+      o.weight = new Array(C).fill(1);
+      o.weight[k] = Number.NaN;
+      return [RangeError, new RegExp(`weight\\[${k}\\]`)];
+    }
+    case 'weightHuge': {
+      const k = Math.floor(u * C);
+      o.weight = new Array(C).fill(1);
+      o.weight[k] = u < 0.5 ? 1e39 : -1e300;
+      return [RangeError, new RegExp(`weight\\[${k}\\]`)];
+    }
+    case 'smoothing':
+      o.labelSmoothing = u < 0.5 ? 1.5 : -0.1;
+      return [RangeError, /labelSmoothing must lie in \[0, 1\]/];
+    case 'reduction':
+      o.reduction = 'avg';
+      return [RangeError, /reduction must be one of/];
+    case 'ignoreIndexFraction':
+      o.ignoreIndex = 1.5;
+      return [RangeError, /ignoreIndex must be a 32-bit integer/];
     case 'probsIgnore':
       delete o.target;
       o.targetProbs = new Float32Array(o.logits.length).fill(1 / C);
@@ -342,46 +432,103 @@ export function mutate(fn, o, m, u) {
       return [RangeError, /ignoreIndex \(\d+\) must be negative with targetProbs/];
     case 'probsNaN': {
       delete o.target;
-      if (!o.targetProbs) { o.targetProbs = new Float32Array(o.logits.length).fill(1 / C); delete o.ignoreIndex; }
+      if (!o.targetProbs) {
+        o.targetProbs = new Float32Array(o.logits.length).fill(1 / C);
+        delete o.ignoreIndex;
+      }
       if (o.ignoreIndex >= 0) delete o.ignoreIndex;
       const i = at(o.targetProbs, u);
       o.targetProbs = withValue(o.targetProbs, i, Infinity);
       return [RangeError, new RegExp(`targetProbs\\[${i}\\] = Infinity`)];
     }
-    case 'gradType': o.grad = 'yes'; return [TypeError, /grad must be a boolean/];
-    case 'featuresNaN': { const i = at(o.features, u); o.features = withValue(o.features, i, Number.NaN); return [RangeError, new RegExp(`features\\[${i}\\] = NaN`)]; }
-    case 'featuresInf': { const i = at(o.features, u); o.features = withValue(o.features, i, Infinity); return [RangeError, new RegExp(`features\\[${i}\\] = Infinity`)]; }
-    case 'featuresLength': o.features = o.features.subarray(0, o.features.length - 1); return [RangeError, /features must have \d+ elements/];
+    case 'gradType':
+      o.grad = 'yes';
+      return [TypeError, /grad must be a boolean/];
+    case 'featuresNaN': {
+      const i = at(o.features, u);
+      o.features = withValue(o.features, i, Number.NaN);
+      return [RangeError, new RegExp(`features\\[${i}\\] = NaN`)];
+    }
+    case 'featuresInf': {
+      const i = at(o.features, u);
+      o.features = withValue(o.features, i, Infinity);
+      return [RangeError, new RegExp(`features\\[${i}\\] = Infinity`)];
+    }
+    case 'featuresLength':
+      o.features = o.features.subarray(0, o.features.length - 1);
+      return [RangeError, /features must have \d+ elements/];
     case 'maskValue': {
       const i = at(o.mask, u);
       o.mask = withValue(o.mask, i, o.mask instanceof Uint8Array ? 2 : u < 0.5 ? 1.5 : -0.25);
       return [RangeError, new RegExp(`mask\\[${i}\\] = `)];
     }
-    case 'mask255': { const i = at(o.mask, u); o.mask = withValue(Float32Array.from(o.mask), i, 255); return [RangeError, new RegExp(`mask\\[${i}\\] = 255.*divide`)]; }
-    case 'maskNaN': { const i = at(o.mask, u); o.mask = withValue(Float32Array.from(o.mask), i, Number.NaN); return [RangeError, new RegExp(`mask\\[${i}\\] = NaN`)]; }
-    case 'maskType': o.mask = Int32Array.from(o.mask); return [TypeError, /mask must be a Float32Array/];
-    case 'patchSize': o.patchSize = u < 0.5 ? H + 1 : W + 1; return [RangeError, /patchSize \d+ must divide H/];
-    case 'patchSizeZero': o.patchSize = u < 0.5 ? 0 : 1.5; return [RangeError, /patchSize must be an integer ≥ 1/];
-    case 'temperatureZero': o.temperature = [0, -1, Infinity][Math.floor(u * 3)]; return [RangeError, /temperature must be a finite number > 0/];
-    case 'temperatureNegative': o.temperature = -u - 0.01; return [RangeError, /temperature must be a finite number > 0/];
-    case 'temperatureNaN': o.temperature = Number.NaN; return [TypeError, /temperature must be a number/];
-    case 'temperatureTiny': o.temperature = 10 ** (-13 - 300 * u); return [RangeError, /temperature must be .*1e-12/];
-    case 'variant': o.variant = 'paper'; return [RangeError, /variant must be one of 'exact', 'cflnet'/];
-    case 'positive': o.positive = 'mean'; return [RangeError, /positive must be one of 'mean-logit', 'mean-exp'/];
-    case 'sampleMixed': o.sample = { maxPerClass: 3, pristine: [], forged: [] }; return [TypeError, /sample takes exactly one form/];
-    case 'sampleType': o.sample = u < 0.5 ? 5 : null; return [TypeError, /sample must be/];
-    case 'maxPerClass': o.sample = { maxPerClass: u < 0.5 ? 0 : 2.5 }; return [RangeError, /sample.maxPerClass must be an integer ≥ 1/];
-    case 'sampleSeed': o.sample = { maxPerClass: 4, seed: u < 0.5 ? -1 : 2 ** 32 }; return [RangeError, /sample.seed must be an integer in \[0, 2³²\)/];
-    case 'explicitRange': case 'explicitClass': case 'explicitRepeat': case 'explicitLength':
+    case 'mask255': {
+      const i = at(o.mask, u);
+      o.mask = withValue(Float32Array.from(o.mask), i, 255);
+      return [RangeError, new RegExp(`mask\\[${i}\\] = 255.*divide`)];
+    }
+    case 'maskNaN': {
+      const i = at(o.mask, u);
+      o.mask = withValue(Float32Array.from(o.mask), i, Number.NaN);
+      return [RangeError, new RegExp(`mask\\[${i}\\] = NaN`)];
+    }
+    case 'maskType':
+      o.mask = Int32Array.from(o.mask);
+      return [TypeError, /mask must be a Float32Array/];
+    case 'patchSize':
+      o.patchSize = u < 0.5 ? H + 1 : W + 1;
+      return [RangeError, /patchSize \d+ must divide H/];
+    case 'patchSizeZero':
+      o.patchSize = u < 0.5 ? 0 : 1.5;
+      return [RangeError, /patchSize must be an integer ≥ 1/];
+    case 'temperatureZero':
+      o.temperature = [0, -1, Infinity][Math.floor(u * 3)];
+      return [RangeError, /temperature must be a finite number > 0/];
+    case 'temperatureNegative':
+      o.temperature = -u - 0.01;
+      return [RangeError, /temperature must be a finite number > 0/];
+    case 'temperatureNaN':
+      o.temperature = Number.NaN;
+      return [TypeError, /temperature must be a number/];
+    case 'temperatureTiny':
+      o.temperature = 10 ** (-13 - 300 * u);
+      return [RangeError, /temperature must be .*1e-12/];
+    case 'variant':
+      o.variant = 'paper';
+      return [RangeError, /variant must be one of 'exact', 'cflnet'/];
+    case 'positive':
+      o.positive = 'mean';
+      return [RangeError, /positive must be one of 'mean-logit', 'mean-exp'/];
+    case 'sampleMixed':
+      o.sample = { maxPerClass: 3, pristine: [], forged: [] };
+      return [TypeError, /sample takes exactly one form/];
+    case 'sampleType':
+      o.sample = u < 0.5 ? 5 : null;
+      return [TypeError, /sample must be/];
+    case 'maxPerClass':
+      o.sample = { maxPerClass: u < 0.5 ? 0 : 2.5 };
+      return [RangeError, /sample.maxPerClass must be an integer ≥ 1/];
+    case 'sampleSeed':
+      o.sample = { maxPerClass: 4, seed: u < 0.5 ? -1 : 2 ** 32 };
+      return [RangeError, /sample.seed must be an integer in \[0, 2³²\)/];
+    case 'explicitRange':
+    case 'explicitClass':
+    case 'explicitRepeat':
+    case 'explicitLength':
       return mutateExplicit(o, m, u, B, HW);
-    case 'alphaNaN': o.alpha = Number.NaN; return [TypeError, /alpha must be a number/];
-    case 'alphaInf': o.alpha = u < 0.5 ? Infinity : -Infinity; return [RangeError, /alpha must be finite/];
-    case 'alphaHuge': o.alpha = (u < 0.5 ? 1 : -1) * 10 ** (13 + 200 * u); return [RangeError, /alpha must .*1e12/];
+    case 'alphaNaN':
+      o.alpha = Number.NaN;
+      return [TypeError, /alpha must be a number/];
+    case 'alphaInf':
+      o.alpha = u < 0.5 ? Infinity : -Infinity;
+      return [RangeError, /alpha must be finite/];
+    case 'alphaHuge':
+      o.alpha = (u < 0.5 ? 1 : -1) * 10 ** (13 + 200 * u);
+      return [RangeError, /alpha must .*1e12/];
     default:
       throw new Error(`unknown mutation ${m} for ${fn}`);
   }
 }
-
 
 function mutateExplicit(o, m, u, B, HW) {
   const lists = classLists(o.mask, B, HW);
@@ -412,7 +559,10 @@ function mutateExplicit(o, m, u, B, HW) {
   }
   lists.forged[b].push(u < 0.5 ? HW : -1);
   o.sample = lists;
-  return [RangeError, new RegExp(`sample.forged\\[${b}\\]\\[\\d+\\] = -?\\d+: pixel indices must be integers in \\[0, ${HW}\\)`)];
+  return [
+    RangeError,
+    new RegExp(`sample.forged\\[${b}\\]\\[\\d+\\] = -?\\d+: pixel indices must be integers in \\[0, ${HW}\\)`),
+  ];
 }
 
 /** The mutated call is refused with the documented error (runItem then checks the valid call). */
@@ -423,7 +573,10 @@ export async function checkInvalid(engine, { base, mutation, at: u }) {
   try {
     result = await engine[fn](options);
   } catch (error) {
-    assert.ok(error instanceof type, `${mutation}: expected a ${type.name}, got ${error?.constructor?.name}: ${error?.message}`);
+    assert.ok(
+      error instanceof type,
+      `${mutation}: expected a ${type.name}, got ${error?.constructor?.name}: ${error?.message}`,
+    );
     assert.match(error.message, pattern, `${mutation}: the message must name the field`);
     return;
   }
@@ -440,7 +593,13 @@ export async function checkInvalid(engine, { base, mutation, at: u }) {
  * magnitude (cross-entropy's per-element loss is about |w|·(logit spread + ln C), which float32
  * must hold).
  */
-export const FINITE_DOMAIN = { temperature: [1e-12, 1e12], alpha: 1e12, weight: [1e-30, 1e30], features: 3.4e38, logits: 1e6 };
+export const FINITE_DOMAIN = {
+  temperature: [1e-12, 1e12],
+  alpha: 1e12,
+  weight: [1e-30, 1e30],
+  features: 3.4e38,
+  logits: 1e6,
+};
 
 /** Applies an extreme arm's choices to a materialized call; returns the options. */
 export function extremeOptions({ base, temperature, alpha, alphaSign, weight, featureScale, logitScale }) {
@@ -502,7 +661,9 @@ export async function runItem(engines, { arm, x }, { strict = false } = {}) {
   const d = arm === 'valid' ? x : x.base;
   const engine = engines[engines.length - 1];
   const known = (call, error) => {
-    if (!strict) for (const [name, explains] of Object.entries(KNOWN_KERNEL_BUGS)) if (explains(call, error)) return { arm, loss: d.loss, noise: false, known: name };
+    if (!strict)
+      for (const [name, explains] of Object.entries(KNOWN_KERNEL_BUGS))
+        if (explains(call, error)) return { arm, loss: d.loss, noise: false, known: name };
     throw error;
   };
   if (arm === 'invalid') await checkInvalid(engine, x);

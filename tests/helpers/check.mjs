@@ -3,9 +3,12 @@ import { assertArrayClose, assertClose, assertExact, assertGradClose } from './c
 
 /** Returns the worst errors seen: { loss, grad } (relative measures of section 8). */
 export function checkAgainstGolden(c, r) {
-  const e = c.expected, noise = c.gradient_is_rounding_noise;
+  const e = c.expected,
+    noise = c.gradient_is_rounding_noise;
   const worst = { loss: 0, grad: 0 };
-  const grad = (a, exp, what) => { worst.grad = Math.max(worst.grad, assertGradClose(a, exp, what, { noise })); };
+  const grad = (a, exp, what) => {
+    worst.grad = Math.max(worst.grad, assertGradClose(a, exp, what, { noise }));
+  };
   switch (c.loss) {
     case 'cross_entropy':
       if (Array.isArray(e.loss)) worst.loss = assertArrayClose(r.loss, e.loss, 'loss');
@@ -29,7 +32,9 @@ export function checkAgainstGolden(c, r) {
         if (v === null) assertExact([r.perImageLoss[b]], [null], `perImageLoss[${b}]`);
         else assertClose(r.perImageLoss[b], v, `perImageLoss[${b}]`);
       });
-      e.per_query_loss.forEach((v, b) => { if (v !== null) assertArrayClose(r.perQueryLoss[b], v, `perQueryLoss[${b}]`); });
+      e.per_query_loss.forEach((v, b) => {
+        if (v !== null) assertArrayClose(r.perQueryLoss[b], v, `perQueryLoss[${b}]`);
+      });
       grad(r.grad.features, e.grad.features, 'grad.features');
       break;
     case 'cfl_objective':

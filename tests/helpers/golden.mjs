@@ -8,10 +8,12 @@ const FIXTURES = new URL('../fixtures/', import.meta.url);
 
 export function loadCases(loss) {
   const dir = new URL(`${loss}/`, FIXTURES);
-  return readdirSync(dir).filter((f) => f.endsWith('.json')).sort().map((f) => JSON.parse(readFileSync(new URL(f, dir), 'utf8')));
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => JSON.parse(readFileSync(new URL(f, dir), 'utf8')));
 }
 
 export function loadCase(loss, name) {
   return JSON.parse(readFileSync(new URL(`${loss}/${name}.json`, FIXTURES), 'utf8'));
 }
-

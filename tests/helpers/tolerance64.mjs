@@ -16,13 +16,15 @@ export function assertClose64(actual, expected, what) {
     return 0;
   }
   const err = Math.abs(actual - e) / Math.max(1, Math.abs(e));
-  if (!(err <= TOL64.rtol)) throw new Error(`${what}: got ${actual}, expected ${e} (error ${err.toExponential(2)} > ${TOL64.rtol})`);
+  if (!(err <= TOL64.rtol))
+    throw new Error(`${what}: got ${actual}, expected ${e} (error ${err.toExponential(2)} > ${TOL64.rtol})`);
   return err;
 }
 
 /** Elementwise assertClose64; `null` entries must stay `null`. Returns the worst error. */
 export function assertArrayClose64(actual, expected, what) {
-  if (actual.length !== expected.length) throw new Error(`${what}: length ${actual.length}, expected ${expected.length}`);
+  if (actual.length !== expected.length)
+    throw new Error(`${what}: length ${actual.length}, expected ${expected.length}`);
   let worst = 0;
   for (let i = 0; i < expected.length; i++) {
     if (expected[i] === null || actual[i] === null) {
@@ -41,29 +43,40 @@ export function assertArrayClose64(actual, expected, what) {
  * Returns { relative } (error / max|e| of the entries it bounds) or { absolute } for noise arrays.
  */
 export function assertGradClose64(actual, expected, what, { noise = false } = {}) {
-  if (actual.length !== expected.length) throw new Error(`${what}: length ${actual.length}, expected ${expected.length}`);
-  const all = () => true, ordinary = (e) => Math.abs(e) <= HUGE;
+  if (actual.length !== expected.length)
+    throw new Error(`${what}: length ${actual.length}, expected ${expected.length}`);
+  const all = () => true,
+    ordinary = (e) => Math.abs(e) <= HUGE;
   const maxE = maxAbs(expected, all);
   if (noise || maxE < TINY) {
     const err = maxDiff(actual, expected, all);
-    if (!(err <= TOL64.atolNoise)) throw new Error(`${what}: noise gradient differs by ${err.toExponential(2)} > ${TOL64.atolNoise}`);
+    if (!(err <= TOL64.atolNoise))
+      throw new Error(`${what}: noise gradient differs by ${err.toExponential(2)} > ${TOL64.atolNoise}`);
     return { absolute: err };
   }
   const errAll = maxDiff(actual, expected, all);
   const boundAll = TOL64.rtolGrad * maxE + TOL64.atolGrad;
-  if (!(errAll <= boundAll)) throw new Error(`${what}: max error ${errAll.toExponential(3)} > ${boundAll.toExponential(3)} (max |e| ${maxE.toExponential(3)})`);
+  if (!(errAll <= boundAll))
+    throw new Error(
+      `${what}: max error ${errAll.toExponential(3)} > ${boundAll.toExponential(3)} (max |e| ${maxE.toExponential(3)})`,
+    );
   if (maxE <= HUGE) return { relative: errAll / maxE };
   const maxOrdinary = maxAbs(expected, ordinary);
   const errOrdinary = maxDiff(actual, expected, ordinary);
   const boundOrdinary = TOL64.rtolGrad * maxOrdinary + TOL64.atolNoise;
-  if (!(errOrdinary <= boundOrdinary)) throw new Error(`${what}: ordinary entries differ by ${errOrdinary.toExponential(3)} > ${boundOrdinary.toExponential(3)} (max ordinary |e| ${maxOrdinary.toExponential(3)})`);
+  if (!(errOrdinary <= boundOrdinary))
+    throw new Error(
+      `${what}: ordinary entries differ by ${errOrdinary.toExponential(3)} > ${boundOrdinary.toExponential(3)} (max ordinary |e| ${maxOrdinary.toExponential(3)})`,
+    );
   return { relative: Math.max(errAll / maxE, errOrdinary / Math.max(maxOrdinary, 1e-300)) };
 }
 
 /** Integers (labels, counts, flags) must match exactly. */
 export function assertExact64(actual, expected, what) {
-  const a = Array.from(actual, Number), e = Array.from(expected, Number);
-  if (a.length !== e.length || a.some((v, i) => v !== e[i])) throw new Error(`${what}: got ${JSON.stringify(a).slice(0, 200)}, expected ${JSON.stringify(e).slice(0, 200)}`);
+  const a = Array.from(actual, Number),
+    e = Array.from(expected, Number);
+  if (a.length !== e.length || a.some((v, i) => v !== e[i]))
+    throw new Error(`${what}: got ${JSON.stringify(a).slice(0, 200)}, expected ${JSON.stringify(e).slice(0, 200)}`);
 }
 
 function maxAbs(values, keep) {

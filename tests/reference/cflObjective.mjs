@@ -12,12 +12,32 @@ import { patchContrastRef } from './patchContrast.mjs';
  *   patchLabels: Uint8Array, perImageContrastLoss: Float64Array, perPatchContrastLoss: Float64Array,
  *   columnMax: Float64Array, gradLogits: Float64Array, gradFeatures: Float64Array}}
  */
-export function cflObjectiveRef({ logits, features, mask, shape, weight = [0.0892, 0.9108], alpha = 1, patchSize = 4, temperature = 0.1, frozenColumnMax, cflnetGradient }) {
+export function cflObjectiveRef({
+  logits,
+  features,
+  mask,
+  shape,
+  weight = [0.0892, 0.9108],
+  alpha = 1,
+  patchSize = 4,
+  temperature = 0.1,
+  frozenColumnMax,
+  cflnetGradient,
+}) {
   const [B, , H, W] = shape;
   // tensor.long() truncates toward zero: only a mask value of exactly 1.0 is class 1.
   const ceTarget = Int32Array.from(mask, (m) => Math.trunc(Number(m)));
   const ce = crossEntropyRef({ logits, shape: [B, 2, H, W], target: ceTarget, weight, reduction: 'mean' });
-  const contrast = patchContrastRef({ features, mask, shape, patchSize, temperature, variant: 'cflnet', frozenColumnMax, cflnetGradient });
+  const contrast = patchContrastRef({
+    features,
+    mask,
+    shape,
+    patchSize,
+    temperature,
+    variant: 'cflnet',
+    frozenColumnMax,
+    cflnetGradient,
+  });
   return {
     loss: ce.loss + alpha * contrast.loss,
     ceLoss: ce.loss,

@@ -12,9 +12,19 @@
  * @returns {{loss: number|Float64Array, perElementLoss: Float64Array, normalizer: number|null,
  *   grad: Float64Array}} grad is d(loss)/d(logits); for 'none' the gradient of the sum.
  */
-export function crossEntropyRef({ logits, shape, target, targetProbs, weight, ignoreIndex = -100, reduction = 'mean', labelSmoothing = 0 }) {
+export function crossEntropyRef({
+  logits,
+  shape,
+  target,
+  targetProbs,
+  weight,
+  ignoreIndex = -100,
+  reduction = 'mean',
+  labelSmoothing = 0,
+}) {
   const [B, C, H, W] = shape;
-  const HW = H * W, E = B * HW;
+  const HW = H * W,
+    E = B * HW;
   const x = Float64Array.from(logits);
   const w = weight ? Float64Array.from(weight) : new Float64Array(C).fill(1);
   const probs = targetProbs ? Float64Array.from(targetProbs) : null;
@@ -23,7 +33,8 @@ export function crossEntropyRef({ logits, shape, target, targetProbs, weight, ig
   let validWeight = 0; // the 'mean' denominator for index targets
 
   const at = (b, c, k) => (b * C + c) * HW + k;
-  const l = new Float64Array(C), a = new Float64Array(C);
+  const l = new Float64Array(C),
+    a = new Float64Array(C);
   for (let b = 0; b < B; b++) {
     for (let k = 0; k < HW; k++) {
       const e = b * HW + k;
@@ -35,8 +46,12 @@ export function crossEntropyRef({ logits, shape, target, targetProbs, weight, ig
         validWeight += w[y];
       }
       logSoftmax(x, (c) => at(b, c, k), l);
-      let loss = 0, sumA = 0;
-      for (let c = 0; c < C; c++) { loss -= a[c] * l[c]; sumA += a[c]; }
+      let loss = 0,
+        sumA = 0;
+      for (let c = 0; c < C; c++) {
+        loss -= a[c] * l[c];
+        sumA += a[c];
+      }
       perElementLoss[e] = loss;
       for (let c = 0; c < C; c++) grad[at(b, c, k)] = Math.exp(l[c]) * sumA - a[c];
     }

@@ -21,7 +21,16 @@ export function infoNCERef({ features, mask, shape, temperature = 0.1, positive 
   for (let b = 0; b < B; b++) images.push(buildImage(f, mask, b, C, HW, sample));
   const numUsedImages = images.filter((im) => im.used).length;
 
-  const result = { loss: 0, numUsedImages, usedImages: images.map((im) => im.used), queryCounts: images.map((im) => [im.Q.length, im.K.length]), perImageLoss: [], perQueryLoss: [], perQueryPositiveTerm: [], grad };
+  const result = {
+    loss: 0,
+    numUsedImages,
+    usedImages: images.map((im) => im.used),
+    queryCounts: images.map((im) => [im.Q.length, im.K.length]),
+    perImageLoss: [],
+    perQueryLoss: [],
+    perQueryPositiveTerm: [],
+    grad,
+  };
   for (let b = 0; b < B; b++) {
     const im = images[b];
     if (!im.used) {
@@ -52,13 +61,16 @@ export function infoNCERef({ features, mask, shape, temperature = 0.1, positive 
  * (forged), and whether the image is used (both classes present, J ≥ 2, M ≥ 1).
  */
 function buildImage(f, mask, b, C, HW, sample) {
-  const x = new Float64Array(HW * C), norms = new Float64Array(HW), v = new Float64Array(C);
+  const x = new Float64Array(HW * C),
+    norms = new Float64Array(HW),
+    v = new Float64Array(C);
   for (let k = 0; k < HW; k++) {
     for (let c = 0; c < C; c++) v[c] = f[(b * C + c) * HW + k];
     norms[k] = normalize(v, x.subarray(k * C, (k + 1) * C));
   }
   // Exact equality: a fractional mask value puts a pixel in neither set.
-  const pristine = [], forged = [];
+  const pristine = [],
+    forged = [];
   for (let k = 0; k < HW; k++) {
     const m = Number(mask[b * HW + k]);
     if (m === 0) pristine.push(k);
@@ -89,12 +101,17 @@ function imageLoss({ x, Q, K }, C, t, positive, scale) {
       gx[k2 * C + c] += g * x[k1 * C + c];
     }
   };
-  const queryLoss = new Float64Array(J), positiveTerm = new Float64Array(J);
+  const queryLoss = new Float64Array(J),
+    positiveTerm = new Float64Array(J);
   for (let a = 0; a < J; a++) {
     const u = Q[a];
     // "b ≠ a" is by position in Q: the self-similarity u·u never enters.
     const others = Q.filter((_, b) => b !== a);
-    const pos = positiveLogit(others.map((q) => dot(u, q)), t, positive);
+    const pos = positiveLogit(
+      others.map((q) => dot(u, q)),
+      t,
+      positive,
+    );
     const negatives = K.map((k) => dot(u, k) / t);
     // Cross-entropy over [ℓ0, neg_1..neg_M] with target 0.
     const lse = logSumExp([pos.logit, ...negatives]);

@@ -41,13 +41,26 @@ export function normalizeBackward(z, norm, gz, gv) {
  * @returns {{loss: number, perImageLoss: Float64Array, perPatchLoss: Float64Array,
  *   patchLabels: Uint8Array, grid: [number, number], columnMax: Float64Array|null, grad: Float64Array}}
  */
-export function patchContrastRef({ features, mask, shape, patchSize = 4, temperature = 0.1, variant = 'exact', frozenColumnMax, cflnetGradient = 'autograd' }) {
+export function patchContrastRef({
+  features,
+  mask,
+  shape,
+  patchSize = 4,
+  temperature = 0.1,
+  variant = 'exact',
+  frozenColumnMax,
+  cflnetGradient = 'autograd',
+}) {
   const [B, C, H, W] = shape;
-  const p = patchSize, kh = H / p, kw = W / p, N = kh * kw;
+  const p = patchSize,
+    kh = H / p,
+    kw = W / p,
+    N = kh * kw;
   if (!Number.isInteger(kh) || !Number.isInteger(kw)) throw new Error(`H and W must be multiples of ${p}`);
   const f = Float64Array.from(features);
   const grad = new Float64Array(f.length);
-  const perImageLoss = new Float64Array(B), perPatchLoss = new Float64Array(B * N);
+  const perImageLoss = new Float64Array(B),
+    perPatchLoss = new Float64Array(B * N);
   const patchLabels = new Uint8Array(B * N);
   const columnMax = variant === 'cflnet' ? new Float64Array(B * N) : null;
   const geometry = { C, H, W, p, kw, N };
@@ -57,7 +70,8 @@ export function patchContrastRef({ features, mask, shape, patchSize = 4, tempera
     const v = poolFeatures(image, geometry);
     const labels = patchLabelsOf(mask, b * H * W, geometry);
     patchLabels.set(labels, b * N);
-    const z = new Float64Array(N * C), norms = new Float64Array(N);
+    const z = new Float64Array(N * C),
+      norms = new Float64Array(N);
     for (let n = 0; n < N; n++) norms[n] = normalize(v.subarray(n * C, (n + 1) * C), z.subarray(n * C, (n + 1) * C));
     const s = similarities(z, N, C, temperature);
 
@@ -76,7 +90,13 @@ export function patchContrastRef({ features, mask, shape, patchSize = 4, tempera
     // Batch loss = mean over B of (mean over N of L_i), so each L_i enters with weight 1/(B·N).
     const gz = similarityBackward(anchors.gradS, z, N, C, temperature, 1 / (B * N));
     const gv = new Float64Array(N * C);
-    for (let n = 0; n < N; n++) normalizeBackward(z.subarray(n * C, (n + 1) * C), norms[n], gz.subarray(n * C, (n + 1) * C), gv.subarray(n * C, (n + 1) * C));
+    for (let n = 0; n < N; n++)
+      normalizeBackward(
+        z.subarray(n * C, (n + 1) * C),
+        norms[n],
+        gz.subarray(n * C, (n + 1) * C),
+        gv.subarray(n * C, (n + 1) * C),
+      );
     unpoolInto(gv, grad.subarray(b * C * H * W, (b + 1) * C * H * W), geometry);
   }
   let loss = 0;
@@ -88,10 +108,12 @@ export function patchContrastRef({ features, mask, shape, patchSize = 4, tempera
 function poolFeatures(image, { C, H, W, p, kw, N }) {
   const v = new Float64Array(N * C);
   for (let n = 0; n < N; n++) {
-    const r = Math.floor(n / kw), col = n % kw;
+    const r = Math.floor(n / kw),
+      col = n % kw;
     for (let c = 0; c < C; c++) {
       let sum = 0;
-      for (let h = r * p; h < r * p + p; h++) for (let w = col * p; w < col * p + p; w++) sum += image[(c * H + h) * W + w];
+      for (let h = r * p; h < r * p + p; h++)
+        for (let w = col * p; w < col * p + p; w++) sum += image[(c * H + h) * W + w];
       v[n * C + c] = sum / (p * p);
     }
   }
@@ -101,10 +123,12 @@ function poolFeatures(image, { C, H, W, p, kw, N }) {
 /** Each pixel of patch n receives (1/p²)·dL/dv_n. */
 function unpoolInto(gv, gImage, { C, H, W, p, kw, N }) {
   for (let n = 0; n < N; n++) {
-    const r = Math.floor(n / kw), col = n % kw;
+    const r = Math.floor(n / kw),
+      col = n % kw;
     for (let c = 0; c < C; c++) {
       const g = gv[n * C + c] / (p * p);
-      for (let h = r * p; h < r * p + p; h++) for (let w = col * p; w < col * p + p; w++) gImage[(c * H + h) * W + w] = g;
+      for (let h = r * p; h < r * p + p; h++)
+        for (let w = col * p; w < col * p + p; w++) gImage[(c * H + h) * W + w] = g;
     }
   }
 }
@@ -113,9 +137,11 @@ function unpoolInto(gv, gImage, { C, H, W, p, kw, N }) {
 function patchLabelsOf(mask, offset, { W, p, kw, N }) {
   const labels = new Uint8Array(N);
   for (let n = 0; n < N; n++) {
-    const r = Math.floor(n / kw), col = n % kw;
+    const r = Math.floor(n / kw),
+      col = n % kw;
     let sum = 0;
-    for (let h = r * p; h < r * p + p; h++) for (let w = col * p; w < col * p + p; w++) sum += Number(mask[offset + h * W + w]);
+    for (let h = r * p; h < r * p + p; h++)
+      for (let w = col * p; w < col * p + p; w++) sum += Number(mask[offset + h * W + w]);
     labels[n] = sum / (p * p) > 0.5 ? 1 : 0;
   }
   return labels;
@@ -152,7 +178,8 @@ function similarityBackward(gradS, z, N, C, t, scale) {
 
 /** Positives P_i (same label, j ≠ i) and negatives N_i (other label) of anchor i. */
 function splitByLabel(labels, i) {
-  const positives = [], negatives = [];
+  const positives = [],
+    negatives = [];
   for (let j = 0; j < labels.length; j++) {
     if (labels[j] !== labels[i]) negatives.push(j);
     else if (j !== i) positives.push(j);
@@ -166,7 +193,8 @@ function splitByLabel(labels, i) {
  */
 function exactAnchors(s, labels) {
   const N = labels.length;
-  const loss = new Float64Array(N), gradS = new Float64Array(N * N);
+  const loss = new Float64Array(N),
+    gradS = new Float64Array(N * N);
   for (let i = 0; i < N; i++) {
     const { positives, negatives } = splitByLabel(labels, i);
     // Empty P_i: L_i = 0 by definition. Empty N_i: every term is ln(1) = 0, no gradient.
@@ -206,7 +234,8 @@ function columnMaxima(s, N) {
  */
 function cflnetAnchors(s, labels, c, stable = false) {
   const N = labels.length;
-  const loss = new Float64Array(N), gradS = new Float64Array(N * N);
+  const loss = new Float64Array(N),
+    gradS = new Float64Array(N * N);
   // The diagonal (s'_ii = 0) only mattered for c; P_i and N_i never contain i.
   const e = (i, j) => Math.exp(s[i * N + j] - c[j]);
   for (let i = 0; i < N; i++) {
@@ -218,7 +247,7 @@ function cflnetAnchors(s, labels, c, stable = false) {
     let gradD = 0;
     for (const j of positives) {
       const eij = e(i, j);
-      const den = (eij + D) + CFL_EPS;
+      const den = eij + D + CFL_EPS;
       const r = eij / den;
       loss[i] += -Math.log(r + CFL_EPS);
       // Chain rule in autograd's form for r = e/den, den = e + D + eps: the numerator term

@@ -22,7 +22,10 @@ const replacer = (_, v) => (ArrayBuffer.isView(v) ? Array.from(v, (x) => (Number
 /** Returns { passed, failed, failures, info } for `pkg` (the package's index module). */
 export async function runSmoke(pkg, loadCase) {
   const threaded = await pkg.createEngine({ threads: 2 });
-  const single = await pkg.createEngine({ threads: 1, wasmBuild: threaded.info.backend === 'wasm-relaxed-simd' ? 'relaxed-simd' : 'simd' });
+  const single = await pkg.createEngine({
+    threads: 1,
+    wasmBuild: threaded.info.backend === 'wasm-relaxed-simd' ? 'relaxed-simd' : 'simd',
+  });
   const failures = [];
   let passed = 0;
   const check = async (name, fn) => {
@@ -34,7 +37,8 @@ export async function runSmoke(pkg, loadCase) {
     }
   };
   await check('engine runs 2 worker threads', async () => {
-    if (threaded.info.threads !== 2) throw new Error(`threads ${threaded.info.threads}: ${threaded.info.notes.join('; ')}`);
+    if (threaded.info.threads !== 2)
+      throw new Error(`threads ${threaded.info.threads}: ${threaded.info.notes.join('; ')}`);
   });
   for (const [loss, name, fn] of SMOKE_CASES) {
     const c = await loadCase(loss, name);
@@ -48,7 +52,10 @@ export async function runSmoke(pkg, loadCase) {
     const c = await loadCase('patch_contrast', 'basic_b2_c6_12x12_p4__exact');
     const o = optionsOf(c);
     o.temperature = -1;
-    const error = await threaded.patchContrast(o).then(() => null, (e) => e);
+    const error = await threaded.patchContrast(o).then(
+      () => null,
+      (e) => e,
+    );
     if (!(error instanceof RangeError) || !/temperature/.test(error.message)) throw new Error(`got ${error}`);
   });
   const info = threaded.info;

@@ -6,7 +6,12 @@
 import { checkAgainstGolden } from '../helpers/check.mjs';
 import { optionsOf } from '../helpers/compare.mjs';
 
-const LOSS_FN = { cross_entropy: 'crossEntropy', patch_contrast: 'patchContrast', info_nce: 'infoNCE', cfl_objective: 'cflObjective' };
+const LOSS_FN = {
+  cross_entropy: 'crossEntropy',
+  patch_contrast: 'patchContrast',
+  info_nce: 'infoNCE',
+  cfl_objective: 'cflObjective',
+};
 
 export const WEBGPU_CASES = [
   ['cross_entropy', 'index_c2_cflweight_mean'],
@@ -89,30 +94,39 @@ export async function runWebGpuSuite(pkg, loadCase, { cases = WEBGPU_CASES } = {
   await check('engine reports webgpu and its adapter', async () => {
     if (engine.info.backend !== 'webgpu') throw new Error(`info.backend ${engine.info.backend}`);
     const a = engine.info.webgpu;
-    if (!a || typeof a.isFallbackAdapter !== 'boolean' || !(a.maxStorageBufferBindingSize > 0)) throw new Error(`info.webgpu ${JSON.stringify(a)}`);
+    if (!a || typeof a.isFallbackAdapter !== 'boolean' || !(a.maxStorageBufferBindingSize > 0))
+      throw new Error(`info.webgpu ${JSON.stringify(a)}`);
   });
   for (const [loss, name] of cases) await golden(engine, loss, name);
 
   await check('grad: false gives the same loss and no gradient', async () => {
     const o = optionsOf(await loadCase('patch_contrast', 'basic_b2_c6_12x12_p4__cflnet'));
     const [a, b] = [await engine.patchContrast(o), await engine.patchContrast({ ...o, grad: false })];
-    if (b.grad !== undefined || a.loss !== b.loss) throw new Error(`loss ${a.loss} vs ${b.loss}, grad ${typeof b.grad}`);
+    if (b.grad !== undefined || a.loss !== b.loss)
+      throw new Error(`loss ${a.loss} vs ${b.loss}, grad ${typeof b.grad}`);
   });
 
   engine[BUDGETS]({ strip: 1, slice: 1 });
-  for (const [loss, name] of SPLIT_CASES) await golden(engine, loss, name, ' (split: 32-row strips, 1-channel slices, pixel chunks)');
+  for (const [loss, name] of SPLIT_CASES)
+    await golden(engine, loss, name, ' (split: 32-row strips, 1-channel slices, pixel chunks)');
   engine[BUDGETS]({ strip: 32 * 2 ** 20, slice: 64 * 2 ** 20 });
 
   await check('a non-finite feature is a RangeError naming it, and the engine keeps working', async () => {
     const o = optionsOf(await loadCase('info_nce', 'basic_b2_c8_8x8__mean-logit'));
     o.features = o.features.slice();
     o.features[700] = Number.NaN;
-    const error = await engine.infoNCE(o).then(() => null, (e) => e);
+    const error = await engine.infoNCE(o).then(
+      () => null,
+      (e) => e,
+    );
     if (!(error instanceof RangeError) || !/features\[700\]/.test(error.message)) throw new Error(`got ${error}`);
     const logits = optionsOf(await loadCase('cross_entropy', 'index_c2_cflweight_mean'));
     logits.logits = logits.logits.slice();
     logits.logits[33] = Number.POSITIVE_INFINITY;
-    const ceError = await engine.crossEntropy(logits).then(() => null, (e) => e);
+    const ceError = await engine.crossEntropy(logits).then(
+      () => null,
+      (e) => e,
+    );
     if (!(ceError instanceof RangeError) || !/logits\[33\]/.test(ceError.message)) throw new Error(`got ${ceError}`);
   });
   await golden(engine, 'info_nce', 'basic_b2_c8_8x8__mean-logit', ' (after a rejected call)');
@@ -126,7 +140,10 @@ export async function runWebGpuSuite(pkg, loadCase, { cases = WEBGPU_CASES } = {
     const c = await loadCase('cross_entropy', 'soft_weight_sum');
     const pending = engine.crossEntropy(optionsOf(c));
     engine[LOSE]();
-    const outcome = await pending.then((r) => r, (e) => e);
+    const outcome = await pending.then(
+      (r) => r,
+      (e) => e,
+    );
     if (outcome instanceof Error && !/WebGPU device was lost/.test(outcome.message)) throw outcome;
   });
   await golden(engine, 'cross_entropy', 'soft_weight_sum', ' (after device loss during a call)');
@@ -134,7 +151,10 @@ export async function runWebGpuSuite(pkg, loadCase, { cases = WEBGPU_CASES } = {
   const info = engine.info;
   await engine.dispose();
   await check('calls after dispose reject', async () => {
-    const error = await engine.crossEntropy(optionsOf(await loadCase('cross_entropy', 'index_c2_mean'))).then(() => null, (e) => e);
+    const error = await engine.crossEntropy(optionsOf(await loadCase('cross_entropy', 'index_c2_mean'))).then(
+      () => null,
+      (e) => e,
+    );
     if (!(error instanceof Error) || !/disposed/.test(error.message)) throw new Error(`got ${error}`);
   });
 
@@ -164,6 +184,9 @@ export async function runWebGpuSuite(pkg, loadCase, { cases = WEBGPU_CASES } = {
     }
   });
 
-  const slowest = times.sort((a, b) => b[1] - a[1]).slice(0, 5).map(([name, ms]) => `${name} ${ms} ms`);
+  const slowest = times
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5)
+    .map(([name, ms]) => `${name} ${ms} ms`);
   return { passed, failed: failures.length, failures, info, worst, slowest };
 }
