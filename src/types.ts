@@ -62,6 +62,11 @@ export interface InfoNCEOptions {
   temperature?: number;
   positive?: 'mean-logit' | 'mean-exp';
   sample?: InfoNCESample;
+  /**
+   * 'image' (default, FOCAL): one dictionary per image, losses averaged over the used images.
+   * 'batch': one dictionary for the whole batch, the images stacked vertically (docs/spec.md).
+   */
+  scope?: 'image' | 'batch';
   grad?: boolean;
 }
 

@@ -274,3 +274,30 @@ describe('errors: one line on stderr, non-zero exit', () => {
     }
   });
 });
+
+test("eval info-nce --scope batch gives the engine's batch-scope result; a bad --scope is a usage error", async () => {
+  const c = loadCase('info_nce', 'b3_mixed__mean-exp');
+  const { createEngine } = await import('../dist/index.js');
+  const args = evalArgs(c, {}).map((a) => a.replace('-grad.npy', '-batch-grad.npy'));
+  const run = cli(...args, '--scope', 'batch');
+  assert.equal(run.status, 0, run.stderr);
+  const out = fromJson(run.stdout);
+  const e = await createEngine({ threads: 1 });
+  const shape = c.shapes.features;
+  const options = { features: Float32Array.from(c.inputs.features), mask: Float32Array.from(c.inputs.mask), shape };
+  const expected = await e.infoNCE({
+    ...options,
+    positive: 'mean-exp',
+    temperature: c.options.temperature,
+    scope: 'batch',
+  });
+  const image = await e.infoNCE({ ...options, positive: 'mean-exp', temperature: c.options.temperature });
+  await e.dispose();
+  assert.equal(out.loss, expected.loss);
+  assert.notEqual(out.loss, image.loss);
+  assert.deepEqual(out.perImageLoss, expected.perImageLoss);
+  assert.deepEqual(readF32(join(dir, `info_nce-${c.name}-batch-grad.npy`)).values, expected.grad.features);
+  const bad = cli(...args, '--scope', 'everything');
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, /--scope/);
+});

@@ -82,6 +82,19 @@ describe('gradients through tf.customGrad equal the engine and TF.js ops', () =>
     }
   });
 
+  it("infoNCE with scope 'batch': the engine's batch result and gradient", async () => {
+    for (const positive of ['mean-logit', 'mean-exp']) {
+      const e = await (await engine()).infoNCE({ features, mask, shape, positive, scope: 'batch' });
+      const x = tf.tensor4d(features, shape);
+      const bound = await fl.infoNCE(x, maskTensor(), { positive, scope: 'batch' });
+      assert.equal(bound.value, e.loss);
+      assert.deepEqual(bound.result.perImageLoss, e.perImageLoss);
+      const [g] = autogradOf(bound, x);
+      assert.deepEqual(g, e.grad.features);
+      bound.dispose();
+    }
+  });
+
   it('cflObjective: both gradients', async () => {
     const weight = [0.0892, 0.9108],
       alpha = 0.7;

@@ -31,6 +31,7 @@ const FLAGS = {
   temperature: str,
   variant: str,
   positive: str,
+  scope: str,
   'max-per-class': str,
   seed: str,
   alpha: str,
@@ -42,7 +43,7 @@ const COMMON = ['threads', 'backend', 'help', 'json', 'grad-out'];
 const LOSS_FLAGS: Record<LossName, string[]> = {
   'cross-entropy': ['logits', 'target', 'target-probs', 'weight', 'ignore-index', 'reduction', 'label-smoothing'],
   'patch-contrast': ['features', 'mask', 'patch-size', 'temperature', 'variant'],
-  'info-nce': ['features', 'mask', 'temperature', 'positive', 'max-per-class', 'seed'],
+  'info-nce': ['features', 'mask', 'temperature', 'positive', 'scope', 'max-per-class', 'seed'],
   'cfl-objective': ['logits', 'features', 'mask', 'weight', 'alpha', 'patch-size', 'temperature', 'grad-logits-out'],
 };
 
@@ -158,6 +159,7 @@ const EVALUATE: Record<LossName, (engine: Engine, v: Values) => Promise<Evaluati
 
   async 'info-nce'(engine, v) {
     const positive = choiceFlag(v.positive, 'positive', ['mean-logit', 'mean-exp'] as const) ?? 'mean-logit';
+    const scope = choiceFlag(v.scope, 'scope', ['image', 'batch'] as const) ?? 'image';
     const temperature = numberFlag(v.temperature, 'temperature');
     const maxPerClass = integerFlag(v['max-per-class'], 'max-per-class');
     const seed = integerFlag(v.seed, 'seed');
@@ -165,9 +167,11 @@ const EVALUATE: Record<LossName, (engine: Engine, v: Values) => Promise<Evaluati
       throw new UsageError('--seed needs --max-per-class (without it every pixel takes part)');
     const sample = maxPerClass === undefined ? undefined : seed === undefined ? { maxPerClass } : { maxPerClass, seed };
     const { features, shape, mask } = await loadFeaturesAndMask(v, 'info-nce');
-    const [result, ms] = await timed(() => engine.infoNCE({ features, mask, shape, positive, sample, temperature }));
+    const [result, ms] = await timed(() =>
+      engine.infoNCE({ features, mask, shape, positive, sample, temperature, scope }),
+    );
     const lines = [
-      `positive ${positive}, ` +
+      `positive ${positive}, scope ${scope}, ` +
         `${maxPerClass === undefined ? 'every pixel' : `at most ${maxPerClass} pixels per class (seed ${seed ?? 0})`}`,
       `used images ${result.numUsedImages} of ${shape[0]}; per-image loss ` +
         `${result.perImageLoss.map(formatNumber).join(', ')}`,

@@ -52,8 +52,10 @@ Loss options (each applies to the losses named):
   --temperature T          > 0 (patch-contrast, info-nce, cfl-objective; default 0.1)
   --variant V              exact or cflnet (patch-contrast, default exact)
   --positive P             mean-logit or mean-exp (info-nce, default mean-logit)
+  --scope S                image (one dictionary per image, default) or batch (one for the
+                           whole batch, the images stacked vertically) (info-nce)
   --max-per-class K        seeded sample of K pixels per class and image (info-nce; default:
-                           every pixel)
+                           every pixel; with --scope batch, of the stacked batch)
   --seed S                 seed of that sample (info-nce, default 0)
   --alpha A                weight of the contrastive term (cfl-objective, default 1)
 

@@ -35,6 +35,8 @@ export interface InfoNCEJob {
   kind: 'infoNCE';
   features: Float32Array;
   offset: number;
+  /** B when the features are scope 'batch''s stacked image (C, B·H·W) of a (B, C, H, W) input, else 1. */
+  stacked: number;
   c: number;
   hw: number;
   /** Query and negative pixel indices; `used` false only checks the features. */
@@ -58,6 +60,15 @@ export interface InfoNCEImage {
 export type ImageJob = PatchContrastJob | InfoNCEJob;
 export type ImageResult = PatchContrastImage | InfoNCEImage;
 
+/** Index in the caller's features array of element `i` of a job's features. */
+export function callerIndex(job: ImageJob, i: number): number {
+  if (job.kind !== 'infoNCE' || job.stacked === 1) return job.offset + i;
+  const hw = job.hw / job.stacked,
+    channel = Math.floor(i / job.hw),
+    pixel = i % job.hw;
+  return (Math.floor(pixel / hw) * job.c + channel) * hw + (pixel % hw);
+}
+
 /** Runs one job on a wasm instance; throws a RangeError naming a non-finite feature. */
 export function runImageJob(k: Kernels, ws: Workspace, job: ImageJob): ImageResult {
   ws.reset();
@@ -66,7 +77,8 @@ export function runImageJob(k: Kernels, ws: Workspace, job: ImageJob): ImageResu
     const n = job.features.length;
     const featuresPtr = ws.put(job.features);
     const bad = k.findNonFinite(featuresPtr, n);
-    if (bad >= 0) throw new RangeError(`features[${bad + job.offset}] = ${job.features[bad]}: values must be finite`);
+    if (bad >= 0)
+      throw new RangeError(`features[${callerIndex(job, bad)}] = ${job.features[bad]}: values must be finite`);
     return job.kind === 'patchContrast'
       ? patchContrastImage(k, ws, job, featuresPtr)
       : infoNCEImage(k, ws, job, featuresPtr);

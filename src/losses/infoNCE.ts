@@ -14,6 +14,7 @@ import {
 } from '../validate';
 import { ARENA_SLACK, checkMemoryBudget, type MemoryNeed, roundUp8, type WasmContext } from './context';
 import type { InfoNCEImage, InfoNCEJob } from './imageJobs';
+import { splitBatchResult, stackImages, stackSets } from './batchScope';
 
 const POSITIVE = { 'mean-logit': 0, 'mean-exp': 1 } as const;
 const STRIP_ROWS = 32;
@@ -26,6 +27,7 @@ interface Parsed {
   mask: Mask;
   temperature: number;
   positive: 'mean-logit' | 'mean-exp';
+  scope: 'image' | 'batch';
   /** Per image: query (pristine) and negative (forged) pixel indices, as built. */
   queries: Int32Array[];
   negatives: Int32Array[];
@@ -40,7 +42,9 @@ function parse(options: InfoNCEOptions): Parsed {
   const mask = checkMask(o.mask, 'mask', b * hw);
   const temperature = checkTemperature(o.temperature);
   const positive = checkChoice(o.positive, 'positive', ['mean-logit', 'mean-exp'] as const, 'mean-logit');
-  const { queries, negatives } = buildSets(mask, b, hw, o.sample);
+  const scope = checkChoice(o.scope, 'scope', ['image', 'batch'] as const, 'image');
+  const { queries, negatives } =
+    scope === 'batch' ? stackSets(mask, b, hw, o.sample, buildSets) : buildSets(mask, b, hw, o.sample);
   return {
     b,
     c,
@@ -49,6 +53,7 @@ function parse(options: InfoNCEOptions): Parsed {
     mask,
     temperature,
     positive,
+    scope,
     queries,
     negatives,
     grad: checkBoolean(o.grad, 'grad', true),
@@ -67,7 +72,7 @@ function classPixels(mask: Mask, b: number, hw: number): [Int32Array, Int32Array
   return [Int32Array.from(pristine), Int32Array.from(forged)];
 }
 
-function buildSets(
+export function buildSets(
   mask: Mask,
   b: number,
   hw: number,
@@ -151,6 +156,7 @@ function explicitList(
  * later explicit-list call) see exactly the same pixels.
  */
 export function drawInfoNCESample(options: {
+  scope?: 'image' | 'batch';
   mask: Mask;
   shape: readonly [number, number, number, number];
   maxPerClass: number;
@@ -159,22 +165,24 @@ export function drawInfoNCESample(options: {
   const o = checkOptions(options, 'drawInfoNCESample');
   const [b, , h, w] = checkShape(o.shape);
   const mask = checkMask(o.mask, 'mask', b * h * w);
-  const { queries, negatives } = buildSets(mask, b, h * w, { maxPerClass: o.maxPerClass, seed: o.seed });
+  const scope = checkChoice(o.scope, 'scope', ['image', 'batch'] as const, 'image');
+  // Scope 'batch' draws from the stacked image (one list of stacked indices b·H·W + k).
+  const [images, hw] = scope === 'batch' ? [1, b * h * w] : [b, h * w];
+  const { queries, negatives } = buildSets(mask, images, hw, { maxPerClass: o.maxPerClass, seed: o.seed });
   return { pristine: queries, forged: negatives };
 }
 
 /**
- * Wasm memory of image `i`. Wrapper (imageJobs.ts): the features, the index lists, the per-query
- * outputs (8 bytes per query) and the zeroed gradient. Kernel: U, X, their panels (mean-exp packs
- * U too), dU and dX (rows × C_p float32), norms (8 per row), the strips of negative logits (and,
- * for mean-exp, of query logits), ℓ0, its LSE and ∂loss/∂ℓ0 (12 per query row), S and T (a row
- * each). A skipped image only has its features checked.
+ * Wasm memory of one image of C channels and `hw` pixels with j queries and m negatives. Wrapper
+ * (imageJobs.ts): the features, the index lists, the per-query outputs (8 bytes per query) and the
+ * zeroed gradient. Kernel: U, X, their panels (mean-exp packs U too), dU and dX (rows × C_p
+ * float32), norms (8 per row), the strips of negative logits (and, for mean-exp, of query logits),
+ * ℓ0, its LSE and ∂loss/∂ℓ0 (12 per query row), S and T (a row each). A skipped image only has its
+ * features checked.
  */
-function imageMemory(p: Parsed, i: number, used: boolean): MemoryNeed {
-  const features = p.c * p.hw * 4;
+function imageMemory(p: Parsed, hw: number, j: number, m: number, used: boolean): MemoryNeed {
+  const features = p.c * hw * 4;
   if (!used) return features + ARENA_SLACK;
-  const j = p.queries[i].length,
-    m = p.negatives[i].length;
   const jp = roundUp8(j),
     mp = roundUp8(m),
     row = roundUp8(p.c) * 4;
@@ -193,46 +201,76 @@ function imageMemory(p: Parsed, i: number, used: boolean): MemoryNeed {
   );
 }
 
+/** The images a call computes: the B images (scope 'image') or their vertical stack ('batch'). */
+interface Dictionary {
+  hw: number;
+  /** Features of image i (C × hw); `owned` when it is already a private copy. */
+  features(i: number): Float32Array;
+  owned: boolean;
+  offset(i: number): number;
+  stacked: number;
+}
+
 export async function runInfoNCE(ctx: WasmContext, options: InfoNCEOptions): Promise<InfoNCEResult> {
   const p = parse(options);
-  const { b, c, hw } = p;
-  const chw = c * hw;
-  const queryCounts = p.queries.map((q, i): [number, number] => [q.length, p.negatives[i].length]);
-  const usedImages = queryCounts.map(([j, m]) => j >= 2 && m >= 1);
-  const needs = usedImages.map((used, i) => imageMemory(p, i, used));
-  checkMemoryBudget(ctx, Math.max(...needs), 'infoNCE (one image)');
-  const numUsedImages = usedImages.filter(Boolean).length;
+  const { b, c } = p;
+  const chw = c * p.hw;
+  const dict: Dictionary =
+    p.scope === 'batch'
+      ? ((stacked) => ({ hw: b * p.hw, features: () => stacked, owned: true, offset: () => 0, stacked: b }))(
+          stackImages(p.features, b, c, p.hw),
+        )
+      : {
+          hw: p.hw,
+          features: (i) => p.features.subarray(i * chw, (i + 1) * chw),
+          owned: false,
+          offset: (i) => i * chw,
+          stacked: 1,
+        };
+  const counts = p.queries.map((q, i): [number, number] => [q.length, p.negatives[i].length]);
+  const used = counts.map(([j, m]) => j >= 2 && m >= 1);
+  const needs = counts.map(([j, m], i) => imageMemory(p, dict.hw, j, m, used[i]));
+  checkMemoryBudget(
+    ctx,
+    Math.max(...needs),
+    p.scope === 'batch' ? 'infoNCE (the stacked batch)' : 'infoNCE (one image)',
+  );
+  const numUsed = used.filter(Boolean).length;
   const images = await Promise.all(
-    queryCounts.map(
+    counts.map(
       ([j], img) =>
         ctx.executor.run((forWorker): InfoNCEJob => {
-          const view = p.features.subarray(img * chw, (img + 1) * chw);
+          const view = dict.features(img);
           return {
             kind: 'infoNCE',
-            features: forWorker ? view.slice() : view,
-            offset: img * chw,
+            features: forWorker && !dict.owned ? view.slice() : view,
+            offset: dict.offset(img),
+            stacked: dict.stacked,
             c,
-            hw,
+            hw: dict.hw,
             queries: p.queries[img],
             negatives: p.negatives[img],
-            used: usedImages[img],
+            used: used[img],
             temperature: p.temperature,
             positive: POSITIVE[p.positive],
-            gradScale: 1 / (j * numUsedImages),
+            gradScale: 1 / (j * numUsed),
             grad: p.grad,
             memoryBytes: needs[img],
           };
         }) as Promise<InfoNCEImage>,
     ),
   );
+  if (p.scope === 'batch') {
+    return { ...splitBatchResult(images[0], p.queries[0], p.negatives[0], b, c, p.hw, p.grad), backend: ctx.backend };
+  }
   // Reduced in image order, whatever finished first.
   let loss = 0;
   for (const image of images) if (image.loss !== null) loss += image.loss;
   const result: InfoNCEResult = {
-    loss: numUsedImages > 0 ? loss / numUsedImages : 0,
-    numUsedImages,
-    usedImages,
-    queryCounts,
+    loss: numUsed > 0 ? loss / numUsed : 0,
+    numUsedImages: numUsed,
+    usedImages: used,
+    queryCounts: counts,
     perImageLoss: images.map((image) => image.loss),
     perQueryLoss: images.map((image) => image.perQuery ?? null),
     backend: ctx.backend,
