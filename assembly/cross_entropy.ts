@@ -1,5 +1,5 @@
 // Pixel cross-entropy on (B, C, H, W) logits, value and gradient in one pass over the logits:
-// exactly torch.nn.functional.cross_entropy (spec section 3). Four neighbouring pixels share a
+// exactly torch.nn.functional.cross_entropy (docs/spec.md §3). Four neighbouring pixels share a
 // vector (lanes = pixels, the class axis strided by H·W), so any C vectorizes; the general code
 // takes two vectors (8 pixels) per pass over the classes, and two classes (the forged / pristine
 // case) have their own loop with one exp and one log1p per pixel. The last pixels of an image
@@ -253,7 +253,7 @@ function laneOf(v: v128, l: i32): f32 {
  * Two classes (the forged / pristine case), one group of 4 pixels, from d = x1 − x0. With o the
  * other class and z = x_o − x_y (d, or −d where y = 1):
  *   per = A_y·softplus(z) − B_y·z,   ∂per/∂x_o = A_y·σ(z) − B_y = −∂per/∂x_y,
- * where A_y = (1 − ε/2)·w_y + (ε/2)·w_o and B_y = (ε/2)·w_o (spec 3 with C = 2). softplus(z) =
+ * where A_y = (1 − ε/2)·w_y + (ε/2)·w_o and B_y = (ε/2)·w_o (docs/spec.md §3, C = 2). softplus(z) =
  * max(z, 0) + ln(1 + e) and σ(z) both come from one e = exp(−|z|) in (0, 1]: one exp, one short
  * log1p polynomial, one division.
  */

@@ -172,35 +172,3 @@ export function logv(x: v128): v128 {
   y = madd(z, f32x4.splat(-0.5), y);
   return madd(e, f32x4.splat(0.693359375), f32x4.add(m, y));
 }
-
-/** Applies expv to n floats (test hook for the vector exp; n any). */
-export function expArray(src: usize, dst: usize, n: i32): void {
-  applyUnary(src, dst, n, false);
-}
-
-/** Applies logv to n floats (test hook for the vector log; n any). */
-export function logArray(src: usize, dst: usize, n: i32): void {
-  applyUnary(src, dst, n, true);
-}
-
-function applyUnary(src: usize, dst: usize, n: i32, isLog: bool): void {
-  const tmp = memory.data(16);
-  for (let i = 0; i < n; i += 4) {
-    const left = min(4, n - i);
-    for (let l = 0; l < 4; l++)
-      store<f32>(tmp + ((<usize>l) << 2), l < left ? load<f32>(src + ((<usize>(i + l)) << 2)) : 1.0);
-    const v = v128.load(tmp);
-    v128.store(tmp, isLog ? logv(v) : expv(v));
-    for (let l = 0; l < left; l++) store<f32>(dst + ((<usize>(i + l)) << 2), load<f32>(tmp + ((<usize>l) << 2)));
-  }
-}
-
-/** Sum of 4 lanes of a horizontal reduction test hook: returns hsum of the first 4 floats. */
-export function hsumTest(src: usize): f32 {
-  return hsum(v128.load(src));
-}
-
-/** hmax of the first 4 floats (test hook). */
-export function hmaxTest(src: usize): f32 {
-  return hmax(v128.load(src));
-}

@@ -1,21 +1,21 @@
 // Checks the comparison implementations used by the benchmark:
-//  1. bench/tfjs-losses.mjs against golden cases (float32 tolerances of
-//     golden/README.md section 8: loss |a-e| <= 1e-4*max(1,|e|), gradient
+//  1. bench/baselines/tfjs-losses.mjs against golden cases (float32 tolerances of
+//     docs/spec.md §8: loss |a-e| <= 1e-4*max(1,|e|), gradient
 //     max|a-e| <= 1e-3*max|e|);
-//  2. if Debian's python3-torch is installed, bench/torch_losses.py against
+//  2. if Debian's python3-torch is installed, bench/baselines/torch_losses.py against
 //     TF.js on the small versions of the benchmark cases (loss within 1e-4
 //     relative, gradient as above).
 // Prints PASS/FAIL per case and exits non-zero on any failure.
 //
-//   node bench/check-comparisons.mjs            (golden dir: $FORGERY_GOLDEN, else shared/golden nearby)
+//   node bench/check-comparisons.mjs            (golden dir: $FORGERY_GOLDEN, else tests/fixtures)
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CASE_NAMES, makeCase, writeCaseBinaries } from './cases.mjs';
-import { ceTF, infoNCETF, initTF, patchContrastTF, runCaseTF } from './tfjs-losses.mjs';
+import { CASE_NAMES, makeCase, writeCaseBinaries } from '../support/cases.mjs';
+import { ceTF, infoNCETF, initTF, patchContrastTF, runCaseTF } from './baselines/tfjs-losses.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const PYTHON = '/usr/bin/python3';
@@ -40,18 +40,14 @@ const GOLDEN_CASES = [
 ];
 
 function findGoldenDir() {
-  const candidates = [
-    process.env.FORGERY_GOLDEN,
-    resolve(HERE, '../shared/golden'),
-    resolve(HERE, '../../shared/golden'),
-  ].filter(Boolean);
-  const found = candidates.find((dir) => existsSync(join(dir, 'README.md')));
+  const candidates = [process.env.FORGERY_GOLDEN, resolve(HERE, '../tests/fixtures')].filter(Boolean);
+  const found = candidates.find((dir) => existsSync(join(dir, 'INDEX.md')));
   if (!found) throw new Error(`golden directory not found; tried ${candidates.join(', ')} (set FORGERY_GOLDEN)`);
   return found;
 }
 
 // ---------------------------------------------------------------------------
-// Comparisons (golden/README.md section 8, float32 row)
+// Comparisons (docs/spec.md §8, float32 row)
 
 const LOSS_RTOL = 1e-4;
 const GRAD_RTOL = 1e-3;
@@ -168,9 +164,13 @@ function checkTorch() {
       const caseDir = join(work, name);
       writeCaseBinaries(caseObj, caseDir);
       const gradDir = join(caseDir, 'torch-grads');
-      const run = spawnSync(PYTHON, [join(HERE, 'torch_losses.py'), caseDir, '--runs', '0', '--grad-out', gradDir], {
-        encoding: 'utf8',
-      });
+      const run = spawnSync(
+        PYTHON,
+        [join(HERE, 'baselines', 'torch_losses.py'), caseDir, '--runs', '0', '--grad-out', gradDir],
+        {
+          encoding: 'utf8',
+        },
+      );
       if (run.status !== 0) {
         report(`${name} (torch)`, [`torch_losses.py failed:\n${run.stderr}`], '');
         continue;

@@ -1,9 +1,9 @@
-// Times the TF.js-wasm composition of one benchmark case (bench/tfjs-losses.mjs) in a fresh
+// Times the TF.js-wasm composition of one benchmark case (bench/baselines/tfjs-losses.mjs) in a fresh
 // process: value + gradient, median of `runs` after one warm-up; prints one JSON line.
 //   node bench/run-tfjs.mjs <case> <variant> [runs] [--small]
 import { createRequire } from 'node:module';
-import { makeCase } from './cases.mjs';
-import { initTF, runCaseTF } from './tfjs-losses.mjs';
+import { makeCase } from '../support/cases.mjs';
+import { initTF, runCaseTF } from './baselines/tfjs-losses.mjs';
 
 const [name, variant, runsArg = '3'] = process.argv.slice(2);
 const c = makeCase(name, { small: process.argv.includes('--small') });

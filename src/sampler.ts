@@ -1,4 +1,4 @@
-// The seeded pixel sampler of infoNCE (DESIGN.md section 1). It runs in TypeScript so that every
+// The seeded pixel sampler of infoNCE (docs/spec.md §5.4). It runs in TypeScript so that every
 // backend and thread count sees the same pixels: image b uses mulberry32 seeded with
 // (seed + 0x9E3779B9·b) mod 2³², draws the pristine sample and then the forged one, each by a
 // partial Fisher–Yates over the class's pixel indices in ascending order.

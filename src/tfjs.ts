@@ -1,23 +1,9 @@
-// forgery-losses/tfjs: the losses as functions of TF.js tensors, wired into TF.js autograd.
-//
-// TF.js records gradients synchronously (tf.customGrad's forward and tf.variableGrads' closure
-// cannot await), while the engine answers with a Promise. So a loss runs in two phases:
-//
-//   const loss = await infoNCE(features, mask);     // reads the tensors once, runs the engine once
-//                                                   // (value and gradient), uploads the gradient once
-//   optimizer.minimize(() => loss(model(images)));  // synchronous: a tf.customGrad op whose value is
-//   loss.dispose();                                 // the engine's loss and whose gradient is dy · ∂L
-//
-// `loss(...)` takes tensors of the shapes it was evaluated at, holding the same values (the same
-// forward pass, run again on the gradient tape). `minimize` and `variableGrads` below do the
-// whole step. Data movement per call: the inputs are read once (`await t.data()`) and copied once
-// into the engine's memory; the gradient is copied once out of it and becomes the gradient
-// tensor. On the cpu backend that is all (data() hands out the tensor's buffer, tf.tensor()
-// adopts the array); GPU and wasm backends add their own download and upload. See the README
-// section "Training with TF.js" for measurements.
+// forgery-losses/tfjs: the losses as functions of TF.js tensors, wired into TF.js autograd. A loss runs
+// in two phases (TF.js records gradients synchronously, the engine answers with a Promise): evaluate
+// with `await`, then apply as a tf.customGrad op. Usage, data movement and measurements: docs/tfjs.md.
 
 import * as tf from '@tensorflow/tfjs-core';
-import * as pkg from './index';
+import * as pkg from './index.js';
 import type {
   CflObjectiveOptions,
   CflObjectiveResult,
@@ -29,7 +15,7 @@ import type {
   Mask,
   PatchContrastOptions,
   PatchContrastResult,
-} from './types';
+} from './types.js';
 
 /** What runs the losses: an Engine from createEngine(), or the package's default one. */
 export type LossRunner = Pick<Engine, 'crossEntropy' | 'patchContrast' | 'infoNCE' | 'cflObjective'>;

@@ -151,7 +151,7 @@ test('regression: class weights outside float32 are a RangeError (1e39 gave Infi
   );
 });
 
-test('regression: cflnet gradient where the float64 autograd form itself cancels (spec 4.2 accepts the stable form)', async () => {
+test('regression: cflnet gradient where the float64 autograd form itself cancels (docs/spec.md §4.2 accepts the stable form)', async () => {
   // Found by the fuzzer: one single-class image, C = 1, one zero patch. The zero patch's gradient is
   // the epsilon-driven 1e-18/e amplified ×1e12; PyTorch's autograd order computes 1 − r as a
   // difference and is off by 1.0e-3 relative even in float64, the stable (D + ε)/den² form agrees

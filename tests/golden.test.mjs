@@ -1,5 +1,5 @@
-// Parity with every golden case of the spec (tests/fixtures), within the float32 tolerances of
-// its section 8. The worst errors seen are printed so that a drift shows before it fails.
+// Parity with every golden case (tests/fixtures), within the float32 tolerances of
+// docs/spec.md §8. The worst errors seen are printed so that a drift shows before it fails.
 import { after, describe, test } from 'node:test';
 import { checkAgainstGolden } from './helpers/check.mjs';
 import { engine, LOSS_FN, WASM_BUILD } from './helpers/engine.mjs';

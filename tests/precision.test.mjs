@@ -2,7 +2,7 @@
 // still matches the float64 reference to about 1e-6 relative (a naive float32 sum gives ~1e-3).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { makeCase } from '../bench/cases.mjs';
+import { makeCase } from '../support/cases.mjs';
 import { engine, gaussian, rng } from './helpers/engine.mjs';
 import { crossEntropyRef, infoNCERef, patchContrastRef } from './reference/index.mjs';
 

@@ -1,5 +1,5 @@
 // The float64 reference (tests/reference) against every golden case with the float64 tolerances
-// of the spec's section 8, and its gradients against central finite differences.
+// of docs/spec.md §8, and its gradients against central finite differences.
 // Run: node --test tests/reference.test.mjs
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

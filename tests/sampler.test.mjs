@@ -25,7 +25,7 @@ function expectedDraw(b, seed, max) {
   return { pristine, forged: draw(1) };
 }
 
-test('the draw follows DESIGN.md: mulberry32 per image, pristine then forged, partial Fisher–Yates', () => {
+test('the draw follows docs/spec.md §5.4: mulberry32 per image, pristine then forged, partial Fisher–Yates', () => {
   for (const [seed, max] of [
     [0, 10],
     [12345, 50],

@@ -1,10 +1,10 @@
 // forgery-losses/tfjs (dist/tfjs.js): the gradients TF.js autograd sees through the adapter are the
-// engine's, and they match the losses composed from TF.js ops (bench/tfjs-losses.mjs) on small
+// engine's, and they match the losses composed from TF.js ops (bench/baselines/tfjs-losses.mjs) on small
 // inputs; the NCHW/dtype errors; a short training run through optimizer.minimize lowers the loss.
 // Run: node build.mjs && node --test tests/tfjs.test.mjs
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ceTF, infoNCETF, initTF, patchContrastTF, tf } from '../bench/tfjs-losses.mjs';
+import { ceTF, infoNCETF, initTF, patchContrastTF, tf } from '../bench/baselines/tfjs-losses.mjs';
 import * as tfl from '../dist/tfjs.js';
 import { TOL, assertClose, assertGradClose } from './helpers/compare.mjs';
 import { blobMask, engine, gaussian, rng } from './helpers/engine.mjs';

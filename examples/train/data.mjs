@@ -6,7 +6,7 @@
 //   makeForgery(rand, size) -> { image: Float32Array (3, H, W) in [0, 1], mask: Float32Array (H, W) 0/1, kind }
 //   makeBatch(rand, b, size) -> { images: Float32Array (B, 3, H, W), masks: Float32Array (B, H, W), kinds }
 
-import { mulberry32 } from '../../bench/cases.mjs';
+import { mulberry32 } from '../../support/mulberry32.mjs';
 
 export const KINDS = ['noise', 'blur', 'jpeg'];
 
@@ -22,7 +22,7 @@ function gauss(rand) {
 }
 
 /** Image content (3, h, w): a smooth colour field, a few flat shapes with sharp edges, a faint grating. */
-function content(rand, h, w) {
+export function content(rand, h, w) {
   const img = new Float32Array(3 * h * w);
   const g = 4; // bilinear colour field from a (g+1)² grid per channel
   for (let c = 0; c < 3; c++) {
@@ -74,13 +74,13 @@ function content(rand, h, w) {
   return img;
 }
 
-function addNoise(img, sigma, rand) {
+export function addNoise(img, sigma, rand) {
   for (let i = 0; i < img.length; i++) img[i] += sigma * gauss(rand);
   return img;
 }
 
 /** Separable Gaussian blur of each channel, edges clamped. */
-function blur(img, h, w, sigma) {
+export function blur(img, h, w, sigma) {
   const r = Math.ceil(3 * sigma),
     k = [];
   for (let i = -r; i <= r; i++) k.push(Math.exp(-(i * i) / (2 * sigma * sigma)));
@@ -119,7 +119,7 @@ const DCT = Array.from({ length: 64 }, (_, i) => {
 }); // DCT[u·8 + x], orthonormal 8-point DCT-II
 
 /** JPEG-like compression: 8×8 block DCT of each channel, coefficients quantized with JPEG_Q · scale. h, w multiples of 8. */
-function jpegLike(img, h, w, scale) {
+export function jpegLike(img, h, w, scale) {
   const out = new Float32Array(img.length),
     block = new Float64Array(64),
     tmp = new Float64Array(64);
@@ -161,7 +161,7 @@ function jpegLike(img, h, w, scale) {
 }
 
 /** A star-shaped blob (h, w) covering `area` of the image, 1 inside. */
-function blobMask(rand, h, w, area) {
+export function blobMask(rand, h, w, area) {
   const m = new Float32Array(h * w);
   const harmonics = [1, 2, 3].map((k) => ({ k, a: uniform(rand, 0, 0.25 / k), p: rand() * 6.3 }));
   const radius = (t) => 1 + harmonics.reduce((s, { k, a, p }) => s + a * Math.cos(k * t + p), 0);

@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { createEngine } from 'forgery-losses';
 import { minimize, tfjsLosses } from 'forgery-losses/tfjs';
-import { registerTfjsGradients } from '../../bench/tfjs-gradients.mjs';
+import { registerTfjsGradients } from '../../support/tfjs-gradients.mjs';
 import { makeBatch, rng } from './data.mjs';
 import { iou, twoMeans } from './kmeans.mjs';
 import { createModel } from './model.mjs';

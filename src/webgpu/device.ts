@@ -7,76 +7,36 @@
 // 'auto' runs the call on wasm instead. After any of them the runtime stays usable: a lost device
 // is requested anew on the next call.
 
-import type { WebGpuAdapterInfo } from '../types';
-import { type KernelName, kernelSpec } from './shaders';
+import { type AdapterReport, requestAdapter } from './adapter.js';
+import { WebGpuError } from './errors.js';
+import {
+  type BindingsOf,
+  KERNELS,
+  type KernelDef,
+  type KernelName,
+  type Kernels,
+  orderBindings,
+  PARAM_BYTES,
+  type ParamsOf,
+  packParams,
+} from './shaders/index.js';
 
 // Numeric WebGPU flags (the GPUBufferUsage / GPUMapMode globals do not exist outside WebGPU runtimes).
 const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 64, STORAGE: 128 } as const;
 const COMPUTE = 4;
 const MAP_READ = 1;
 const PARAM_SLOT = 256;
-const PARAM_BYTES = 64;
 
-/** What the engine reports about the adapter (EngineInfo.webgpu). */
-export type AdapterReport = WebGpuAdapterInfo;
+export type { AdapterReport };
+export { requestAdapter };
 
-/** A WebGPU failure that is not about the inputs: the engine reports it or falls back to wasm. */
-export class WebGpuError extends Error {
-  constructor(
-    message: string,
-    readonly reason: 'unavailable' | 'lost' | 'memory' | 'limits' | 'internal',
-  ) {
-    super(message);
-    this.name = 'WebGpuError';
-  }
-}
+export { WebGpuError };
 
-const SOFTWARE = /llvmpipe|lavapipe|swiftshader|softpipe|software|microsoft basic render|warp/i;
-
-function report(adapter: GPUAdapter): AdapterReport {
-  const info = (adapter.info ?? {}) as Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean };
-  const vendor = String(info.vendor ?? ''),
-    architecture = String(info.architecture ?? ''),
-    description = String(info.description ?? '');
-  const flagged =
-    info.isFallbackAdapter === true || (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
-  return {
-    vendor,
-    architecture,
-    description,
-    isFallbackAdapter: flagged || SOFTWARE.test(`${vendor} ${architecture} ${description}`),
-    maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-    maxBufferSize: adapter.limits.maxBufferSize,
-  };
-}
-
-function gpuOf(): GPU | undefined {
-  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
-  return nav?.gpu ?? undefined;
-}
-
-/** The adapter of this runtime, or why there is none. */
-export async function requestAdapter(): Promise<{ adapter: GPUAdapter; report: AdapterReport } | { reason: string }> {
-  const gpu = gpuOf();
-  if (!gpu) return { reason: 'this runtime has no navigator.gpu (WebGPU is not exposed here)' };
-  let adapter: GPUAdapter | null;
-  try {
-    adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-  } catch (error) {
-    return { reason: `navigator.gpu.requestAdapter() failed: ${(error as Error).message}` };
-  }
-  if (!adapter)
-    return {
-      reason:
-        'navigator.gpu.requestAdapter() returned null (no usable GPU adapter; in Chromium, WebGPU may need ' +
-        '--enable-unsafe-webgpu or a supported GPU)',
-    };
-  return { adapter, report: report(adapter) };
-}
-
-interface Kernel {
+/** A compiled kernel: its pipeline and bind group layout, and the table it was built from. */
+export interface Kernel<D extends KernelDef = KernelDef> {
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
+  def: D;
 }
 
 /** A bound buffer: the whole buffer up to `size` bytes. */
@@ -86,7 +46,7 @@ export interface Binding {
 }
 
 type Op =
-  | { kind: 'dispatch'; kernel: Kernel; bindings: Binding[]; u: number[]; f: number[]; x: number; y: number }
+  | { kind: 'dispatch'; kernel: Kernel; bindings: Binding[]; params: Uint32Array; x: number; y: number }
   | { kind: 'copy'; src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; size: number };
 
 /** Default bytes of one gradient-weight strip (rows × columns of the similarity work). */
@@ -255,11 +215,11 @@ export class GpuRuntime {
   }
 
   /** A compiled kernel (pipeline and bind group layout), cached per device. */
-  kernel(name: KernelName): Promise<Kernel> {
+  kernel<N extends KernelName>(name: N): Promise<Kernel<Kernels[N]>> {
     let k = this.kernels.get(name);
     if (!k) {
       const device = this.requireDevice();
-      const spec = kernelSpec(name);
+      const def: KernelDef = KERNELS[name];
       const entries: GPUBindGroupLayoutEntry[] = [
         {
           binding: 0,
@@ -267,34 +227,34 @@ export class GpuRuntime {
           buffer: { type: 'uniform', hasDynamicOffset: true, minBindingSize: PARAM_BYTES },
         },
       ];
-      [...spec.bindings].forEach((kind, i) => {
+      def.access.forEach((access, i) => {
         entries.push({
           binding: i + 1,
           visibility: COMPUTE,
-          buffer: { type: kind === 'r' ? 'read-only-storage' : 'storage' },
+          buffer: { type: access === 'read' ? 'read-only-storage' : 'storage' },
         });
       });
       const layout = device.createBindGroupLayout({ entries });
-      const module = device.createShaderModule({ code: spec.code, label: name });
+      const module = device.createShaderModule({ code: def.code, label: name });
       const compiled = device
         .createComputePipelineAsync({
           label: name,
           layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }),
           compute: { module, entryPoint: 'main' },
         })
-        .then((pipeline) => ({ pipeline, layout }));
+        .then((pipeline): Kernel => ({ pipeline, layout, def }));
       compiled.catch(() => {
         if (this.kernels.get(name) === compiled) this.kernels.delete(name);
       });
       this.kernels.set(name, compiled);
       k = compiled;
     }
-    return k;
+    return k as Promise<Kernel<Kernels[N]>>;
   }
 
   /** Loads every kernel a job needs before recording (compilation runs in parallel). */
-  async kernelsFor<N extends KernelName>(names: readonly N[]): Promise<Record<N, Kernel>> {
-    const out = {} as Record<N, Kernel>;
+  async kernelsFor<N extends KernelName>(names: readonly N[]): Promise<{ [K in N]: Kernel<Kernels[K]> }> {
+    const out = {} as { [K in N]: Kernel<Kernels[K]> };
     await Promise.all(
       names.map(async (n) => {
         out[n] = await this.kernel(n);
@@ -378,13 +338,6 @@ export class GpuRuntime {
     return this.named('params', bytes, USAGE.UNIFORM | USAGE.COPY_DST);
   }
 
-  /** Test hook: destroys the device as a GPU reset would; the next call requests a new one. */
-  loseDevice(): void {
-    const device = this.device;
-    this.forget(this.generation, 'destroyed by the test hook');
-    device?.destroy();
-  }
-
   async dispose(): Promise<void> {
     this.disposed = true;
     await this.queue;
@@ -420,14 +373,29 @@ export class Recorder {
     return [x, Math.ceil(groups / x)];
   }
 
-  dispatch(kernel: Kernel, bindings: Binding[], u: number[], f: number[], x: number, y = 1): void {
+  /** Records a dispatch of `kernel` with its buffers and parameters by name (see shaders/kernel.ts). */
+  dispatch<D extends KernelDef>(
+    kernel: Kernel<D>,
+    bindings: BindingsOf<D, Binding>,
+    params: ParamsOf<D>,
+    x: number,
+    y = 1,
+  ): void {
     if (x > 65535 || y > 65535)
       throw new WebGpuError(
         `forgery-losses: a WebGPU dispatch of ${x}×${y} workgroups exceeds the limit of 65,535 per dimension; ` +
           `use backend "wasm" for this input`,
         'limits',
       );
-    this.ops.push({ kind: 'dispatch', kernel, bindings, u, f, x, y });
+    const def = kernel.def;
+    this.ops.push({
+      kind: 'dispatch',
+      kernel,
+      bindings: orderBindings(def, bindings),
+      params: packParams(def, params),
+      x,
+      y,
+    });
   }
 
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
@@ -446,8 +414,7 @@ export class Recorder {
     const params = this.runtime.paramsBuffer(Math.max(1, dispatches.length) * PARAM_SLOT);
     const data = new ArrayBuffer(Math.max(1, dispatches.length) * PARAM_SLOT);
     dispatches.forEach((op, i) => {
-      new Uint32Array(data, i * PARAM_SLOT, 8).set(op.u.map((v) => v >>> 0));
-      new Float32Array(data, i * PARAM_SLOT + 32, 8).set(op.f);
+      new Uint32Array(data, i * PARAM_SLOT, op.params.length).set(op.params);
     });
     this.device.queue.writeBuffer(params, 0, data);
     const encoder = this.device.createCommandEncoder();

@@ -1,43 +1,55 @@
 // The WebGPU executor: runs the same per-image jobs as the wasm executors (patch contrast and
-// InfoNCE, src/losses/imageJobs.ts) and the cross-entropy of a whole call, on one GPU device.
+// InfoNCE, src/runtime/jobs.ts) and the cross-entropy of a whole call, on one GPU device.
 // Jobs run one at a time (they share the device's cached buffers); each is a few submissions and
 // one read-back. Inputs larger than the slice budget are split by channel slices (features) or
 // pixel ranges (logits); the similarity work goes through strips within the strip budget
 // (GpuRuntime.budgets, both also capped by maxStorageBufferBindingSize).
 
-import type { ParsedCrossEntropy } from '../losses/crossEntropy';
-import type { ImageResult, InfoNCEImage, InfoNCEJob, PatchContrastImage, PatchContrastJob } from '../losses/imageJobs';
-import type { Executor, JobMaker } from '../runtime/executor';
-import { type Binding, type GpuRuntime, Recorder, WebGpuError } from './device';
-import type { KernelName } from './shaders';
+import type { CallControl } from '../runtime/control.js';
+import type { Executor } from '../runtime/executor.js';
+import {
+  type CrossEntropySums,
+  type ImageJob,
+  type ImageResult,
+  type InfoNCEImage,
+  type InfoNCEJob,
+  jobWork,
+  type PatchContrastImage,
+  type ParsedCrossEntropy,
+  type PatchContrastJob,
+} from '../runtime/jobs.js';
+import { reportNonFinite } from '../validate.js';
+import { type Binding, type GpuRuntime, Recorder, WebGpuError } from './device.js';
+import type { KernelName } from './shaders/index.js';
 
 const TILE = 32;
-const BAD_INIT = new Uint32Array([0xffffffff, 0xffffffff, 0, 0]);
-
-export interface CrossEntropyOutput {
-  loss: number | Float32Array;
-  grad?: Float32Array;
-}
+/** The cross-entropy kernels' 'no bad value' index. */
+const NONE = 0xffffffff;
+const BAD_INIT = new Uint32Array([NONE, NONE, 0, 0]);
 
 export class WebGpuExecutor implements Executor {
   readonly threads = 1;
 
   constructor(readonly runtime: GpuRuntime) {}
 
-  run(make: JobMaker): Promise<ImageResult> {
-    let job: ReturnType<JobMaker>;
-    try {
-      job = make(false);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.runtime.exclusive(() =>
-      job.kind === 'patchContrast' ? patchContrastJob(this.runtime, job) : infoNCEJob(this.runtime, job),
-    );
+  /** A job runs whole on the GPU (its submissions do not block the thread); a stopped call skips it. */
+  run(job: ImageJob, control: CallControl): Promise<ImageResult> {
+    return new Promise((resolve, reject) => {
+      control.onStop(reject);
+      this.runtime
+        .exclusive(() => {
+          control.throwIfStopped();
+          return job.kind === 'patchContrast' ? patchContrastJob(this.runtime, job) : infoNCEJob(this.runtime, job);
+        })
+        .then((result) => {
+          control.advance(jobWork(job));
+          resolve(result);
+        }, reject);
+    });
   }
 
-  crossEntropy(p: ParsedCrossEntropy): Promise<CrossEntropyOutput> {
-    return this.runtime.exclusive(() => crossEntropyJob(this.runtime, p));
+  crossEntropy(p: ParsedCrossEntropy, gradScale: number): Promise<CrossEntropySums> {
+    return this.runtime.exclusive(() => crossEntropyJob(this.runtime, p, gradScale));
   }
 
   async dispose(): Promise<void> {
@@ -62,22 +74,10 @@ function stripRows(rt: GpuRuntime, rows: number, cols: number): number {
   return Math.max(TILE, Math.min(fit, groups(rows) * TILE));
 }
 
-function firstNonFinite(values: Float32Array): number {
-  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i])) return i;
-  return -1;
-}
-
-function throwBad(array: Float32Array, field: string, index: number, offset = 0): void {
-  if (index === 0xffffffff || index < 0) return;
-  throw new RangeError(`${field}[${index + offset}] = ${array[index]}: values must be finite`);
-}
-
-/** Uploads each channel slice of an image and runs `each` on it (non-finite values are flagged). */
+/** Uploads each channel slice of an image and runs `each` on it. */
 function uploadSlices(
   rec: Recorder,
-  k: Record<'finite', Kernel>,
   feat: Binding,
-  bad: Binding,
   features: Float32Array,
   c: number,
   hw: number,
@@ -87,12 +87,9 @@ function uploadSlices(
   for (let c0 = 0; c0 < c; c0 += perSlice) {
     const cn = Math.min(perSlice, c - c0);
     rec.write(feat, 0, features.subarray(c0 * hw, (c0 + cn) * hw));
-    rec.dispatch(k.finite, [feat, bad], [cn * hw, c0 * hw, 0], [], ...Recorder.grid(cn * hw));
     each(c0, cn);
   }
 }
-
-type Kernel = Awaited<ReturnType<GpuRuntime['kernel']>>;
 
 async function patchContrastJob(rt: GpuRuntime, job: PatchContrastJob): Promise<PatchContrastImage> {
   const { c, h, w, patchSize: p } = job;
@@ -125,7 +122,6 @@ async function patchContrastJob(rt: GpuRuntime, job: PatchContrastJob): Promise<
   const perSlice = channelsPerSlice(rt, c, hw);
   const rows = stripRows(rt, n, n);
   const names: KernelName[] = [
-    'finite',
     'pool',
     'normalize',
     ...(cflnet
@@ -134,8 +130,7 @@ async function patchContrastJob(rt: GpuRuntime, job: PatchContrastJob): Promise<
   ];
   if (job.grad) names.push(cflnet ? 'weights:pcCflnet' : 'weights:pcExact', 'gemm', 'normalizeBack', 'poolBack');
   const k = await rt.kernelsFor(names);
-  const feat = rt.storage('feat', perSlice * hw * 4),
-    bad = rt.storage('bad', 16);
+  const feat = rt.storage('feat', perSlice * hw * 4);
   const z = rt.storage('rowsA', n * c * 4),
     norms = rt.storage('normsA', n * 4);
   const stats = rt.storage('stats', n * 16),
@@ -143,16 +138,20 @@ async function patchContrastJob(rt: GpuRuntime, job: PatchContrastJob): Promise<
   const patchOfBuf = rt.storage('patchOf', n * 4),
     rowOfBuf = rt.storage('rowOf', n * 4);
   const rec = rt.recorder();
-  rec.write(bad, 0, BAD_INIT);
   rec.write(patchOfBuf, 0, patchOf);
   rec.write(rowOfBuf, 0, rowOf);
   const invArea = Math.fround(1 / (p * p));
-  uploadSlices(rec, k, feat, bad, job.features, c, hw, perSlice, (c0, cn) => {
-    rec.dispatch(k.pool, [feat, patchOfBuf, z], [n, c, w, p, kw, c0, cn, h], [invArea], ...Recorder.grid(n * cn));
+  uploadSlices(rec, feat, job.features, c, hw, perSlice, (c0, cn) => {
+    rec.dispatch(
+      k.pool,
+      { feat, patchOf: patchOfBuf, z },
+      { rows: n, sliceC: cn, c, w, h, patchSize: p, kw, cOff: c0, invArea },
+      ...Recorder.grid(n * cn),
+    );
   });
-  rec.dispatch(k.normalize, [z, norms], [n, c], [], ...Recorder.grid(n));
-  const rowPass = (name: KernelName, colv: Binding) =>
-    rec.dispatch(k[name], [z, z, stats, colv], [n, n, c, p0], [invT], groups(n));
+  rec.dispatch(k.normalize, { m: z, norms }, { rows: n, c }, ...Recorder.grid(n));
+  const rowPass = (name: KernelName & `rowstats:pc${string}`, colv: Binding) =>
+    rec.dispatch(k[name], { A: z, B: z, stats, colv }, { rows: n, cols: n, c, p0, invT }, groups(n));
   if (cflnet) {
     rowPass('rowstats:pcColmax', statsCopy);
     rec.copy(stats.buffer, 0, statsCopy.buffer, 0, n * 16);
@@ -168,9 +167,8 @@ async function patchContrastJob(rt: GpuRuntime, job: PatchContrastJob): Promise<
   const poolBack = (c0: number, cn: number) => {
     rec.dispatch(
       k.poolBack,
-      [dz, rowOfBuf, gradSlice],
-      [cn * hw, c, w, p, kw, c0, 0, h],
-      [invArea],
+      { dz, rowOf: rowOfBuf, g: gradSlice },
+      { count: cn * hw, c, w, h, patchSize: p, kw, cOff: c0, invArea },
       ...Recorder.grid(cn * hw),
     );
   };
@@ -181,24 +179,25 @@ async function patchContrastJob(rt: GpuRuntime, job: PatchContrastJob): Promise<
       const r = Math.min(rows, n - i0);
       rec.dispatch(
         weights,
-        [z, z, stats, stats, strip],
-        [n, n, c, p0, i0, r],
-        [invT, weightScale],
+        { A: z, B: z, rs: stats, cs: stats, W: strip },
+        { rows: n, cols: n, c, rowStart: i0, stripRows: r, invT, scale: weightScale, p0 },
         groups(n),
         groups(r),
       );
-      rec.dispatch(k.gemm, [strip, z, dz], [r, n, c, 0, i0, 0], [], groups(c), groups(r));
+      rec.dispatch(
+        k.gemm,
+        { W: strip, B: z, outRows: dz },
+        { rows: r, inner: n, c, rowStart: i0, accumulate: 0 },
+        groups(c),
+        groups(r),
+      );
     }
-    rec.dispatch(k.normalizeBack, [z, dz, norms], [n, c], [], ...Recorder.grid(n));
+    rec.dispatch(k.normalizeBack, { z, g: dz, norms }, { rows: n, c }, ...Recorder.grid(n));
     poolBack(0, Math.min(perSlice, c));
   }
-  const parts = [
-    { src: bad.buffer, size: 16 },
-    { src: stats.buffer, size: n * 16 },
-  ];
+  const parts = [{ src: stats.buffer, size: n * 16 }];
   if (grad) parts.push({ src: gradSlice.buffer, size: Math.min(perSlice, c) * hw * 4 });
-  const [badOut, statsOut, firstSlice] = await rt.read(rec, parts);
-  throwBad(job.features, 'features', new Uint32Array(badOut)[0], job.offset);
+  const [statsOut, firstSlice] = await rt.read(rec, parts);
   const st = new Float32Array(statsOut);
   const perPatch = new Float32Array(n);
   let total = 0;
@@ -221,11 +220,8 @@ async function patchContrastJob(rt: GpuRuntime, job: PatchContrastJob): Promise<
 }
 
 async function infoNCEJob(rt: GpuRuntime, job: InfoNCEJob): Promise<InfoNCEImage> {
-  if (!job.used) {
-    // A skipped image only has its features checked (as on wasm).
-    throwBad(job.features, 'features', firstNonFinite(job.features), job.offset);
-    return { loss: null };
-  }
+  // A skipped image: its features were checked when the call was made, as on every backend.
+  if (!job.used) return { loss: null };
   const { c, hw } = job;
   const j = job.queries.length,
     m = job.negatives.length;
@@ -236,7 +232,6 @@ async function infoNCEJob(rt: GpuRuntime, job: InfoNCEJob): Promise<InfoNCEImage
   rt.checkBinding(Math.max(j, m) * c * 4, `infoNCE's ${Math.max(j, m)} × ${c} pixel rows`);
   const perSlice = channelsPerSlice(rt, c, hw);
   const names: KernelName[] = [
-    'finite',
     'gather',
     'normalize',
     'rowstats:nceNegLse',
@@ -252,7 +247,6 @@ async function infoNCEJob(rt: GpuRuntime, job: InfoNCEJob): Promise<InfoNCEImage
     );
   const k = await rt.kernelsFor(names);
   const feat = rt.storage('feat', perSlice * hw * 4),
-    bad = rt.storage('bad', 16),
     dummy = rt.storage('dummy', 16);
   const qIdx = rt.storage('queries', j * 4),
     kIdx = rt.storage('negatives', m * 4);
@@ -263,26 +257,33 @@ async function infoNCEJob(rt: GpuRuntime, job: InfoNCEJob): Promise<InfoNCEImage
   const stats = rt.storage('stats', j * 16),
     sumU = rt.storage('sumU', c * 4);
   const rec = rt.recorder();
-  rec.write(bad, 0, BAD_INIT);
   rec.write(qIdx, 0, new Uint32Array(job.queries.buffer, job.queries.byteOffset, j));
   rec.write(kIdx, 0, new Uint32Array(job.negatives.buffer, job.negatives.byteOffset, m));
-  uploadSlices(rec, k, feat, bad, job.features, c, hw, perSlice, (c0, cn) => {
-    rec.dispatch(k.gather, [feat, qIdx, u], [j, c, hw, 0, 0, c0, cn], [], ...Recorder.grid(j * cn));
-    rec.dispatch(k.gather, [feat, kIdx, x], [m, c, hw, 0, 0, c0, cn], [], ...Recorder.grid(m * cn));
+  uploadSlices(rec, feat, job.features, c, hw, perSlice, (c0, cn) => {
+    const slice = { c, hw, cOff: c0, sliceC: cn };
+    rec.dispatch(k.gather, { feat, idx: qIdx, outRows: u }, { rows: j, ...slice }, ...Recorder.grid(j * cn));
+    rec.dispatch(k.gather, { feat, idx: kIdx, outRows: x }, { rows: m, ...slice }, ...Recorder.grid(m * cn));
   });
-  rec.dispatch(k.normalize, [u, normsU], [j, c], [], ...Recorder.grid(j));
-  rec.dispatch(k.normalize, [x, normsX], [m, c], [], ...Recorder.grid(m));
+  rec.dispatch(k.normalize, { m: u, norms: normsU }, { rows: j, c }, ...Recorder.grid(j));
+  rec.dispatch(k.normalize, { m: x, norms: normsX }, { rows: m, c }, ...Recorder.grid(m));
   if (meanExp) {
-    rec.dispatch(k['rowstats:nceQueryLse'], [u, u, stats, dummy], [j, j, c, 0], [invT, 0, Math.log(j - 1)], groups(j));
+    rec.dispatch(
+      k['rowstats:nceQueryLse'],
+      { A: u, B: u, stats, colv: dummy },
+      { rows: j, cols: j, c, invT, logOthers: Math.log(j - 1) },
+      groups(j),
+    );
   } else {
-    rec.dispatch(k.colsum, [u, stats, sumU], [j, c, 0], [], ...Recorder.grid(c));
-    rec.dispatch(k.meanLogit, [u, sumU, stats], [j, c], [invT, j - 1], ...Recorder.grid(j));
+    rec.dispatch(k.colsum, { U: u, stats, outSum: sumU }, { rows: j, c, weighted: 0 }, ...Recorder.grid(c));
+    rec.dispatch(k.meanLogit, { U: u, S: sumU, stats }, { rows: j, c, invT, others: j - 1 }, ...Recorder.grid(j));
   }
-  rec.dispatch(k['rowstats:nceNegLse'], [u, x, stats, dummy], [j, m, c, 0], [invT, gradScale], groups(j));
-  const parts = [
-    { src: bad.buffer, size: 16 },
-    { src: stats.buffer, size: j * 16 },
-  ];
+  rec.dispatch(
+    k['rowstats:nceNegLse'],
+    { A: u, B: x, stats, colv: dummy },
+    { rows: j, cols: m, c, invT, gradScale },
+    groups(j),
+  );
+  const parts = [{ src: stats.buffer, size: j * 16 }];
   if (job.grad) {
     const strip = rt.storage(
       'strip',
@@ -298,54 +299,67 @@ async function infoNCEJob(rt: GpuRuntime, job: InfoNCEJob): Promise<InfoNCEImage
     strips(j, m, (i0, r) => {
       rec.dispatch(
         k['weights:nceNegRows'],
-        [u, x, stats, dummy, strip],
-        [j, m, c, 0, i0, r],
-        [invT, weightScale],
+        { A: u, B: x, rs: stats, cs: dummy, W: strip },
+        { rows: j, cols: m, c, rowStart: i0, stripRows: r, invT, scale: weightScale },
         groups(m),
         groups(r),
       );
-      rec.dispatch(k.gemm, [strip, x, du], [r, m, c, 0, i0, 0], [], groups(c), groups(r));
+      rec.dispatch(
+        k.gemm,
+        { W: strip, B: x, outRows: du },
+        { rows: r, inner: m, c, rowStart: i0, accumulate: 0 },
+        groups(c),
+        groups(r),
+      );
     });
     if (meanExp) {
       strips(j, j, (i0, r) => {
         rec.dispatch(
           k['weights:nceQueryPairs'],
-          [u, u, stats, stats, strip],
-          [j, j, c, 0, i0, r],
-          [invT, invT],
+          { A: u, B: u, rs: stats, cs: stats, W: strip },
+          { rows: j, cols: j, c, rowStart: i0, stripRows: r, invT, scale: invT },
           groups(j),
           groups(r),
         );
-        rec.dispatch(k.gemm, [strip, u, du], [r, j, c, 0, i0, 1], [], groups(c), groups(r));
+        rec.dispatch(
+          k.gemm,
+          { W: strip, B: u, outRows: du },
+          { rows: r, inner: j, c, rowStart: i0, accumulate: 1 },
+          groups(c),
+          groups(r),
+        );
       });
     } else {
       const sumW = rt.storage('sumW', c * 4);
-      rec.dispatch(k.colsum, [u, stats, sumW], [j, c, 1], [], ...Recorder.grid(c));
+      rec.dispatch(k.colsum, { U: u, stats, outSum: sumW }, { rows: j, c, weighted: 1 }, ...Recorder.grid(c));
       rec.dispatch(
         k.meanLogitBack,
-        [u, sumU, sumW, stats, du],
-        [j, c],
-        [Math.fround(invT / Math.fround(j - 1))],
+        { U: u, S: sumU, T: sumW, stats, dU: du },
+        { rows: j, c, scale: Math.fround(invT / Math.fround(j - 1)) },
         ...Recorder.grid(j * c),
       );
     }
     strips(m, j, (i0, r) => {
       rec.dispatch(
         k['weights:nceNegCols'],
-        [x, u, dummy, stats, strip],
-        [m, j, c, 0, i0, r],
-        [invT, weightScale],
+        { A: x, B: u, rs: dummy, cs: stats, W: strip },
+        { rows: m, cols: j, c, rowStart: i0, stripRows: r, invT, scale: weightScale },
         groups(j),
         groups(r),
       );
-      rec.dispatch(k.gemm, [strip, u, dx], [r, j, c, 0, i0, 0], [], groups(c), groups(r));
+      rec.dispatch(
+        k.gemm,
+        { W: strip, B: u, outRows: dx },
+        { rows: r, inner: j, c, rowStart: i0, accumulate: 0 },
+        groups(c),
+        groups(r),
+      );
     });
-    rec.dispatch(k.normalizeBack, [u, du, normsU], [j, c], [], ...Recorder.grid(j));
-    rec.dispatch(k.normalizeBack, [x, dx, normsX], [m, c], [], ...Recorder.grid(m));
+    rec.dispatch(k.normalizeBack, { z: u, g: du, norms: normsU }, { rows: j, c }, ...Recorder.grid(j));
+    rec.dispatch(k.normalizeBack, { z: x, g: dx, norms: normsX }, { rows: m, c }, ...Recorder.grid(m));
     parts.push({ src: du.buffer, size: j * c * 4 }, { src: dx.buffer, size: m * c * 4 });
   }
-  const [badOut, statsOut, duOut, dxOut] = await rt.read(rec, parts);
-  throwBad(job.features, 'features', new Uint32Array(badOut)[0], job.offset);
+  const [statsOut, duOut, dxOut] = await rt.read(rec, parts);
   const st = new Float32Array(statsOut);
   const perQuery = new Float32Array(j);
   let total = 0;
@@ -370,36 +384,17 @@ async function infoNCEJob(rt: GpuRuntime, job: InfoNCEJob): Promise<InfoNCEImage
   return result;
 }
 
-async function crossEntropyJob(rt: GpuRuntime, p: ParsedCrossEntropy): Promise<CrossEntropyOutput> {
+/**
+ * The raw sums of a cross-entropy call (the targets were checked, and gradScale worked out, by
+ * src/losses/crossEntropy.ts, which also reduces them).
+ */
+async function crossEntropyJob(rt: GpuRuntime, p: ParsedCrossEntropy, gradScale: number): Promise<CrossEntropySums> {
   const { b, c, hw } = p;
-  let normalizer = b * hw;
-  let target: Int32Array | undefined;
-  if (p.target) {
-    target = p.target instanceof Int32Array ? p.target : Int32Array.from(p.target);
-    normalizer = 0;
-    for (let i = 0; i < target.length; i++) {
-      const y = target[i];
-      if (y === p.ignoreIndex) continue;
-      if (y < 0 || y >= c)
-        throw new RangeError(
-          `target[${i}] = ${p.target[i]}: class indices must lie in [0, ${c}) or equal ignoreIndex (${p.ignoreIndex})`,
-        );
-      normalizer += p.weight[y];
-    }
-  }
-  const scale = p.reduction === 'mean' ? (normalizer === 0 ? 0 : 1 / normalizer) : 1;
-  if (!(Math.abs(scale) <= 3.4028234663852886e38)) {
-    throw new RangeError(
-      `weight: the 'mean' normalizer (the sum of the target classes' weights) is ${normalizer}, too close to 0 ` +
-        `for float32 (its inverse overflows); scale the weights up`,
-    );
-  }
-  const gradScale = Math.fround(scale);
+  const target = p.target && (p.target instanceof Int32Array ? p.target : Int32Array.from(p.target));
   const weights = Float32Array.from(p.weight);
   let wsum = 0;
   for (const v of weights) wsum = Math.fround(wsum + v);
-  const k = await rt.kernelsFor([p.target ? 'ceIndex' : 'ceProbs'] as const);
-  const kernel = p.target ? k.ceIndex : k.ceProbs;
+  const k = await rt.kernelsFor([target ? 'ceIndex' : 'ceProbs'] as const);
   // Chunks of whole images when an image fits one binding, else pixel ranges of one image.
   const budget = Math.min(rt.budgets.slice, rt.limits.maxBinding);
   const chunks: { b0: number; images: number; k0: number; len: number }[] = [];
@@ -414,7 +409,6 @@ async function crossEntropyJob(rt: GpuRuntime, p: ParsedCrossEntropy): Promise<C
   }
   const per = p.reduction === 'none' ? new Float32Array(b * hw) : undefined;
   const grad = p.grad ? new Float32Array(b * c * hw) : undefined;
-  const flags = (per ? 1 : 0) | (grad ? 2 : 0);
   const largest = chunks.reduce((a, ch) => Math.max(a, ch.images * ch.len), 0);
   const logits = rt.storage('ceLogits', largest * c * 4);
   const second = p.target ? rt.storage('ceTarget', largest * 4) : rt.storage('ceProbs', largest * c * 4);
@@ -444,14 +438,23 @@ async function crossEntropyJob(rt: GpuRuntime, p: ParsedCrossEntropy): Promise<C
     if (target) rec.write(second, 0, target.subarray(ch.b0 * hw + ch.k0, ch.b0 * hw + ch.k0 + count));
     else planes(p.targetProbs as Float32Array, second);
     const [x, y] = Recorder.grid(count);
-    rec.dispatch(
-      kernel,
-      [logits, second, weightBuf, perBuf, gradBuf, partial, bad],
-      [ch.images, c, ch.len, p.ignoreIndex >>> 0, flags, hw, ch.b0, ch.k0],
-      [p.smoothing, gradScale, wsum],
-      x,
-      y,
-    );
+    const params = {
+      images: ch.images,
+      c,
+      len: ch.len,
+      ignoreIndex: p.ignoreIndex,
+      perElement: per ? 1 : 0,
+      withGrad: grad ? 1 : 0,
+      hw,
+      firstImage: ch.b0,
+      firstPixel: ch.k0,
+      smoothing: p.smoothing,
+      gradScale,
+      weightSum: wsum,
+    };
+    const bound = { logits, weights: weightBuf, per: perBuf, grad: gradBuf, partial, bad };
+    if (target) rec.dispatch(k.ceIndex, { ...bound, tgt: second }, params, x, y);
+    else rec.dispatch(k.ceProbs, { ...bound, probs: second }, params, x, y);
     const parts = [
       { src: bad.buffer, size: 16 },
       { src: partial.buffer, size: x * y * 4 },
@@ -460,8 +463,8 @@ async function crossEntropyJob(rt: GpuRuntime, p: ParsedCrossEntropy): Promise<C
     if (grad) parts.push({ src: gradBuf.buffer, size: count * c * 4 });
     const out = await rt.read(rec, parts);
     const badIdx = new Uint32Array(out[0]);
-    throwBad(p.logits, 'logits', badIdx[0]);
-    if (p.targetProbs) throwBad(p.targetProbs, 'targetProbs', badIdx[1]);
+    if (badIdx[0] !== NONE) reportNonFinite(p.logits, 'logits', badIdx[0]);
+    if (p.targetProbs && badIdx[1] !== NONE) reportNonFinite(p.targetProbs, 'targetProbs', badIdx[1]);
     for (const v of new Float32Array(out[1])) sum += v;
     let next = 2;
     if (per) per.set(new Float32Array(out[next++]), ch.b0 * hw + ch.k0);
@@ -473,8 +476,7 @@ async function crossEntropyJob(rt: GpuRuntime, p: ParsedCrossEntropy): Promise<C
           grad.set(g.subarray(cl * ch.len, (cl + 1) * ch.len), (ch.b0 * c + cl) * hw + ch.k0);
     }
   }
-  const loss = per ?? (p.reduction === 'sum' ? sum : normalizer === 0 ? Number.NaN : sum / normalizer);
-  return grad ? { loss, grad } : { loss };
+  return { sum, per, grad };
 }
 
 export { WebGpuError };

@@ -5,7 +5,7 @@
 // so a failure prints as one line of JSON, replays without fast-check, and shrinks by shrinking
 // the descriptor (smaller B, C, grid, simpler kinds).
 //
-// Domain (what the engine must match the float64 reference on, spec section 8 tolerances):
+// Domain (what the engine must match the float64 reference on, docs/spec.md §8 tolerances):
 //   shapes   B 1–4, C 1–64, H and W up to 64 (not always square), patch sizes that divide them;
 //   masks    blobs, all 0, all 1, a single forged / pristine pixel, Bernoulli noise, clean patches,
 //            fractional values (multiples of 1/256), exact 0.5 patch ties, a different kind per image;
@@ -240,7 +240,7 @@ export function caseArb({ budget = 2e6, losses = LOSSES } = {}) {
 
 // ---------------------------------------------------------------------------------------------
 // Invalid inputs: a valid case plus one mutation that the documented contract rejects with a
-// TypeError or RangeError naming the field (DESIGN.md section 1).
+// TypeError or RangeError naming the field (docs/api.md).
 
 export const MUTATIONS = {
   crossEntropy: [

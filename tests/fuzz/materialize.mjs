@@ -1,7 +1,7 @@
 // Turns a fuzz descriptor (tests/fuzz/arbitraries.mjs) into the typed arrays of one call, the same
 // every time: every random choice comes from mulberry32 streams seeded by the descriptor.
 
-/** mulberry32, written from its published definition (the generator DESIGN.md names), independently of src/sampler.ts: the tests check the package against it. */
+/** mulberry32, written from its published definition (the generator docs/spec.md §5.4 names), independently of src/sampler.ts: the tests check the package against it. */
 export function mulberry32(seed) {
   let a = seed >>> 0;
   return () => {
@@ -231,7 +231,7 @@ export function buildFeatures(f, B, C, H, W, p, mask) {
 // ---------------------------------------------------------------------------------------------
 // infoNCE samples
 
-/** The seeded sampler of DESIGN.md section 1, written again from its description. */
+/** The seeded sampler of docs/spec.md §5.4, written again from its description. */
 export function seededSample(mask, B, HW, maxPerClass, seed = 0) {
   const pristine = [],
     forged = [];

@@ -1,6 +1,6 @@
 // One fuzz case, three kinds (shared by tests/fuzz.test.mjs and scripts/fuzz.mjs):
 //   checkCase     a valid input: every engine's result matches the float64 reference within the
-//                 spec's float32 tolerances (section 8), integer outputs match exactly, outputs are
+//                 float32 tolerances of docs/spec.md §8, integer outputs match exactly, outputs are
 //                 finite (except the spec's NaN: cross-entropy 'mean' with a zero normalizer),
 //                 results are bit-identical across engines (thread counts), inputs are untouched;
 //   checkInvalid  one documented mutation of a valid input: a TypeError / RangeError naming the
@@ -64,7 +64,7 @@ export async function checkCase(engines, d) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Conditioning. The float32 tolerances of spec section 8 presume a result that float32 can
+// Conditioning. The float32 tolerances of docs/spec.md §8 presume a result that float32 can
 // resolve; the spec names one family that it cannot (many identical vectors with a zero vector,
 // whose gradient is a near-cancellation). The general form of that statement: a float32 computation
 // starts from inputs rounded to half an ulp (2⁻²⁴ relative) and its long sums (up to 4,096 terms
@@ -200,7 +200,7 @@ const COMPARE = {
     const noise = infoNCEGradientIsZero(ref, e);
     if (grad) {
       worst.grad = assertGradClose(r.grad.features, e.grad, 'grad.features', { noise });
-      // Pixels outside Q ∪ K (and every pixel of a skipped image) get exactly 0 (spec 5.9).
+      // Pixels outside Q ∪ K (and every pixel of a skipped image) get exactly 0 (docs/spec.md §5.9).
       const [, C, H, W] = ref.shape,
         HW = H * W;
       e.grad.forEach((g, i) => {
@@ -230,7 +230,7 @@ const COMPARE = {
 };
 
 /**
- * cflnet gradients: spec 4.2 accepts PyTorch's autograd form of dr/de and the algebraically equal
+ * cflnet gradients: docs/spec.md §4.2 accepts PyTorch's autograd form of dr/de and the algebraically equal
  * (D + 1e-18)/den². They differ where 1 − r is far below 1 (single-class images, or a positive
  * whose e dwarfs its negatives): the autograd form computes 1 − r as a difference, which loses
  * digits even in float64 (up to ~1e-3 relative with a zero vector's 1e12 amplification). A kernel
@@ -289,7 +289,7 @@ export function assertFinite(result, nanAllowed = []) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// When the exact gradient is identically zero (spec 2: `gradient_is_rounding_noise`): every vector
+// When the exact gradient is identically zero (docs/spec.md §2: `gradient_is_rounding_noise`): every vector
 // that takes part is either exactly parallel to the others of its image or C = 1 (where a unit
 // vector is ±1 and cannot move), and none is below the 1e-12 threshold (whose gradient is the
 // upstream one ×1e12). The float64 reference then holds rounding noise that scales with 1/‖v‖, so
@@ -356,7 +356,7 @@ function withValue(arr, i, v) {
 
 /**
  * Applies mutation `m` to the options of a valid call. Returns [ErrorType, message pattern] that
- * the documented contract (DESIGN.md section 1) requires.
+ * the documented contract (docs/api.md) requires.
  */
 export function mutate(fn, o, m, u) {
   const [B, C, H, W] = o.shape;

@@ -1,7 +1,7 @@
-// Checks one result against its golden case (every field the spec lists for that loss).
+// Checks one result against its golden case (every field docs/spec.md §2 lists for that loss).
 import { assertArrayClose, assertClose, assertExact, assertGradClose } from './compare.mjs';
 
-/** Returns the worst errors seen: { loss, grad } (relative measures of section 8). */
+/** Returns the worst errors seen: { loss, grad } (relative measures of docs/spec.md §8). */
 export function checkAgainstGolden(c, r) {
   const e = c.expected,
     noise = c.gradient_is_rounding_noise;

@@ -1,4 +1,4 @@
-// Comparisons with the float32 tolerances of the spec's section 8, and the API options of a golden
+// Comparisons with the float32 tolerances of docs/spec.md §8, and the API options of a golden
 // case. No Node imports: the same checks run in Deno, Bun and browsers (tests/runtime).
 
 export const TOL = { rtol: 1e-4, rtolGrad: 1e-3, atolGrad: 0, atolNoise: 1e-4, hugeRtol: 1e-2 };
@@ -30,7 +30,7 @@ export function assertArrayClose(actual, expected, what, rtol = TOL.rtol) {
 }
 
 /**
- * Gradient check of section 8: max|a − e| ≤ rtol_g·max|e| + atol_g, or ≤ atol_noise for noise
+ * Gradient check of docs/spec.md §8: max|a − e| ≤ rtol_g·max|e| + atol_g, or ≤ atol_noise for noise
  * gradients (or max|e| < 1e-9); entries above 1e6 checked apart from the ordinary ones.
  * Returns the error relative to the array's maximum.
  */

@@ -1,4 +1,4 @@
-// Loading the golden cases (tests/fixtures, copied from the spec) in Node; the comparisons live in
+// Loading the golden cases (tests/fixtures, schema in docs/spec.md §2) in Node; the comparisons live in
 // compare.mjs and are re-exported here.
 import { readdirSync, readFileSync } from 'node:fs';
 

@@ -1,4 +1,4 @@
-// Comparisons with the float64 tolerances of the spec's section 8 (golden.mjs holds the float32
+// Comparisons with the float64 tolerances of docs/spec.md §8 (golden.mjs holds the float32
 // ones). Each assertion returns its error measure so a suite can report the worst it saw.
 
 export const TOL64 = { rtol: 1e-10, rtolGrad: 1e-9, atolGrad: 1e-12, atolNoise: 1e-12 };

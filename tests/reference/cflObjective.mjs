@@ -1,4 +1,4 @@
-// Float64 test oracle for the CFL-Net training objective (spec section 6):
+// Float64 test oracle for the CFL-Net training objective (docs/spec.md §6):
 // weighted CE on trunc(mask) + alpha · patch_contrast('cflnet'). Never shipped.
 import { crossEntropyRef } from './crossEntropy.mjs';
 import { patchContrastRef } from './patchContrast.mjs';

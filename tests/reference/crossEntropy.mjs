@@ -1,6 +1,6 @@
-// Float64 test oracle for cross_entropy (spec section 3). Plain loops, never shipped.
+// Float64 test oracle for cross_entropy (docs/spec.md §3). Plain loops, never shipped.
 //
-// Every case of section 3 has the form  per_e = −Σ_c a_{e,c} · l_{e,c}  with per-element
+// Every case of docs/spec.md §3 has the form  per_e = −Σ_c a_{e,c} · l_{e,c}  with per-element
 // coefficients a (index targets: (1−eps)·w_y on the target class plus (eps/C)·w_c everywhere;
 // probability targets: w_c·q'_c). With p = softmax, d(per_e)/dx_c = p_c·Σ_j a_j − a_c, so one
 // loop serves both target kinds.

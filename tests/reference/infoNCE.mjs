@@ -1,4 +1,4 @@
-// Float64 test oracle for info_nce (spec section 5), positive terms 'mean-logit' and 'mean-exp'.
+// Float64 test oracle for info_nce (docs/spec.md §5), positive terms 'mean-logit' and 'mean-exp'.
 // Plain loops, never shipped: the positive term is the direct mean over b ≠ a, not the O(J·C) form.
 import { logSumExp, normalize, normalizeBackward } from './patchContrast.mjs';
 

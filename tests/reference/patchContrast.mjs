@@ -1,4 +1,4 @@
-// Float64 test oracle for patch_contrast (spec section 4), variants 'exact' and 'cflnet'.
+// Float64 test oracle for patch_contrast (docs/spec.md §4), variants 'exact' and 'cflnet'.
 // Plain loops, never shipped. Also exports the L2 normalization of 4.1.2, which info_nce reuses (5.1).
 
 export const NORM_EPS = 1e-12;
@@ -36,7 +36,7 @@ export function normalizeBackward(z, norm, gz, gv) {
  *   them, so that a finite difference sees c as the constant the detached gradient assumes.
  *   cflnetGradient (cflnet only): 'autograd' (default) differentiates r = e/den in PyTorch's order,
  *   as the golden files do; 'stable' uses the algebraically equal dr/de = (D + 1e-18)/den², which
- *   the spec (4.2) also accepts and which avoids the autograd form's cancellation (1 − r computed
+ *   docs/spec.md §4.2 also accepts and which avoids the autograd form's cancellation (1 − r computed
  *   as a difference) when every e is far above 1e-18.
  * @returns {{loss: number, perImageLoss: Float64Array, perPatchLoss: Float64Array,
  *   patchLabels: Uint8Array, grid: [number, number], columnMax: Float64Array|null, grad: Float64Array}}
@@ -264,7 +264,7 @@ function cflnetAnchors(s, labels, c, stable = false) {
   return { loss, gradS };
 }
 
-/** LSE of a list; −Infinity for an empty list (section 1). */
+/** LSE of a list; −Infinity for an empty list (docs/spec.md §1). */
 export function logSumExp(values) {
   let max = -Infinity;
   for (const v of values) max = Math.max(max, v);

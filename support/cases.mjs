@@ -1,30 +1,26 @@
-// Deterministic inputs for the benchmark cases of DESIGN.md section 4.
+// Deterministic inputs for the benchmark cases of docs/benchmarks.md.
 //
 // Every implementation that is compared (this package, TF.js-wasm, PyTorch)
 // must see exactly the same numbers, so the inputs are generated here once,
 // from fixed seeds, and handed to Python through writeCaseBinaries().
 //
-//   makeCase('ce' | 'pc' | 'nce' | 'nce-full', { small?: boolean })
+//   makeCase('ce' | 'pc' | 'pc1' | 'nce' | 'nce-full', { small?: boolean })
 //   writeCaseBinaries(caseObj, dir) -> meta (also written to dir/meta.json)
+//
+// The package (its seeded sampler) comes from $FL_BENCH_DIST when set (bench/compare.mjs's
+// snapshot of dist/, so that a rebuild during a run changes nothing), else from dist/.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { join } from 'node:path';
-import { drawInfoNCESample } from '../dist/index.js';
+import { pathToFileURL } from 'node:url';
+import { mulberry32 } from './mulberry32.mjs';
+
+const dist = process.env.FL_BENCH_DIST;
+const { drawInfoNCESample } = await import(dist ? pathToFileURL(join(dist, 'index.js')).href : '../dist/index.js');
 
 // ---------------------------------------------------------------------------
 // Random numbers
-
-/** mulberry32: a 32-bit state PRNG returning floats in [0, 1). */
-export function mulberry32(seed) {
-  let state = seed >>> 0;
-  return function next() {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(state ^ (state >>> 15), state | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Standard normal samples by Box-Muller; both values of each pair are used. */
 function gaussian(rand) {
@@ -165,23 +161,28 @@ function makeLogits(rand, B, C, H, W, target) {
 // ---------------------------------------------------------------------------
 // Cases
 
-// Full size is DESIGN.md section 4; `small` keeps each case's structure at a
+// Full size is docs/benchmarks.md; `small` keeps each case's structure at a
 // size that runs in well under a second everywhere (used by the checks).
 const SIZES = {
   ce: { full: [4, 2, 224, 224], small: [2, 2, 32, 32] },
   pc: { full: [4, 256, 224, 224], small: [2, 16, 32, 32] },
+  pc1: { full: [1, 256, 224, 224], small: [1, 16, 32, 32] },
   nce: { full: [4, 256, 64, 64], small: [2, 16, 32, 32] },
   'nce-full': { full: [4, 256, 64, 64], small: [2, 16, 32, 32] },
 };
 
 // nce and nce-full share a seed: same features and mask, only sampling differs.
-const SEEDS = { ce: 101, pc: 202, nce: 303, 'nce-full': 303 };
+const SEEDS = { ce: 101, pc: 202, pc1: 202, nce: 303, 'nce-full': 303 };
+
+// pc1 is the first image of pc (same seed; the masks of pc's whole batch are drawn, which costs
+// eight random numbers each, so that the features start from the same generator state).
+const FIRST_IMAGE_OF = { pc1: 'pc' };
 
 export const CASE_NAMES = Object.keys(SIZES);
 
 /**
  * Builds one benchmark case.
- * @param {'ce'|'pc'|'nce'|'nce-full'} name
+ * @param {'ce'|'pc'|'pc1'|'nce'|'nce-full'} name
  * @param {{small?: boolean}} [scale]
  */
 export function makeCase(name, scale = {}) {
@@ -190,7 +191,9 @@ export function makeCase(name, scale = {}) {
   const shape = SIZES[name][small ? 'small' : 'full'];
   const [B, C, H, W] = shape;
   const rand = mulberry32(SEEDS[name]);
-  const mask = makeMask(rand, B, H, W);
+  const parent = FIRST_IMAGE_OF[name];
+  const maskBatch = parent ? SIZES[parent][small ? 'small' : 'full'][0] : B;
+  const mask = makeMask(rand, maskBatch, H, W).slice(0, B * H * W);
   const base = { name, small, shape, mask, temperature: 0.1 };
 
   if (name === 'ce') {
@@ -207,7 +210,7 @@ export function makeCase(name, scale = {}) {
   }
 
   const features = makeFeatures(rand, B, C, H, W, mask);
-  if (name === 'pc') {
+  if (name === 'pc' || name === 'pc1') {
     return { ...base, loss: 'patch_contrast', variants: ['exact', 'cflnet'], features, patchSize: 4 };
   }
   if (name === 'nce') {
@@ -230,7 +233,7 @@ const DTYPES = new Map([
 /**
  * Writes every typed array of the case as a raw little-endian file
  * (<field>.bin) and a meta.json describing shapes, dtypes, options and the
- * sample lists, which bench/torch_losses.py reads back.
+ * sample lists, which bench/baselines/torch_losses.py reads back.
  */
 export function writeCaseBinaries(caseObj, dir) {
   if (endianness() !== 'LE') throw new Error('writeCaseBinaries assumes a little-endian machine');

@@ -1,6 +1,6 @@
-// The three losses of golden/README.md composed from TF.js ops, with value
+// The three losses of docs/spec.md composed from TF.js ops, with value
 // and gradient from TF.js autograd, on the tfjs-backend-wasm backend. This is
-// the "TF.js wasm" column of the benchmark (DESIGN.md section 4), and it is
+// the "TF.js wasm" column of the benchmark (docs/benchmarks.md), and it is
 // checked against the golden files by bench/check-comparisons.mjs.
 //
 //   await initTF()
@@ -9,13 +9,13 @@
 //   infoNCETF({ features, mask, shape, temperature, positive, sample? })         -> { loss, grad }
 //
 // TF.js computes in float32, so results match the float64 golden values to
-// float32 accuracy only (golden/README.md section 8, float32 row).
+// float32 accuracy only (docs/spec.md §8, float32 row).
 
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
-import { registerTfjsGradients } from './tfjs-gradients.mjs';
+import { registerTfjsGradients } from '../../support/tfjs-gradients.mjs';
 
-// tfjs-core's Node bundle registers no gradient functions: bench/tfjs-gradients.mjs loads them.
+// tfjs-core's Node bundle registers no gradient functions: support/tfjs-gradients.mjs loads them.
 
 /** Selects the wasm backend and registers the gradients; call once before the losses. Returns the backend name. */
 export async function initTF() {
@@ -94,7 +94,7 @@ function valueAndGradInto(f, input, out, offset) {
 }
 
 // ---------------------------------------------------------------------------
-// Cross-entropy (spec section 3; index targets, reduction "mean", no smoothing)
+// Cross-entropy (docs/spec.md §3; index targets, reduction "mean", no smoothing)
 
 /**
  * Weighted mean cross-entropy over the class axis of NCHW logits.
@@ -126,7 +126,7 @@ export function ceTF({ logits, target, shape, weight, ignoreIndex = -100 }) {
 }
 
 // ---------------------------------------------------------------------------
-// Patch contrast (spec section 4)
+// Patch contrast (docs/spec.md §4)
 
 /** Patch labels (N) of one mask image (H, W): 1 where the patch mean is > 0.5. */
 function patchLabels(maskImage, H, W, p) {
@@ -213,7 +213,7 @@ export function patchContrastTF({ features, mask, shape, patchSize = 4, temperat
 }
 
 // ---------------------------------------------------------------------------
-// InfoNCE (spec section 5)
+// InfoNCE (docs/spec.md §5)
 
 /** Query (pristine) and key (forged) pixel lists of image b: the explicit sample, or every pixel in ascending order. */
 function queriesAndKeys(mask, HW, b, sample) {
@@ -264,7 +264,7 @@ export function infoNCETF({ features, mask, shape, temperature = 0.1, positive =
   const used = lists.map(({ queries, keys }) => queries.length >= 2 && keys.length >= 1);
   const numUsed = used.filter(Boolean).length;
   const grad = new Float32Array(features.length); // skipped images keep a zero gradient
-  let loss = 0; // no usable image: loss 0 (spec 5.8)
+  let loss = 0; // no usable image: loss 0 (docs/spec.md §5.8)
 
   for (let b = 0; b < B; b++) {
     if (!used[b]) continue;
@@ -295,7 +295,7 @@ export function infoNCETF({ features, mask, shape, temperature = 0.1, positive =
 // Benchmark cases
 
 /**
- * Runs one variant of a case from bench/cases.mjs makeCase():
+ * Runs one variant of a case from support/cases.mjs makeCase():
  * 'mean' for ce, 'exact' | 'cflnet' for pc, 'mean-logit' | 'mean-exp' for nce and nce-full.
  * @returns {{loss: number, grad: Float32Array}}
  */

@@ -1,19 +1,19 @@
 #!/usr/bin/python3
 """PyTorch (float32, CPU, autograd) versions of the benchmark losses.
 
-The "PyTorch CPU" column of the benchmark (DESIGN.md section 4). Reads a case
-directory written by writeCaseBinaries() in bench/cases.mjs, times
+The "PyTorch CPU" column of the benchmark (docs/benchmarks.md). Reads a case
+directory written by writeCaseBinaries() in support/cases.mjs, times
 forward + backward of every variant of the case, and prints one JSON line per
 variant:
 
     {"case", "variant", "loss", "median_ms", "runs", "torch_version", "threads"}
 
-Usage: /usr/bin/python3 bench/torch_losses.py <case_dir> [--runs N] [--threads T] [--grad-out DIR]
+Usage: /usr/bin/python3 bench/baselines/torch_losses.py <case_dir> [--runs N] [--threads T] [--grad-out DIR]
 
 --grad-out writes each variant's gradient as raw little-endian float32
 (<DIR>/<variant>.grad.bin), for bench/check-comparisons.mjs.
 
-The math follows golden/README.md sections 3-5; comments only say where a
+The math follows docs/spec.md §3-§5; comments only say where a
 choice is not obvious.
 """
 

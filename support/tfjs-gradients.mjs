@@ -10,7 +10,7 @@
 // bundle, because tfjs-core keeps those on globalThis (designed for several
 // copies of the library in one page).
 //
-// Used by bench/tfjs-losses.mjs, tests/tfjs.test.mjs and examples/train/.
+// Used by bench/baselines/tfjs-losses.mjs, tests/tfjs.test.mjs and the examples.
 
 import { createRequire, register } from 'node:module';
 import { dirname } from 'node:path';
