@@ -1,17 +1,20 @@
 // The forgery-losses command line (bundled as dist/cli.js): demo, eval and bench commands.
 
 import { readFileSync } from 'node:fs';
-import { benchCommand } from './cli/bench';
-import { demoCommand } from './cli/demo';
-import { exitCodeOf, messageOf, UsageError } from './cli/errors';
-import { evalCommand } from './cli/evaluate';
-import { TOOL_HELP } from './cli/usage';
+import { benchAvailable, benchCommand } from './cli/bench.js';
+import { demoCommand } from './cli/demo.js';
+import { exitCodeOf, messageOf, UsageError } from './cli/errors.js';
+import { evalCommand } from './cli/evaluate.js';
+import { TOOL_HELP } from './cli/usage.js';
 
+// bench only where bench/compare.mjs is (a checkout); an installed package neither lists nor runs it.
+const HAS_BENCH = benchAvailable();
 const COMMANDS: Record<string, (args: string[]) => number | Promise<number>> = {
   demo: demoCommand,
   eval: evalCommand,
-  bench: benchCommand,
+  ...(HAS_BENCH ? { bench: benchCommand } : {}),
 };
+const HELP = HAS_BENCH ? TOOL_HELP : TOOL_HELP.replace(/\n {2}(forgery-losses )?bench .*/g, '');
 
 function version(): string {
   // package.json sits next to dist/, in a checkout and in an installed package alike.
@@ -22,7 +25,7 @@ function version(): string {
 async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
   if (first === '--help' || first === '-h') {
-    console.log(TOOL_HELP);
+    console.log(HELP);
     return 0;
   }
   if (first === '--version' || first === '-v') {
@@ -31,6 +34,10 @@ async function main(argv: string[]): Promise<number> {
   }
   if (first === undefined)
     throw new UsageError(`missing command: ${Object.keys(COMMANDS).join(', ')} (see forgery-losses --help)`);
+  if (first === 'bench' && !HAS_BENCH)
+    throw new UsageError(
+      "'bench' runs bench/compare.mjs, which comes with a checkout of the repository, not with the installed package",
+    );
   if (!Object.hasOwn(COMMANDS, first))
     throw new UsageError(
       `unknown command '${first}'; expected ${Object.keys(COMMANDS).join(', ')} (see forgery-losses --help)`,

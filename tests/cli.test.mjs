@@ -28,10 +28,11 @@ const DTYPES = {
   '|u1': [1, (v, o, x) => v.setUint8(o, x)],
 };
 
-/** Writes `values` as a .npy file of `dtype` and `shape` (or a raw `descr` for an unsupported one); returns its path. */
+/** Writes `values` as a .npy file of `dtype` and `shape` (or a raw `descr` for an unsupported one); its path. */
 function npy(name, values, shape, dtype = '<f4', descr = dtype) {
   const [size, set] = DTYPES[dtype];
-  const dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  const dims = `${shape.join(', ')}${shape.length === 1 ? ',' : ''}`;
+  const dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${dims}), }`;
   const headerLength = Math.ceil((11 + dict.length) / 64) * 64 - 10;
   const bytes = new Uint8Array(10 + headerLength + size * values.length);
   bytes.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);

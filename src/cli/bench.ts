@@ -1,13 +1,19 @@
 // The bench command: hands over to bench/compare.mjs, which lives in a checkout of the package
-// (it is not among the published files), with the remaining arguments.
+// (it is not among the published files), with the remaining arguments. An installed package does
+// not offer it (benchAvailable: the command and its help lines are left out).
 
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { BENCH_HELP } from './usage';
+import { BENCH_HELP } from './usage.js';
 
 // dist/cli.js is the bundle this module ends up in; the package root is its parent.
 const COMPARE = fileURLToPath(new URL('../bench/compare.mjs', import.meta.url));
+
+/** Whether this copy of the package has the benchmark (a checkout does, an installed package does not). */
+export function benchAvailable(): boolean {
+  return existsSync(COMPARE);
+}
 
 /** Runs `forgery-losses bench ...` (args after 'bench'); returns the benchmark's exit code. */
 export function benchCommand(args: string[]): number {

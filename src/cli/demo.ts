@@ -1,16 +1,16 @@
 // The demo command (what `npm start` runs): every loss and variant on the bundled sample, one table row each.
 
-import { fileURLToPath } from 'node:url';
-import { createEngine } from '../index';
-import type { Engine, EngineInfo, Shape4 } from '../types';
-import { UsageError } from './errors';
-import { npyToFloat32, readNpy } from './npy';
-import { ENGINE_FLAGS, engineFlags, parseFlags } from './options';
-import { formatNumber, formatTable, l2Norm } from './report';
-import { DEMO_HELP } from './usage';
+// biome-ignore lint/correctness/useImportExtensions: it is the .mjs file (support/sample.d.mts types it)
+import { makeSample } from '../../support/sample.mjs';
+import { createEngine } from '../index.js';
+import type { Engine, EngineInfo, Shape4 } from '../types.js';
+import { UsageError } from './errors.js';
+import { ENGINE_FLAGS, engineFlags, parseFlags } from './options.js';
+import { formatNumber, formatTable, l2Norm } from './report.js';
+import { DEMO_HELP } from './usage.js';
 
-// dist/cli.js is the bundle this module ends up in; the sample ships next to dist/.
-const SAMPLE_DIR = new URL('../sample/', import.meta.url);
+// The sample is made at run time by its deterministic generator (support/sample.mjs, bundled into
+// dist/cli.js): the package ships no data, and every run gets the bytes of sample/*.npy.
 
 interface Sample {
   features: Float32Array;
@@ -32,7 +32,7 @@ const RUNS: Run[] = [
     loss: 'crossEntropy',
     variant: 'mask target, CFL weights',
     call: async (e, s) => {
-      // The mask holds exactly 0 and 1 (see sample/README.md): it is the class-index target.
+      // The mask holds exactly 0 and 1 (support/sample.mjs): it is the class-index target.
       const r = await e.crossEntropy({
         logits: s.logits,
         shape: [s.shape[0], 2, s.shape[2], s.shape[3]],
@@ -76,14 +76,8 @@ const RUNS: Run[] = [
 ];
 
 async function loadSample(): Promise<Sample> {
-  const read = async (name: string) => readNpy(fileURLToPath(new URL(name, SAMPLE_DIR)));
-  const [features, logits, mask] = await Promise.all([read('features.npy'), read('logits.npy'), read('mask.npy')]);
-  return {
-    features: npyToFloat32(features),
-    logits: npyToFloat32(logits),
-    mask: npyToFloat32(mask),
-    shape: features.shape as unknown as Shape4,
-  };
+  const { features, logits, mask, shape } = makeSample();
+  return { features, logits, mask, shape };
 }
 
 function describeEngine(info: EngineInfo): string {

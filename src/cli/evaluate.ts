@@ -1,13 +1,15 @@
 // The eval command: one loss on .npy inputs, printed as text or JSON, its gradients written as .npy.
 
-import { createEngine } from '../index';
-import type { Engine, Shape4 } from '../types';
-import { UsageError } from './errors';
-import { loadLogitsFor, loadMask, loadNCHW, loadTarget, loadTargetProbs } from './inputs';
-import { writeNpy } from './npy';
-import { choiceFlag, ENGINE_FLAGS, engineFlags, integerFlag, listFlag, numberFlag, parseFlags } from './options';
-import { formatNumber, l2Norm, toJson } from './report';
-import { EVAL_HELP } from './usage';
+import { createEngine } from '../index.js';
+import type { CallOptions, Engine, Shape4 } from '../types.js';
+import { UsageError } from './errors.js';
+import { checkOutputs, writeAll } from './files.js';
+import { loadLogitsFor, loadMask, loadNCHW, loadTarget, loadTargetProbs } from './inputs.js';
+import { encodeNpy } from './npy.js';
+import { choiceFlag, ENGINE_FLAGS, engineFlags, integerFlag, listFlag, numberFlag, parseFlags } from './options.js';
+import { ProgressBar } from './progress.js';
+import { formatNumber, l2Norm, toJson } from './report.js';
+import { EVAL_HELP } from './usage.js';
 
 const LOSSES = ['cross-entropy', 'patch-contrast', 'info-nce', 'cfl-objective'] as const;
 type LossName = (typeof LOSSES)[number];
@@ -16,6 +18,7 @@ const str = { type: 'string' } as const;
 const FLAGS = {
   ...ENGINE_FLAGS,
   json: { type: 'boolean' },
+  quiet: { type: 'boolean' },
   'grad-out': str,
   'grad-logits-out': str,
   features: str,
@@ -38,7 +41,7 @@ const FLAGS = {
 } as const;
 type Values = { [K in keyof typeof FLAGS]?: (typeof FLAGS)[K]['type'] extends 'boolean' ? boolean : string };
 
-const COMMON = ['threads', 'backend', 'help', 'json', 'grad-out'];
+const COMMON = ['threads', 'backend', 'help', 'json', 'quiet', 'grad-out'];
 // The flags each loss takes besides the common ones: any other is a mistake worth reporting.
 const LOSS_FLAGS: Record<LossName, string[]> = {
   'cross-entropy': ['logits', 'target', 'target-probs', 'weight', 'ignore-index', 'reduction', 'label-smoothing'],
@@ -66,20 +69,38 @@ export async function evalCommand(args: string[]): Promise<number> {
   }
   const loss = checkLoss(positionals);
   checkApplies(loss, v);
+  // An output that is an input (or another output) is refused before any work.
+  const targets = await checkOutputs(v);
   const engine = await createEngine(engineFlags(v));
+  let writeError: unknown = null;
   try {
-    const evaluation = await EVALUATE[loss](engine, v);
-    for (const g of evaluation.grads) {
-      const path = v[g.flag];
-      if (path !== undefined) await writeNpy(path, g.values, g.shape);
+    // The bar only on a terminal, and only on stderr: stdout and --json stay the same.
+    const bar = process.stderr.isTTY && !v.quiet ? new ProgressBar(process.stderr, loss) : undefined;
+    let evaluation: Evaluation;
+    try {
+      evaluation = await EVALUATE[loss](engine, v, bar ? { onProgress: bar.update } : {});
+    } finally {
+      bar?.finish();
     }
+    // Every gradient asked for, or none (files.ts); a failed write still reports the loss computed.
+    const files = evaluation.grads.flatMap((g) => {
+      const path = v[g.flag],
+        target = targets[g.flag];
+      return path === undefined || target === undefined
+        ? []
+        : [{ flag: g.flag, path, target, bytes: encodeNpy(g.values, g.shape) }];
+    });
+    await writeAll(files).catch((error: unknown) => {
+      writeError = error;
+    });
     const gradNorm = Object.fromEntries(evaluation.grads.map((g) => [g.of, l2Norm(g.values)]));
     const { grad: _grad, ...fields } = evaluation.result;
     if (v.json) console.log(toJson({ ...fields, threads: engine.info.threads, gradNorm }));
-    else console.log(summary(loss, evaluation, v, engine.info.threads));
+    else console.log(summary(loss, evaluation, v, engine.info.threads, writeError === null));
   } finally {
     await engine.dispose();
   }
+  if (writeError !== null) throw writeError;
   return 0;
 }
 
@@ -123,8 +144,9 @@ async function loadFeaturesAndMask(v: Values, loss: LossName) {
   return { features: features.values, shape: features.shape, mask };
 }
 
-const EVALUATE: Record<LossName, (engine: Engine, v: Values) => Promise<Evaluation>> = {
-  async 'cross-entropy'(engine, v) {
+// `call` carries the progress callback into the loss call.
+const EVALUATE: Record<LossName, (engine: Engine, v: Values, call: CallOptions) => Promise<Evaluation>> = {
+  async 'cross-entropy'(engine, v, call) {
     const logitsPath = required(v, 'cross-entropy', 'logits');
     if ((v.target === undefined) === (v['target-probs'] === undefined))
       throw new UsageError('cross-entropy needs exactly one of --target or --target-probs');
@@ -137,18 +159,20 @@ const EVALUATE: Record<LossName, (engine: Engine, v: Values) => Promise<Evaluati
     const { values: logits, shape } = await loadNCHW(logitsPath, 'logits');
     const target = v.target === undefined ? undefined : await loadTarget(v.target, shape);
     const targetProbs = v['target-probs'] === undefined ? undefined : await loadTargetProbs(v['target-probs'], shape);
-    const [result, ms] = await timed(() => engine.crossEntropy({ ...options, logits, shape, target, targetProbs }));
+    const [result, ms] = await timed(() =>
+      engine.crossEntropy({ ...options, ...call, logits, shape, target, targetProbs }),
+    );
     const lines = [`reduction ${options.reduction ?? 'mean'}`];
     return { result, lines, ms, grads: [{ flag: 'grad-out', of: 'logits', values: result.grad!.logits, shape }] };
   },
 
-  async 'patch-contrast'(engine, v) {
+  async 'patch-contrast'(engine, v, call) {
     const variant = choiceFlag(v.variant, 'variant', ['exact', 'cflnet'] as const) ?? 'exact';
     const patchSize = integerFlag(v['patch-size'], 'patch-size');
     const temperature = numberFlag(v.temperature, 'temperature');
     const { features, shape, mask } = await loadFeaturesAndMask(v, 'patch-contrast');
     const [result, ms] = await timed(() =>
-      engine.patchContrast({ features, mask, shape, variant, patchSize, temperature }),
+      engine.patchContrast({ ...call, features, mask, shape, variant, patchSize, temperature }),
     );
     const lines = [
       `variant ${variant}, patch grid ${result.grid.join('x')}`,
@@ -157,7 +181,7 @@ const EVALUATE: Record<LossName, (engine: Engine, v: Values) => Promise<Evaluati
     return { result, lines, ms, grads: [{ flag: 'grad-out', of: 'features', values: result.grad!.features, shape }] };
   },
 
-  async 'info-nce'(engine, v) {
+  async 'info-nce'(engine, v, call) {
     const positive = choiceFlag(v.positive, 'positive', ['mean-logit', 'mean-exp'] as const) ?? 'mean-logit';
     const scope = choiceFlag(v.scope, 'scope', ['image', 'batch'] as const) ?? 'image';
     const temperature = numberFlag(v.temperature, 'temperature');
@@ -168,7 +192,7 @@ const EVALUATE: Record<LossName, (engine: Engine, v: Values) => Promise<Evaluati
     const sample = maxPerClass === undefined ? undefined : seed === undefined ? { maxPerClass } : { maxPerClass, seed };
     const { features, shape, mask } = await loadFeaturesAndMask(v, 'info-nce');
     const [result, ms] = await timed(() =>
-      engine.infoNCE({ features, mask, shape, positive, sample, temperature, scope }),
+      engine.infoNCE({ ...call, features, mask, shape, positive, sample, temperature, scope }),
     );
     const lines = [
       `positive ${positive}, scope ${scope}, ` +
@@ -179,7 +203,7 @@ const EVALUATE: Record<LossName, (engine: Engine, v: Values) => Promise<Evaluati
     return { result, lines, ms, grads: [{ flag: 'grad-out', of: 'features', values: result.grad!.features, shape }] };
   },
 
-  async 'cfl-objective'(engine, v) {
+  async 'cfl-objective'(engine, v, call) {
     const logitsPath = required(v, 'cfl-objective', 'logits');
     const weight = listFlag(v.weight, 'weight');
     if (weight !== undefined && weight.length !== 2)
@@ -192,7 +216,7 @@ const EVALUATE: Record<LossName, (engine: Engine, v: Values) => Promise<Evaluati
     };
     const { features, shape, mask } = await loadFeaturesAndMask(v, 'cfl-objective');
     const logits = await loadLogitsFor(logitsPath, shape, 2);
-    const [result, ms] = await timed(() => engine.cflObjective({ ...options, logits, features, mask, shape }));
+    const [result, ms] = await timed(() => engine.cflObjective({ ...options, ...call, logits, features, mask, shape }));
     const lines = [`cross-entropy ${formatNumber(result.ceLoss)}, patch contrast ${formatNumber(result.contrastLoss)}`];
     const logitsShape: Shape4 = [shape[0], 2, shape[2], shape[3]];
     return {
@@ -207,7 +231,7 @@ const EVALUATE: Record<LossName, (engine: Engine, v: Values) => Promise<Evaluati
   },
 };
 
-function summary(loss: LossName, e: Evaluation, v: Values, threads: number): string {
+function summary(loss: LossName, e: Evaluation, v: Values, threads: number, written: boolean): string {
   const value = e.result.loss;
   const head =
     typeof value === 'number'
@@ -220,10 +244,8 @@ function summary(loss: LossName, e: Evaluation, v: Values, threads: number): str
   ];
   for (const g of e.grads) {
     const path = v[g.flag];
-    lines.push(
-      `gradient w.r.t. ${g.of}: L2 norm ` +
-        `${formatNumber(l2Norm(g.values))}${path === undefined ? '' : `, written to ${path}`}`,
-    );
+    const where = path === undefined ? '' : written ? `, written to ${path}` : ', not written';
+    lines.push(`gradient w.r.t. ${g.of}: L2 norm ${formatNumber(l2Norm(g.values))}${where}`);
   }
   return lines.join('\n  ');
 }

@@ -1,7 +1,8 @@
 // NumPy .npy files (format versions 1.0, 2.0 and 3.0; C order, little-endian): decoding into the
 // typed arrays the API takes, and encoding float32 results. Every error names the file.
 
-import { readFile, writeFile } from 'node:fs/promises';
+import { kMaxLength } from 'node:buffer';
+import { describe, openRegularFile, readAt } from './files.js';
 
 /** The element types read; each maps to one DataView getter below. */
 export type NpyDtype = '<f4' | '<f8' | '|u1' | '|b1' | '<i4' | '<i8';
@@ -22,11 +23,20 @@ const ITEM_SIZE: Record<NpyDtype, number> = { '<f4': 4, '<f8': 8, '|u1': 1, '|b1
 // numpy spells single-byte and native-order dtypes several ways; these are the same layouts.
 const ALIASES: Record<string, NpyDtype> = { '<u1': '|u1', '=u1': '|u1', '|?': '|b1', '<b1': '|b1' };
 
-/** Decodes the bytes of a .npy file; throws an Error starting with `source` when they are not one we read. */
-export function decodeNpy(bytes: Uint8Array, source = 'array'): NpyArray {
-  const fail: (why: string) => never = (why) => {
-    throw new Error(`${source}: ${why}`);
-  };
+/** Where a file's parts lie, read from its header: the data starts at `dataStart` and is `byteLength` long. */
+interface Layout {
+  dtype: NpyDtype;
+  shape: number[];
+  size: number;
+  dataStart: number;
+  byteLength: number;
+}
+
+/** Longest header read (numpy writes under 100 bytes and itself refuses over 10,000 by default). */
+const MAX_HEADER = 1 << 20;
+
+/** The prefix bytes before the header: the magic string, the version and the header's length. */
+function prefix(bytes: Uint8Array, fail: (why: string) => never): { start: number; headerLength: number } {
   if (bytes.length < 10 || MAGIC.some((b, i) => bytes[i] !== b)) fail('not a .npy file (bad magic string)');
   const major = bytes[6];
   if (major !== 1 && major !== 2 && major !== 3) fail(`unsupported .npy format version ${major}.${bytes[7]}`);
@@ -34,21 +44,43 @@ export function decodeNpy(bytes: Uint8Array, source = 'array'): NpyArray {
   const lengthBytes = major === 1 ? 2 : 4;
   if (bytes.length < 8 + lengthBytes) fail('truncated header');
   const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
-  const start = 8 + lengthBytes;
+  if (headerLength > MAX_HEADER) fail(`header of ${headerLength} bytes is too long (at most ${MAX_HEADER})`);
+  return { start: 8 + lengthBytes, headerLength };
+}
+
+/** The layout of a file whose first bytes (prefix and header at least) are `bytes`. */
+function layout(bytes: Uint8Array, fail: (why: string) => never): Layout {
+  const { start, headerLength } = prefix(bytes, fail);
   if (bytes.length < start + headerLength) fail('truncated header');
   // Version 3.0 allows UTF-8 in the header (field names); 1.0 and 2.0 are latin-1, a subset here.
-  const header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(bytes.subarray(start, start + headerLength));
+  const utf8 = bytes[6] === 3;
+  const header = new TextDecoder(utf8 ? 'utf-8' : 'latin1').decode(bytes.subarray(start, start + headerLength));
   const { descr, fortranOrder, shape } = parseHeader(header, fail);
   if (fortranOrder) fail('Fortran-order arrays are not supported; save a C-order array (np.ascontiguousarray)');
   const dtype = checkDtype(descr, fail);
   const size = shape.reduce((n, d) => n * d, 1);
-  const dataStart = start + headerLength;
-  const byteLength = size * ITEM_SIZE[dtype];
-  if (bytes.length - dataStart < byteLength)
-    fail(
-      `truncated data: shape (${shape.join(', ')}) needs ${byteLength} bytes, the file has ${bytes.length - dataStart}`,
-    );
-  return { source, dtype, shape, size, data: new DataView(bytes.buffer, bytes.byteOffset + dataStart, byteLength) };
+  return { dtype, shape, size, dataStart: start + headerLength, byteLength: size * ITEM_SIZE[dtype] };
+}
+
+/** Fails unless the file's `actual` bytes after the header are exactly what the header implies. */
+function checkDataSize(l: Layout, actual: number, fail: (why: string) => never): void {
+  if (actual === l.byteLength) return;
+  const needs =
+    `shape (${l.shape.join(', ')}) of ${l.dtype} needs ${l.byteLength} bytes of data ` +
+    `(a file of ${l.dataStart + l.byteLength} bytes)`;
+  const has = `the file has ${actual} (${l.dataStart + actual} bytes in all)`;
+  fail(`${actual < l.byteLength ? 'truncated data' : 'trailing bytes after the data'}: ${needs}, ${has}`);
+}
+
+/** Decodes the bytes of a .npy file; throws an Error starting with `source` when they are not one we read. */
+export function decodeNpy(bytes: Uint8Array, source = 'array'): NpyArray {
+  const fail: (why: string) => never = (why) => {
+    throw new Error(`${source}: ${why}`);
+  };
+  const l = layout(bytes, fail);
+  checkDataSize(l, bytes.length - l.dataStart, fail);
+  const data = new DataView(bytes.buffer, bytes.byteOffset + l.dataStart, l.byteLength);
+  return { source, dtype: l.dtype, shape: l.shape, size: l.size, data };
 }
 
 /** The header dictionary's three keys, e.g. `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }`. */
@@ -139,23 +171,31 @@ export function encodeNpy(values: Float32Array, shape: readonly number[]): Uint8
   return out;
 }
 
-/** Reads and decodes a .npy file; a missing or unreadable file is an Error naming the path. */
-export async function readNpy(path: string): Promise<NpyArray> {
-  let bytes: Uint8Array;
+/**
+ * Reads and decodes a .npy file named by `flag` (or, without one, a file of the package). Only a
+ * regular file is read (a FIFO, a device or a directory is an error naming the flag and path), and
+ * its header is checked against its size before the data is read: memory never exceeds the size
+ * that the header and the file agree on.
+ */
+export async function readNpy(path: string, flag?: string): Promise<NpyArray> {
+  const source = describe(path, flag);
+  const fail: (why: string) => never = (why) => {
+    throw new Error(`${source}: ${why}`);
+  };
+  const file = await openRegularFile(path, source);
   try {
-    bytes = await readFile(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new Error(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot read (${(error as Error).message})`);
-  }
-  return decodeNpy(bytes, path);
-}
-
-/** Writes `values` as a float32 .npy file of `shape`. */
-export async function writeNpy(path: string, values: Float32Array, shape: readonly number[]): Promise<void> {
-  try {
-    await writeFile(path, encodeNpy(values, shape));
-  } catch (error) {
-    throw new Error(`${path}: cannot write (${(error as Error).message})`);
+    // The prefix (at most 12 bytes), then the header, then (sizes agreeing) the whole file.
+    const { start, headerLength } = prefix(await readAt(file, 0, Math.min(file.size, 12)), fail);
+    if (file.size < start + headerLength) fail(`truncated header (${file.size} bytes in all)`);
+    const l = layout(await readAt(file, 0, start + headerLength), fail);
+    checkDataSize(l, file.size - l.dataStart, fail);
+    if (file.size > kMaxLength) fail(`${file.size} bytes is more than can be read (${kMaxLength})`);
+    const bytes = await readAt(file, 0, file.size);
+    // The file shrank or grew since stat: what was read is not what the header described.
+    if (bytes.length < file.size || (await readAt(file, file.size, 1)).length > 0)
+      fail('the file changed while it was being read');
+    return decodeNpy(bytes, source);
+  } finally {
+    await file.handle.close();
   }
 }

@@ -1,8 +1,8 @@
 // Parsing the command line's flags into typed values; every mistake is a UsageError naming the flag.
 
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import type { EngineOptions } from '../types';
-import { UsageError } from './errors';
+import type { EngineOptions } from '../types.js';
+import { UsageError } from './errors.js';
 
 type FlagSpec = NonNullable<ParseArgsConfig['options']>;
 

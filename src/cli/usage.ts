@@ -10,20 +10,21 @@ Usage:
   forgery-losses --help | --version
 
 Commands:
-  demo    run every loss and variant on the bundled sample (sample/) and print a table
+  demo    run every loss and variant on the sample (made at run time) and print a table
   eval    compute one loss on .npy inputs; print it, optionally as JSON, and write gradients
   bench   run the comparison benchmark (bench/compare.mjs in a checkout of the package)
 
 <loss> is one of cross-entropy, patch-contrast, info-nce, cfl-objective.
 Run 'forgery-losses <command> --help' for a command's options.
 
-Exit status: 0 on success, 1 when inputs cannot be read or are rejected, 2 for a wrong command line.`;
+Exit status: 0 on success, 1 when inputs cannot be read or are rejected (or an output cannot be
+written), 2 for a wrong command line (an output that is one of the inputs included).`;
 
 /** Help of the demo command. */
 export const DEMO_HELP = `Usage: forgery-losses demo [--threads N|auto] [--backend auto|wasm|webgpu]
 
-Loads the bundled sample (2 images, 16-channel 64x64 features, 2-class logits, a forged blob per
-image; see sample/README.md), runs every loss and variant on it and prints one row for each:
+Makes the sample (2 images, 16-channel 64x64 features, 2-class logits, a forged blob per image;
+deterministic, the bytes of sample/*.npy in a checkout), runs every loss and variant on it and prints one row for each:
 loss, variant, value, L2 norm of the gradient (all gradients of the call together), time, backend
 and threads. The first line describes the engine.
 
@@ -35,8 +36,8 @@ Options:
 /** Help of the eval command. */
 export const EVAL_HELP = `Usage: forgery-losses eval <loss> [inputs] [options]
 
-Losses and their inputs (.npy files: float32, float64, uint8, bool, int32 or int64; C order,
-little-endian; layout NCHW):
+Losses and their inputs (regular .npy files: float32, float64, uint8, bool, int32 or int64;
+C order, little-endian; layout NCHW; their size must be what their header says):
   cross-entropy    --logits L.npy (B,C,H,W) and one of
                    --target T.npy (B,H,W) class indices, or --target-probs P.npy (B,C,H,W)
   patch-contrast   --features F.npy (B,C,H,W) --mask M.npy (B,1,H,W) or (B,H,W)
@@ -65,6 +66,11 @@ Output:
   --grad-out G.npy         write the gradient as float32 .npy of the input's shape: w.r.t. the
                            logits for cross-entropy, the features for the other losses
   --grad-logits-out G.npy  write the gradient w.r.t. the logits (cfl-objective)
+                           Outputs go to a temporary file renamed into place: all or none are
+                           written, and never over an input. If a write fails the loss is still
+                           printed and the exit status is 1.
+  --quiet                  no progress bar (otherwise shown on stderr, when it is a terminal,
+                           for a loss that runs over a second)
   --threads N|auto         engine threads (default 1)
   --backend NAME           auto, wasm or webgpu (default auto)
   -h, --help               this help
