@@ -3,14 +3,22 @@
 
 import relaxedModule from './kernels.relaxed.wasm';
 import simdModule from './kernels.simd.wasm';
-import { makeApi } from './engine';
-import { sourceFromModules } from './runtime/source';
+import { makeApi } from './engine.js';
+import { sourceFromModules } from './runtime/source.js';
+import { NO_WORKERS } from './runtime/spawn.js';
+import type { PackageApi } from './types.js';
 
-export type * from './types';
+export type * from './types.js';
 
 // These imports stay external in the bundle (dist/ holds the files beside it); the edge runtimes'
 // bundlers turn a .wasm import into a compiled module, not the bytes that src/wasm.d.ts declares.
 const asModule = (m: unknown) => m as WebAssembly.Module;
-const api = makeApi(sourceFromModules(asModule(simdModule), asModule(relaxedModule)));
+// No workers: threads > 1 run in the calling thread, and info.notes says so.
+const api: PackageApi = makeApi(sourceFromModules(asModule(simdModule), asModule(relaxedModule)), NO_WORKERS);
 
-export const { createEngine, crossEntropy, patchContrast, infoNCE, cflObjective, drawInfoNCESample } = api;
+export const createEngine: PackageApi['createEngine'] = api.createEngine;
+export const crossEntropy: PackageApi['crossEntropy'] = api.crossEntropy;
+export const patchContrast: PackageApi['patchContrast'] = api.patchContrast;
+export const infoNCE: PackageApi['infoNCE'] = api.infoNCE;
+export const cflObjective: PackageApi['cflObjective'] = api.cflObjective;
+export const drawInfoNCESample: PackageApi['drawInfoNCESample'] = api.drawInfoNCESample;

@@ -1,42 +1,73 @@
-// Public option and result types: the contract of DESIGN.md section 1.
+// Public option and result types: the contract documented in docs/api.md.
 
 /** NCHW shape `[B, C, H, W]`. */
 export type Shape4 = readonly [number, number, number, number];
+
+/** A shape option: `[B, C, H, W]` as a tuple or any array of four numbers (e.g. onnxruntime-web's `tensor.dims`). */
+export type Shape = Shape4 | readonly number[];
+
+/** crossEntropy's reductions. */
+export type Reduction = 'mean' | 'sum' | 'none';
+
+/** crossEntropy's `loss`: a number for 'mean' and 'sum', the (B, H, W) per-element losses for 'none'. */
+export type CrossEntropyLoss<R extends Reduction = Reduction> = [R] extends ['none']
+  ? Float32Array
+  : 'none' extends R
+    ? number | Float32Array
+    : number;
+
+/** A result of a call that computed gradients (`grad` omitted or `true`): `grad` is there. */
+export type WithGrad<T extends { grad?: unknown }> = T & { grad: NonNullable<T['grad']> };
+
+/** A result of a call with `grad: false`: no gradient. */
+export type WithoutGrad<T extends { grad?: unknown }> = Omit<T, 'grad'> & { grad?: undefined };
+
+/** What every loss call takes besides its own options (docs/api.md, "Calls, cancellation and progress"). */
+export interface CallOptions {
+  /** false skips the backward pass. */
+  grad?: boolean;
+  /** Stops the call: it rejects with the signal's reason within about 100 ms of work. */
+  signal?: AbortSignal;
+  /** Called from the calling thread as work finishes; `done` never decreases and ends at `total`. */
+  onProgress?: (done: number, total: number) => void;
+}
 
 /** What actually ran a call. */
 export type BackendName = 'wasm-simd' | 'wasm-relaxed-simd' | 'webgpu';
 
 export type Mask = Float32Array | Uint8Array;
 
-export interface CrossEntropyOptions {
+export interface CrossEntropyOptions<R extends Reduction = Reduction> extends CallOptions {
   logits: Float32Array;
-  shape: Shape4;
+  shape: Shape;
   /** (B, H, W) class indices; exactly one of `target` / `targetProbs`. */
   target?: Int32Array | Uint8Array | Uint16Array;
   /** (B, C, H, W) probabilities. */
   targetProbs?: Float32Array;
   weight?: ArrayLike<number>;
   ignoreIndex?: number;
-  reduction?: 'mean' | 'sum' | 'none';
+  reduction?: R;
   labelSmoothing?: number;
-  grad?: boolean;
+  /** Write the gradient into this caller-owned array (B·C·H·W floats) instead of a fresh one. */
+  gradInto?: { logits?: Float32Array };
 }
 
-export interface CrossEntropyResult {
+export interface CrossEntropyResult<R extends Reduction = Reduction> {
   /** A number for 'mean' and 'sum'; the (B, H, W) per-element losses for 'none'. */
-  loss: number | Float32Array;
+  loss: CrossEntropyLoss<R>;
   grad?: { logits: Float32Array };
   backend: BackendName;
 }
 
-export interface PatchContrastOptions {
+export interface PatchContrastOptions extends CallOptions {
   features: Float32Array;
   mask: Mask;
-  shape: Shape4;
+  shape: Shape;
   patchSize?: number;
   temperature?: number;
   variant?: 'exact' | 'cflnet';
-  grad?: boolean;
+  /** Write the gradient into this caller-owned array (B·C·H·W floats) instead of a fresh one. */
+  gradInto?: { features?: Float32Array };
 }
 
 export interface PatchContrastResult {
@@ -55,10 +86,10 @@ export type InfoNCESample =
   | { maxPerClass: number; seed?: number }
   | { pristine: ArrayLike<number>[]; forged: ArrayLike<number>[] };
 
-export interface InfoNCEOptions {
+export interface InfoNCEOptions extends CallOptions {
   features: Float32Array;
   mask: Mask;
-  shape: Shape4;
+  shape: Shape;
   temperature?: number;
   positive?: 'mean-logit' | 'mean-exp';
   sample?: InfoNCESample;
@@ -67,7 +98,8 @@ export interface InfoNCEOptions {
    * 'batch': one dictionary for the whole batch, the images stacked vertically (docs/spec.md).
    */
   scope?: 'image' | 'batch';
-  grad?: boolean;
+  /** Write the gradient into this caller-owned array (B·C·H·W floats) instead of a fresh one. */
+  gradInto?: { features?: Float32Array };
 }
 
 export interface InfoNCEResult {
@@ -83,17 +115,18 @@ export interface InfoNCEResult {
   backend: BackendName;
 }
 
-export interface CflObjectiveOptions {
+export interface CflObjectiveOptions extends CallOptions {
   logits: Float32Array;
   features: Float32Array;
   mask: Mask;
   /** Shape of `features`; logits are (B, 2, H, W). */
-  shape: Shape4;
+  shape: Shape;
   weight?: readonly [number, number];
   alpha?: number;
   patchSize?: number;
   temperature?: number;
-  grad?: boolean;
+  /** Write the gradients into these caller-owned arrays instead of fresh ones. */
+  gradInto?: { logits?: Float32Array; features?: Float32Array };
 }
 
 export interface CflObjectiveResult {
@@ -113,7 +146,7 @@ export interface EngineOptions {
   /** Refuse calls whose wasm memory would exceed this many bytes (default and cap: 4 GiB). */
   maxMemoryBytes?: number;
   /**
-   * Tuning of backend 'auto' (README, "Backends"): a call runs on WebGPU when the cost model
+   * Tuning of backend 'auto' (docs/backends.md): a call runs on WebGPU when the cost model
    * expects it `margin` times faster than wasm (default 2; 0 sends every contrastive call to the
    * GPU). Fallback (software) adapters are skipped unless `allowFallbackAdapter` is true.
    */
@@ -142,13 +175,66 @@ export interface EngineInfo {
   webgpu: WebGpuAdapterInfo | null;
 }
 
+// The losses are overloaded on what the call asks: `grad` is in the result unless `grad: false`,
+// and crossEntropy's `loss` is a number unless `reduction: 'none'`.
 export interface Engine {
   readonly info: EngineInfo;
-  crossEntropy(options: CrossEntropyOptions): Promise<CrossEntropyResult>;
+  /** Pixel cross-entropy (torch.nn.CrossEntropyLoss semantics) and its gradient. */
+  crossEntropy<R extends Reduction = 'mean'>(
+    options: CrossEntropyOptions<R> & { grad?: true },
+  ): Promise<WithGrad<CrossEntropyResult<R>>>;
+  crossEntropy<R extends Reduction = 'mean'>(
+    options: CrossEntropyOptions<R> & { grad: false },
+  ): Promise<WithoutGrad<CrossEntropyResult<R>>>;
+  crossEntropy<R extends Reduction = 'mean'>(options: CrossEntropyOptions<R>): Promise<CrossEntropyResult<R>>;
+  /** CFL-Net patch contrastive loss, 'exact' or 'cflnet', and its gradient. */
+  patchContrast(options: PatchContrastOptions & { grad?: true }): Promise<WithGrad<PatchContrastResult>>;
+  patchContrast(options: PatchContrastOptions & { grad: false }): Promise<WithoutGrad<PatchContrastResult>>;
   patchContrast(options: PatchContrastOptions): Promise<PatchContrastResult>;
+  /** FOCAL InfoNCE++ per image, averaged over the used images, and its gradient. */
+  infoNCE(options: InfoNCEOptions & { grad?: true }): Promise<WithGrad<InfoNCEResult>>;
+  infoNCE(options: InfoNCEOptions & { grad: false }): Promise<WithoutGrad<InfoNCEResult>>;
   infoNCE(options: InfoNCEOptions): Promise<InfoNCEResult>;
+  /** CFL-Net training objective: weighted CE + alpha · patchContrast('cflnet'), and its gradients. */
+  cflObjective(options: CflObjectiveOptions & { grad?: true }): Promise<WithGrad<CflObjectiveResult>>;
+  cflObjective(options: CflObjectiveOptions & { grad: false }): Promise<WithoutGrad<CflObjectiveResult>>;
   cflObjective(options: CflObjectiveOptions): Promise<CflObjectiveResult>;
   /** Bytes of wasm memory the engine holds now. */
   memoryBytes(): number;
+  /** Terminates the engine's workers and frees its GPU resources; later calls reject. */
   dispose(): Promise<void>;
+  /** `await using engine = await createEngine()` disposes of it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+export interface DrawInfoNCESampleOptions {
+  mask: Mask;
+  shape: Shape;
+  maxPerClass: number;
+  seed?: number;
+  scope?: 'image' | 'batch';
+}
+
+/** What every entry of the package exports (the same API; they differ in how they load the wasm). */
+export interface PackageApi {
+  /** Creates an engine with its own wasm instance and, for threads > 1, its own workers. */
+  createEngine(options?: EngineOptions): Promise<Engine>;
+  /** Pixel cross-entropy (torch.nn.CrossEntropyLoss semantics) and its gradient, on the default engine. */
+  crossEntropy: Engine['crossEntropy'];
+  /** CFL-Net patch contrastive loss, 'exact' or 'cflnet', and its gradient, on the default engine. */
+  patchContrast: Engine['patchContrast'];
+  /** FOCAL InfoNCE++ per image, averaged over the used images, and its gradient, on the default engine. */
+  infoNCE: Engine['infoNCE'];
+  /** CFL-Net training objective: weighted CE + alpha · patchContrast('cflnet'), on the default engine. */
+  cflObjective: Engine['cflObjective'];
+  /** The pixels that infoNCE's seeded sampler draws (same on every runtime and thread count). */
+  drawInfoNCESample(options: DrawInfoNCESampleOptions): { pristine: Int32Array[]; forged: Int32Array[] };
+}
+
+// Symbol.asyncDispose is declared by TypeScript's esnext.disposable lib and by @types/node; this
+// declaration (the same as theirs) lets a project that has neither compile these types.
+declare global {
+  interface SymbolConstructor {
+    readonly asyncDispose: unique symbol;
+  }
 }

@@ -1,5 +1,6 @@
-// Where the compiled kernel modules come from: the default entry compiles inlined bytes, the edge
-// entry imports the .wasm files as modules (runtimes that forbid compiling bytes at run time).
+// Where the compiled kernel modules come from: the default and browser entries compile bytes that
+// they import on first use, one build only (sourceFromChunks); the edge entry imports the .wasm
+// files as modules (runtimes that forbid compiling bytes at run time).
 
 export interface KernelSource {
   /** The SIMD128 build. */
@@ -15,6 +16,16 @@ export function sourceFromBytes(simd: Uint8Array<ArrayBuffer>, relaxed: Uint8Arr
   return {
     simd: () => (simdModule ??= WebAssembly.compile(simd)),
     relaxed: () => (relaxedModule ??= WebAssembly.compile(relaxed)),
+  };
+}
+
+/** Each build's bytes in a module of its own, imported (and compiled) only when that build is used. */
+export function sourceFromChunks(): KernelSource {
+  let simdModule: Promise<WebAssembly.Module> | undefined;
+  let relaxedModule: Promise<WebAssembly.Module> | undefined;
+  return {
+    simd: () => (simdModule ??= import('./wasm-simd.js').then((m) => WebAssembly.compile(m.default))),
+    relaxed: () => (relaxedModule ??= import('./wasm-relaxed.js').then((m) => WebAssembly.compile(m.default))),
   };
 }
 

@@ -1,0 +1,6 @@
+// What the engine needs of the WebGPU backend, in one module that engine.ts imports lazily
+// (`import('./webgpu/backend.js')`): an engine that never asks for a GPU never loads it.
+
+export { GpuRuntime, requestAdapter } from './device.js';
+export { WebGpuExecutor } from './executor.js';
+export { COST, WebGpuRoute } from './select.js';
