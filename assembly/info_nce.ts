@@ -1,4 +1,4 @@
-// FOCAL InfoNCE++ of one image (spec section 5), value and gradient.
+// FOCAL InfoNCE++ of one image (docs/spec.md §5), value and gradient.
 //
 // Queries U (J pristine pixels) and negatives X (M forged pixels) are gathered into row matrices
 // and L2-normalized. The J × M block of logits u·x/t is produced one strip of query rows at a time
@@ -11,31 +11,81 @@
 
 import { alloc } from './memory';
 import { expv, hmax, hsum, logv } from './simd_math';
-import { accumulateWeighted, accumulateWeightedTransposed, packPanels, similarityStrip } from './similarity';
+import {
+  accumulateWeighted,
+  accumulateWeightedTransposed,
+  packPanels,
+  roundUp8,
+  STRIP_ROWS,
+  similarityStrip,
+} from './similarity';
 import { normalizeRows, normalizeRowsBackward } from './normalize';
 import { gatherPixelRows, scatterPixelRows } from './pooling';
 
 export const POSITIVE_MEAN_LOGIT: i32 = 0;
 export const POSITIVE_MEAN_EXP: i32 = 1;
 
-const STRIP_ROWS = 32;
 // Stands for −∞ in a strip: exp(NEG − m) is 0 and it never wins a maximum.
 const NEG: f32 = -3.0e38;
 
-// @ts-ignore: decorator
-@inline
-function roundUp8(n: i32): i32 {
-  return (n + 7) & ~7;
+/**
+ * Bytes that infoNCEImage allocates for j queries and m negatives of c channels (before the
+ * arena's per-buffer rounding): U, X, their panels (mean-exp packs U too), dU and dX (rows × C_p
+ * float32), norms (8 per row), the strips of negative logits (and, for mean-exp, of query logits),
+ * ℓ0, its LSE and ∂loss/∂ℓ0 (12 per query row), S and T (a row each). The wrappers' memory
+ * estimates read it, so the formula lives beside the allocations.
+ */
+export function infoNCEKernelBytes(j: i32, m: i32, c: i32, positive: i32): f64 {
+  const meanExp = positive == POSITIVE_MEAN_EXP;
+  const jp = <f64>roundUp8(j),
+    mp = <f64>roundUp8(m),
+    row = <f64>roundUp8(c) * 4;
+  const strips = <f64>STRIP_ROWS * 4 * (mp + (meanExp ? jp : 0));
+  return ((meanExp ? 3 : 2) * jp + 3 * mp) * row + 8 * (jp + mp) + strips + 12 * jp + 2 * row;
+}
+
+/** What the stages of one image share, placed in the arena by infoNCEBegin. */
+@unmanaged
+class NceState {
+  j: i32 = 0;
+  m: i32 = 0;
+  jp: i32 = 0;
+  mp: i32 = 0;
+  cp: i32 = 0;
+  c: i32 = 0;
+  hw: i32 = 0;
+  meanExp: bool = false;
+  invT: f32 = 0;
+  logJm1: f32 = 0;
+  total: f64 = 0;
+  queries: usize = 0;
+  negatives: usize = 0;
+  u: usize = 0;
+  x: usize = 0;
+  normsU: usize = 0;
+  normsX: usize = 0;
+  panelsU: usize = 0;
+  panelsX: usize = 0;
+  strip: usize = 0;
+  stripQ: usize = 0;
+  l0: usize = 0;
+  lseQ: usize = 0;
+  sumU: usize = 0;
+  du: usize = 0;
+  dx: usize = 0;
+  dl0: usize = 0;
 }
 
 /**
- * The loss of one used image (J ≥ 2, M ≥ 1): returns (1/J)·Σ_a loss_a. `queries` (J) and
- * `negatives` (M) are int32 pixel indices into the H·W plane. Writes loss_a to `perQuery` and the
- * positive term (π_a for mean-logit, ln A_a for mean-exp) to `perQueryPositive`. When `grad` ≠ 0
- * (C × H × W, pre-zeroed by the caller) it receives gradScale · ∂(Σ_a loss_a)/∂features on the
- * query and negative pixels; the caller passes gradScale = 1/(J·used images).
+ * Stage 1 of one used image (J ≥ 2, M ≥ 1): gathers and normalizes the queries and negatives and
+ * packs their panels; for mean-logit also the positive terms. `queries` (J) and `negatives` (M)
+ * are int32 pixel indices into the H·W plane; they must stay in place until infoNCEEnd. Writes the
+ * positive term of each query (π_a for mean-logit, ln A_a for mean-exp, the latter during the
+ * strips) to `perQueryPositive`. Returns the state for infoNCEStrips, which runs over strips of
+ * STRIP_ROWS query rows (`infoNCEStripCount` of them) in any number of calls over consecutive
+ * ranges, and infoNCEEnd. Every temporary lives in the arena.
  */
-export function infoNCEImage(
+export function infoNCEBegin(
   features: usize,
   c: i32,
   hw: i32,
@@ -45,14 +95,22 @@ export function infoNCEImage(
   m: i32,
   temperature: f64,
   positive: i32,
-  gradScale: f32,
-  perQuery: usize,
   perQueryPositive: usize,
-  grad: usize,
-): f64 {
+): usize {
+  const st = changetype<NceState>(alloc(offsetof<NceState>()));
   const jp = roundUp8(j),
     mp = roundUp8(m),
     cp = roundUp8(c);
+  st.j = j;
+  st.m = m;
+  st.jp = jp;
+  st.mp = mp;
+  st.cp = cp;
+  st.c = c;
+  st.hw = hw;
+  st.queries = queries;
+  st.negatives = negatives;
+  st.total = 0;
   const rowBytes = (<usize>cp) << 2;
   const u = alloc(<usize>jp * rowBytes),
     x = alloc(<usize>mp * rowBytes);
@@ -60,51 +118,90 @@ export function infoNCEImage(
   memory.fill(x, 0, <usize>mp * rowBytes);
   gatherPixelRows(features, c, hw, queries, j, cp, u);
   gatherPixelRows(features, c, hw, negatives, m, cp, x);
-  const normsU = alloc((<usize>jp) << 3),
-    normsX = alloc((<usize>mp) << 3);
-  normalizeRows(u, jp, cp, u, normsU);
-  normalizeRows(x, mp, cp, x, normsX);
+  st.normsU = alloc((<usize>jp) << 3);
+  st.normsX = alloc((<usize>mp) << 3);
+  normalizeRows(u, jp, cp, u, st.normsU);
+  normalizeRows(x, mp, cp, x, st.normsX);
+  st.u = u;
+  st.x = x;
   const invT = <f32>(1.0 / temperature);
+  st.invT = invT;
   const meanExp = positive == POSITIVE_MEAN_EXP;
-  const strip = alloc(<usize>STRIP_ROWS * <usize>mp * 4);
+  st.meanExp = meanExp;
+  st.strip = alloc(<usize>STRIP_ROWS * <usize>mp * 4);
   // mean-exp: the query–query strip of the current rows, and per row the LSE over the others.
-  const stripQ = meanExp ? alloc(<usize>STRIP_ROWS * <usize>jp * 4) : 0;
-  const l0 = alloc((<usize>jp) << 2),
-    lseQ = alloc((<usize>jp) << 2);
-  let panelsU: usize = 0;
-  const sumU = alloc(rowBytes);
+  st.stripQ = meanExp ? alloc(<usize>STRIP_ROWS * <usize>jp * 4) : 0;
+  st.l0 = alloc((<usize>jp) << 2);
+  st.lseQ = alloc((<usize>jp) << 2);
+  st.sumU = alloc(rowBytes);
+  st.panelsU = 0;
   if (meanExp) {
-    panelsU = alloc(<usize>jp * rowBytes);
-    packPanels(u, jp, cp, panelsU);
+    st.panelsU = alloc(<usize>jp * rowBytes);
+    packPanels(u, jp, cp, st.panelsU);
   } else {
-    meanLogitPositives(u, j, cp, invT, sumU, l0, perQueryPositive);
+    meanLogitPositives(u, j, cp, invT, st.sumU, st.l0, perQueryPositive);
   }
-  const panelsX = alloc(<usize>mp * rowBytes);
-  packPanels(x, mp, cp, panelsX);
-  const du = alloc(<usize>jp * rowBytes),
-    dx = alloc(<usize>mp * rowBytes);
-  memory.fill(du, 0, <usize>jp * rowBytes);
-  memory.fill(dx, 0, <usize>mp * rowBytes);
+  st.panelsX = alloc(<usize>mp * rowBytes);
+  packPanels(x, mp, cp, st.panelsX);
+  st.du = alloc(<usize>jp * rowBytes);
+  st.dx = alloc(<usize>mp * rowBytes);
+  memory.fill(st.du, 0, <usize>jp * rowBytes);
+  memory.fill(st.dx, 0, <usize>mp * rowBytes);
   // ∂loss_a/∂ℓ0_a · gradScale, kept for the positive term's gradient.
-  const dl0 = alloc((<usize>jp) << 2);
-  memory.fill(dl0, 0, (<usize>jp) << 2);
+  st.dl0 = alloc((<usize>jp) << 2);
+  memory.fill(st.dl0, 0, (<usize>jp) << 2);
+  st.logJm1 = <f32>Math.log(<f64>(j - 1));
+  return changetype<usize>(st);
+}
+
+/** Strips of STRIP_ROWS query rows of an image with j queries. */
+export function infoNCEStripCount(j: i32): i32 {
+  return (roundUp8(j) + STRIP_ROWS - 1) / STRIP_ROWS;
+}
+
+/**
+ * Query strips [s0, s1): loss_a (to `perQuery`, added to the state's total in row order) and,
+ * when `grad` ≠ 0, the gradient weights accumulated into dU and dX. `gradScale` multiplies
+ * ∂(Σ_a loss_a): the caller passes 1/(J·used images).
+ */
+export function infoNCEStrips(
+  state: usize,
+  s0: i32,
+  s1: i32,
+  gradScale: f32,
+  perQuery: usize,
+  perQueryPositive: usize,
+  grad: i32,
+): void {
+  const st = changetype<NceState>(state);
+  const j = st.j,
+    m = st.m,
+    jp = st.jp,
+    mp = st.mp,
+    cp = st.cp,
+    invT = st.invT,
+    meanExp = st.meanExp;
+  const rowBytes = (<usize>cp) << 2;
+  const strip = st.strip,
+    stripQ = st.stripQ,
+    u = st.u,
+    du = st.du;
   const weightScale = gradScale * invT;
-  const logJm1 = <f32>Math.log(<f64>(j - 1));
-  let total: f64 = 0;
-  for (let a0 = 0; a0 < jp; a0 += STRIP_ROWS) {
+  let total = st.total;
+  for (let a0 = s0 * STRIP_ROWS; a0 < min(jp, s1 * STRIP_ROWS); a0 += STRIP_ROWS) {
     const rows = min(STRIP_ROWS, jp - a0);
     const ua = u + <usize>a0 * rowBytes;
     if (meanExp) {
-      similarityStrip(ua, rows, panelsU, jp >> 3, cp, invT, stripQ, jp);
+      similarityStrip(ua, rows, st.panelsU, jp >> 3, cp, invT, stripQ, jp);
       for (let r = 0; r < rows && a0 + r < j; r++) {
         const a = a0 + r;
         const lse = queryRowLogSumExp(stripQ + <usize>r * <usize>jp * 4, a, j, jp);
-        store<f32>(lseQ + ((<usize>a) << 2), lse);
-        store<f32>(l0 + ((<usize>a) << 2), lse - logJm1);
-        store<f32>(perQueryPositive + ((<usize>a) << 2), lse - logJm1);
+        store<f32>(st.lseQ + ((<usize>a) << 2), lse);
+        store<f32>(st.l0 + ((<usize>a) << 2), lse - st.logJm1);
+        store<f32>(perQueryPositive + ((<usize>a) << 2), lse - st.logJm1);
       }
     }
-    similarityStrip(ua, rows, panelsX, mp >> 3, cp, invT, strip, mp);
+    similarityStrip(ua, rows, st.panelsX, mp >> 3, cp, invT, strip, mp);
     for (let r = 0; r < rows; r++) {
       const a = a0 + r;
       const row = strip + <usize>r * <usize>mp * 4;
@@ -116,17 +213,17 @@ export function infoNCEImage(
         row,
         m,
         mp,
-        load<f32>(l0 + ((<usize>a) << 2)),
+        load<f32>(st.l0 + ((<usize>a) << 2)),
         weightScale,
         gradScale,
-        dl0 + ((<usize>a) << 2),
+        st.dl0 + ((<usize>a) << 2),
       );
       store<f32>(perQuery + ((<usize>a) << 2), lossA);
       total += <f64>lossA;
     }
     if (grad != 0) {
-      accumulateWeighted(strip, rows, mp, mp, x, cp, du + <usize>a0 * rowBytes);
-      accumulateWeightedTransposed(strip, rows, mp, mp, ua, cp, dx);
+      accumulateWeighted(strip, rows, mp, mp, st.x, cp, du + <usize>a0 * rowBytes);
+      accumulateWeightedTransposed(strip, rows, mp, mp, ua, cp, st.dx);
       if (meanExp) {
         // ∂ℓ0_a/∂s_ab = softmax_{b≠a}(s_ab): weights dl0_a · exp(s_ab − lseQ_a) / t on both rows.
         for (let r = 0; r < rows; r++) {
@@ -136,8 +233,8 @@ export function infoNCEImage(
             memory.fill(row, 0, (<usize>jp) << 2);
             continue;
           }
-          const lv = f32x4.splat(load<f32>(lseQ + ((<usize>a) << 2)));
-          const wv = f32x4.splat(load<f32>(dl0 + ((<usize>a) << 2)) * invT);
+          const lv = f32x4.splat(load<f32>(st.lseQ + ((<usize>a) << 2)));
+          const wv = f32x4.splat(load<f32>(st.dl0 + ((<usize>a) << 2)) * invT);
           for (let b = 0; b < jp; b += 4) {
             const o = (<usize>b) << 2;
             v128.store(row + o, f32x4.mul(expv(f32x4.sub(v128.load(row + o), lv)), wv));
@@ -148,14 +245,24 @@ export function infoNCEImage(
       }
     }
   }
+  st.total = total;
+}
+
+/**
+ * Last stage: returns the image's loss (1/J)·Σ_a loss_a; when `grad` ≠ 0 (C × H × W, pre-zeroed
+ * by the caller, and the strips ran with a gradient) it receives the gradient on the query and
+ * negative pixels.
+ */
+export function infoNCEEnd(state: usize, grad: usize): f64 {
+  const st = changetype<NceState>(state);
   if (grad != 0) {
-    if (!meanExp) meanLogitBackward(u, j, cp, invT, sumU, dl0, du);
-    normalizeRowsBackward(u, du, jp, cp, normsU, du);
-    normalizeRowsBackward(x, dx, mp, cp, normsX, dx);
-    scatterPixelRows(du, j, cp, queries, c, hw, grad);
-    scatterPixelRows(dx, m, cp, negatives, c, hw, grad);
+    if (!st.meanExp) meanLogitBackward(st.u, st.j, st.cp, st.invT, st.sumU, st.dl0, st.du);
+    normalizeRowsBackward(st.u, st.du, st.jp, st.cp, st.normsU, st.du);
+    normalizeRowsBackward(st.x, st.dx, st.mp, st.cp, st.normsX, st.dx);
+    scatterPixelRows(st.du, st.j, st.cp, st.queries, st.c, st.hw, grad);
+    scatterPixelRows(st.dx, st.m, st.cp, st.negatives, st.c, st.hw, grad);
   }
-  return total / <f64>j;
+  return st.total / <f64>st.j;
 }
 
 /**

@@ -22,3 +22,13 @@ export function alloc(bytes: usize): usize {
 export function reset(): void {
   offset = BASE;
 }
+
+/** The arena's current end: a later `resetTo` frees what was allocated after it. */
+export function mark(): usize {
+  return offset;
+}
+
+/** Frees every allocation made since `mark` returned `end`. */
+export function resetTo(end: usize): void {
+  offset = end;
+}

@@ -1,4 +1,4 @@
-// CFL-Net patch contrastive loss of one image (spec section 4), value and gradient.
+// CFL-Net patch contrastive loss of one image (docs/spec.md §4), value and gradient.
 //
 // Features are average-pooled into N patch rows, sorted by class (pristine rows first, then
 // forged), and L2-normalized (Z, N × Cp). Sorting makes every anchor's positives and negatives two
@@ -17,21 +17,21 @@ import { alloc } from './memory';
 import { normalizeRows, normalizeRowsBackward } from './normalize';
 import { avgPoolRows, avgPoolRowsBackward, patchLabels } from './pooling';
 import { expv, hmax, hsum, logv, sigmoidFrom, softplusFrom } from './simd_math';
-import { accumulateWeighted, accumulateWeightedTransposed, packPanels, similarityStrip } from './similarity';
+import {
+  accumulateWeighted,
+  accumulateWeightedTransposed,
+  packPanels,
+  roundUp8,
+  STRIP_ROWS,
+  similarityStrip,
+} from './similarity';
 
 export const VARIANT_EXACT: i32 = 0;
 export const VARIANT_CFLNET: i32 = 1;
 
-const STRIP_ROWS = 32;
 const EPS: f32 = 1e-18;
 // Stands for −∞ in a strip: exp(NEG − m) is 0 and it never wins a maximum.
 const NEG: f32 = -3.0e38;
-
-// @ts-ignore: decorator
-@inline
-function roundUp8(n: i32): i32 {
-  return (n + 7) & ~7;
-}
 
 /** Lanes j..j+3 that lie in [lo, hi) and are not `skip`, as an all-ones mask per lane. */
 // @ts-ignore: decorator
@@ -50,13 +50,62 @@ class Range {
 }
 
 /**
- * The loss of one image (C × H × W features, H × W float32 mask): returns (1/N)·Σ_i L_i and writes
- * L_i (N float32, patch order) to `perPatch`, the labels (N bytes) to `labelsOut`, and for cflnet
- * the column maxima c_j (N float32, patch order) to `columnMax` when it is ≠ 0. When `grad` ≠ 0 it
- * receives gradScale · ∂(Σ_i L_i)/∂features: the caller passes gradScale = 1/(N·B) for the batch
- * mean. `grad` may alias `features`. Every temporary lives in the arena.
+ * Bytes that patchContrastImage allocates for n patches of c channels (before the arena's
+ * per-buffer rounding): row maps (8 per patch), Z, its panels and dZ (N_p × C_p float32 each),
+ * norms (8 per row), one strip of similarities, column maxima and three row statistics (16 per
+ * row). The wrappers' memory estimates read it, so the formula lives beside the allocations.
  */
-export function patchContrastImage(
+export function patchContrastKernelBytes(n: i32, c: i32): f64 {
+  const np = <f64>roundUp8(n),
+    matrix = np * <f64>roundUp8(c) * 4;
+  return 8 * <f64>n + 3 * matrix + 24 * np + <f64>STRIP_ROWS * np * 4;
+}
+
+/**
+ * What the stages of one image share, placed in the arena by patchContrastBegin: sizes, the
+ * buffers, and the running total of the per-row losses.
+ */
+@unmanaged
+class PatchState {
+  n: i32 = 0;
+  np: i32 = 0;
+  cp: i32 = 0;
+  c: i32 = 0;
+  h: i32 = 0;
+  w: i32 = 0;
+  p: i32 = 0;
+  pristine: i32 = 0;
+  variant: i32 = 0;
+  invT: f32 = 0;
+  total: f64 = 0;
+  rowOf: usize = 0;
+  patchOf: usize = 0;
+  z: usize = 0;
+  norms: usize = 0;
+  panels: usize = 0;
+  strip: usize = 0;
+  cmax: usize = 0;
+  statA: usize = 0;
+  statB: usize = 0;
+  invP: usize = 0;
+  dz: usize = 0;
+  stats: usize = 0;
+  own: usize = 0;
+  other: usize = 0;
+}
+
+/**
+ * Stage 1 of one image (C × H × W features, H × W float32 mask): patch labels (N bytes, patch
+ * order) to `labelsOut`, then pooling, sorting by class, normalization and the panels. Returns the
+ * state the other stages take. The similarity passes then run in strips of STRIP_ROWS sorted rows
+ * (`patchContrastStrips` of them), in any number of calls over consecutive strip ranges: the
+ * results do not depend on how the strips are grouped.
+ *   cflnet only: patchContrastColumnMax over every strip, first;
+ *   patchContrastStats over every strip (the loss);
+ *   with a gradient: patchContrastGrad over every strip, then patchContrastEnd writes it.
+ * Every temporary lives in the arena.
+ */
+export function patchContrastBegin(
   features: usize,
   mask: usize,
   c: i32,
@@ -65,17 +114,24 @@ export function patchContrastImage(
   p: i32,
   temperature: f64,
   variant: i32,
-  gradScale: f32,
-  perPatch: usize,
   labelsOut: usize,
-  columnMax: usize,
-  grad: usize,
-): f64 {
+  grad: i32,
+): usize {
+  const st = changetype<PatchState>(alloc(offsetof<PatchState>()));
   const n = (h / p) * (w / p);
   const np = roundUp8(n),
     cp = roundUp8(c);
-  const rowBytes = (<usize>cp) << 2,
-    matBytes = <usize>np * rowBytes;
+  st.n = n;
+  st.np = np;
+  st.cp = cp;
+  st.c = c;
+  st.h = h;
+  st.w = w;
+  st.p = p;
+  st.variant = variant;
+  st.invT = <f32>(1.0 / temperature);
+  st.total = 0;
+  const matBytes = <usize>np * ((<usize>cp) << 2);
   patchLabels(mask, h, w, p, labelsOut);
   // rowOf[patch] = its sorted row; pristine patches keep their order, then forged ones.
   const rowOf = alloc((<usize>n) << 2),
@@ -89,110 +145,72 @@ export function patchContrastImage(
     store<i32>(rowOf + ((<usize>k) << 2), row);
     store<i32>(patchOf + ((<usize>row) << 2), k);
   }
+  st.pristine = pristine;
+  st.rowOf = rowOf;
+  st.patchOf = patchOf;
   const z = alloc(matBytes);
   memory.fill(z, 0, matBytes);
   avgPoolRows(features, c, h, w, p, cp, rowOf, z);
-  const norms = alloc((<usize>np) << 3);
-  normalizeRows(z, np, cp, z, norms);
-  const panels = alloc(matBytes);
-  packPanels(z, np, cp, panels);
-  const strip = alloc(<usize>STRIP_ROWS * <usize>np * 4);
-  const invT = <f32>(1.0 / temperature);
-  const cmax = alloc((<usize>np) << 2);
-  if (variant == VARIANT_CFLNET) {
-    columnMaxima(z, np, n, cp, panels, invT, strip, cmax);
-    if (columnMax != 0)
-      for (let k = 0; k < n; k++)
-        store<f32>(
-          columnMax + ((<usize>k) << 2),
-          load<f32>(cmax + ((<usize>load<i32>(rowOf + ((<usize>k) << 2))) << 2)),
-        );
-  }
+  st.norms = alloc((<usize>np) << 3);
+  normalizeRows(z, np, cp, z, st.norms);
+  st.z = z;
+  st.panels = alloc(matBytes);
+  packPanels(z, np, cp, st.panels);
+  st.strip = alloc(<usize>STRIP_ROWS * <usize>np * 4);
+  // Every c_j starts at the diagonal's 0; padding rows are zero vectors, whose similarities are
+  // 0, which never raises a maximum ≥ 0.
+  st.cmax = alloc((<usize>np) << 2);
+  memory.fill(st.cmax, 0, (<usize>np) << 2);
   // Per row: statA, statB (exact: LSE over the negatives, Σσ/|P|; cflnet: D, ∂L/∂D) and 1/|P|,
   // all 0 for rows whose loss is 0 by definition, so that they add no gradient.
-  const statA = alloc((<usize>np) << 2),
-    statB = alloc((<usize>np) << 2),
-    invP = alloc((<usize>np) << 2);
-  memory.fill(statA, 0, (<usize>np) << 2);
-  memory.fill(statB, 0, (<usize>np) << 2);
-  memory.fill(invP, 0, (<usize>np) << 2);
+  st.statA = alloc((<usize>np) << 2);
+  st.statB = alloc((<usize>np) << 2);
+  st.invP = alloc((<usize>np) << 2);
+  memory.fill(st.statA, 0, (<usize>np) << 2);
+  memory.fill(st.statB, 0, (<usize>np) << 2);
+  memory.fill(st.invP, 0, (<usize>np) << 2);
   // Unmanaged structs placed in the arena (the kernels allocate nothing else).
-  const stats = changetype<RowStats>(alloc(offsetof<RowStats>()));
-  const own = changetype<Range>(alloc(offsetof<Range>())),
-    other = changetype<Range>(alloc(offsetof<Range>()));
-  let total: f64 = 0;
-  for (let i0 = 0; i0 < np; i0 += STRIP_ROWS) {
-    const rows = min(STRIP_ROWS, np - i0);
-    similarityStrip(z + <usize>i0 * rowBytes, rows, panels, np >> 3, cp, invT, strip, np);
-    for (let r = 0; r < rows && i0 + r < n; r++) {
-      const i = i0 + r;
-      classRanges(i, pristine, n, own, other);
-      const row = strip + <usize>r * <usize>np * 4;
-      if (variant == VARIANT_CFLNET) cflnetRowStats(row, i, own, other, cmax, stats);
-      else exactRowStats(row, i, own, other, stats);
-      const ri = (<usize>i) << 2;
-      store<f32>(statA + ri, stats.a);
-      store<f32>(statB + ri, stats.b);
-      store<f32>(invP + ri, stats.invP);
-      store<f32>(perPatch + ((<usize>load<i32>(patchOf + ri)) << 2), <f32>stats.loss);
-      total += stats.loss;
-    }
-  }
+  st.stats = alloc(offsetof<RowStats>());
+  st.own = alloc(offsetof<Range>());
+  st.other = alloc(offsetof<Range>());
   if (grad != 0) {
-    const dz = alloc(matBytes);
-    memory.fill(dz, 0, matBytes);
-    // ∂s/∂z carries 1/t; it is folded into the weights before the two accumulations.
-    const weightScale = gradScale * invT;
-    for (let i0 = 0; i0 < np; i0 += STRIP_ROWS) {
-      const rows = min(STRIP_ROWS, np - i0),
-        width = np - i0;
-      const zi = z + <usize>i0 * rowBytes;
-      similarityStrip(zi, rows, panels + <usize>i0 * rowBytes, width >> 3, cp, invT, strip, width);
-      for (let r = 0; r < rows; r++) {
-        const i = i0 + r;
-        const row = strip + <usize>r * <usize>width * 4;
-        if (i >= n) {
-          memory.fill(row, 0, (<usize>width) << 2);
-          continue;
-        }
-        classRanges(i, pristine, n, own, other);
-        // Columns from i + 1 on: the pairs j < i of this block belong to row j's pass.
-        if (variant == VARIANT_CFLNET) cflnetPairWeights(row, i0, i, own, other, statA, statB, invP, cmax, weightScale);
-        else exactPairWeights(row, i0, i, own, other, statA, statB, invP, weightScale);
-        memory.fill(row, 0, (<usize>(r + 1)) << 2);
-        if (n < np) memory.fill(row + ((<usize>(n - i0)) << 2), 0, (<usize>(np - n)) << 2);
-      }
-      accumulateWeighted(strip, rows, width, width, zi, cp, dz + <usize>i0 * rowBytes);
-      accumulateWeightedTransposed(strip, rows, width, width, zi, cp, dz + <usize>i0 * rowBytes);
-    }
-    normalizeRowsBackward(z, dz, np, cp, norms, dz);
-    avgPoolRowsBackward(dz, c, h, w, p, cp, rowOf, grad);
+    st.dz = alloc(matBytes);
+    memory.fill(st.dz, 0, matBytes);
   }
-  return total / <f64>n;
+  return changetype<usize>(st);
 }
 
-/** The own-class and other-class column ranges of sorted row i. */
-function classRanges(i: i32, pristine: i32, n: i32, own: Range, other: Range): void {
-  const forged = i >= pristine;
-  own.lo = forged ? pristine : 0;
-  own.hi = forged ? n : pristine;
-  other.lo = forged ? 0 : pristine;
-  other.hi = forged ? pristine : n;
+/** Strips of STRIP_ROWS sorted rows in each similarity pass of an image of n patches. */
+export function patchContrastStrips(n: i32): i32 {
+  return (roundUp8(n) + STRIP_ROWS - 1) / STRIP_ROWS;
 }
 
 /**
- * c_j = max(0, max_{i≠j} s_ij), the diagonal forced to 0. S is symmetric, so each strip computes
- * only its upper part (columns from its first row on): a pair i < j is seen once, in the strip of
- * row i, and updates both c_i (as a row maximum) and c_j (as a column maximum). Half the work of
- * full strips.
+ * cflnet: c_j = max(0, max_{i≠j} s_ij) over strips [s0, s1), the diagonal forced to 0. S is
+ * symmetric, so each strip computes only its upper part (columns from its first row on): a pair
+ * i < j is seen once, in the strip of row i, and updates both c_i (as a row maximum) and c_j (as a
+ * column maximum). Half the work of full strips.
  */
-function columnMaxima(z: usize, np: i32, n: i32, cp: i32, panels: usize, invT: f32, strip: usize, cmax: usize): void {
+export function patchContrastColumnMax(state: usize, s0: i32, s1: i32): void {
+  const st = changetype<PatchState>(state);
+  const np = st.np,
+    cp = st.cp,
+    cmax = st.cmax,
+    strip = st.strip;
   const rowBytes = (<usize>cp) << 2;
-  memory.fill(cmax, 0, (<usize>np) << 2); // every c_j starts at the diagonal's 0
-  for (let i0 = 0; i0 < np; i0 += STRIP_ROWS) {
+  for (let i0 = s0 * STRIP_ROWS; i0 < min(np, s1 * STRIP_ROWS); i0 += STRIP_ROWS) {
     const rows = min(STRIP_ROWS, np - i0),
       width = np - i0;
-    similarityStrip(z + <usize>i0 * rowBytes, rows, panels + <usize>i0 * rowBytes, width >> 3, cp, invT, strip, width);
+    similarityStrip(
+      st.z + <usize>i0 * rowBytes,
+      rows,
+      st.panels + <usize>i0 * rowBytes,
+      width >> 3,
+      cp,
+      st.invT,
+      strip,
+      width,
+    );
     for (let r = 0; r < rows; r++) {
       const row = strip + <usize>r * <usize>width * 4;
       store<f32>(row + ((<usize>r) << 2), 0); // s'_ii = 0
@@ -208,8 +226,107 @@ function columnMaxima(z: usize, np: i32, n: i32, cp: i32, panels: usize, invT: f
       store<f32>(slot, max(load<f32>(slot), hmax(m)));
     }
   }
-  // Padding rows are zero vectors: their similarities are 0, which never raises a maximum ≥ 0.
-  memory.fill(cmax + ((<usize>n) << 2), 0, (<usize>(np - n)) << 2);
+}
+
+/**
+ * Pass 1 over strips [s0, s1), full width: every row's loss L_i (N float32, patch order, to
+ * `perPatch`; added to the state's total in row order) and the statistics its gradient weights
+ * need.
+ */
+export function patchContrastStats(state: usize, s0: i32, s1: i32, perPatch: usize): void {
+  const st = changetype<PatchState>(state);
+  const n = st.n,
+    np = st.np,
+    cp = st.cp,
+    strip = st.strip;
+  const rowBytes = (<usize>cp) << 2;
+  const stats = changetype<RowStats>(st.stats),
+    own = changetype<Range>(st.own),
+    other = changetype<Range>(st.other);
+  let total = st.total;
+  for (let i0 = s0 * STRIP_ROWS; i0 < min(np, s1 * STRIP_ROWS); i0 += STRIP_ROWS) {
+    const rows = min(STRIP_ROWS, np - i0);
+    similarityStrip(st.z + <usize>i0 * rowBytes, rows, st.panels, np >> 3, cp, st.invT, strip, np);
+    for (let r = 0; r < rows && i0 + r < n; r++) {
+      const i = i0 + r;
+      classRanges(i, st.pristine, n, own, other);
+      const row = strip + <usize>r * <usize>np * 4;
+      if (st.variant == VARIANT_CFLNET) cflnetRowStats(row, i, own, other, st.cmax, stats);
+      else exactRowStats(row, i, own, other, stats);
+      const ri = (<usize>i) << 2;
+      store<f32>(st.statA + ri, stats.a);
+      store<f32>(st.statB + ri, stats.b);
+      store<f32>(st.invP + ri, stats.invP);
+      store<f32>(perPatch + ((<usize>load<i32>(st.patchOf + ri)) << 2), <f32>stats.loss);
+      total += stats.loss;
+    }
+  }
+  st.total = total;
+}
+
+/**
+ * Pass 2 (gradient) over strips [s0, s1), upper half-strips: H_ij = ∂L/∂s_ij + ∂L/∂s_ji from the
+ * two rows' statistics, then dZ += H·Z on the strip's rows and Hᵀ·Z_strip on the columns' rows.
+ * `gradScale` multiplies ∂(Σ_i L_i): the caller passes 1/(N·B) for the batch mean.
+ */
+export function patchContrastGrad(state: usize, s0: i32, s1: i32, gradScale: f32): void {
+  const st = changetype<PatchState>(state);
+  const n = st.n,
+    np = st.np,
+    cp = st.cp,
+    strip = st.strip,
+    dz = st.dz;
+  const rowBytes = (<usize>cp) << 2;
+  const own = changetype<Range>(st.own),
+    other = changetype<Range>(st.other);
+  // ∂s/∂z carries 1/t; it is folded into the weights before the two accumulations.
+  const weightScale = gradScale * st.invT;
+  for (let i0 = s0 * STRIP_ROWS; i0 < min(np, s1 * STRIP_ROWS); i0 += STRIP_ROWS) {
+    const rows = min(STRIP_ROWS, np - i0),
+      width = np - i0;
+    const zi = st.z + <usize>i0 * rowBytes;
+    similarityStrip(zi, rows, st.panels + <usize>i0 * rowBytes, width >> 3, cp, st.invT, strip, width);
+    for (let r = 0; r < rows; r++) {
+      const i = i0 + r;
+      const row = strip + <usize>r * <usize>width * 4;
+      if (i >= n) {
+        memory.fill(row, 0, (<usize>width) << 2);
+        continue;
+      }
+      classRanges(i, st.pristine, n, own, other);
+      // Columns from i + 1 on: the pairs j < i of this block belong to row j's pass.
+      if (st.variant == VARIANT_CFLNET)
+        cflnetPairWeights(row, i0, i, own, other, st.statA, st.statB, st.invP, st.cmax, weightScale);
+      else exactPairWeights(row, i0, i, own, other, st.statA, st.statB, st.invP, weightScale);
+      memory.fill(row, 0, (<usize>(r + 1)) << 2);
+      if (n < np) memory.fill(row + ((<usize>(n - i0)) << 2), 0, (<usize>(np - n)) << 2);
+    }
+    accumulateWeighted(strip, rows, width, width, zi, cp, dz + <usize>i0 * rowBytes);
+    accumulateWeightedTransposed(strip, rows, width, width, zi, cp, dz + <usize>i0 * rowBytes);
+  }
+}
+
+/**
+ * Last stage: returns the image's loss (1/N)·Σ_i L_i; when `grad` ≠ 0 (the state was begun with
+ * a gradient and pass 2 has run) writes ∂/∂features (C × H × W) there. `grad` may alias the
+ * features: pooling consumed them in stage 1.
+ */
+export function patchContrastEnd(state: usize, grad: usize): f64 {
+  const st = changetype<PatchState>(state);
+  if (grad != 0) {
+    normalizeRowsBackward(st.z, st.dz, st.np, st.cp, st.norms, st.dz);
+    avgPoolRowsBackward(st.dz, st.c, st.h, st.w, st.p, st.cp, st.rowOf, grad);
+  }
+  return st.total / <f64>st.n;
+}
+
+/** The own-class and other-class column ranges of sorted row i. */
+function classRanges(i: i32, pristine: i32, n: i32, own: Range, other: Range): void {
+  const forged = i >= pristine;
+  own.lo = forged ? pristine : 0;
+  own.hi = forged ? n : pristine;
+  other.lo = forged ? 0 : pristine;
+  other.hi = forged ? pristine : n;
 }
 
 /** What pass 1 keeps of one anchor row. */

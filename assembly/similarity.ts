@@ -10,6 +10,16 @@
 
 import { madd } from './simd_math';
 
+/** Rows of similarities produced and consumed at a time: a strip is STRIP_ROWS × (row length). */
+export const STRIP_ROWS = 32;
+
+/** Rows and channels are padded to multiples of 8 (panels of 8 rows, two vectors of channels). */
+// @ts-ignore: decorator
+@inline
+export function roundUp8(n: i32): i32 {
+  return (n + 7) & ~7;
+}
+
 /** Packs `rows8` rows (a multiple of 8) of a `rows8 × Cp` row matrix into `rows8/8` panels. */
 export function packPanels(src: usize, rows8: i32, cp: i32, dst: usize): void {
   const rowBytes = (<usize>cp) << 2;

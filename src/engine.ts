@@ -1,17 +1,17 @@
 // The engine: one wasm instance with its own memory and workspace, the loss wrappers over it,
 // and the public API (createEngine and the top-level functions over a lazily created default).
 
-import { runCflObjective } from './losses/cflObjective';
-import type { WasmContext } from './losses/context';
-import { runCrossEntropy } from './losses/crossEntropy';
-import { drawInfoNCESample, runInfoNCE } from './losses/infoNCE';
-import { parsePatchContrast, runPatchContrast } from './losses/patchContrast';
-import { type Executor, InlineExecutor } from './runtime/executor';
-import { instantiateKernels } from './runtime/kernels';
-import { WorkerPool } from './runtime/pool';
-import { probeFeatures } from './runtime/probe';
-import type { KernelSource } from './runtime/source';
-import { Workspace } from './runtime/workspace';
+import { type PreparedCall, prepareCall } from './calls.js';
+import { drawInfoNCESample } from './losses/infoNCE.js';
+import type { LossContext } from './runtime/context.js';
+import { abortReason } from './runtime/control.js';
+import { type Executor, InlineExecutor } from './runtime/executor.js';
+import { instantiateKernels } from './runtime/kernels.js';
+import { WorkerPool } from './runtime/pool.js';
+import { probeFeatures } from './runtime/probe.js';
+import type { KernelSource } from './runtime/source.js';
+import type { Platform } from './runtime/spawn.js';
+import { Workspace } from './runtime/workspace.js';
 import type {
   BackendName,
   CflObjectiveOptions,
@@ -24,54 +24,94 @@ import type {
   InfoNCEOptions,
   InfoNCEResult,
   PatchContrastOptions,
+  PackageApi,
   PatchContrastResult,
-} from './types';
-import { checkChoice } from './validate';
-import { GpuRuntime, requestAdapter } from './webgpu/device';
-import { WebGpuExecutor } from './webgpu/executor';
-import { COST, type LossName, WebGpuRoute } from './webgpu/select';
+} from './types.js';
+import { checkChoice, checkFiniteJs, checkOptions, type FiniteCheck } from './validate.js';
+import type { GpuRuntime } from './webgpu/device.js';
+import { COST, type LossName, type WebGpuRoute } from './webgpu/select.js';
+
+// The WebGPU backend (device, executor, shaders) is loaded only by an engine that may use a GPU;
+// backend 'auto' first probes the adapter with the small adapter module.
+const loadWebGpu = () => import('./webgpu/backend.js');
+const loadAdapterProbe = () => import('./webgpu/adapter.js');
+type WebGpuBackend = Awaited<ReturnType<typeof loadWebGpu>>;
 
 // wasm32 addresses 4 GiB; the kernels' arena cannot use the last 64 KiB page (its allocator's end
 // offset would wrap), and the module's static data sits below the arena.
 const WASM32_LIMIT = 4 * 2 ** 30 - 2 ** 17;
 
-class WasmEngine implements Engine {
+/** Most threads an engine takes: each worker holds a wasm instance and its memory. */
+const MAX_THREADS = 256;
+
+/** The engine: one wasm instance (and its workers), and the WebGPU route when there is one. */
+/** What LossEngine implements: Engine with one wide signature per loss (Engine's overloads narrow the results). */
+interface EngineImpl extends Omit<Engine, LossName> {
+  crossEntropy(options: CrossEntropyOptions): Promise<CrossEntropyResult>;
+  patchContrast(options: PatchContrastOptions): Promise<PatchContrastResult>;
+  infoNCE(options: InfoNCEOptions): Promise<InfoNCEResult>;
+  cflObjective(options: CflObjectiveOptions): Promise<CflObjectiveResult>;
+}
+
+// Symbol.asyncDispose where the runtime has it, else the key TypeScript's `await using` looks for.
+const asyncDispose: typeof Symbol.asyncDispose =
+  Symbol.asyncDispose ?? (Symbol.for('Symbol.asyncDispose') as typeof Symbol.asyncDispose);
+
+class LossEngine implements EngineImpl {
   private disposed = false;
 
   /** `gpu` routes calls to the WebGPU context (backend 'webgpu', or 'auto' with a usable adapter). */
   constructor(
     readonly info: EngineInfo,
-    private readonly ctx: WasmContext,
+    private readonly ctx: LossContext,
     private readonly gpu?: { route: WebGpuRoute; runtime: GpuRuntime },
   ) {}
 
-  private run<T>(loss: LossName, options: unknown, fn: (ctx: WasmContext) => T | Promise<T>): Promise<T> {
+  /** Runs a call whose inputs are already taken. */
+  runCall<T>(call: PreparedCall): Promise<T> {
+    if (this.disposed) return Promise.reject(new Error('forgery-losses: this engine has been disposed'));
+    // An aborted signal stops the call before any work (its options were still checked).
+    if (call.signal?.aborted) return Promise.reject(abortReason(call.signal));
+    try {
+      const run = (ctx: LossContext) => call.run(ctx) as Promise<T>;
+      return this.gpu ? this.gpu.route.run(this.ctx, call.work, run) : run(this.ctx);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** The wasm SIMD finite check of the calling thread's instance. */
+  readonly checkFinite: FiniteCheck = (values, field) => this.ctx.workspace.checkFinite(values, field);
+
+  private call<T>(loss: LossName, options: unknown): Promise<T> {
     if (this.disposed) return Promise.reject(new Error('forgery-losses: this engine has been disposed'));
     try {
-      return Promise.resolve(this.gpu ? this.gpu.route.run(this.ctx, loss, options, fn) : fn(this.ctx));
+      return this.runCall(prepareCall(loss, options, this.checkFinite));
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
   crossEntropy(options: CrossEntropyOptions): Promise<CrossEntropyResult> {
-    return this.run('crossEntropy', options, (ctx) => runCrossEntropy(ctx, options));
+    return this.call('crossEntropy', options);
   }
 
   patchContrast(options: PatchContrastOptions): Promise<PatchContrastResult> {
-    return this.run('patchContrast', options, (ctx) => runPatchContrast(ctx, parsePatchContrast(options)));
+    return this.call('patchContrast', options);
   }
 
   infoNCE(options: InfoNCEOptions): Promise<InfoNCEResult> {
-    return this.run('infoNCE', options, (ctx) => runInfoNCE(ctx, options));
+    return this.call('infoNCE', options);
   }
 
   cflObjective(options: CflObjectiveOptions): Promise<CflObjectiveResult> {
-    return this.run('cflObjective', options, (ctx) => runCflObjective(ctx, options));
+    return this.call('cflObjective', options);
   }
 
+  /** Wasm memory held: this instance's and, as they last reported it, its workers'. */
   memoryBytes(): number {
-    return this.ctx.workspace.memoryBytes();
+    const pool = this.ctx.executor as Partial<WorkerPool>;
+    return this.ctx.workspace.memoryBytes() + (pool.memoryBytes?.() ?? 0);
   }
 
   async dispose(): Promise<void> {
@@ -80,43 +120,29 @@ class WasmEngine implements Engine {
     await this.gpu?.runtime.dispose();
   }
 
-  /** Test hook: destroys the WebGPU device, as a GPU reset would (no-op without one). */
-  [Symbol.for('forgery-losses.loseWebGpuDevice')](): void {
-    this.gpu?.runtime.loseDevice();
-  }
-
-  /** Test hook: the WebGPU strip and slice budgets in bytes (tiny ones exercise the splitting). */
-  [Symbol.for('forgery-losses.webGpuBudgets')](budgets: { strip?: number; slice?: number }): void {
-    if (this.gpu) Object.assign(this.gpu.runtime.budgets, budgets);
-  }
-
-  /** Test hook: crashes one worker of the pool (no-op without workers). */
-  [Symbol.for('forgery-losses.crashWorker')](): void {
-    (this.ctx.executor as Partial<WorkerPool>).crashOneWorker?.();
+  [asyncDispose](): Promise<void> {
+    return this.dispose();
   }
 }
 
 /** 'auto' threads: the core count, capped at 8 (per-image jobs rarely outnumber that). */
-async function autoThreads(): Promise<number> {
-  const nav = (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator;
-  let cores = nav?.hardwareConcurrency;
-  if (!cores && probeFeatures().workers)
-    cores = (await import('node:os').catch(() => undefined))?.availableParallelism?.();
-  return Math.max(1, Math.min(8, cores ?? 1));
+async function autoThreads(platform: Platform): Promise<number> {
+  return Math.max(1, Math.min(8, (await platform.cores()) ?? 1));
 }
 
 function parseEngineOptions(options: EngineOptions) {
-  if (options === null || typeof options !== 'object') throw new TypeError('createEngine expects an options object');
+  checkOptions(options, 'createEngine', ['threads', 'backend', 'wasmBuild', 'maxMemoryBytes', 'webgpuAuto']);
   const backend = checkChoice(options.backend, 'backend', ['auto', 'wasm', 'webgpu'] as const, 'auto');
   const wasmBuild = checkChoice(options.wasmBuild, 'wasmBuild', ['auto', 'simd', 'relaxed-simd'] as const, 'auto');
   const threads = options.threads ?? 1;
-  if (threads !== 'auto' && !(Number.isInteger(threads) && threads >= 1))
-    throw new RangeError(`threads must be an integer ≥ 1 or 'auto'; got ${String(threads)}`);
+  if (threads !== 'auto' && !(Number.isInteger(threads) && threads >= 1 && threads <= MAX_THREADS))
+    throw new RangeError(`threads must be an integer in [1, ${MAX_THREADS}] or 'auto'; got ${String(threads)}`);
   const maxMemoryBytes = options.maxMemoryBytes ?? WASM32_LIMIT;
+  if (typeof maxMemoryBytes !== 'number')
+    throw new TypeError(`maxMemoryBytes must be a number of bytes; got ${JSON.stringify(maxMemoryBytes)}`);
   if (!(maxMemoryBytes > 0)) throw new RangeError(`maxMemoryBytes must be a positive number; got ${maxMemoryBytes}`);
   const auto = options.webgpuAuto ?? {};
-  if (auto === null || typeof auto !== 'object')
-    throw new TypeError('webgpuAuto must be an object { margin?, allowFallbackAdapter? }');
+  checkOptions(auto, 'webgpuAuto', ['margin', 'allowFallbackAdapter']);
   const margin = auto.margin ?? COST.margin;
   if (typeof margin !== 'number' || !(margin >= 0) || !Number.isFinite(margin))
     throw new RangeError(`webgpuAuto.margin must be a finite number ≥ 0; got ${String(margin)}`);
@@ -142,13 +168,14 @@ async function startWebGpu(
   opts: ReturnType<typeof parseEngineOptions>,
   hasGpu: boolean,
   notes: string[],
-): Promise<{ runtime?: GpuRuntime; report: EngineInfo['webgpu'] }> {
+): Promise<{ runtime?: GpuRuntime; report: EngineInfo['webgpu']; lib?: WebGpuBackend }> {
   if (opts.backend === 'webgpu') {
-    const runtime = await GpuRuntime.create();
-    return { runtime, report: { ...runtime.report } };
+    const lib = await loadWebGpu();
+    const runtime = await lib.GpuRuntime.create();
+    return { runtime, report: { ...runtime.report }, lib };
   }
   if (opts.backend !== 'auto' || !hasGpu) return { report: null };
-  const got = await requestAdapter();
+  const got = await (await loadAdapterProbe()).requestAdapter();
   if ('reason' in got) {
     notes.push(`auto: ${got.reason}; every call runs on wasm`);
     return { report: null };
@@ -164,12 +191,13 @@ async function startWebGpu(
     `auto: a patchContrast, infoNCE or cflObjective call runs on WebGPU when ${opts.margin} × its estimated GPU ` +
       `time (transfers included) is below its estimated wasm time; crossEntropy always runs on wasm`,
   );
-  return { runtime: GpuRuntime.fromAdapter(got.adapter, got.report), report: { ...got.report } };
+  const lib = await loadWebGpu();
+  return { runtime: lib.GpuRuntime.fromAdapter(got.adapter, got.report), report: { ...got.report }, lib };
 }
 
 export async function createEngineFrom(
   source: KernelSource,
-  workerUrl: URL | undefined,
+  platform: Platform,
   options: EngineOptions = {},
 ): Promise<Engine> {
   const opts = parseEngineOptions(options);
@@ -177,7 +205,8 @@ export async function createEngineFrom(
   const notes: string[] = [];
   const webgpu = await startWebGpu(opts, features.webgpu, notes);
   try {
-    return await createWithWebGpu(source, workerUrl, opts, features, notes, webgpu);
+    // Engine's overloads describe what the implementation returns (e.g. `grad` unless `grad: false`).
+    return (await createWithWebGpu(source, platform, opts, features, notes, webgpu)) as Engine;
   } catch (error) {
     await webgpu.runtime?.dispose();
     throw error;
@@ -186,12 +215,12 @@ export async function createEngineFrom(
 
 async function createWithWebGpu(
   source: KernelSource,
-  workerUrl: URL | undefined,
+  platform: Platform,
   opts: ReturnType<typeof parseEngineOptions>,
   features: ReturnType<typeof probeFeatures>,
   notes: string[],
   webgpu: Awaited<ReturnType<typeof startWebGpu>>,
-): Promise<Engine> {
+): Promise<EngineImpl> {
   if (!features.simd) throw new Error('forgery-losses: this runtime has no WebAssembly SIMD (needed by every kernel)');
   if (opts.wasmBuild === 'relaxed-simd' && !features.relaxedSimd) {
     throw new Error(
@@ -204,18 +233,18 @@ async function createWithWebGpu(
   const kernels = await instantiateKernels(module);
   const workspace = new Workspace(kernels);
   const backend: BackendName = relaxed ? 'wasm-relaxed-simd' : 'wasm-simd';
-  const threads = opts.threads === 'auto' ? await autoThreads() : opts.threads;
+  const threads = opts.threads === 'auto' ? await autoThreads(platform) : opts.threads;
   let executor: Executor = new InlineExecutor(kernels, workspace);
   if (threads > 1 && opts.backend === 'webgpu') {
     notes.push(
       `threads: ${threads} asked, but backend "webgpu" runs every call on the GPU; threads apply to the wasm backend`,
     );
   } else if (threads > 1) {
-    if (!workerUrl || !features.workers) {
+    if (!platform.spawn || !features.workers) {
       notes.push(`threads: ${threads} asked, but this runtime offers no workers; jobs run in the calling thread`);
     } else {
       try {
-        executor = await WorkerPool.create(module, workerUrl, threads);
+        executor = await WorkerPool.create(module, platform.spawn, threads);
       } catch (error) {
         notes.push(
           `threads: ${threads} asked, but workers could not start (${(error as Error).message}); jobs run in the ` +
@@ -224,19 +253,19 @@ async function createWithWebGpu(
       }
     }
   }
-  const ctx: WasmContext = { kernels, workspace, backend, executor, maxMemoryBytes: opts.maxMemoryBytes };
-  const { runtime, report } = webgpu;
-  if (!runtime)
-    return new WasmEngine(
+  const ctx: LossContext = { kernels, workspace, backend, executor, maxMemoryBytes: opts.maxMemoryBytes };
+  const { runtime, report, lib } = webgpu;
+  if (!runtime || !lib)
+    return new LossEngine(
       { backend, threads: executor.threads, features: { ...features }, notes, webgpu: report },
       ctx,
     );
   // The WebGPU context: the same wrappers, its executor in place of the wasm one; no wasm memory limit applies.
-  const gpuCtx: WasmContext = {
+  const gpuCtx: LossContext = {
     kernels,
     workspace,
     backend: 'webgpu',
-    executor: new WebGpuExecutor(runtime),
+    executor: new lib.WebGpuExecutor(runtime),
     maxMemoryBytes: Number.POSITIVE_INFINITY,
   };
   const mode = opts.backend === 'webgpu' ? 'webgpu' : 'auto';
@@ -247,25 +276,38 @@ async function createWithWebGpu(
     notes,
     webgpu: report,
   };
-  return new WasmEngine(info, ctx, { route: new WebGpuRoute(mode, gpuCtx, executor.threads, opts.margin), runtime });
+  const route = new lib.WebGpuRoute(mode, gpuCtx, executor.threads, opts.margin);
+  return new LossEngine(info, ctx, { route, runtime });
 }
 
-/** The public API over one kernel source (the entries differ only in how they load the wasm). */
-export function makeApi(source: KernelSource, workerUrl?: URL) {
-  let defaultEngine: Promise<Engine> | undefined;
-  const engine = (): Promise<Engine> => (defaultEngine ??= createEngineFrom(source, workerUrl));
+/** The public API over one kernel source and platform (the entries differ only in these). */
+export function makeApi(source: KernelSource, platform: Platform): PackageApi {
+  let defaultEngine: Promise<LossEngine> | undefined;
+  let ready: LossEngine | undefined;
+  const engine = (): Promise<LossEngine> =>
+    (defaultEngine ??= createEngineFrom(source, platform).then((e) => (ready = e as LossEngine)));
+  /**
+   * A loss on the default engine. The call's inputs are taken now, as on an engine, even while the
+   * default engine is still being created (then with copies and the JavaScript finite check).
+   */
+  const topLevel = (loss: LossName) => (options: unknown) => {
+    let call: PreparedCall;
+    try {
+      call = prepareCall(loss, options, ready?.checkFinite ?? checkFiniteJs);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (ready) return ready.runCall(call);
+    const owned = call.own();
+    return engine().then((e) => e.runCall(owned));
+  };
+  // The overloads of PackageApi are Engine's.
   return {
-    /** Creates an engine with its own wasm instance and, for threads > 1, its own workers. */
-    createEngine: (options?: EngineOptions): Promise<Engine> => createEngineFrom(source, workerUrl, options),
-    /** Pixel cross-entropy (torch.nn.CrossEntropyLoss semantics) and its gradient. */
-    crossEntropy: async (options: CrossEntropyOptions) => (await engine()).crossEntropy(options),
-    /** CFL-Net patch contrastive loss, 'exact' or 'cflnet', and its gradient. */
-    patchContrast: async (options: PatchContrastOptions) => (await engine()).patchContrast(options),
-    /** FOCAL InfoNCE++ per image, averaged over the used images, and its gradient. */
-    infoNCE: async (options: InfoNCEOptions) => (await engine()).infoNCE(options),
-    /** CFL-Net training objective: weighted CE + alpha · patchContrast('cflnet'). */
-    cflObjective: async (options: CflObjectiveOptions) => (await engine()).cflObjective(options),
-    /** The pixels that infoNCE's seeded sampler draws (same on every runtime and thread count). */
-    drawInfoNCESample,
+    createEngine: (options?: EngineOptions): Promise<Engine> => createEngineFrom(source, platform, options),
+    crossEntropy: topLevel('crossEntropy') as PackageApi['crossEntropy'],
+    patchContrast: topLevel('patchContrast') as PackageApi['patchContrast'],
+    infoNCE: topLevel('infoNCE') as PackageApi['infoNCE'],
+    cflObjective: topLevel('cflObjective') as PackageApi['cflObjective'],
+    drawInfoNCESample: drawInfoNCESample as PackageApi['drawInfoNCESample'],
   };
 }

@@ -1,7 +1,7 @@
 // Input validation shared by every loss. Errors name the field and say what was expected:
 // TypeError for a wrong kind of value, RangeError for a value of the right kind but out of range.
 
-import type { Mask, Shape4 } from './types';
+import type { Mask, Shape4 } from './types.js';
 
 export function checkShape(shape: unknown, field = 'shape'): Shape4 {
   if (!Array.isArray(shape) || shape.length !== 4 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
@@ -43,6 +43,16 @@ export function reportNonFinite(array: ArrayLike<number>, field: string, index: 
   if (index < 0) return;
   throw new RangeError(`${field}[${index + offset}] = ${array[index + offset]}: values must be finite`);
 }
+
+/**
+ * Checks that every value of an input is finite, before any work on it: the engines' check is a
+ * wasm SIMD scan (Workspace.checkFinite); checkFiniteJs serves a call made before any engine exists.
+ */
+export type FiniteCheck = (values: Float32Array, field: string) => void;
+
+export const checkFiniteJs: FiniteCheck = (values, field) => {
+  for (let i = 0; i < values.length; i++) if (values[i] - values[i] !== 0) reportNonFinite(values, field, i);
+};
 
 export function optionalNumber(value: unknown, field: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -86,9 +96,92 @@ export function checkBoolean(value: unknown, field: string, fallback: boolean): 
   return value;
 }
 
-export function checkOptions(value: unknown, what: string): Record<string, unknown> {
-  if (value === null || typeof value !== 'object') throw new TypeError(`${what} expects one options object`);
+/**
+ * An options object with only the `known` keys: an unknown key is a TypeError that names it and,
+ * when one is close (a typo), the key probably meant. `what` names the object in messages.
+ */
+export function checkOptions(value: unknown, what: string, known: readonly string[]): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new TypeError(`${what} expects one options object`);
+  for (const key of Object.keys(value)) {
+    if (known.includes(key)) continue;
+    const near = closestKey(key, known);
+    throw new TypeError(
+      `${what}: unknown option '${key}'${near ? `; did you mean '${near}'?` : ''} (options: ${known.join(', ')})`,
+    );
+  }
   return value as Record<string, unknown>;
+}
+
+/** The known key nearest to `key` by edit distance (letter case ignored), if it is a likely typo. */
+function closestKey(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined,
+    bestDistance = Number.POSITIVE_INFINITY;
+  for (const k of known) {
+    const d = editDistance(key.toLowerCase(), k.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [k, d];
+  }
+  return bestDistance <= Math.max(1, Math.floor(Math.min(key.length, best?.length ?? 0) / 3)) ? best : undefined;
+}
+
+/** Levenshtein distance with adjacent transpositions counted as one edit. */
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/** The options every loss takes besides its own. */
+export const CALL_OPTIONS = ['grad', 'gradInto', 'signal', 'onProgress'] as const;
+
+/** A loss call's `signal` (an AbortSignal) and `onProgress` (a function), both optional. */
+export function checkCallOptions(o: Record<string, unknown>): {
+  signal?: AbortSignal;
+  onProgress?: (done: number, total: number) => void;
+} {
+  const signal = o.signal;
+  if (
+    signal !== undefined &&
+    (signal === null ||
+      typeof signal !== 'object' ||
+      typeof (signal as AbortSignal).aborted !== 'boolean' ||
+      typeof (signal as AbortSignal).addEventListener !== 'function')
+  )
+    throw new TypeError(`signal must be an AbortSignal; got ${String(signal)}`);
+  const onProgress = o.onProgress;
+  if (onProgress !== undefined && typeof onProgress !== 'function')
+    throw new TypeError(`onProgress must be a function (done, total) => void; got ${String(onProgress)}`);
+  return {
+    signal: signal as AbortSignal | undefined,
+    onProgress: onProgress as ((done: number, total: number) => void) | undefined,
+  };
+}
+
+/**
+ * `gradInto`: caller-owned Float32Arrays the gradient is written into, each of its input's length;
+ * `fields` are the gradients the loss has (logits, features).
+ */
+export function checkGradInto(
+  value: unknown,
+  lengths: Partial<Record<'logits' | 'features', number>>,
+): Partial<Record<'logits' | 'features', Float32Array>> {
+  if (value === undefined) return {};
+  const fields = Object.keys(lengths);
+  const o = checkOptions(value, 'gradInto', fields);
+  const out: Partial<Record<'logits' | 'features', Float32Array>> = {};
+  for (const field of fields as ('logits' | 'features')[]) {
+    if (o[field] === undefined) continue;
+    out[field] = checkFloat32(o[field], `gradInto.${field}`, lengths[field]!);
+  }
+  return out;
 }
 
 /** Positive integer patch size dividing H and W. */

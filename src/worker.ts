@@ -1,11 +1,13 @@
 // The worker side of the pool (runtime/pool.ts): instantiates the posted module with its own
-// memory, then runs one per-image job per message and transfers the results back.
+// memory, then runs one per-image job at a time, step by step: it posts each step's work, yields
+// between steps so that an 'abort' message can reach it, and transfers the results back.
 
-import { type ImageJob, runImageJob, transferList } from './losses/imageJobs';
-import { instantiateKernels, type Kernels } from './runtime/kernels';
-import { Workspace } from './runtime/workspace';
+import { Slicer } from './runtime/control.js';
+import { type ImageJob, imageJobSteps, transferList } from './runtime/jobs.js';
+import { instantiateKernels, type Kernels } from './runtime/kernels.js';
+import { Workspace } from './runtime/workspace.js';
 
-type Message = { type: 'init'; module: WebAssembly.Module } | { type: 'job'; job: ImageJob } | { type: 'crash' };
+type Message = { type: 'init'; module: WebAssembly.Module } | { type: 'job'; job: ImageJob } | { type: 'abort' };
 
 interface Channel {
   post(message: unknown, transfer?: ArrayBuffer[]): void;
@@ -35,27 +37,53 @@ async function channel(): Promise<Channel> {
 const port = await channel();
 let kernels: Kernels | undefined;
 let workspace: Workspace | undefined;
-let crashOnNextJob = false;
+/** Set by an 'abort' for the running job; a job starts with it clear. */
+let aborted = false;
+
+async function runJob(k: Kernels, ws: Workspace, job: ImageJob): Promise<void> {
+  aborted = false;
+  const steps = imageJobSteps(k, ws, job);
+  const slicer = new Slicer();
+  let work = 0;
+  try {
+    for (;;) {
+      const next = steps.next();
+      if (next.done) {
+        if (work > 0) port.post({ type: 'progress', work });
+        port.post({ type: 'result', result: next.value, memoryBytes: ws.memoryBytes() }, transferList(next.value));
+        return;
+      }
+      work += next.value;
+      if (!slicer.due()) continue;
+      port.post({ type: 'progress', work });
+      work = 0;
+      await slicer.yield();
+      if (aborted) {
+        port.post({ type: 'aborted', memoryBytes: ws.memoryBytes() });
+        return;
+      }
+    }
+  } catch (error) {
+    const e = error as Error;
+    port.post({
+      type: 'error',
+      name: e?.name ?? 'Error',
+      message: e?.message ?? String(error),
+      memoryBytes: ws.memoryBytes(),
+    });
+  } finally {
+    steps.return(undefined as never);
+  }
+}
 
 port.listen(async (message) => {
   if (message.type === 'init') {
     kernels = await instantiateKernels(message.module);
     workspace = new Workspace(kernels);
     port.post({ type: 'ready' });
-  } else if (message.type === 'crash') {
-    crashOnNextJob = true;
-  } else if (crashOnNextJob) {
-    // Test hook: die in the middle of a job, as a thread that fails would.
-    setTimeout(() => {
-      throw new Error('forgery-losses: worker crash requested by a test');
-    });
+  } else if (message.type === 'abort') {
+    aborted = true;
   } else if (kernels && workspace) {
-    try {
-      const result = runImageJob(kernels, workspace, message.job);
-      port.post({ type: 'result', result }, transferList(result));
-    } catch (error) {
-      const e = error as Error;
-      port.post({ type: 'error', name: e?.name ?? 'Error', message: e?.message ?? String(error) });
-    }
+    await runJob(kernels, workspace, message.job);
   }
 });

@@ -166,7 +166,7 @@ async function estimateOf(fn, options) {
   try {
     await tiny[fn](options);
   } catch (error) {
-    const m = /needs about \d+ MiB \((\d+) bytes\) of wasm memory/.exec(error?.message ?? '');
+    const m = /needs about [\d.]+ [KMG]iB \((\d+) bytes\) of wasm memory/.exec(error?.message ?? '');
     if (m) return Number(m[1]);
     throw error;
   }
@@ -218,7 +218,7 @@ test('maxMemoryBytes (1 MiB): a call that cannot fit is refused before any work,
       assert.ok(err instanceof RangeError, `${fn}: ${err?.constructor?.name}: ${err?.message}`);
       assert.match(
         err.message,
-        /needs about \d+ MiB \(\d+ bytes\) of wasm memory, over the limit of 1 MiB \(maxMemoryBytes/,
+        /needs about [\d.]+ [KMG]iB \(\d+ bytes\) of wasm memory, over the limit of 1 MiB \(1048576 bytes\) \(maxMemoryBytes/,
       );
       return true;
     });
@@ -239,7 +239,7 @@ test('beyond 4 GiB: refused with a RangeError naming the wasm32 limit, not a tra
     assert.ok(err instanceof RangeError, `${err?.constructor?.name}: ${err?.message}`);
     assert.match(
       err.message,
-      /patchContrast \(one image\) needs about \d+ MiB \(\d+ bytes\) of wasm memory, over the limit of 4096 MiB \(maxMemoryBytes, at most 4 GiB for wasm32\)/,
+      /patchContrast \(one image\) needs about [\d.]+ GiB \(\d+ bytes\) of wasm memory, over the limit of 4 GiB \(4294836224 bytes\) \(maxMemoryBytes, at most 4 GiB for wasm32\)/,
     );
     return true;
   });
@@ -247,7 +247,7 @@ test('beyond 4 GiB: refused with a RangeError naming the wasm32 limit, not a tra
 });
 
 test('one buffer past 1 GiB is no limit of its own (the arena has none); only the whole memory is', async () => {
-  // DESIGN.md's 65,536-patch image at the benchmark's C = 256 (1024 × 1024, p = 4): its features
+  // A 65,536-patch image (docs/design.md §4) at the benchmark's C = 256 (1024 × 1024, p = 4): its features
   // alone are exactly 1 GiB, one buffer, which the stub runtime's allocator refused. The estimate,
   // read from the refusal of an engine with a small limit, fits the default 4 GiB − 128 KiB.
   // The inputs are never touched, so these arrays cost no real memory.
@@ -259,7 +259,7 @@ test('one buffer past 1 GiB is no limit of its own (the arena has none); only th
     (e) => e,
   );
   assert.ok(err instanceof RangeError, String(err));
-  const bytes = Number(/needs about \d+ MiB \((\d+) bytes\)/.exec(err.message)?.[1]);
+  const bytes = Number(/needs about [\d.]+ [KMG]iB \((\d+) bytes\)/.exec(err.message)?.[1]);
   assert.ok(bytes > 2 ** 30 && bytes < 4 * 2 ** 30 - 2 ** 17, `estimate ${bytes} bytes`);
   // crossEntropy copies the logits into one buffer: 2 × 8192 × 16385 float32 is just over 1 GiB.
   const [B, C, H, W] = [1, 2, 8192, 16385];
@@ -269,7 +269,7 @@ test('one buffer past 1 GiB is no limit of its own (the arena has none); only th
     () => null,
     (e) => e,
   );
-  assert.match(String(ceErr?.message), /over the limit of 1024 MiB \(maxMemoryBytes/);
+  assert.match(String(ceErr?.message), /over the limit of 1 GiB \(1073741824 bytes\) \(maxMemoryBytes/);
   await checkCase([small], ce(2, 3, 7, 9));
 });
 
@@ -296,7 +296,7 @@ test('a runtime that refuses to grow the memory gives a RangeError before any wo
         assert.ok(err instanceof RangeError, `${fn}: ${err?.constructor?.name}: ${err?.message}`);
         assert.match(
           err.message,
-          /needs about \d+ MiB of wasm memory, and the runtime refused to grow the memory to it/,
+          /needs about [\d.]+ [KMG]iB \(\d+ bytes\) of wasm memory, and the runtime refused to grow the memory to it/,
         );
         return true;
       });
@@ -310,7 +310,7 @@ test('a runtime that refuses to grow the memory gives a RangeError before any wo
 test('threads: 2 — limits are checked in the calling thread, before any job reaches a worker', async () => {
   const e = await fresh({ threads: 2, maxMemoryBytes: MiB });
   const { fn, options } = materialize(pc(4, 64, 2, 32, 32));
-  await assert.rejects(e[fn](options), /over the limit of 1 MiB \(maxMemoryBytes/);
+  await assert.rejects(e[fn](options), /over the limit of 1 MiB \(1048576 bytes\) \(maxMemoryBytes/);
   await checkCase([e], pc(3, 8, 4, 4, 4, { variant: 'cflnet' }));
   await checkCase([e], nce(3, 8, 8, 8, { positive: 'mean-exp' }));
 });

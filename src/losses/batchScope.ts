@@ -2,8 +2,8 @@
 // image (1, C, B·H, W) that stacks the batch vertically, so stacked pixel b·H·W + k is pixel k of
 // image b. These helpers build that image from the batch and split its results back per image.
 
-import type { InfoNCEResult, Mask } from '../types';
-import type { InfoNCEImage } from './imageJobs';
+import type { InfoNCEResult, Mask } from '../types.js';
+import type { InfoNCEImage } from '../runtime/jobs.js';
 
 type Sets = { queries: Int32Array[]; negatives: Int32Array[] };
 type BuildSets = (mask: Mask, images: number, hw: number, sample: unknown) => Sets;
@@ -20,16 +20,14 @@ export function stackImages(features: Float32Array, b: number, c: number, hw: nu
   return out;
 }
 
-/** The inverse of stackImages. */
-export function unstackImages(stacked: Float32Array, b: number, c: number, hw: number): Float32Array {
-  const out = new Float32Array(stacked.length);
+/** The inverse of stackImages, into `out`. */
+function unstackImages(stacked: Float32Array, b: number, c: number, hw: number, out: Float32Array): void {
   for (let img = 0; img < b; img++) {
     for (let ch = 0; ch < c; ch++) {
       const from = (ch * b + img) * hw;
       out.set(stacked.subarray(from, from + hw), (img * c + ch) * hw);
     }
   }
-  return out;
 }
 
 /**
@@ -64,6 +62,7 @@ export function splitBatchResult(
   c: number,
   hw: number,
   grad: boolean,
+  gradInto?: Float32Array,
 ): Omit<InfoNCEResult, 'backend'> {
   const used = image.loss !== null;
   const queryCounts: [number, number][] = Array.from({ length: b }, () => [0, 0]);
@@ -94,6 +93,11 @@ export function splitBatchResult(
     perQueryLoss,
   };
   // A skipped stacked image computes no gradient: every pixel's is 0.
-  if (grad) result.grad = { features: image.grad ? unstackImages(image.grad, b, c, hw) : new Float32Array(b * c * hw) };
+  if (grad) {
+    const out = gradInto ?? new Float32Array(b * c * hw);
+    if (image.grad) unstackImages(image.grad, b, c, hw, out);
+    else out.fill(0);
+    result.grad = { features: out };
+  }
   return result;
 }

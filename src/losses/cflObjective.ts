@@ -1,40 +1,105 @@
-// cflObjective: the CFL-Net training loss (spec section 6) — weighted cross-entropy on (B, 2, H, W)
+// cflObjective: the CFL-Net training loss (docs/spec.md §6) — weighted cross-entropy on (B, 2, H, W)
 // logits against the truncated mask, plus alpha × patchContrast('cflnet').
 
-import type { CflObjectiveOptions, CflObjectiveResult } from '../types';
-import { checkBoolean, checkFloat32, checkOptions, optionalNumber } from '../validate';
-import type { WasmContext } from './context';
-import { runCrossEntropy } from './crossEntropy';
-import { parsePatchContrast, runPatchContrast } from './patchContrast';
+import type { CallControl } from '../runtime/control.js';
+import type { LossContext } from '../runtime/context.js';
+import type { PatchContrastJob } from '../runtime/jobs.js';
+import type { CflObjectiveResult } from '../types.js';
+import { CALL_OPTIONS, checkOptions, type FiniteCheck, optionalNumber } from '../validate.js';
+import {
+  checkCrossEntropyMemory,
+  ownInputs,
+  type ParsedCrossEntropy,
+  parseCrossEntropy,
+  runCrossEntropy,
+} from './crossEntropy.js';
+import {
+  type PreparedPatchContrast,
+  patchContrastJobs,
+  preparePatchContrast,
+  runPatchContrast,
+} from './patchContrast.js';
 
 const CFL_WEIGHT: readonly [number, number] = [0.0892, 0.9108];
 const MAX_ALPHA = 1e12;
 
-export async function runCflObjective(ctx: WasmContext, options: CflObjectiveOptions): Promise<CflObjectiveResult> {
-  const o = checkOptions(options, 'cflObjective');
-  const pc = parsePatchContrast({ ...o, variant: 'cflnet' });
-  const { b, h, w } = pc;
-  const logits = checkFloat32(o.logits, 'logits', b * 2 * h * w);
+export const CFL_OBJECTIVE_OPTIONS = [
+  'logits',
+  'features',
+  'mask',
+  'shape',
+  'weight',
+  'alpha',
+  'patchSize',
+  'temperature',
+  ...CALL_OPTIONS,
+] as const;
+
+/** Both parts validated, and their inputs copied, before any work. */
+export interface PreparedCflObjective {
+  contrast: PreparedPatchContrast;
+  ce: ParsedCrossEntropy;
+  alpha: number;
+}
+
+export function prepareCflObjective(options: unknown, finite: FiniteCheck): PreparedCflObjective {
+  const o = checkOptions(options, 'cflObjective', CFL_OBJECTIVE_OPTIONS);
+  const gradInto = o.gradInto;
+  const { features, logits } = (gradInto ?? {}) as { features?: unknown; logits?: unknown };
+  if (gradInto !== undefined) checkOptions(gradInto, 'gradInto', ['logits', 'features']);
+  const contrast = preparePatchContrast({ ...o, logits: undefined, gradInto: features && { features } }, finite, {
+    variant: 'cflnet',
+  });
+  const { b, h, w } = contrast;
   const alpha = optionalNumber(o.alpha, 'alpha', 1);
   if (!Number.isFinite(alpha)) throw new RangeError(`alpha must be finite; got ${alpha}`);
   // alpha scales the float32 gradient (up to ~1e12/t for a zero vector): keep it from overflowing.
   if (Math.abs(alpha) > MAX_ALPHA)
     throw new RangeError(`alpha must lie in [-1e12, 1e12] (the float32 gradient overflows beyond); got ${alpha}`);
-  const weight = o.weight === undefined ? CFL_WEIGHT : (o.weight as readonly number[]);
-  const grad = checkBoolean(o.grad, 'grad', true);
-  // trunc(mask): only an exact 1 is class 1 (spec section 6).
+  // trunc(mask): only an exact 1 is class 1 (docs/spec.md §6).
   const target = new Uint8Array(b * h * w);
-  for (let i = 0; i < target.length; i++) target[i] = pc.mask[i] === 1 ? 1 : 0;
-  const contrast = await runPatchContrast(ctx, pc, alpha);
-  const ce = await runCrossEntropy(ctx, { logits, shape: [b, 2, h, w], target, weight, reduction: 'mean', grad });
+  contrast.masks.forEach((mask, img) => {
+    for (let i = 0; i < mask.length; i++) target[img * h * w + i] = mask[i] === 1 ? 1 : 0;
+  });
+  const ce = parseCrossEntropy({
+    logits: o.logits,
+    shape: [b, 2, h, w],
+    target,
+    weight: o.weight === undefined ? CFL_WEIGHT : o.weight,
+    reduction: 'mean',
+    grad: o.grad,
+    gradInto: logits && { logits },
+  });
+  // The cross-entropy runs after the contrastive part: its logits are checked now, and copied.
+  finite(ce.logits, 'logits');
+  return { contrast, ce: ownInputs(ce), alpha };
+}
+
+export type CflObjectiveJobs = PatchContrastJob[];
+
+/** The jobs of the contrastive part; both parts' memory is checked here, before any work. */
+export function cflObjectiveJobs(ctx: LossContext, p: PreparedCflObjective): CflObjectiveJobs {
+  const jobs = patchContrastJobs(ctx, p.contrast, p.alpha);
+  checkCrossEntropyMemory(ctx, p.ce);
+  return jobs;
+}
+
+export async function runCflObjective(
+  ctx: LossContext,
+  p: PreparedCflObjective,
+  jobs: PatchContrastJob[],
+  control: CallControl,
+): Promise<CflObjectiveResult> {
+  const contrast = await runPatchContrast(ctx, p.contrast, jobs, control);
+  const ce = await runCrossEntropy(ctx, p.ce, control);
   const ceLoss = ce.loss as number;
   const result: CflObjectiveResult = {
-    loss: ceLoss + alpha * contrast.loss,
+    loss: ceLoss + p.alpha * contrast.loss,
     ceLoss,
     contrastLoss: contrast.loss,
     backend: ctx.backend,
   };
-  if (grad)
+  if (p.ce.grad)
     result.grad = {
       logits: (ce.grad as { logits: Float32Array }).logits,
       features: (contrast.grad as { features: Float32Array }).features,

@@ -1,62 +1,91 @@
-// infoNCE: FOCAL's per-image InfoNCE++ (spec section 5). The TypeScript side builds the query and
+// infoNCE: FOCAL's per-image InfoNCE++ (docs/spec.md §5). The TypeScript side builds the query and
 // negative index lists (all pixels, a seeded sample, or explicit lists); the kernel does the rest.
 
-import { drawSample, imageGenerator } from '../sampler';
-import type { InfoNCEOptions, InfoNCEResult, Mask } from '../types';
+import { drawSample, imageGenerator } from '../sampler.js';
+import type { InfoNCEResult, Mask } from '../types.js';
 import {
+  CALL_OPTIONS,
   checkBoolean,
+  checkCallOptions,
+  checkGradInto,
   checkChoice,
   checkFloat32,
   checkMask,
   checkOptions,
   checkShape,
   checkTemperature,
-} from '../validate';
-import { ARENA_SLACK, checkMemoryBudget, type MemoryNeed, roundUp8, type WasmContext } from './context';
-import type { InfoNCEImage, InfoNCEJob } from './imageJobs';
-import { splitBatchResult, stackImages, stackSets } from './batchScope';
+  type FiniteCheck,
+} from '../validate.js';
+import { ARENA_SLACK, checkMemoryBudget, type LossContext, type MemoryNeed } from '../runtime/context.js';
+import type { CallControl } from '../runtime/control.js';
+import type { InfoNCEImage, InfoNCEJob } from '../runtime/jobs.js';
+import type { Kernels } from '../runtime/kernels.js';
+import { splitBatchResult, stackImages, stackSets } from './batchScope.js';
 
 const POSITIVE = { 'mean-logit': 0, 'mean-exp': 1 } as const;
-const STRIP_ROWS = 32;
 
-interface Parsed {
+export const INFO_NCE_OPTIONS = [
+  'features',
+  'mask',
+  'shape',
+  'temperature',
+  'positive',
+  'sample',
+  'scope',
+  ...CALL_OPTIONS,
+] as const;
+
+/** A validated call with its own copies of the inputs, taken when the call was made. */
+export interface PreparedInfoNCE {
   b: number;
   c: number;
+  /** Pixels of one input image. */
   hw: number;
-  features: Float32Array;
-  mask: Mask;
   temperature: number;
   positive: 'mean-logit' | 'mean-exp';
   scope: 'image' | 'batch';
-  /** Per image: query (pristine) and negative (forged) pixel indices, as built. */
-  queries: Int32Array[];
-  negatives: Int32Array[];
+  /** The dictionaries: one per image, or one for the stacked batch (scope 'batch'). */
+  dictionaries: {
+    features: Float32Array;
+    /** Query (pristine) and negative (forged) pixel indices, as built. */
+    queries: Int32Array;
+    negatives: Int32Array;
+  }[];
   grad: boolean;
+  gradInto?: Float32Array;
 }
 
-function parse(options: InfoNCEOptions): Parsed {
-  const o = checkOptions(options, 'infoNCE');
+export function prepareInfoNCE(options: unknown, finite: FiniteCheck): PreparedInfoNCE {
+  const o = checkOptions(options, 'infoNCE', INFO_NCE_OPTIONS);
   const [b, c, h, w] = checkShape(o.shape);
-  const hw = h * w;
-  const features = checkFloat32(o.features, 'features', b * c * hw);
+  const hw = h * w,
+    chw = c * hw;
+  const features = checkFloat32(o.features, 'features', b * chw);
   const mask = checkMask(o.mask, 'mask', b * hw);
   const temperature = checkTemperature(o.temperature);
   const positive = checkChoice(o.positive, 'positive', ['mean-logit', 'mean-exp'] as const, 'mean-logit');
   const scope = checkChoice(o.scope, 'scope', ['image', 'batch'] as const, 'image');
+  const grad = checkBoolean(o.grad, 'grad', true);
+  const gradInto = checkGradInto(o.gradInto, { features: b * chw }).features;
+  checkCallOptions(o);
+  finite(features, 'features');
   const { queries, negatives } =
     scope === 'batch' ? stackSets(mask, b, hw, o.sample, buildSets) : buildSets(mask, b, hw, o.sample);
+  // The copies: per image, or the stacked image, which is a copy already.
+  const images =
+    scope === 'batch'
+      ? [stackImages(features, b, c, hw)]
+      : queries.map((_, i) => features.slice(i * chw, (i + 1) * chw));
   return {
     b,
     c,
     hw,
-    features,
-    mask,
     temperature,
     positive,
     scope,
-    queries,
-    negatives,
-    grad: checkBoolean(o.grad, 'grad', true),
+    dictionaries: images.map((f, i) => ({ features: f, queries: queries[i], negatives: negatives[i] })),
+    grad,
+    gradInto,
   };
 }
 
@@ -95,6 +124,7 @@ export function buildSets(
     explicit = 'pristine' in s || 'forged' in s;
   if (seeded === explicit)
     throw new TypeError('sample takes exactly one form: { maxPerClass, seed? } or { pristine, forged }');
+  checkOptions(s, 'sample', seeded ? ['maxPerClass', 'seed'] : ['pristine', 'forged']);
   if (seeded) {
     const max = s.maxPerClass,
       seed = s.seed ?? 0;
@@ -162,7 +192,7 @@ export function drawInfoNCESample(options: {
   maxPerClass: number;
   seed?: number;
 }): { pristine: Int32Array[]; forged: Int32Array[] } {
-  const o = checkOptions(options, 'drawInfoNCESample');
+  const o = checkOptions(options, 'drawInfoNCESample', ['mask', 'shape', 'maxPerClass', 'seed', 'scope']);
   const [b, , h, w] = checkShape(o.shape);
   const mask = checkMask(o.mask, 'mask', b * h * w);
   const scope = checkChoice(o.scope, 'scope', ['image', 'batch'] as const, 'image');
@@ -173,112 +203,81 @@ export function drawInfoNCESample(options: {
 }
 
 /**
- * Wasm memory of one image of C channels and `hw` pixels with j queries and m negatives. Wrapper
- * (imageJobs.ts): the features, the index lists, the per-query outputs (8 bytes per query) and the
- * zeroed gradient. Kernel: U, X, their panels (mean-exp packs U too), dU and dX (rows × C_p
- * float32), norms (8 per row), the strips of negative logits (and, for mean-exp, of query logits),
- * ℓ0, its LSE and ∂loss/∂ℓ0 (12 per query row), S and T (a row each). A skipped image only has its
- * features checked.
+ * Wasm memory of one image of C channels and `hw` pixels with j queries and m negatives: the
+ * wrapper's buffers (runtime/jobs.ts: the features, the index lists, the per-query outputs, 8 bytes
+ * per query, and the zeroed gradient) and the kernel's own (infoNCEKernelBytes,
+ * assembly/info_nce.ts). A skipped image only has its features checked.
  */
-function imageMemory(p: Parsed, hw: number, j: number, m: number, used: boolean): MemoryNeed {
+function imageMemory(k: Kernels, p: PreparedInfoNCE, hw: number, j: number, m: number, used: boolean): MemoryNeed {
   const features = p.c * hw * 4;
   if (!used) return features + ARENA_SLACK;
-  const jp = roundUp8(j),
-    mp = roundUp8(m),
-    row = roundUp8(p.c) * 4;
-  const meanExp = p.positive === 'mean-exp';
-  const strips = STRIP_ROWS * 4 * (mp + (meanExp ? jp : 0));
-  return (
-    features * (p.grad ? 2 : 1) +
-    12 * j +
-    4 * m +
-    ((meanExp ? 3 : 2) * jp + 3 * mp) * row +
-    8 * (jp + mp) +
-    strips +
-    12 * jp +
-    2 * row +
-    ARENA_SLACK
-  );
+  const kernel = k.infoNCEKernelBytes(j, m, p.c, POSITIVE[p.positive]);
+  return features * (p.grad ? 2 : 1) + 12 * j + 4 * m + kernel + ARENA_SLACK;
 }
 
-/** The images a call computes: the B images (scope 'image') or their vertical stack ('batch'). */
-interface Dictionary {
-  hw: number;
-  /** Features of image i (C × hw); `owned` when it is already a private copy. */
-  features(i: number): Float32Array;
-  owned: boolean;
-  offset(i: number): number;
-  stacked: number;
-}
-
-export async function runInfoNCE(ctx: WasmContext, options: InfoNCEOptions): Promise<InfoNCEResult> {
-  const p = parse(options);
-  const { b, c } = p;
-  const chw = c * p.hw;
-  const dict: Dictionary =
-    p.scope === 'batch'
-      ? ((stacked) => ({ hw: b * p.hw, features: () => stacked, owned: true, offset: () => 0, stacked: b }))(
-          stackImages(p.features, b, c, p.hw),
-        )
-      : {
-          hw: p.hw,
-          features: (i) => p.features.subarray(i * chw, (i + 1) * chw),
-          owned: false,
-          offset: (i) => i * chw,
-          stacked: 1,
-        };
-  const counts = p.queries.map((q, i): [number, number] => [q.length, p.negatives[i].length]);
+/** One job per dictionary, their memory checked. */
+export function infoNCEJobs(ctx: LossContext, p: PreparedInfoNCE): InfoNCEJob[] {
+  const hw = p.scope === 'batch' ? p.b * p.hw : p.hw;
+  const counts = p.dictionaries.map((d): [number, number] => [d.queries.length, d.negatives.length]);
   const used = counts.map(([j, m]) => j >= 2 && m >= 1);
-  const needs = counts.map(([j, m], i) => imageMemory(p, dict.hw, j, m, used[i]));
+  const needs = counts.map(([j, m], i) => imageMemory(ctx.kernels, p, hw, j, m, used[i]));
   checkMemoryBudget(
     ctx,
     Math.max(...needs),
     p.scope === 'batch' ? 'infoNCE (the stacked batch)' : 'infoNCE (one image)',
   );
   const numUsed = used.filter(Boolean).length;
-  const images = await Promise.all(
-    counts.map(
-      ([j], img) =>
-        ctx.executor.run((forWorker): InfoNCEJob => {
-          const view = dict.features(img);
-          return {
-            kind: 'infoNCE',
-            features: forWorker && !dict.owned ? view.slice() : view,
-            offset: dict.offset(img),
-            stacked: dict.stacked,
-            c,
-            hw: dict.hw,
-            queries: p.queries[img],
-            negatives: p.negatives[img],
-            used: used[img],
-            temperature: p.temperature,
-            positive: POSITIVE[p.positive],
-            gradScale: 1 / (j * numUsed),
-            grad: p.grad,
-            memoryBytes: needs[img],
-          };
-        }) as Promise<InfoNCEImage>,
-    ),
-  );
+  return p.dictionaries.map((d, img) => ({
+    kind: 'infoNCE',
+    features: d.features,
+    offset: img * p.c * p.hw,
+    stacked: p.scope === 'batch' ? p.b : 1,
+    c: p.c,
+    hw,
+    queries: d.queries,
+    negatives: d.negatives,
+    used: used[img],
+    temperature: p.temperature,
+    positive: POSITIVE[p.positive],
+    gradScale: 1 / (counts[img][0] * numUsed),
+    grad: p.grad,
+    memoryBytes: needs[img],
+  }));
+}
+
+export async function runInfoNCE(
+  ctx: LossContext,
+  p: PreparedInfoNCE,
+  jobs: InfoNCEJob[],
+  control: CallControl,
+): Promise<InfoNCEResult> {
+  const { b, c } = p;
+  const chw = c * p.hw;
+  const images = (await Promise.all(jobs.map((job) => ctx.executor.run(job, control)))) as InfoNCEImage[];
   if (p.scope === 'batch') {
-    return { ...splitBatchResult(images[0], p.queries[0], p.negatives[0], b, c, p.hw, p.grad), backend: ctx.backend };
+    const d = p.dictionaries[0];
+    const split = splitBatchResult(images[0], d.queries, d.negatives, b, c, p.hw, p.grad, p.gradInto);
+    return { ...split, backend: ctx.backend };
   }
   // Reduced in image order, whatever finished first.
+  const used = jobs.map((job) => job.used);
+  const numUsed = used.filter(Boolean).length;
   let loss = 0;
   for (const image of images) if (image.loss !== null) loss += image.loss;
   const result: InfoNCEResult = {
     loss: numUsed > 0 ? loss / numUsed : 0,
     numUsedImages: numUsed,
     usedImages: used,
-    queryCounts: counts,
+    queryCounts: jobs.map((job): [number, number] => [job.queries.length, job.negatives.length]),
     perImageLoss: images.map((image) => image.loss),
     perQueryLoss: images.map((image) => image.perQuery ?? null),
     backend: ctx.backend,
   };
   if (p.grad) {
-    const grad = new Float32Array(b * chw);
+    const grad = p.gradInto ?? new Float32Array(b * chw);
     images.forEach((image, img) => {
       if (image.grad) grad.set(image.grad, img * chw);
+      else grad.fill(0, img * chw, (img + 1) * chw);
     });
     result.grad = { features: grad };
   }

@@ -1,113 +1,141 @@
-// patchContrast: the CFL-Net patch contrastive loss (spec section 4), image by image.
+// patchContrast: the CFL-Net patch contrastive loss (docs/spec.md §4), image by image.
 
-import type { PatchContrastOptions, PatchContrastResult } from '../types';
+import type { PatchContrastResult } from '../types.js';
 import {
+  CALL_OPTIONS,
   checkBoolean,
+  checkCallOptions,
   checkChoice,
   checkFloat32,
+  checkGradInto,
   checkMask,
   checkOptions,
   checkPatchSize,
   checkShape,
   checkTemperature,
+  type FiniteCheck,
   maskImage,
-} from '../validate';
-import { ARENA_SLACK, checkMemoryBudget, type MemoryNeed, roundUp8, type WasmContext } from './context';
-import type { PatchContrastImage, PatchContrastJob } from './imageJobs';
+} from '../validate.js';
+import { ARENA_SLACK, checkMemoryBudget, type LossContext, type MemoryNeed } from '../runtime/context.js';
+import type { CallControl } from '../runtime/control.js';
+import type { PatchContrastImage, PatchContrastJob } from '../runtime/jobs.js';
+import type { Kernels } from '../runtime/kernels.js';
 
 const VARIANT = { exact: 0, cflnet: 1 } as const;
-const STRIP_ROWS = 32;
 
-export interface ParsedPatchContrast {
+export const PATCH_CONTRAST_OPTIONS = [
+  'features',
+  'mask',
+  'shape',
+  'patchSize',
+  'temperature',
+  'variant',
+  ...CALL_OPTIONS,
+] as const;
+
+/** A validated call with its own copies of the inputs, taken when the call was made. */
+export interface PreparedPatchContrast {
   b: number;
   c: number;
   h: number;
   w: number;
-  features: Float32Array;
-  mask: PatchContrastOptions['mask'];
+  /** Per image: C × H × W features and the H × W float32 mask. */
+  features: Float32Array[];
+  masks: Float32Array[];
   patchSize: number;
   temperature: number;
   variant: 'exact' | 'cflnet';
   grad: boolean;
+  gradInto?: Float32Array;
 }
 
-export function parsePatchContrast(
-  options: PatchContrastOptions | Record<string, unknown>,
+/** Validates every option and copies the inputs (so the caller may reuse its arrays at once). */
+export function preparePatchContrast(
+  o: Record<string, unknown>,
+  finite: FiniteCheck,
   defaults: { variant?: 'exact' | 'cflnet' } = {},
-): ParsedPatchContrast {
-  const o = checkOptions(options, 'patchContrast');
+): PreparedPatchContrast {
   const [b, c, h, w] = checkShape(o.shape);
-  return {
+  const hw = h * w,
+    chw = c * hw;
+  const features = checkFloat32(o.features, 'features', b * chw);
+  const mask = checkMask(o.mask, 'mask', b * hw);
+  const grad = checkBoolean(o.grad, 'grad', true);
+  const prepared: PreparedPatchContrast = {
     b,
     c,
     h,
     w,
-    features: checkFloat32(o.features, 'features', b * c * h * w),
-    mask: checkMask(o.mask, 'mask', b * h * w),
+    features: [],
+    masks: [],
     patchSize: checkPatchSize(o.patchSize, h, w),
     temperature: checkTemperature(o.temperature),
     variant: checkChoice(o.variant, 'variant', ['exact', 'cflnet'] as const, defaults.variant ?? 'exact'),
-    grad: checkBoolean(o.grad, 'grad', true),
+    grad,
+    gradInto: checkGradInto(o.gradInto, { features: b * chw }).features,
   };
+  checkCallOptions(o);
+  finite(features, 'features');
+  for (let img = 0; img < b; img++) {
+    prepared.features.push(features.slice(img * chw, (img + 1) * chw));
+    const m = maskImage(mask, img, hw);
+    prepared.masks.push(m.buffer === mask.buffer ? m.slice() : m);
+  }
+  return prepared;
+}
+
+export function parsePatchContrast(options: unknown, finite: FiniteCheck): PreparedPatchContrast {
+  return preparePatchContrast(checkOptions(options, 'patchContrast', PATCH_CONTRAST_OPTIONS), finite);
 }
 
 /**
- * Wasm memory one image needs. Wrapper (imageJobs.ts): the features (the gradient overwrites
- * them), the float32 mask, per-patch losses and labels (5 bytes per patch). Kernel: row maps
- * (8 per patch), Z, its panels and dZ (N_p × C_p float32 each), norms (8 per row), one strip of
- * similarities, column maxima and three row statistics (16 per row).
+ * Wasm memory one image needs: the wrapper's buffers (runtime/jobs.ts: the features, which the
+ * gradient overwrites, the float32 mask, per-patch losses and labels, 5 bytes per patch) and the
+ * kernel's own (patchContrastKernelBytes, assembly/patch_contrast.ts).
  */
-export function patchContrastMemory(p: ParsedPatchContrast): MemoryNeed {
+export function patchContrastMemory(k: Kernels, p: PreparedPatchContrast): MemoryNeed {
   const n = (p.h / p.patchSize) * (p.w / p.patchSize);
-  const np = roundUp8(n),
-    cp = roundUp8(p.c);
   const features = p.c * p.h * p.w * 4,
-    mask = p.h * p.w * 4,
-    matrix = np * cp * 4,
-    strip = STRIP_ROWS * np * 4;
-  return features + mask + 13 * n + 3 * matrix + 24 * np + strip + ARENA_SLACK;
+    mask = p.h * p.w * 4;
+  return features + mask + 5 * n + k.patchContrastKernelBytes(n, p.c) + ARENA_SLACK;
 }
 
-/** Runs every image; `gradScale` multiplies the batch-mean gradient (cflObjective passes alpha). */
-export async function runPatchContrast(
-  ctx: WasmContext,
-  p: ParsedPatchContrast,
-  gradScale = 1,
-): Promise<PatchContrastResult> {
-  const need = patchContrastMemory(p);
+/** One job per image, their memory checked; `gradScale` multiplies the batch-mean gradient. */
+export function patchContrastJobs(ctx: LossContext, p: PreparedPatchContrast, gradScale = 1): PatchContrastJob[] {
+  const need = patchContrastMemory(ctx.kernels, p);
   checkMemoryBudget(ctx, need, 'patchContrast (one image)');
+  const n = (p.h / p.patchSize) * (p.w / p.patchSize),
+    chw = p.c * p.h * p.w;
+  return p.features.map((features, img) => ({
+    kind: 'patchContrast',
+    features,
+    offset: img * chw,
+    mask: p.masks[img],
+    c: p.c,
+    h: p.h,
+    w: p.w,
+    patchSize: p.patchSize,
+    temperature: p.temperature,
+    variant: VARIANT[p.variant],
+    gradScale: gradScale / (n * p.b),
+    grad: p.grad,
+    memoryBytes: need,
+  }));
+}
+
+/** Runs the jobs of a call and reduces them in image order, whatever finished first. */
+export async function runPatchContrast(
+  ctx: LossContext,
+  p: PreparedPatchContrast,
+  jobs: PatchContrastJob[],
+  control: CallControl,
+): Promise<PatchContrastResult> {
+  const images = (await Promise.all(jobs.map((job) => ctx.executor.run(job, control)))) as PatchContrastImage[];
   const { b, c, h, w, patchSize } = p;
-  const hw = h * w,
-    chw = c * hw;
+  const chw = c * h * w;
   const kh = h / patchSize,
     kw = w / patchSize,
     n = kh * kw;
-  const images = await Promise.all(
-    Array.from(
-      { length: b },
-      (_, img) =>
-        ctx.executor.run((forWorker): PatchContrastJob => {
-          const view = p.features.subarray(img * chw, (img + 1) * chw);
-          const mask = maskImage(p.mask, img, hw);
-          return {
-            kind: 'patchContrast',
-            features: forWorker ? view.slice() : view,
-            offset: img * chw,
-            mask: forWorker && mask.buffer === p.mask.buffer ? mask.slice() : mask,
-            c,
-            h,
-            w,
-            patchSize,
-            temperature: p.temperature,
-            variant: VARIANT[p.variant],
-            gradScale: gradScale / (n * b),
-            grad: p.grad,
-            memoryBytes: need,
-          };
-        }) as Promise<PatchContrastImage>,
-    ),
-  );
-  // Reduced in image order, whatever finished first.
   const perImageLoss = new Float64Array(b);
   const perPatchLoss = new Float32Array(b * n);
   const patchLabels = new Uint8Array(b * n);
@@ -127,7 +155,7 @@ export async function runPatchContrast(
     backend: ctx.backend,
   };
   if (p.grad) {
-    const grad = new Float32Array(b * chw);
+    const grad = p.gradInto ?? new Float32Array(b * chw);
     images.forEach((image, img) => {
       grad.set(image.grad as Float32Array, img * chw);
     });

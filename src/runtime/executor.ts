@@ -1,21 +1,29 @@
 // Where per-image jobs run. The inline executor runs them in the calling thread on the engine's
-// own wasm instance; the worker pool (pool.ts) spreads them over workers. Both take a job
-// *maker*, called when the job is about to run, so a batch is never copied whole: in the calling
-// thread a job holds views of the caller's arrays, for a worker it holds per-image copies.
+// own wasm instance, one step at a time with the event loop given back between steps; the worker
+// pool (pool.ts) spreads them over workers. Jobs are made when the call is made, so they hold the
+// call's own copies of its inputs (docs/design.md §8).
 
-import type { ParsedCrossEntropy } from '../losses/crossEntropy';
-import { type ImageJob, type ImageResult, runImageJob } from '../losses/imageJobs';
-import type { Kernels } from './kernels';
-import type { Workspace } from './workspace';
-
-export type JobMaker = (forWorker: boolean) => ImageJob;
+import { type CallControl, Slicer } from './control.js';
+import {
+  type CrossEntropySums,
+  type ImageJob,
+  type ImageResult,
+  imageJobSteps,
+  type ParsedCrossEntropy,
+} from './jobs.js';
+import type { Kernels } from './kernels.js';
+import type { Workspace } from './workspace.js';
 
 export interface Executor {
   /** Threads that run jobs (1 for the calling thread). */
   readonly threads: number;
-  run(make: JobMaker): Promise<ImageResult>;
-  /** A whole cross-entropy call, where the executor has its own path for it (WebGPU). */
-  crossEntropy?(p: ParsedCrossEntropy): Promise<{ loss: number | Float32Array; grad?: Float32Array }>;
+  /** Runs one job of a call; rejects with the call's reason once `control` stops. */
+  run(job: ImageJob, control: CallControl): Promise<ImageResult>;
+  /**
+   * The sums of a whole cross-entropy call, where the executor has its own path for it (WebGPU); the
+   * targets are checked, and the result reduced, by src/losses/crossEntropy.ts.
+   */
+  crossEntropy?(p: ParsedCrossEntropy, gradScale: number): Promise<CrossEntropySums>;
   dispose(): Promise<void>;
 }
 
@@ -27,13 +35,42 @@ export class InlineExecutor implements Executor {
     private readonly workspace: Workspace,
   ) {}
 
-  run(make: JobMaker): Promise<ImageResult> {
-    try {
-      return Promise.resolve(runImageJob(this.kernels, this.workspace, make(false)));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+  run(job: ImageJob, control: CallControl): Promise<ImageResult> {
+    return new Promise((resolve, reject) => {
+      control.onStop(reject);
+      this.workspace.exclusive(() => runSteps(this.kernels, this.workspace, job, control)).then(resolve, reject);
+    });
   }
 
   async dispose(): Promise<void> {}
+}
+
+/**
+ * Runs a job's steps in this thread, reporting each step's work, yielding every SLICE_MS and
+ * stopping (its wasm memory freed) as soon as the call stops. The worker (src/worker.ts) runs the
+ * same steps its own way.
+ */
+async function runSteps(k: Kernels, ws: Workspace, job: ImageJob, control: CallControl): Promise<ImageResult> {
+  control.throwIfStopped();
+  const steps = imageJobSteps(k, ws, job);
+  const slicer = new Slicer();
+  let work = 0;
+  try {
+    for (;;) {
+      const next = steps.next();
+      if (next.done) {
+        control.advance(work);
+        return next.value;
+      }
+      work += next.value;
+      if (!slicer.due()) continue;
+      // Progress and the event loop's turn, every SLICE_MS of work.
+      control.advance(work);
+      work = 0;
+      await slicer.yield();
+      control.throwIfStopped();
+    }
+  } finally {
+    steps.return(undefined as never);
+  }
 }

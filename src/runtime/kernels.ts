@@ -4,11 +4,9 @@ export interface Kernels {
   memory: WebAssembly.Memory;
   alloc(bytes: number): number;
   reset(): void;
+  mark(): number;
+  resetTo(end: number): void;
   findNonFinite(ptr: number, n: number): number;
-  expArray(src: number, dst: number, n: number): void;
-  logArray(src: number, dst: number, n: number): void;
-  hsumTest(src: number): number;
-  hmaxTest(src: number): number;
   packPanels(src: number, rows8: number, cp: number, dst: number): void;
   similarityStrip(
     a: number,
@@ -70,7 +68,10 @@ export interface Kernels {
     scratch: number,
     status: number,
   ): number;
-  patchContrastImage(
+  /** Bytes the kernels allocate per image (the memory estimates read the kernels' own formulas). */
+  patchContrastKernelBytes(n: number, c: number): number;
+  infoNCEKernelBytes(j: number, m: number, c: number, positive: number): number;
+  patchContrastBegin(
     features: number,
     mask: number,
     c: number,
@@ -79,13 +80,14 @@ export interface Kernels {
     p: number,
     temperature: number,
     variant: number,
-    gradScale: number,
-    perPatch: number,
     labels: number,
-    columnMax: number,
     grad: number,
   ): number;
-  infoNCEImage(
+  patchContrastColumnMax(state: number, s0: number, s1: number): void;
+  patchContrastStats(state: number, s0: number, s1: number, perPatch: number): void;
+  patchContrastGrad(state: number, s0: number, s1: number, gradScale: number): void;
+  patchContrastEnd(state: number, grad: number): number;
+  infoNCEBegin(
     features: number,
     c: number,
     hw: number,
@@ -95,11 +97,18 @@ export interface Kernels {
     m: number,
     temperature: number,
     positive: number,
+    perQueryPositive: number,
+  ): number;
+  infoNCEStrips(
+    state: number,
+    s0: number,
+    s1: number,
     gradScale: number,
     perQuery: number,
     perQueryPositive: number,
     grad: number,
-  ): number;
+  ): void;
+  infoNCEEnd(state: number, grad: number): number;
 }
 
 /** Instantiates a compiled kernel module with its own memory. */

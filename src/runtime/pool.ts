@@ -8,70 +8,54 @@
 // which worker finished first.
 // Thresholds: cross-entropy never leaves the calling thread (a batch costs about as much as its
 // transfer); the contrastive losses always use the pool when it has more than one worker.
+// Stopping: a call that stops (an abort) rejects at once; its queued jobs are dropped and a worker
+// running one is told to drop it, which it does at its next step, freeing its memory; the worker
+// takes no new job until it has answered. Workers post each step's work for onProgress.
 // Failure: a worker that dies mid-job rejects that job with an Error, is replaced, and the pool
 // goes on. Workers are unref'd while idle (Node), so an idle pool never keeps a process alive.
 // Runtimes: Node (node:worker_threads; Node 20 has no global Worker), and module Web Workers in
-// browsers, Deno and Bun. A page needs only dist/worker.js served beside dist/index.js.
+// browsers, Deno and Bun; each entry says how to start them (spawn.ts).
 
-import { type ImageResult, transferList } from '../losses/imageJobs';
-import type { Executor, JobMaker } from './executor';
+import type { CallControl } from './control.js';
+import type { Executor } from './executor.js';
+import { type ImageJob, type ImageResult, transferList } from './jobs.js';
+import type { Spawner, WorkerPort } from './spawn.js';
 
 const READY_TIMEOUT_MS = 15_000;
 
-interface Port {
-  post(message: unknown, transfer?: ArrayBuffer[]): void;
-  terminate(): void;
-  /** Node only: let the process exit while this worker is idle. */
-  hold(busy: boolean): void;
-}
+type Port = WorkerPort;
 
-interface Handlers {
-  message(data: WorkerReply): void;
-  died(reason: string): void;
-}
-
+/** What a worker answers (src/worker.ts); every answer but 'progress' ends its job. */
 type WorkerReply =
   | { type: 'ready' }
-  | { type: 'result'; result: ImageResult }
-  | { type: 'error'; name: string; message: string };
+  | { type: 'progress'; work: number }
+  | { type: 'result'; result: ImageResult; memoryBytes: number }
+  | { type: 'aborted'; memoryBytes: number }
+  | { type: 'error'; name: string; message: string; memoryBytes: number };
 
 interface Pending {
-  make: JobMaker;
+  job: ImageJob;
+  control: CallControl;
+  /** Set once the call has stopped: the answer is then only awaited to free the worker. */
+  settled: boolean;
   resolve(result: ImageResult): void;
   reject(error: unknown): void;
 }
 
+/** What a slot whose worker is starting is busy with. */
+const STARTING: Pending = {
+  job: undefined as never,
+  control: undefined as never,
+  settled: true,
+  resolve() {},
+  reject() {},
+};
+
 interface Slot {
   port: Port;
   busy?: Pending;
-}
-
-/** Starts a worker from `url`, whichever Worker this runtime has. */
-async function spawn(url: URL, handlers: Handlers): Promise<Port> {
-  const WebWorker = (globalThis as { Worker?: typeof Worker }).Worker;
-  if (typeof WebWorker === 'function') {
-    const w = new WebWorker(url, { type: 'module' });
-    w.onmessage = (e) => handlers.message(e.data as WorkerReply);
-    w.onerror = (e) => {
-      e.preventDefault?.();
-      handlers.died(e.message || 'worker error');
-    };
-    w.onmessageerror = () => handlers.died('a message could not be deserialized');
-    return { post: (m, t) => w.postMessage(m, t ?? []), terminate: () => w.terminate(), hold: () => {} };
-  }
-  const { Worker: NodeWorker } = await import('node:worker_threads');
-  // By default a worker inherits the process's flags, and Node refuses some of them in a worker
-  // (--input-type of node -e scripts, V8 flags such as --experimental-wasm-relaxed-simd). The
-  // worker needs none: V8 flags are process-wide, and the module arrives compiled.
-  const w = new NodeWorker(url, { execArgv: [] });
-  w.on('message', (data) => handlers.message(data as WorkerReply));
-  w.on('error', (e) => handlers.died(e.message));
-  w.on('exit', (code) => handlers.died(`exit code ${code}`));
-  return {
-    post: (m, t) => w.postMessage(m, t ?? []),
-    terminate: () => void w.terminate(),
-    hold: (busy) => (busy ? w.ref() : w.unref()),
-  };
+  /** The worker's wasm memory, as its last answer reported. */
+  memoryBytes: number;
 }
 
 export class WorkerPool implements Executor {
@@ -81,13 +65,13 @@ export class WorkerPool implements Executor {
 
   private constructor(
     private readonly module: WebAssembly.Module,
-    private readonly url: URL,
+    private readonly spawn: Spawner,
     readonly threads: number,
   ) {}
 
   /** A pool of `threads` ready workers; rejects when a worker cannot start or answer. */
-  static async create(module: WebAssembly.Module, url: URL, threads: number): Promise<WorkerPool> {
-    const pool = new WorkerPool(module, url, threads);
+  static async create(module: WebAssembly.Module, spawn: Spawner, threads: number): Promise<WorkerPool> {
+    const pool = new WorkerPool(module, spawn, threads);
     try {
       for (let i = 0; i < threads; i++) pool.slots.push(await pool.start());
     } catch (error) {
@@ -108,8 +92,9 @@ export class WorkerPool implements Executor {
         slot?.port.terminate();
         reject(new Error(`forgery-losses: a worker could not start (${reason})`));
       };
-      spawn(this.url, {
-        message: (data) => {
+      this.spawn({
+        message: (reply) => {
+          const data = reply as WorkerReply;
           if (!ready && data.type === 'ready') {
             ready = true;
             clearTimeout(timer);
@@ -120,7 +105,7 @@ export class WorkerPool implements Executor {
         died: (reason) => (ready && slot ? this.died(slot, reason) : fail(reason)),
       }).then(
         (port) => {
-          slot = { port };
+          slot = { port, memoryBytes: 0 };
           port.post({ type: 'init', module: this.module });
         },
         (error) => fail(String(error?.message ?? error)),
@@ -128,12 +113,31 @@ export class WorkerPool implements Executor {
     });
   }
 
-  run(make: JobMaker): Promise<ImageResult> {
+  run(job: ImageJob, control: CallControl): Promise<ImageResult> {
     if (this.disposed) return Promise.reject(new Error('forgery-losses: this engine has been disposed'));
     return new Promise((resolve, reject) => {
-      this.queue.push({ make, resolve, reject });
+      const pending: Pending = { job, control, settled: false, resolve, reject };
+      this.queue.push(pending);
+      control.onStop((reason) => this.stop(pending, reason));
       this.pump();
     });
+  }
+
+  /** The call of `pending` stopped: it rejects now; a worker running it is told to drop it. */
+  private stop(pending: Pending, reason: unknown): void {
+    if (pending.settled) return;
+    pending.settled = true;
+    pending.reject(reason);
+    const queued = this.queue.indexOf(pending);
+    if (queued >= 0) this.queue.splice(queued, 1);
+    const slot = this.slots.find((s) => s.busy === pending);
+    // The worker stays busy until it answers, so its next job never meets a stale 'abort'.
+    slot?.port.post({ type: 'abort' });
+  }
+
+  /** Wasm memory of all workers, as last reported. */
+  memoryBytes(): number {
+    return this.slots.reduce((sum, slot) => sum + slot.memoryBytes, 0);
   }
 
   private pump(): void {
@@ -141,23 +145,25 @@ export class WorkerPool implements Executor {
       if (this.queue.length === 0) return;
       if (slot.busy) continue;
       const pending = this.queue.shift() as Pending;
-      try {
-        const job = pending.make(true);
-        slot.busy = pending;
-        slot.port.hold(true);
-        slot.port.post({ type: 'job', job }, transferList(job));
-      } catch (error) {
-        slot.busy = undefined;
-        pending.reject(error);
-      }
+      slot.busy = pending;
+      slot.port.hold(true);
+      // The job's arrays are the call's own copies: they move to the worker, not copied again.
+      slot.port.post({ type: 'job', job: pending.job }, transferList(pending.job));
     }
   }
 
   private finish(slot: Slot, data: WorkerReply): void {
     const pending = slot.busy;
+    if (data.type === 'progress') {
+      if (pending && !pending.settled) pending.control.advance(data.work);
+      return;
+    }
+    if (data.type === 'ready') return;
     slot.busy = undefined;
+    slot.memoryBytes = data.memoryBytes;
     slot.port.hold(false);
-    if (pending) {
+    if (pending && !pending.settled) {
+      pending.settled = true;
       if (data.type === 'result') pending.resolve(data.result);
       else if (data.type === 'error') pending.reject(rebuildError(data.name, data.message));
     }
@@ -171,19 +177,13 @@ export class WorkerPool implements Executor {
     const pending = slot.busy;
     slot.busy = undefined;
     slot.port.terminate();
-    if (pending)
+    if (pending && !pending.settled) {
+      pending.settled = true;
       pending.reject(new Error(`forgery-losses: a worker died during the call (${reason}); it has been replaced`));
+    }
     if (this.disposed) return;
-    const placeholder: Slot = {
-      port: { post() {}, terminate() {}, hold() {} },
-      busy: {
-        make: () => {
-          throw new Error('starting');
-        },
-        resolve() {},
-        reject() {},
-      },
-    };
+    // Busy, so that pump() skips it while its replacement starts.
+    const placeholder: Slot = { port: { post() {}, terminate() {}, hold() {} }, busy: STARTING, memoryBytes: 0 };
     this.slots[index] = placeholder;
     this.start().then(
       (fresh) => {
@@ -199,15 +199,10 @@ export class WorkerPool implements Executor {
     );
   }
 
-  /** Test hook: the first worker dies during its next job, as if its thread had failed. */
-  crashOneWorker(): void {
-    this.slots[0]?.port.post({ type: 'crash' });
-  }
-
   async dispose(): Promise<void> {
     this.disposed = true;
     for (const slot of this.slots) {
-      slot.busy?.reject(new Error('forgery-losses: this engine has been disposed'));
+      if (slot.busy && !slot.busy.settled) slot.busy.reject(new Error('forgery-losses: this engine has been disposed'));
       slot.port.terminate();
     }
     this.slots.length = 0;

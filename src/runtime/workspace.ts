@@ -2,9 +2,14 @@
 // out. Views are made afresh from `memory.buffer` every time, because growing the memory detaches
 // every earlier view. `reset` frees everything at once (the kernels' allocator is an arena).
 
-import type { Kernels } from './kernels';
+import { checkFiniteJs, reportNonFinite } from '../validate.js';
+import { formatBytes } from './context.js';
+import type { Kernels } from './kernels.js';
 
 const PAGE = 65536;
+/** Floats per chunk of checkFinite at most (1 MiB), and the bytes of scratch it wants at least. */
+const MAX_FINITE_CHUNK = 2 ** 18;
+const MIN_FINITE_SCRATCH = 2 ** 14;
 
 type UnsafeBuffer = { allocUnsafeSlow(size: number): Uint8Array };
 const NodeBuffer = (globalThis as { Buffer?: UnsafeBuffer }).Buffer;
@@ -41,7 +46,7 @@ export class Workspace {
       memory.grow(want - have);
     } catch (error) {
       throw new RangeError(
-        `${what} needs about ${Math.ceil(bytes / 2 ** 20)} MiB of wasm memory, and the runtime refused to grow ` +
+        `${what} needs about ${formatBytes(bytes)} of wasm memory, and the runtime refused to grow ` +
           `the memory to it (${(error as Error)?.message ?? error})`,
       );
     }
@@ -49,6 +54,63 @@ export class Workspace {
 
   reset(): void {
     this.kernels.reset();
+  }
+
+  private queue: Promise<unknown> = Promise.resolve();
+  private holders = 0;
+
+  /** True while a task holds (or waits for) the arena: a new user must then queue behind it. */
+  get busy(): boolean {
+    return this.holders > 0;
+  }
+
+  /**
+   * Runs `task` alone on this instance. A job that yields between its steps keeps its buffers in
+   * the arena, so another job or call waits for it instead of resetting them.
+   */
+  exclusive<T>(task: () => Promise<T> | T): Promise<T> {
+    // Idle: the task starts now, in this turn (it reads its inputs before the caller goes on).
+    const run = this.holders++ === 0 ? new Promise<T>((resolve) => resolve(task())) : this.queue.then(task);
+    this.queue = run.then(
+      () => this.holders--,
+      () => this.holders--,
+    );
+    return run;
+  }
+
+  /**
+   * Checks that every value is finite, in chunks through a scratch buffer above whatever the arena
+   * holds (a job suspended between its steps keeps its buffers). The scratch uses the memory there
+   * is (growing it by a page only when under 16 KiB are free), is zeroed afterwards, and leaves the
+   * arena as it was; throws a RangeError naming the first bad value of `field`.
+   */
+  checkFinite(values: Float32Array, field: string): void {
+    const k = this.kernels;
+    const end = k.mark() >>> 0;
+    let room = k.memory.buffer.byteLength - end - 16;
+    if (room < MIN_FINITE_SCRATCH && values.length * 4 > room) {
+      try {
+        k.memory.grow(1);
+      } catch {
+        checkFiniteJs(values, field); // a runtime that refuses memory still gets the check
+        return;
+      }
+      room += PAGE;
+    }
+    const chunk = Math.max(1, Math.min(values.length, MAX_FINITE_CHUNK, Math.floor(room / 4)));
+    const ptr = this.alloc(chunk * 4);
+    const view = this.f32(ptr, chunk);
+    try {
+      for (let i = 0; i < values.length; i += chunk) {
+        const part = values.subarray(i, i + chunk);
+        view.set(part);
+        const bad = k.findNonFinite(ptr, part.length);
+        if (bad >= 0) reportNonFinite(values, field, bad, i);
+      }
+    } finally {
+      view.fill(0);
+      k.resetTo(end);
+    }
   }
 
   /** `bytes` bytes, 16-byte aligned, contents undefined. */

@@ -1,9 +1,10 @@
 // Runs the WebGPU suite under Deno (navigator.gpu over Mesa's Vulkan lavapipe) and prints one line
-// of JSON for tests/webgpu.test.mjs. An optional argument names another build of the package.
+// of JSON for tests/webgpu.test.mjs. An optional argument names another build of the package; the default
+// is the test-only entry (src/testing.ts), whose fault injection the suite uses.
 import { readFileSync } from 'node:fs';
 import { runWebGpuSuite } from './webgpu.mjs';
 
-const pkg = await import(globalThis.Deno?.args?.[0] ?? '../../dist/index.js');
+const pkg = await import(globalThis.Deno?.args?.[0] ?? '../../build/testing.js');
 const fixtures = new URL('../fixtures/', import.meta.url);
 const loadCase = async (loss, name) => JSON.parse(readFileSync(new URL(`${loss}/${name}.json`, fixtures), 'utf8'));
 const result = await runWebGpuSuite(pkg, loadCase);

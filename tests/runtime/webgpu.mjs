@@ -50,9 +50,6 @@ const SPLIT_CASES = [
   ['cross_entropy', 'soft_mean'],
 ];
 
-const LOSE = Symbol.for('forgery-losses.loseWebGpuDevice');
-const BUDGETS = Symbol.for('forgery-losses.webGpuBudgets');
-
 /**
  * Returns { skipped } when this runtime has no WebGPU adapter, else
  * { passed, failed, failures, info, worst: { <loss>: { loss, grad } } }.
@@ -106,10 +103,10 @@ export async function runWebGpuSuite(pkg, loadCase, { cases = WEBGPU_CASES } = {
       throw new Error(`loss ${a.loss} vs ${b.loss}, grad ${typeof b.grad}`);
   });
 
-  engine[BUDGETS]({ strip: 1, slice: 1 });
+  pkg.setWebGpuBudgets(engine, { strip: 1, slice: 1 });
   for (const [loss, name] of SPLIT_CASES)
     await golden(engine, loss, name, ' (split: 32-row strips, 1-channel slices, pixel chunks)');
-  engine[BUDGETS]({ strip: 32 * 2 ** 20, slice: 64 * 2 ** 20 });
+  pkg.setWebGpuBudgets(engine, { strip: 32 * 2 ** 20, slice: 64 * 2 ** 20 });
 
   await check('a non-finite feature is a RangeError naming it, and the engine keeps working', async () => {
     const o = optionsOf(await loadCase('info_nce', 'basic_b2_c8_8x8__mean-logit'));
@@ -133,13 +130,13 @@ export async function runWebGpuSuite(pkg, loadCase, { cases = WEBGPU_CASES } = {
 
   // A new device recompiles every pipeline it uses (slow on software adapters): cross-entropy needs one.
   await check('device lost between calls: the next call gets a new device', async () => {
-    engine[LOSE]();
+    pkg.loseWebGpuDevice(engine);
   });
   await golden(engine, 'cross_entropy', 'label_smoothing_0p1_weight_ignore_mean', ' (after device loss)');
   await check('device lost during a call: a clear error (or the result), then the engine works', async () => {
     const c = await loadCase('cross_entropy', 'soft_weight_sum');
     const pending = engine.crossEntropy(optionsOf(c));
-    engine[LOSE]();
+    pkg.loseWebGpuDevice(engine);
     const outcome = await pending.then(
       (r) => r,
       (e) => e,

@@ -1,0 +1,67 @@
+// Test-only entry, built to build/testing.js and never packed: the default entry's API plus the
+// fault injection the tests need (a worker that dies mid-job, a lost WebGPU device, tiny WebGPU
+// budgets). It reaches into engine internals on purpose, so that neither the public engine nor the
+// published worker carries a test hook.
+
+import relaxedBytes from '../build/kernels.relaxed.wasm';
+import simdBytes from '../build/kernels.simd.wasm';
+import { makeApi } from './engine.js';
+import type { LossContext } from './runtime/context.js';
+import { WorkerPool } from './runtime/pool.js';
+import { sourceFromBytes } from './runtime/source.js';
+import { nodePlatform } from './runtime/spawn-node.js';
+import type { Engine } from './types.js';
+import type { GpuRuntime } from './webgpu/device.js';
+
+export type * from './types.js';
+export { planSteps, STEP_WORK, STRIP_ROWS } from './runtime/jobs.js';
+
+// The published worker, beside the published entry.
+const api = makeApi(
+  sourceFromBytes(simdBytes, relaxedBytes),
+  nodePlatform(new URL('../dist/worker.js', import.meta.url)),
+);
+
+export const { createEngine, crossEntropy, patchContrast, infoNCE, cflObjective, drawInfoNCESample } = api;
+
+interface Internals {
+  ctx: LossContext;
+  gpu?: { runtime: GpuRuntime };
+}
+
+const internals = (engine: Engine) => engine as unknown as Internals;
+
+type Post = (message: { type?: string }, transfer?: ArrayBuffer[]) => void;
+
+/** The next job handed to the pool's first worker kills that worker mid-job (no-op without workers). */
+export function crashWorkerOnNextJob(engine: Engine): void {
+  const pool = internals(engine).ctx.executor;
+  if (!(pool instanceof WorkerPool)) return;
+  const inside = pool as unknown as { slots: { port: { post: Post } }[]; died(slot: unknown, reason: string): void };
+  const slot = inside.slots[0];
+  const post = slot.port.post;
+  slot.port.post = (message, transfer) => {
+    post(message, transfer);
+    if (message.type !== 'job') return;
+    slot.port.post = post;
+    inside.died(slot, 'killed by a test');
+  };
+}
+
+/** Destroys the engine's WebGPU device, as a GPU reset would (no-op without one). */
+export function loseWebGpuDevice(engine: Engine): void {
+  const runtime = internals(engine).gpu?.runtime as unknown as
+    | { device: GPUDevice | null; generation: number; forget(generation: number, message: string): void }
+    | undefined;
+  if (!runtime) return;
+  const device = runtime.device;
+  // Forgotten at once (the device's lost promise settles later), so the next call sees the loss.
+  runtime.forget(runtime.generation, 'destroyed by a test');
+  device?.destroy();
+}
+
+/** The WebGPU strip and slice budgets in bytes (tiny ones exercise the splitting). */
+export function setWebGpuBudgets(engine: Engine, budgets: { strip?: number; slice?: number }): void {
+  const runtime = internals(engine).gpu?.runtime;
+  if (runtime) Object.assign(runtime.budgets, budgets);
+}
