@@ -1,37 +1,69 @@
-// The comparison (npm run bench:compare): every case of DESIGN.md section 4, value + gradient,
-// this package (wasm SIMD and relaxed SIMD, threads 1 and 2), TF.js-wasm composing the same losses
-// and — when Debian's python3-torch is installed — PyTorch on the CPU, all in one run on the same
-// generated inputs. Prints one table (times, ratios, losses side by side) and the package's
-// GFLOP/s per phase; --markdown FILE also writes them as Markdown (the README's table).
-//   node bench/compare.mjs [--case ce,pc,nce,nce-full] [--runs N] [--no-tfjs] [--no-torch] [--small] [--markdown FILE]
+// The comparison (npm run bench:compare): every case of docs/benchmarks.md, value + gradient,
+// this package (wasm SIMD and relaxed SIMD, threads 1 and 2, under every Node given), TF.js-wasm
+// composing the same losses and — when Debian's python3-torch is installed — PyTorch on the CPU,
+// all in one run on the same generated inputs. Prints one table (times, efficiency, ratios, losses
+// side by side), the 2-thread speed-ups and the package's GFLOP/s per phase; --markdown FILE also
+// writes them as Markdown (bench/RESULTS.md).
+//   node bench/compare.mjs [--case ce,pc,pc1,nce,nce-full] [--runs N] [--node PATH]... [--no-tfjs] [--no-torch]
+//                          [--small] [--markdown FILE]
+// --node (repeatable; default: the Node running this script) runs the package rows under each Node
+// binary given; TF.js and PyTorch run once, TF.js under the Node running this script.
+// The package is run from a copy of dist/ taken at the start ($FL_BENCH_DIST), so that a rebuild
+// during the run (others share the working tree) changes no row.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { makeCase, writeCaseBinaries } from './cases.mjs';
 
 const { values: args } = parseArgs({
   options: {
-    case: { type: 'string', default: 'ce,pc,nce,nce-full' },
+    case: { type: 'string', default: 'ce,pc,pc1,nce,nce-full' },
     runs: { type: 'string', default: '5' },
+    node: { type: 'string', multiple: true },
     'no-tfjs': { type: 'boolean', default: false },
     'no-torch': { type: 'boolean', default: false },
     small: { type: 'boolean', default: false },
     markdown: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
+if (args.help) {
+  console.log(`Usage: node bench/compare.mjs [options]
+  --case LIST     cases to run, of ce,pc,pc1,nce,nce-full (default: all)
+  --runs N        timed runs of the package (default 5; at most 3 for pc and mean-exp)
+  --node PATH     run the package rows under this Node binary; repeatable (default: this Node)
+  --no-tfjs       leave out TF.js;  --no-torch  leave out PyTorch
+  --small         small inputs of the same structure (a quick run)
+  --markdown FILE also write the tables as Markdown`);
+  process.exit(0);
+}
 const here = (file) => new URL(file, import.meta.url).pathname;
 const RELAXED_FLAG = '--experimental-wasm-relaxed-simd';
 const PYTHON = '/usr/bin/python3';
 const small = args.small ? ['--small'] : [];
-const VARIANTS = { ce: ['mean'], pc: ['exact', 'cflnet'], nce: ['mean-logit'], 'nce-full': ['mean-logit', 'mean-exp'] };
-// PyTorch and TF.js take seconds to minutes on pc; fewer runs keep the whole comparison short.
-const slowRuns = (name) => (name === 'pc' ? 1 : 3);
+const VARIANTS = {
+  ce: ['mean'],
+  pc: ['exact', 'cflnet'],
+  pc1: ['exact', 'cflnet'],
+  nce: ['mean-logit'],
+  'nce-full': ['mean-logit', 'mean-exp'],
+};
+// PyTorch and TF.js take seconds to minutes on pc (TF.js ~30 s a call) and pc1; fewer runs keep
+// the whole comparison short.
+const slowRuns = (name) => (name === 'pc' || name === 'pc1' ? 1 : 3);
+
+const distSnapshot = mkdtempSync(join(tmpdir(), 'fl-bench-dist-'));
+const distBuilt = statSync(here('../dist/index.js')).mtime;
+cpSync(here('../dist'), join(distSnapshot, 'dist'), { recursive: true });
+process.env.FL_BENCH_DIST = join(distSnapshot, 'dist'); // read by every child and by support/cases.mjs
+process.on('exit', () => rmSync(distSnapshot, { recursive: true, force: true }));
+const { makeCase, writeCaseBinaries } = await import('../support/cases.mjs');
+const loadStart = loadavg()[0];
 
 function json(cmd, argv) {
   const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 1 << 26, timeout: 900_000 });
-  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed:\n${r.stderr.slice(-2000)}`);
+  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed:\n${(r.stderr ?? '').slice(-2000)}`);
   return r.stdout
     .trim()
     .split('\n')
@@ -39,11 +71,88 @@ function json(cmd, argv) {
     .map((l) => JSON.parse(l));
 }
 
-const relaxedWorks = spawnSync(process.execPath, [RELAXED_FLAG, '-e', '0']).status === 0;
+// ---------------------------------------------------------------------------
+// The Nodes: version, and the flags (if any) under which it validates the relaxed-SIMD build.
+// Node 20 needs --experimental-wasm-relaxed-simd; Node 22 and 24 run it by default and reject the flag.
+
+const RELAXED_WASM = join(process.env.FL_BENCH_DIST, 'kernels.relaxed.wasm');
+const VALIDATES = `process.stdout.write(String(WebAssembly.validate(require('node:fs').readFileSync(${JSON.stringify(RELAXED_WASM)}))))`;
+
+function probeNode(path) {
+  const version = spawnSync(path, ['-p', 'process.version'], { encoding: 'utf8' });
+  if (version.status !== 0)
+    throw new Error(`--node ${path}: cannot run it (${version.error?.message ?? version.stderr})`);
+  const relaxedWith = (flags) => spawnSync(path, [...flags, '-e', VALIDATES], { encoding: 'utf8' }).stdout === 'true';
+  const relaxedFlags = relaxedWith([]) ? [] : relaxedWith([RELAXED_FLAG]) ? [RELAXED_FLAG] : null;
+  const builds = [
+    { build: 'simd', phases: 'simd', flags: [] },
+    ...(relaxedFlags ? [{ build: 'relaxed-simd', phases: 'relaxed', flags: relaxedFlags }] : []),
+  ];
+  return { path, version: version.stdout.trim(), builds };
+}
+
+const nodes = (args.node ?? [process.execPath]).map(probeNode);
 const torchVersion =
   args['no-torch'] || !existsSync(PYTHON)
     ? null
     : spawnSync(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' }).stdout?.trim() || null;
+
+// ---------------------------------------------------------------------------
+// Per-phase GFLOP/s of the kernels at the pc and nce-full sizes (one thread), per Node and build.
+// The single-core peak of a Node and build is the best of these (every phase, both sizes).
+
+const PHASE_SIZES = [
+  ['pc: 3136 × 3136 × 256', ['3136', '3136', '256']],
+  ['nce-full: 2800 × 1300 × 256', ['2800', '1300', '256']],
+];
+const phases = [];
+const peakGflops = new Map(); // `${node.version} ${build}` -> GFLOP/s
+for (const node of nodes) {
+  for (const { build, phases: kernels, flags } of node.builds) {
+    for (const [what, dims] of PHASE_SIZES) {
+      const [p] = json(node.path, [...flags, here('phases.mjs'), ...dims, kernels]);
+      phases.push({ what, node: node.version, ...p });
+      const key = `${node.version} ${build}`;
+      peakGflops.set(key, Math.max(peakGflops.get(key) ?? 0, p.similarity, p.weighted, p.transposed));
+    }
+    console.error(`phases ${node.version} ${build}: peak ${peakGflops.get(`${node.version} ${build}`)} GFLOP/s`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Minimal GEMM work of a call, in multiply-adds (docs/benchmarks.md, "Targets"): per image,
+// patch contrast 2·N²·C (exact) and 2.5·N²·C (cflnet: + ½·N²·C for its column maxima);
+// InfoNCE 3·J·M·C (mean-logit), + 2·J²·C for mean-exp. Null for cross-entropy (no GEMM).
+
+function minimalWork(c, variant) {
+  const [B, C, H, W] = c.shape;
+  if (c.loss === 'patch_contrast') {
+    const N = (H / c.patchSize) * (W / c.patchSize);
+    return B * (variant === 'cflnet' ? 2.5 : 2) * N * N * C;
+  }
+  if (c.loss !== 'info_nce') return null;
+  let work = 0;
+  for (let b = 0; b < B; b++) {
+    let J = 0,
+      M = 0;
+    if (c.sample) {
+      J = c.sample.pristine[b].length;
+      M = c.sample.forged[b].length;
+    } else {
+      const m = c.mask.subarray(b * H * W, (b + 1) * H * W);
+      for (const v of m) {
+        if (v === 0) J++;
+        else if (v === 1) M++;
+      }
+    }
+    if (J < 2 || M < 1) continue; // an unused image: no work
+    work += 3 * J * M * C + (variant === 'mean-exp' ? 2 * J * J * C : 0);
+  }
+  return work;
+}
+
+// ---------------------------------------------------------------------------
+// The runs.
 
 const rows = [];
 for (const name of args.case.split(',')) {
@@ -51,36 +160,52 @@ for (const name of args.case.split(',')) {
   const label = `${name} (${c.shape.join('×')})`;
   for (const variant of VARIANTS[name]) {
     const runs = name === 'pc' || variant === 'mean-exp' ? Math.min(3, Number(args.runs)) : Number(args.runs);
-    const builds = [['simd', []], ...(relaxedWorks ? [['relaxed-simd', [RELAXED_FLAG]]] : [])];
-    for (const [build, flags] of builds) {
-      for (const threads of [1, 2]) {
-        const [r] = json(process.execPath, [
-          ...flags,
-          here('run-package.mjs'),
-          name,
-          variant,
-          build,
-          String(threads),
-          String(runs),
-          ...small,
-        ]);
-        // The label says what ran: an engine that could not start its workers reports 1 thread.
-        rows.push({
-          label,
-          variant,
-          impl: `forgery-losses ${r.build}, ${r.threads} thread${r.threads > 1 ? 's' : ''}`,
-          ours: true,
-          ms: r.median_ms,
-          loss: r.loss,
-        });
-        console.error(
-          `${name} ${variant} ${r.build} threads ${r.threads} (asked ${threads}): ${r.median_ms.toFixed(2)} ms`,
-        );
+    const work = minimalWork(c, variant);
+    for (const node of nodes) {
+      for (const { build, flags } of node.builds) {
+        for (const threads of [1, 2]) {
+          const [r] = json(node.path, [
+            ...flags,
+            here('run-package.mjs'),
+            name,
+            variant,
+            build,
+            String(threads),
+            String(runs),
+            ...small,
+          ]);
+          // The label says what ran: an engine that could not start its workers reports 1 thread.
+          const peak = peakGflops.get(`${node.version} ${build}`);
+          const efficiency = work && peak ? work / ((r.median_ms / 1e3) * ((peak * 1e9) / 2) * r.threads) : null;
+          rows.push({
+            label,
+            variant,
+            impl: `forgery-losses ${r.build}, ${r.threads} thread${r.threads > 1 ? 's' : ''}, Node ${node.version}`,
+            ours: true,
+            node: node.version,
+            build: r.build,
+            threads: r.threads,
+            ms: r.median_ms,
+            efficiency,
+            loss: r.loss,
+          });
+          console.error(
+            `${name} ${variant} ${node.version} ${r.build} threads ${r.threads} (asked ${threads}): ${r.median_ms.toFixed(2)} ms` +
+              (efficiency === null ? '' : `, efficiency ${efficiency.toFixed(2)}`),
+          );
+        }
       }
     }
     if (!args['no-tfjs']) {
       const [r] = json(process.execPath, [here('run-tfjs.mjs'), name, variant, String(slowRuns(name)), ...small]);
-      rows.push({ label, variant, impl: `TF.js ${r.version} wasm`, tfjs: true, ms: r.median_ms, loss: r.loss });
+      rows.push({
+        label,
+        variant,
+        impl: `TF.js ${r.version} wasm, Node ${process.version}`,
+        tfjs: true,
+        ms: r.median_ms,
+        loss: r.loss,
+      });
       console.error(`${name} ${variant} tfjs: ${r.median_ms.toFixed(1)} ms`);
     }
   }
@@ -88,7 +213,7 @@ for (const name of args.case.split(',')) {
     const dir = mkdtempSync(join(tmpdir(), `fl-bench-${name}-`));
     writeCaseBinaries(c, dir);
     for (const r of json(PYTHON, [
-      here('torch_losses.py'),
+      here('baselines/torch_losses.py'),
       dir,
       '--runs',
       String(slowRuns(name) + 2),
@@ -109,23 +234,13 @@ for (const name of args.case.split(',')) {
   }
 }
 
-// Per-phase GFLOP/s of the kernels at the pc and nce-full sizes (one thread).
-const phases = [];
-for (const [what, dims] of [
-  ['pc: 3136 × 3136 × 256', ['3136', '3136', '256']],
-  ['nce-full: 2800 × 1300 × 256', ['2800', '1300', '256']],
-]) {
-  for (const [build, flags] of [['simd', []], ...(relaxedWorks ? [['relaxed', [RELAXED_FLAG]]] : [])]) {
-    const [p] = json(process.execPath, [...flags, here('phases.mjs'), ...dims, build]);
-    phases.push({ what, build, ...p });
-  }
-}
+// ---------------------------------------------------------------------------
+// The tables: per case and variant, efficiency, ratios against PyTorch and TF.js, the fastest in bold.
 
-// The table: per case and variant, ratios against PyTorch and TF.js, the fastest in bold.
 const fmt = (ms) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(ms < 10 ? 2 : 1)} ms`);
 const lines = [
-  '| case | variant | implementation | time | vs PyTorch | vs TF.js | loss |',
-  '|---|---|---|---|---|---|---|',
+  '| case | variant | implementation | time | efficiency | vs PyTorch | vs TF.js | loss |',
+  '|---|---|---|---|---|---|---|---|',
 ];
 const groups = [...new Set(rows.map((r) => `${r.label}|${r.variant}`))];
 let disagreements = 0;
@@ -139,31 +254,108 @@ for (const g of groups) {
     const agree = Math.abs(r.loss - ref) <= 1e-4 * Math.max(1, Math.abs(ref));
     if (!agree) disagreements++;
     const bold = (s) => (r.ms === best ? `**${s}**` : s);
+    const efficiency = r.efficiency == null ? '–' : r.efficiency.toFixed(2);
     lines.push(
-      `| ${r.label} | ${r.variant} | ${bold(r.impl)} | ${bold(fmt(r.ms))} | ${torch ? `${(r.ms / torch.ms).toFixed(2)}×` : '–'} | ${tfjs ? `${(r.ms / tfjs.ms).toFixed(3)}×` : '–'} | ${r.loss.toFixed(6)}${agree ? '' : ' (differs)'} |`,
+      `| ${r.label} | ${r.variant} | ${bold(r.impl)} | ${bold(fmt(r.ms))} | ${efficiency} | ${torch ? `${(r.ms / torch.ms).toFixed(2)}×` : '–'} | ${tfjs ? `${(r.ms / tfjs.ms).toFixed(3)}×` : '–'} | ${r.loss.toFixed(6)}${agree ? '' : ' (differs)'} |`,
     );
   }
 }
+
+// 2-thread speed-up: time at 1 thread ÷ time at 2 threads, per Node and build.
+const configs = [...new Set(rows.filter((r) => r.ours).map((r) => `Node ${r.node} ${r.build}`))];
+const speedupLines = [
+  `| case | variant | ${configs.join(' | ')} |`,
+  `|---|---|${configs.map(() => '---').join('|')}|`,
+  ...groups.map((g) => {
+    const group = rows.filter((r) => r.ours && `${r.label}|${r.variant}` === g);
+    const cells = configs.map((cfg) => {
+      const of = (t) => group.find((r) => `Node ${r.node} ${r.build}` === cfg && r.threads === t);
+      const [one, two] = [of(1), of(2)];
+      return one && two ? `${(one.ms / two.ms).toFixed(2)}×` : '–';
+    });
+    const [label, variant] = g.split('|');
+    return `| ${label} | ${variant} | ${cells.join(' | ')} |`;
+  }),
+];
+
 const phaseLines = [
-  '| size (rows × cols × C) | build | similarity S = A·Bᵀ | G·B | Gᵀ·A |',
-  '|---|---|---|---|---|',
+  '| size (rows × cols × C) | Node | build | similarity S = A·Bᵀ | G·B | Gᵀ·A |',
+  '|---|---|---|---|---|---|',
   ...phases.map(
-    (p) => `| ${p.what} | ${p.build} | ${p.similarity} GFLOP/s | ${p.weighted} GFLOP/s | ${p.transposed} GFLOP/s |`,
+    (p) =>
+      `| ${p.what} | ${p.node} | ${p.build} | ${p.similarity} GFLOP/s | ${p.weighted} GFLOP/s | ${p.transposed} GFLOP/s |`,
   ),
 ];
-const machine = `${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores; Node ${process.version}`;
-const out = [
-  `Machine: ${machine}. Value + gradient per batch, median of the runs; ratios below 1 mean this package is faster.`,
-  '',
-  ...lines,
-  '',
-  'Kernel phases, one thread:',
-  '',
-  ...phaseLines,
-  '',
-  `Losses agree within 1e-4 relative: ${disagreements === 0 ? 'yes' : `no (${disagreements} rows differ)`}.`,
-  torchVersion ? '' : 'PyTorch rows: not run (install with `apt-get install python3-torch libopenblas0-pthread`).',
-].join('\n');
+const peakLine = [...peakGflops].map(([key, g]) => `${key} ${g} GFLOP/s`).join(', ');
+
+/** The CPU as /proc/cpuinfo names it ("model name"), else as Node does. */
+function cpuName() {
+  try {
+    const m = readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.+)$/m);
+    if (m) return m[1].trim();
+  } catch {}
+  return cpus()[0]?.model ?? 'unknown CPU';
+}
+const machine =
+  `${cpuName()} (/proc/cpuinfo "model name"), ${cpus().length} cores, 1-minute load average ` +
+  `${loadStart.toFixed(2)} at the start and ${loadavg()[0].toFixed(2)} at the end (others may share the CPU); ` +
+  `package rows under Node ${nodes.map((n) => n.version).join(', ')}` +
+  (args['no-tfjs'] ? '' : `; TF.js under Node ${process.version}`);
+const git = (argv) => spawnSync('git', argv, { cwd: here('..'), encoding: 'utf8' }).stdout?.trim() ?? '';
+const commit = git(['rev-parse', '--short', 'HEAD']) || 'unknown';
+const dirty = git(['status', '--porcelain', '--untracked-files=no']) ? ' plus uncommitted changes' : '';
+/** Pads the cells of each Markdown table so that its columns line up in plain text too. */
+function alignTables(text) {
+  const out = [];
+  let table = [];
+  const flush = () => {
+    const rows = table.map((l) =>
+      l
+        .slice(1, -1)
+        .split('|')
+        .map((c) => c.trim()),
+    );
+    const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => [...(r[i] ?? '')].length)));
+    for (const r of rows) {
+      const cells = widths.map((w, i) =>
+        /^-+$/.test(r[i]) ? '-'.repeat(w) : r[i].padEnd(w + r[i].length - [...r[i]].length),
+      );
+      out.push(`| ${cells.join(' | ')} |`);
+    }
+    table = [];
+  };
+  for (const line of text.split('\n')) {
+    if (line.startsWith('|')) table.push(line);
+    else {
+      if (table.length) flush();
+      out.push(line);
+    }
+  }
+  if (table.length) flush();
+  return out.join('\n');
+}
+const out = alignTables(
+  [
+    `Machine: ${machine}.`,
+    `Package: dist/ built ${distBuilt.toISOString()} from commit ${commit}${dirty}.`,
+    'Value + gradient per batch, median of the runs; ratios below 1 mean this package is faster.',
+    'Efficiency: minimal GEMM work ÷ (time × single-core peak × threads), the peak being the best phase GFLOP/s',
+    `of the same Node and build below (as multiply-adds: GFLOP/s ÷ 2): ${peakLine || 'not measured'}.`,
+    '',
+    ...lines,
+    '',
+    '2-thread speed-up (time at 1 thread ÷ time at 2 threads):',
+    '',
+    ...speedupLines,
+    '',
+    'Kernel phases, one thread:',
+    '',
+    ...phaseLines,
+    '',
+    `Losses agree within 1e-4 relative: ${disagreements === 0 ? 'yes' : `no (${disagreements} rows differ)`}.`,
+    torchVersion ? '' : 'PyTorch rows: not run (install with `apt-get install python3-torch libopenblas0-pthread`).',
+  ].join('\n'),
+);
 console.log(out);
 if (args.markdown) writeFileSync(args.markdown, `${out}\n`);
 if (disagreements > 0) process.exitCode = 1;

@@ -1,14 +1,16 @@
 // GFLOP/s of the tiled phases of the contrastive kernels, measured by calling the kernel exports
 // directly at a case's sizes (one thread): the similarity strips S = A·Bᵀ, the weighted
-// accumulation G·B and its transposed form Gᵀ·A. Prints one JSON line.
+// accumulation G·B and its transposed form Gᵀ·A, best of 5 passes each. Prints one JSON line.
+// Reads the kernels from $FL_BENCH_DIST (bench/compare.mjs's snapshot of dist/) when set, else dist/.
 //   node [--experimental-wasm-relaxed-simd] bench/phases.mjs <rows> <cols> <channels> <simd|relaxed>
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 const [rows, cols, channels, build = 'simd'] = process.argv.slice(2).map((v, i) => (i < 3 ? Number(v) : v));
 const STRIP = 32;
-const bytes = readFileSync(
-  new URL(`../dist/kernels.${build === 'relaxed' ? 'relaxed' : 'simd'}.wasm`, import.meta.url),
-);
+const file = `kernels.${build === 'relaxed' ? 'relaxed' : 'simd'}.wasm`;
+const dist = process.env.FL_BENCH_DIST;
+const bytes = readFileSync(dist ? join(dist, file) : new URL(`../dist/${file}`, import.meta.url));
 const k = (await WebAssembly.instantiate(bytes, {})).instance.exports;
 const r8 = (rows + 7) & ~7,
   c8 = (cols + 7) & ~7,
@@ -27,10 +29,10 @@ fill(a, r8 * cp);
 fill(b, c8 * cp);
 k.packPanels(b, c8, cp, panels);
 
-/** Best of 3 timings of one full pass over the row strips. */
+/** Best of 5 timings of one full pass over the row strips (other processes may share the CPU). */
 function best(pass) {
   let min = Infinity;
-  for (let rep = 0; rep < 3; rep++) {
+  for (let rep = 0; rep < 5; rep++) {
     const t = performance.now();
     for (let i0 = 0; i0 < r8; i0 += STRIP) pass(i0, Math.min(STRIP, r8 - i0));
     min = Math.min(min, performance.now() - t);

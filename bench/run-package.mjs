@@ -1,10 +1,15 @@
 // Times this package on one benchmark case in a fresh process (so that the wasm build and the
 // threads are what the parent asked for): benchmark.js, value + gradient, and prints one JSON line
-// { case, variant, build, threads, loss, median_ms, mean_ms, runs }.
+// { case, variant, build, threads, loss, median_ms, mean_ms, runs }. Loads the package from
+// $FL_BENCH_DIST (bench/compare.mjs's snapshot of dist/) when set, else from dist/.
 //   node [--experimental-wasm-relaxed-simd] bench/run-package.mjs <case> <variant> <simd|relaxed-simd> <threads> [runs] [--small]
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import Benchmark from 'benchmark';
-import { createEngine } from '../dist/index.js';
-import { makeCase } from './cases.mjs';
+import { makeCase } from '../support/cases.mjs';
+
+const dist = process.env.FL_BENCH_DIST;
+const { createEngine } = await import(dist ? pathToFileURL(join(dist, 'index.js')).href : '../dist/index.js');
 
 const [name, variant, build, threadsArg, runsArg = '5'] = process.argv.slice(2);
 const small = process.argv.includes('--small');

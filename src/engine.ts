@@ -44,7 +44,6 @@ const WASM32_LIMIT = 4 * 2 ** 30 - 2 ** 17;
 /** Most threads an engine takes: each worker holds a wasm instance and its memory. */
 const MAX_THREADS = 256;
 
-/** The engine: one wasm instance (and its workers), and the WebGPU route when there is one. */
 /** What LossEngine implements: Engine with one wide signature per loss (Engine's overloads narrow the results). */
 interface EngineImpl extends Omit<Engine, LossName> {
   crossEntropy(options: CrossEntropyOptions): Promise<CrossEntropyResult>;
@@ -57,6 +56,7 @@ interface EngineImpl extends Omit<Engine, LossName> {
 const asyncDispose: typeof Symbol.asyncDispose =
   Symbol.asyncDispose ?? (Symbol.for('Symbol.asyncDispose') as typeof Symbol.asyncDispose);
 
+/** The engine: one wasm instance (and its workers), and the WebGPU route when there is one. */
 class LossEngine implements EngineImpl {
   private disposed = false;
 

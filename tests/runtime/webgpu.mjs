@@ -128,6 +128,29 @@ export async function runWebGpuSuite(pkg, loadCase, { cases = WEBGPU_CASES } = {
   });
   await golden(engine, 'info_nce', 'basic_b2_c8_8x8__mean-logit', ' (after a rejected call)');
 
+  await check("infoNCE scope 'batch' on WebGPU matches the wasm engine (both positive terms)", async () => {
+    const wasm = await pkg.createEngine({ backend: 'wasm' });
+    try {
+      for (const name of ['b3_mixed__mean-logit', 'b3_mixed__mean-exp']) {
+        const o = { ...optionsOf(await loadCase('info_nce', name)), scope: 'batch' };
+        const [g, w] = [await engine.infoNCE(o), await wasm.infoNCE(o)];
+        if (g.backend !== 'webgpu') throw new Error(`backend ${g.backend}`);
+        if (!(Math.abs(g.loss - w.loss) <= 1e-4 * Math.max(1, Math.abs(w.loss))))
+          throw new Error(`${name}: loss ${g.loss}, wasm ${w.loss}`);
+        if (JSON.stringify(g.queryCounts) !== JSON.stringify(w.queryCounts)) throw new Error(`${name}: queryCounts`);
+        let maxW = 0,
+          maxD = 0;
+        w.grad.features.forEach((v, i) => {
+          maxW = Math.max(maxW, Math.abs(v));
+          maxD = Math.max(maxD, Math.abs(v - g.grad.features[i]));
+        });
+        if (!(maxD <= 1e-3 * maxW)) throw new Error(`${name}: gradient differs by ${maxD} (max ${maxW})`);
+      }
+    } finally {
+      await wasm.dispose();
+    }
+  });
+
   // A new device recompiles every pipeline it uses (slow on software adapters): cross-entropy needs one.
   await check('device lost between calls: the next call gets a new device', async () => {
     pkg.loseWebGpuDevice(engine);
