@@ -4,16 +4,14 @@
 // reason; .ci/run installs all three.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { test } from 'node:test';
+import { CHROMIUM, launchChromium } from './helpers/chromium.mjs';
 import { serve } from './runtime/serve.mjs';
 
 const root = new URL('../', import.meta.url);
 const bin = (name) => new URL(`node_modules/.bin/${name}`, root).pathname;
 const runner = new URL('runtime/run-deno-bun.mjs', import.meta.url).pathname;
-const CHROMIUM = '/usr/bin/chromium';
 
 function lastJson(stdout) {
   const line = stdout.trim().split('\n').pop();
@@ -46,22 +44,8 @@ for (const [runtime, args] of [
 test('smoke suite in headless Chromium', {
   skip: existsSync(CHROMIUM) ? false : 'chromium is not installed (apt-get install chromium)',
 }, async () => {
-  const { chromium } = await import('playwright-core');
   const { server, url } = await serve(root);
-  const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'fl-chromium-')), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-quic',
-      '--disable-default-apps',
-      '--disable-extensions',
-    ],
-  });
+  const browser = await launchChromium('fl-chromium-');
   try {
     const page = await browser.newPage();
     const errors = [];

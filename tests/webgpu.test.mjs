@@ -5,10 +5,10 @@
 // 'auto' runs wasm. A runtime without an adapter is skipped with the reason it gave.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test } from 'node:test';
+import { CHROMIUM, launchChromium } from './helpers/chromium.mjs';
 import { checkAgainstGolden } from './helpers/check.mjs';
 import { pkg } from './helpers/engine.mjs';
 import { loadCase, optionsOf } from './helpers/golden.mjs';
@@ -16,7 +16,6 @@ import { serve } from './runtime/serve.mjs';
 
 const root = new URL('../', import.meta.url);
 const DENO = new URL('node_modules/.bin/deno', root).pathname;
-const CHROMIUM = '/usr/bin/chromium';
 
 function assertSuite(result, runtime, t) {
   if (result.skipped) {
@@ -50,23 +49,8 @@ test('WebGPU suite under Deno (navigator.gpu over lavapipe)', {
 test('WebGPU suite in headless Chromium (--enable-unsafe-webgpu, SwiftShader)', {
   skip: existsSync(CHROMIUM) ? false : 'chromium is not installed (apt-get install chromium)',
 }, async (t) => {
-  const { chromium } = await import('playwright-core');
   const { server, url } = await serve(root);
-  const browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'fl-webgpu-')), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--enable-unsafe-webgpu',
-      '--no-sandbox',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-quic',
-      '--disable-default-apps',
-      '--disable-extensions',
-    ],
-  });
+  const browser = await launchChromium('fl-webgpu-', { webgpu: true });
   try {
     const page = await browser.newPage();
     const errors = [];

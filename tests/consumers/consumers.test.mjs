@@ -28,11 +28,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import { CHROMIUM, launchChromium } from '../helpers/chromium.mjs';
 import { docPrograms } from './lib/docs.mjs';
 import { serve } from './lib/server.mjs';
 import { pack, project, ROOT, tools } from './lib/workspace.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
 const TARBALL_MAX = 250_000;
 const INITIAL_LOAD_MAX = 45_000; // gzipped bytes of JS and wasm that a one-loss app loads
 const repoBin = (name) => join(ROOT, 'node_modules/.bin', name);
@@ -278,21 +278,7 @@ describe('browsers', {
       cspServer = await serve(join(app, '..'), () => ({
         'content-security-policy': "script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'",
       }));
-      const { chromium } = await import('playwright-core');
-      browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'fl-consumers-chromium-')), {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          '--no-sandbox',
-          '--no-first-run',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          '--disable-quic',
-          '--disable-default-apps',
-          '--disable-extensions',
-        ],
-      });
+      browser = await launchChromium('fl-consumers-chromium-');
     },
     { timeout: 300_000 },
   );
