@@ -10,7 +10,6 @@ import {
   checkChoice,
   checkFloat32,
   checkGradInto,
-  checkOptions,
   checkShape,
   FLOAT32_MAX,
   optionalNumber,
@@ -40,11 +39,6 @@ export const CROSS_ENTROPY_OPTIONS = [
  * may yield between the parts (about 10 ms of kernel work each).
  */
 const LOGITS_PER_STEP = 2 ** 22;
-
-/** Validates every option of a crossEntropy call (its arrays stay the caller's: see ownInputs). */
-export function prepareCrossEntropy(options: unknown): ParsedCrossEntropy {
-  return parseCrossEntropy(checkOptions(options, 'crossEntropy', CROSS_ENTROPY_OPTIONS));
-}
 
 /** A copy of the call's arrays, for a call that runs after the caller may have reused them. */
 export function ownInputs(p: ParsedCrossEntropy): ParsedCrossEntropy {

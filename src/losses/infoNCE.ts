@@ -230,8 +230,6 @@ export function infoNCEJobs(ctx: LossContext, p: PreparedInfoNCE): InfoNCEJob[] 
   return p.dictionaries.map((d, img) => ({
     kind: 'infoNCE',
     features: d.features,
-    offset: img * p.c * p.hw,
-    stacked: p.scope === 'batch' ? p.b : 1,
     c: p.c,
     hw,
     queries: d.queries,

@@ -104,12 +104,10 @@ export function patchContrastMemory(k: Kernels, p: PreparedPatchContrast): Memor
 export function patchContrastJobs(ctx: LossContext, p: PreparedPatchContrast, gradScale = 1): PatchContrastJob[] {
   const need = patchContrastMemory(ctx.kernels, p);
   checkMemoryBudget(ctx, need, 'patchContrast (one image)');
-  const n = (p.h / p.patchSize) * (p.w / p.patchSize),
-    chw = p.c * p.h * p.w;
+  const n = (p.h / p.patchSize) * (p.w / p.patchSize);
   return p.features.map((features, img) => ({
     kind: 'patchContrast',
     features,
-    offset: img * chw,
     mask: p.masks[img],
     c: p.c,
     h: p.h,

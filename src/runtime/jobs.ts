@@ -9,9 +9,8 @@ import type { Workspace } from './workspace.js';
 
 export interface PatchContrastJob {
   kind: 'patchContrast';
-  /** C × H × W features of the image; `offset` is its first index in the caller's array. */
+  /** C × H × W features of the image: the call's own copy. */
   features: Float32Array;
-  offset: number;
   /** H × W float32 mask, already validated. */
   mask: Float32Array;
   c: number;
@@ -36,9 +35,6 @@ export interface PatchContrastImage {
 export interface InfoNCEJob {
   kind: 'infoNCE';
   features: Float32Array;
-  offset: number;
-  /** B when the features are scope 'batch''s stacked image (C, B·H·W) of a (B, C, H, W) input, else 1. */
-  stacked: number;
   c: number;
   hw: number;
   /** Query and negative pixel indices; `used` false only checks the features. */
@@ -176,15 +172,6 @@ export function* imageJobSteps(k: Kernels, ws: Workspace, job: ImageJob): Genera
     return yield* infoNCESteps(k, ws, job, featuresPtr);
   } finally {
     ws.reset();
-  }
-}
-
-/** Runs a job to the end at once (no yielding): the WebGPU checks and the tests use it. */
-export function runImageJob(k: Kernels, ws: Workspace, job: ImageJob): ImageResult {
-  const steps = imageJobSteps(k, ws, job);
-  for (;;) {
-    const next = steps.next();
-    if (next.done) return next.value;
   }
 }
 
