@@ -6,15 +6,24 @@ export { findNonFinite } from './validate';
 export { crossEntropyPrepareTargets } from './ce_targets';
 export { crossEntropyIndex, crossEntropyProbs } from './cross_entropy';
 export {
-  patchContrastBegin,
+  patchContrastAttach,
+  patchContrastBackward,
   patchContrastColumnMax,
-  patchContrastEnd,
   patchContrastGrad,
   patchContrastKernelBytes,
+  patchContrastPool,
   patchContrastStats,
   patchContrastStrips,
 } from './patch_contrast';
-export { infoNCEBegin, infoNCEEnd, infoNCEKernelBytes, infoNCEStripCount, infoNCEStrips } from './info_nce';
+export {
+  infoNCEAttach,
+  infoNCEBackward,
+  infoNCEGather,
+  infoNCEKernelBytes,
+  infoNCEMeanLogit,
+  infoNCEStripCount,
+  infoNCEStrips,
+} from './info_nce';
 export {
   packPanels,
   similarityStrip,

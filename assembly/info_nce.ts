@@ -11,14 +11,7 @@
 
 import { alloc } from './memory';
 import { expv, hmax, hsum, logv } from './simd_math';
-import {
-  accumulateWeighted,
-  accumulateWeightedTransposed,
-  packPanels,
-  roundUp8,
-  STRIP_ROWS,
-  similarityStrip,
-} from './similarity';
+import { accumulateWeighted, accumulateWeightedTransposed, roundUp8, STRIP_ROWS, similarityStrip } from './similarity';
 import { normalizeRows, normalizeRowsBackward } from './normalize';
 import { gatherPixelRows, scatterPixelRows } from './pooling';
 
@@ -44,7 +37,7 @@ export function infoNCEKernelBytes(j: i32, m: i32, c: i32, positive: i32): f64 {
   return ((meanExp ? 3 : 2) * jp + 3 * mp) * row + 8 * (jp + mp) + strips + 12 * jp + 2 * row;
 }
 
-/** What the stages of one image share, placed in the arena by infoNCEBegin. */
+/** What the strips share, placed in the arena by infoNCEAttach. */
 @unmanaged
 class NceState {
   j: i32 = 0;
@@ -52,40 +45,28 @@ class NceState {
   jp: i32 = 0;
   mp: i32 = 0;
   cp: i32 = 0;
-  c: i32 = 0;
-  hw: i32 = 0;
   meanExp: bool = false;
   invT: f32 = 0;
   logJm1: f32 = 0;
-  total: f64 = 0;
-  queries: usize = 0;
-  negatives: usize = 0;
   u: usize = 0;
   x: usize = 0;
-  normsU: usize = 0;
-  normsX: usize = 0;
   panelsU: usize = 0;
   panelsX: usize = 0;
   strip: usize = 0;
   stripQ: usize = 0;
   l0: usize = 0;
   lseQ: usize = 0;
-  sumU: usize = 0;
   du: usize = 0;
   dx: usize = 0;
   dl0: usize = 0;
 }
 
 /**
- * Stage 1 of one used image (J ≥ 2, M ≥ 1): gathers and normalizes the queries and negatives and
- * packs their panels; for mean-logit also the positive terms. `queries` (J) and `negatives` (M)
- * are int32 pixel indices into the H·W plane; they must stay in place until infoNCEEnd. Writes the
- * positive term of each query (π_a for mean-logit, ln A_a for mean-exp, the latter during the
- * strips) to `perQueryPositive`. Returns the state for infoNCEStrips, which runs over strips of
- * STRIP_ROWS query rows (`infoNCEStripCount` of them) in any number of calls over consecutive
- * ranges, and infoNCEEnd. Every temporary lives in the arena.
+ * Stage 1 of one used image (J ≥ 2, M ≥ 1): gathers the queries and negatives (int32 pixel
+ * indices into the H·W plane) into row matrices U (J_p × C_p) and X (M_p × C_p), zero padded, and
+ * L2-normalizes them; their norms (float64 per row) go to `normsU` and `normsX`.
  */
-export function infoNCEBegin(
+export function infoNCEGather(
   features: usize,
   c: i32,
   hw: i32,
@@ -93,9 +74,60 @@ export function infoNCEBegin(
   j: i32,
   negatives: usize,
   m: i32,
+  u: usize,
+  x: usize,
+  normsU: usize,
+  normsX: usize,
+): void {
+  const jp = roundUp8(j),
+    mp = roundUp8(m),
+    rowBytes = (<usize>roundUp8(c)) << 2;
+  memory.fill(u, 0, <usize>jp * rowBytes);
+  memory.fill(x, 0, <usize>mp * rowBytes);
+  gatherPixelRows(features, c, hw, queries, j, roundUp8(c), u);
+  gatherPixelRows(features, c, hw, negatives, m, roundUp8(c), x);
+  normalizeRows(u, jp, roundUp8(c), u, normsU);
+  normalizeRows(x, mp, roundUp8(c), x, normsX);
+}
+
+/**
+ * mean-logit's positive terms, before the strips: S = Σ_b u_b (C_p float32) to `sumU`, ℓ0_a (J
+ * float32) to `l0` and π_a to `perQueryPositive`.
+ */
+export function infoNCEMeanLogit(
+  u: usize,
+  j: i32,
+  c: i32,
+  temperature: f64,
+  sumU: usize,
+  l0: usize,
+  perQueryPositive: usize,
+): void {
+  meanLogitPositives(u, j, roundUp8(c), <f32>(1.0 / temperature), sumU, l0, perQueryPositive);
+}
+
+/**
+ * The state of the strips over U (j queries) and X (m negatives) of c channels, and their panels
+ * (packPanels; U's only for mean-exp, else 0). The caller owns
+ * `l0` (J_p float32: mean-logit's ℓ0, or where mean-exp's strips write theirs), `dl0` (J_p, zeros)
+ * and, with a gradient, dU and dX (rows × C_p, zeros; else 0). infoNCEStrips then runs over strips
+ * of STRIP_ROWS query rows (`infoNCEStripCount` of them) in any consecutive ranges, each range
+ * anywhere (docs/design.md §9); infoNCEBackward finishes the gradient.
+ */
+export function infoNCEAttach(
+  u: usize,
+  panelsU: usize,
+  j: i32,
+  x: usize,
+  panelsX: usize,
+  m: i32,
+  c: i32,
   temperature: f64,
   positive: i32,
-  perQueryPositive: usize,
+  l0: usize,
+  dl0: usize,
+  du: usize,
+  dx: usize,
 ): usize {
   const st = changetype<NceState>(alloc(offsetof<NceState>()));
   const jp = roundUp8(j),
@@ -106,50 +138,21 @@ export function infoNCEBegin(
   st.jp = jp;
   st.mp = mp;
   st.cp = cp;
-  st.c = c;
-  st.hw = hw;
-  st.queries = queries;
-  st.negatives = negatives;
-  st.total = 0;
-  const rowBytes = (<usize>cp) << 2;
-  const u = alloc(<usize>jp * rowBytes),
-    x = alloc(<usize>mp * rowBytes);
-  memory.fill(u, 0, <usize>jp * rowBytes);
-  memory.fill(x, 0, <usize>mp * rowBytes);
-  gatherPixelRows(features, c, hw, queries, j, cp, u);
-  gatherPixelRows(features, c, hw, negatives, m, cp, x);
-  st.normsU = alloc((<usize>jp) << 3);
-  st.normsX = alloc((<usize>mp) << 3);
-  normalizeRows(u, jp, cp, u, st.normsU);
-  normalizeRows(x, mp, cp, x, st.normsX);
   st.u = u;
   st.x = x;
-  const invT = <f32>(1.0 / temperature);
-  st.invT = invT;
+  st.invT = <f32>(1.0 / temperature);
   const meanExp = positive == POSITIVE_MEAN_EXP;
   st.meanExp = meanExp;
   st.strip = alloc(<usize>STRIP_ROWS * <usize>mp * 4);
   // mean-exp: the query–query strip of the current rows, and per row the LSE over the others.
   st.stripQ = meanExp ? alloc(<usize>STRIP_ROWS * <usize>jp * 4) : 0;
-  st.l0 = alloc((<usize>jp) << 2);
-  st.lseQ = alloc((<usize>jp) << 2);
-  st.sumU = alloc(rowBytes);
-  st.panelsU = 0;
-  if (meanExp) {
-    st.panelsU = alloc(<usize>jp * rowBytes);
-    packPanels(u, jp, cp, st.panelsU);
-  } else {
-    meanLogitPositives(u, j, cp, invT, st.sumU, st.l0, perQueryPositive);
-  }
-  st.panelsX = alloc(<usize>mp * rowBytes);
-  packPanels(x, mp, cp, st.panelsX);
-  st.du = alloc(<usize>jp * rowBytes);
-  st.dx = alloc(<usize>mp * rowBytes);
-  memory.fill(st.du, 0, <usize>jp * rowBytes);
-  memory.fill(st.dx, 0, <usize>mp * rowBytes);
-  // ∂loss_a/∂ℓ0_a · gradScale, kept for the positive term's gradient.
-  st.dl0 = alloc((<usize>jp) << 2);
-  memory.fill(st.dl0, 0, (<usize>jp) << 2);
+  st.lseQ = meanExp ? alloc((<usize>jp) << 2) : 0;
+  st.panelsU = panelsU;
+  st.panelsX = panelsX;
+  st.l0 = l0;
+  st.dl0 = dl0;
+  st.du = du;
+  st.dx = dx;
   st.logJm1 = <f32>Math.log(<f64>(j - 1));
   return changetype<usize>(st);
 }
@@ -160,9 +163,11 @@ export function infoNCEStripCount(j: i32): i32 {
 }
 
 /**
- * Query strips [s0, s1): loss_a (to `perQuery`, added to the state's total in row order) and,
+ * Query strips [s0, s1): loss_a (float32, to `perQuery`), ∂loss_a/∂ℓ0_a · gradScale (to dl0) and,
  * when `grad` ≠ 0, the gradient weights accumulated into dU and dX. `gradScale` multiplies
- * ∂(Σ_a loss_a): the caller passes 1/(J·used images).
+ * ∂(Σ_a loss_a): the caller passes 1/(J·used images). A range writes dX (and, for mean-exp, dU)
+ * beyond its own rows: ranges run elsewhere add into their own zeroed dU and dX, summed in range
+ * order.
  */
 export function infoNCEStrips(
   state: usize,
@@ -187,7 +192,6 @@ export function infoNCEStrips(
     u = st.u,
     du = st.du;
   const weightScale = gradScale * invT;
-  let total = st.total;
   for (let a0 = s0 * STRIP_ROWS; a0 < min(jp, s1 * STRIP_ROWS); a0 += STRIP_ROWS) {
     const rows = min(STRIP_ROWS, jp - a0);
     const ua = u + <usize>a0 * rowBytes;
@@ -219,7 +223,6 @@ export function infoNCEStrips(
         st.dl0 + ((<usize>a) << 2),
       );
       store<f32>(perQuery + ((<usize>a) << 2), lossA);
-      total += <f64>lossA;
     }
     if (grad != 0) {
       accumulateWeighted(strip, rows, mp, mp, st.x, cp, du + <usize>a0 * rowBytes);
@@ -245,24 +248,37 @@ export function infoNCEStrips(
       }
     }
   }
-  st.total = total;
 }
 
 /**
- * Last stage: returns the image's loss (1/J)·Σ_a loss_a; when `grad` ≠ 0 (C × H × W, pre-zeroed
- * by the caller, and the strips ran with a gradient) it receives the gradient on the query and
- * negative pixels.
+ * Last stage, with dU and dX complete and every row's dl0: the gradient on the query and negative
+ * pixels, added into `grad` (C × H·W, zeroed by the caller). dU and dX are overwritten.
  */
-export function infoNCEEnd(state: usize, grad: usize): f64 {
-  const st = changetype<NceState>(state);
-  if (grad != 0) {
-    if (!st.meanExp) meanLogitBackward(st.u, st.j, st.cp, st.invT, st.sumU, st.dl0, st.du);
-    normalizeRowsBackward(st.u, st.du, st.jp, st.cp, st.normsU, st.du);
-    normalizeRowsBackward(st.x, st.dx, st.mp, st.cp, st.normsX, st.dx);
-    scatterPixelRows(st.du, st.j, st.cp, st.queries, st.c, st.hw, grad);
-    scatterPixelRows(st.dx, st.m, st.cp, st.negatives, st.c, st.hw, grad);
-  }
-  return st.total / <f64>st.j;
+export function infoNCEBackward(
+  u: usize,
+  du: usize,
+  x: usize,
+  dx: usize,
+  j: i32,
+  m: i32,
+  c: i32,
+  hw: i32,
+  queries: usize,
+  negatives: usize,
+  normsU: usize,
+  normsX: usize,
+  positive: i32,
+  temperature: f64,
+  sumU: usize,
+  dl0: usize,
+  grad: usize,
+): void {
+  const cp = roundUp8(c);
+  if (positive != POSITIVE_MEAN_EXP) meanLogitBackward(u, j, cp, <f32>(1.0 / temperature), sumU, dl0, du);
+  normalizeRowsBackward(u, du, roundUp8(j), cp, normsU, du);
+  normalizeRowsBackward(x, dx, roundUp8(m), cp, normsX, dx);
+  scatterPixelRows(du, j, cp, queries, c, hw, grad);
+  scatterPixelRows(dx, m, cp, negatives, c, hw, grad);
 }
 
 /**

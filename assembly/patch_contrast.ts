@@ -17,14 +17,7 @@ import { alloc } from './memory';
 import { normalizeRows, normalizeRowsBackward } from './normalize';
 import { avgPoolRows, avgPoolRowsBackward, patchLabels } from './pooling';
 import { expv, hmax, hsum, logv, sigmoidFrom, softplusFrom } from './simd_math';
-import {
-  accumulateWeighted,
-  accumulateWeightedTransposed,
-  packPanels,
-  roundUp8,
-  STRIP_ROWS,
-  similarityStrip,
-} from './similarity';
+import { accumulateWeighted, accumulateWeightedTransposed, roundUp8, STRIP_ROWS, similarityStrip } from './similarity';
 
 export const VARIANT_EXACT: i32 = 0;
 export const VARIANT_CFLNET: i32 = 1;
@@ -50,10 +43,11 @@ class Range {
 }
 
 /**
- * Bytes that patchContrastImage allocates for n patches of c channels (before the arena's
- * per-buffer rounding): row maps (8 per patch), Z, its panels and dZ (N_p × C_p float32 each),
- * norms (8 per row), one strip of similarities, column maxima and three row statistics (16 per
- * row). The wrappers' memory estimates read it, so the formula lives beside the allocations.
+ * Bytes of the per-image buffers besides the features and mask, for n patches of c channels
+ * (before the arena's per-buffer rounding), in the largest stage: a strip range holds Z, its
+ * panels and dZ (N_p × C_p float32 each), one strip of similarities, and per row the column
+ * maxima, three statistics and the float64 loss (24 per row); the row maps take 8 per patch. The
+ * wrappers' memory estimates read it, so the formula lives beside the allocations.
  */
 export function patchContrastKernelBytes(n: i32, c: i32): f64 {
   const np = <f64>roundUp8(n),
@@ -62,26 +56,18 @@ export function patchContrastKernelBytes(n: i32, c: i32): f64 {
 }
 
 /**
- * What the stages of one image share, placed in the arena by patchContrastBegin: sizes, the
- * buffers, and the running total of the per-row losses.
+ * What the similarity stages share, placed in the arena by patchContrastAttach: sizes and the
+ * buffers (the caller's Z, column maxima, row statistics and dZ; the module's panels and strip).
  */
 @unmanaged
 class PatchState {
   n: i32 = 0;
   np: i32 = 0;
   cp: i32 = 0;
-  c: i32 = 0;
-  h: i32 = 0;
-  w: i32 = 0;
-  p: i32 = 0;
   pristine: i32 = 0;
   variant: i32 = 0;
   invT: f32 = 0;
-  total: f64 = 0;
-  rowOf: usize = 0;
-  patchOf: usize = 0;
   z: usize = 0;
-  norms: usize = 0;
   panels: usize = 0;
   strip: usize = 0;
   cmax: usize = 0;
@@ -96,87 +82,88 @@ class PatchState {
 
 /**
  * Stage 1 of one image (C × H × W features, H × W float32 mask): patch labels (N bytes, patch
- * order) to `labelsOut`, then pooling, sorting by class, normalization and the panels. Returns the
- * state the other stages take. The similarity passes then run in strips of STRIP_ROWS sorted rows
- * (`patchContrastStrips` of them), in any number of calls over consecutive strip ranges: the
- * results do not depend on how the strips are grouped.
- *   cflnet only: patchContrastColumnMax over every strip, first;
- *   patchContrastStats over every strip (the loss);
- *   with a gradient: patchContrastGrad over every strip, then patchContrastEnd writes it.
- * Every temporary lives in the arena.
+ * order) to `labelsOut`, each patch's sorted row (N int32: pristine patches first, in order, then
+ * forged ones) to `rowOfOut`, the pooled, sorted and L2-normalized rows Z (N_p × C_p float32, the
+ * padding zero) to `zOut` and their norms (N_p float64) to `normsOut`. Returns the number of
+ * pristine rows. The similarity stages then take Z (patchContrastAttach); they may run on other
+ * instances, each over a range of strips (docs/design.md §9).
  */
-export function patchContrastBegin(
+export function patchContrastPool(
   features: usize,
   mask: usize,
   c: i32,
   h: i32,
   w: i32,
   p: i32,
-  temperature: f64,
-  variant: i32,
   labelsOut: usize,
-  grad: i32,
-): usize {
-  const st = changetype<PatchState>(alloc(offsetof<PatchState>()));
+  rowOfOut: usize,
+  zOut: usize,
+  normsOut: usize,
+): i32 {
   const n = (h / p) * (w / p);
   const np = roundUp8(n),
     cp = roundUp8(c);
-  st.n = n;
-  st.np = np;
-  st.cp = cp;
-  st.c = c;
-  st.h = h;
-  st.w = w;
-  st.p = p;
-  st.variant = variant;
-  st.invT = <f32>(1.0 / temperature);
-  st.total = 0;
-  const matBytes = <usize>np * ((<usize>cp) << 2);
   patchLabels(mask, h, w, p, labelsOut);
-  // rowOf[patch] = its sorted row; pristine patches keep their order, then forged ones.
-  const rowOf = alloc((<usize>n) << 2),
-    patchOf = alloc((<usize>n) << 2);
   let pristine = 0;
   for (let k = 0; k < n; k++) if (load<u8>(labelsOut + <usize>k) == 0) pristine++;
   let nextPristine = 0,
     nextForged = pristine;
   for (let k = 0; k < n; k++) {
     const row = load<u8>(labelsOut + <usize>k) == 0 ? nextPristine++ : nextForged++;
-    store<i32>(rowOf + ((<usize>k) << 2), row);
-    store<i32>(patchOf + ((<usize>row) << 2), k);
+    store<i32>(rowOfOut + ((<usize>k) << 2), row);
   }
+  memory.fill(zOut, 0, <usize>np * ((<usize>cp) << 2));
+  avgPoolRows(features, c, h, w, p, cp, rowOfOut, zOut);
+  normalizeRows(zOut, np, cp, zOut, normsOut);
+  return pristine;
+}
+
+/**
+ * The state of the similarity stages over Z (n rows of c channels, `pristine` of them first, as
+ * patchContrastPool wrote it) and its panels (packPanels). The caller owns and initializes the
+ * other buffers (N_p float32 each): `cmax` (zeros before patchContrastColumnMax; the column maxima
+ * after), `statA`, `statB`, `invP` (zeros before patchContrastStats; every row's statistics before
+ * patchContrastGrad) and `dz` (N_p × C_p, zeros; 0 without a gradient). Stages, each over any consecutive ranges of
+ * strips (`patchContrastStrips` of them):
+ *   cflnet only: patchContrastColumnMax over every strip, first;
+ *   patchContrastStats (the loss);
+ *   with a gradient: patchContrastGrad, then patchContrastBackward.
+ */
+export function patchContrastAttach(
+  z: usize,
+  panels: usize,
+  n: i32,
+  c: i32,
+  pristine: i32,
+  variant: i32,
+  temperature: f64,
+  cmax: usize,
+  statA: usize,
+  statB: usize,
+  invP: usize,
+  dz: usize,
+): usize {
+  const st = changetype<PatchState>(alloc(offsetof<PatchState>()));
+  const np = roundUp8(n),
+    cp = roundUp8(c);
+  st.n = n;
+  st.np = np;
+  st.cp = cp;
   st.pristine = pristine;
-  st.rowOf = rowOf;
-  st.patchOf = patchOf;
-  const z = alloc(matBytes);
-  memory.fill(z, 0, matBytes);
-  avgPoolRows(features, c, h, w, p, cp, rowOf, z);
-  st.norms = alloc((<usize>np) << 3);
-  normalizeRows(z, np, cp, z, st.norms);
+  st.variant = variant;
+  st.invT = <f32>(1.0 / temperature);
   st.z = z;
-  st.panels = alloc(matBytes);
-  packPanels(z, np, cp, st.panels);
+  st.panels = panels;
   st.strip = alloc(<usize>STRIP_ROWS * <usize>np * 4);
-  // Every c_j starts at the diagonal's 0; padding rows are zero vectors, whose similarities are
-  // 0, which never raises a maximum ≥ 0.
-  st.cmax = alloc((<usize>np) << 2);
-  memory.fill(st.cmax, 0, (<usize>np) << 2);
-  // Per row: statA, statB (exact: LSE over the negatives, Σσ/|P|; cflnet: D, ∂L/∂D) and 1/|P|,
-  // all 0 for rows whose loss is 0 by definition, so that they add no gradient.
-  st.statA = alloc((<usize>np) << 2);
-  st.statB = alloc((<usize>np) << 2);
-  st.invP = alloc((<usize>np) << 2);
-  memory.fill(st.statA, 0, (<usize>np) << 2);
-  memory.fill(st.statB, 0, (<usize>np) << 2);
-  memory.fill(st.invP, 0, (<usize>np) << 2);
+  st.cmax = cmax;
+  st.statA = statA;
+  st.statB = statB;
+  st.invP = invP;
+  st.dz = dz;
   // Unmanaged structs placed in the arena (the kernels allocate nothing else).
   st.stats = alloc(offsetof<RowStats>());
   st.own = alloc(offsetof<Range>());
   st.other = alloc(offsetof<Range>());
-  if (grad != 0) {
-    st.dz = alloc(matBytes);
-    memory.fill(st.dz, 0, matBytes);
-  }
   return changetype<usize>(st);
 }
 
@@ -229,11 +216,11 @@ export function patchContrastColumnMax(state: usize, s0: i32, s1: i32): void {
 }
 
 /**
- * Pass 1 over strips [s0, s1), full width: every row's loss L_i (N float32, patch order, to
- * `perPatch`; added to the state's total in row order) and the statistics its gradient weights
- * need.
+ * Pass 1 over strips [s0, s1), full width: each row's loss L_i (float64, sorted row order, to
+ * `rowLoss`) and the statistics its gradient weights need. Rows are independent: the ranges may
+ * run anywhere, in any order.
  */
-export function patchContrastStats(state: usize, s0: i32, s1: i32, perPatch: usize): void {
+export function patchContrastStats(state: usize, s0: i32, s1: i32, rowLoss: usize): void {
   const st = changetype<PatchState>(state);
   const n = st.n,
     np = st.np,
@@ -243,7 +230,6 @@ export function patchContrastStats(state: usize, s0: i32, s1: i32, perPatch: usi
   const stats = changetype<RowStats>(st.stats),
     own = changetype<Range>(st.own),
     other = changetype<Range>(st.other);
-  let total = st.total;
   for (let i0 = s0 * STRIP_ROWS; i0 < min(np, s1 * STRIP_ROWS); i0 += STRIP_ROWS) {
     const rows = min(STRIP_ROWS, np - i0);
     similarityStrip(st.z + <usize>i0 * rowBytes, rows, st.panels, np >> 3, cp, st.invT, strip, np);
@@ -257,17 +243,16 @@ export function patchContrastStats(state: usize, s0: i32, s1: i32, perPatch: usi
       store<f32>(st.statA + ri, stats.a);
       store<f32>(st.statB + ri, stats.b);
       store<f32>(st.invP + ri, stats.invP);
-      store<f32>(perPatch + ((<usize>load<i32>(st.patchOf + ri)) << 2), <f32>stats.loss);
-      total += stats.loss;
+      store<f64>(rowLoss + ((<usize>i) << 3), stats.loss);
     }
   }
-  st.total = total;
 }
 
 /**
  * Pass 2 (gradient) over strips [s0, s1), upper half-strips: H_ij = ∂L/∂s_ij + ∂L/∂s_ji from the
  * two rows' statistics, then dZ += H·Z on the strip's rows and Hᵀ·Z_strip on the columns' rows.
- * `gradScale` multiplies ∂(Σ_i L_i): the caller passes 1/(N·B) for the batch mean.
+ * `gradScale` multiplies ∂(Σ_i L_i): the caller passes 1/(N·B) for the batch mean. A range writes
+ * rows from its first on: ranges run elsewhere add into their own zeroed dZ, summed in range order.
  */
 export function patchContrastGrad(state: usize, s0: i32, s1: i32, gradScale: f32): void {
   const st = changetype<PatchState>(state);
@@ -307,17 +292,24 @@ export function patchContrastGrad(state: usize, s0: i32, s1: i32, gradScale: f32
 }
 
 /**
- * Last stage: returns the image's loss (1/N)·Σ_i L_i; when `grad` ≠ 0 (the state was begun with
- * a gradient and pass 2 has run) writes ∂/∂features (C × H × W) there. `grad` may alias the
- * features: pooling consumed them in stage 1.
+ * Last stage, with dZ complete: ∂/∂features (C × H × W) to `grad`, through the normalization and
+ * the pooling (Z, its norms and the row map as patchContrastPool wrote them). dZ is overwritten.
  */
-export function patchContrastEnd(state: usize, grad: usize): f64 {
-  const st = changetype<PatchState>(state);
-  if (grad != 0) {
-    normalizeRowsBackward(st.z, st.dz, st.np, st.cp, st.norms, st.dz);
-    avgPoolRowsBackward(st.dz, st.c, st.h, st.w, st.p, st.cp, st.rowOf, grad);
-  }
-  return st.total / <f64>st.n;
+export function patchContrastBackward(
+  z: usize,
+  dz: usize,
+  norms: usize,
+  rowOf: usize,
+  c: i32,
+  h: i32,
+  w: i32,
+  p: i32,
+  grad: usize,
+): void {
+  const np = roundUp8((h / p) * (w / p)),
+    cp = roundUp8(c);
+  normalizeRowsBackward(z, dz, np, cp, norms, dz);
+  avgPoolRowsBackward(dz, c, h, w, p, cp, rowOf, grad);
 }
 
 /** The own-class and other-class column ranges of sorted row i. */

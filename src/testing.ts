@@ -14,7 +14,7 @@ import type { Engine } from './types.js';
 import type { GpuRuntime } from './webgpu/device.js';
 
 export type * from './types.js';
-export { planSteps, STEP_WORK, STRIP_ROWS } from './runtime/jobs.js';
+export { MAX_PARTS, PART_WORK, planParts, planSteps, setPartWork, STEP_WORK, STRIP_ROWS } from './runtime/jobs.js';
 
 // The published worker, beside the published entry.
 const api = makeApi(
@@ -33,7 +33,7 @@ const internals = (engine: Engine) => engine as unknown as Internals;
 
 type Post = (message: { type?: string }, transfer?: ArrayBuffer[]) => void;
 
-/** The next job handed to the pool's first worker kills that worker mid-job (no-op without workers). */
+/** The next task handed to the pool's first worker kills that worker mid-task (no-op without workers). */
 export function crashWorkerOnNextJob(engine: Engine): void {
   const pool = internals(engine).ctx.executor;
   if (!(pool instanceof WorkerPool)) return;
@@ -42,7 +42,7 @@ export function crashWorkerOnNextJob(engine: Engine): void {
   const post = slot.port.post;
   slot.port.post = (message, transfer) => {
     post(message, transfer);
-    if (message.type !== 'job') return;
+    if (message.type !== 'task') return;
     slot.port.post = post;
     inside.died(slot, 'killed by a test');
   };

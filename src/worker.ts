@@ -1,13 +1,14 @@
 // The worker side of the pool (runtime/pool.ts): instantiates the posted module with its own
-// memory, then runs one per-image job at a time, step by step: it posts each step's work, yields
-// between steps so that an 'abort' message can reach it, and transfers the results back.
+// memory, then runs one task (runtime/tasks.ts) at a time, step by step: it posts each step's
+// work, yields between steps so that an 'abort' message can reach it, and transfers the results
+// back.
 
 import { Slicer } from './runtime/control.js';
-import { type ImageJob, imageJobSteps, transferList } from './runtime/jobs.js';
 import { instantiateKernels, type Kernels } from './runtime/kernels.js';
+import { resultTransfer, type Task, taskSteps } from './runtime/tasks.js';
 import { Workspace } from './runtime/workspace.js';
 
-type Message = { type: 'init'; module: WebAssembly.Module } | { type: 'job'; job: ImageJob } | { type: 'abort' };
+type Message = { type: 'init'; module: WebAssembly.Module } | { type: 'task'; task: Task } | { type: 'abort' };
 
 interface Channel {
   post(message: unknown, transfer?: ArrayBuffer[]): void;
@@ -37,12 +38,12 @@ async function channel(): Promise<Channel> {
 const port = await channel();
 let kernels: Kernels | undefined;
 let workspace: Workspace | undefined;
-/** Set by an 'abort' for the running job; a job starts with it clear. */
+/** Set by an 'abort' for the running task; a task starts with it clear. */
 let aborted = false;
 
-async function runJob(k: Kernels, ws: Workspace, job: ImageJob): Promise<void> {
+async function runTask(k: Kernels, ws: Workspace, task: Task): Promise<void> {
   aborted = false;
-  const steps = imageJobSteps(k, ws, job);
+  const steps = taskSteps(k, ws, task);
   const slicer = new Slicer();
   let work = 0;
   try {
@@ -50,7 +51,7 @@ async function runJob(k: Kernels, ws: Workspace, job: ImageJob): Promise<void> {
       const next = steps.next();
       if (next.done) {
         if (work > 0) port.post({ type: 'progress', work });
-        port.post({ type: 'result', result: next.value, memoryBytes: ws.memoryBytes() }, transferList(next.value));
+        port.post({ type: 'result', result: next.value, memoryBytes: ws.memoryBytes() }, resultTransfer(next.value));
         return;
       }
       work += next.value;
@@ -84,6 +85,6 @@ port.listen(async (message) => {
   } else if (message.type === 'abort') {
     aborted = true;
   } else if (kernels && workspace) {
-    await runJob(kernels, workspace, message.job);
+    await runTask(kernels, workspace, message.task);
   }
 });

@@ -32,36 +32,69 @@ function groupings(strips, seed) {
   return [[[0, strips]], Array.from({ length: strips }, (_, s) => [s, s + 1]), random];
 }
 
+const roundUp8 = (n) => (n + 7) & ~7;
+const zeros = (bytes) => {
+  const ptr = k.alloc(bytes);
+  new Uint8Array(k.memory.buffer, ptr, bytes).fill(0);
+  return ptr;
+};
+
 function patchContrast({ features, mask, c, h, w, p, variant }, ranges) {
   k.reset();
-  const n = (h / p) * (w / p);
+  const n = (h / p) * (w / p),
+    np = roundUp8(n),
+    cp = roundUp8(c);
   const fPtr = put(features),
     mPtr = put(mask);
-  const perPatch = k.alloc(n * 4),
-    labels = k.alloc(n);
-  const state = k.patchContrastBegin(fPtr, mPtr, c, h, w, p, 0.1, variant, labels, 1);
+  const labels = k.alloc(n),
+    rowOf = k.alloc(4 * n),
+    z = k.alloc(np * cp * 4),
+    norms = k.alloc(np * 8);
+  const pristine = k.patchContrastPool(fPtr, mPtr, c, h, w, p, labels, rowOf, z, norms);
+  const panels = k.alloc(np * cp * 4);
+  k.packPanels(z, np, cp, panels);
+  const [cmax, statA, statB, invP] = [0, 1, 2, 3].map(() => zeros(np * 4));
+  const dz = zeros(np * cp * 4),
+    rowLoss = zeros(np * 8);
+  const state = k.patchContrastAttach(z, panels, n, c, pristine, variant, 0.1, cmax, statA, statB, invP, dz);
   if (variant === 1) for (const [s0, s1] of ranges) k.patchContrastColumnMax(state, s0, s1);
-  for (const [s0, s1] of ranges) k.patchContrastStats(state, s0, s1, perPatch);
+  for (const [s0, s1] of ranges) k.patchContrastStats(state, s0, s1, rowLoss);
   for (const [s0, s1] of ranges) k.patchContrastGrad(state, s0, s1, 1 / n);
-  const loss = k.patchContrastEnd(state, fPtr);
-  return { loss, perPatch: f32(perPatch, n), grad: f32(fPtr, features.length) };
+  k.patchContrastBackward(z, dz, norms, rowOf, c, h, w, p, fPtr);
+  return { rowLoss: new Float64Array(k.memory.buffer, rowLoss, n).slice(), grad: f32(fPtr, features.length) };
 }
 
 function infoNCE({ features, mask, c, hw, positive }, ranges) {
   k.reset();
   const q = Int32Array.from(mask.keys()).filter((i) => mask[i] === 0);
   const x = Int32Array.from(mask.keys()).filter((i) => mask[i] === 1);
+  const [j, m] = [q.length, x.length];
+  const [jp, mp, cp] = [roundUp8(j), roundUp8(m), roundUp8(c)];
   const fPtr = put(features),
     qPtr = put(q),
     xPtr = put(x);
-  const perQuery = k.alloc(q.length * 4),
-    positives = k.alloc(q.length * 4);
-  const grad = k.alloc(features.length * 4);
-  new Uint8Array(k.memory.buffer, grad, features.length * 4).fill(0);
-  const state = k.infoNCEBegin(fPtr, c, hw, qPtr, q.length, xPtr, x.length, 0.1, positive, positives);
-  for (const [s0, s1] of ranges) k.infoNCEStrips(state, s0, s1, 1 / q.length, perQuery, positives, 1);
-  const loss = k.infoNCEEnd(state, grad);
-  return { loss, perQuery: f32(perQuery, q.length), grad: f32(grad, features.length) };
+  const u = k.alloc(jp * cp * 4),
+    xs = k.alloc(mp * cp * 4),
+    normsU = k.alloc(jp * 8),
+    normsX = k.alloc(mp * 8);
+  k.infoNCEGather(fPtr, c, hw, qPtr, j, xPtr, m, u, xs, normsU, normsX);
+  const sumU = zeros(cp * 4),
+    l0 = zeros(jp * 4),
+    positives = zeros(jp * 4),
+    dl0 = zeros(jp * 4),
+    perQuery = zeros(jp * 4);
+  if (positive === 0) k.infoNCEMeanLogit(u, j, c, 0.1, sumU, l0, positives);
+  const panelsU = positive === 1 ? k.alloc(jp * cp * 4) : 0,
+    panelsX = k.alloc(mp * cp * 4);
+  if (positive === 1) k.packPanels(u, jp, cp, panelsU);
+  k.packPanels(xs, mp, cp, panelsX);
+  const du = zeros(jp * cp * 4),
+    dx = zeros(mp * cp * 4),
+    grad = zeros(features.length * 4);
+  const state = k.infoNCEAttach(u, panelsU, j, xs, panelsX, m, c, 0.1, positive, l0, dl0, du, dx);
+  for (const [s0, s1] of ranges) k.infoNCEStrips(state, s0, s1, 1 / j, perQuery, positives, 1);
+  k.infoNCEBackward(u, du, xs, dx, j, m, c, hw, qPtr, xPtr, normsU, normsX, positive, 0.1, sumU, dl0, grad);
+  return { perQuery: f32(perQuery, j), grad: f32(grad, features.length) };
 }
 
 test('the module and the planner agree on the strip height', () => {
@@ -114,4 +147,41 @@ test('the planner covers every strip once, in order, in steps of bounded work', 
   }
   // Stages in the kernel's order: column maxima, statistics, then the gradient.
   assert.deepEqual([...new Set(steps.map((s) => s.stage))], ['columnMax', 'stats', 'grad']);
+});
+
+test('parts: each pass cut into contiguous parts of about equal work, by the sizes alone', () => {
+  const pc1 = {
+    kind: 'patchContrast',
+    features: new Float32Array(256 * 224 * 224),
+    c: 256,
+    h: 224,
+    w: 224,
+    patchSize: 4,
+    variant: 0,
+    grad: true,
+  };
+  const strips = Math.ceil(3136 / testing.STRIP_ROWS);
+  const passes = testing.planParts(pc1);
+  assert.deepEqual(
+    passes.map((pass) => pass[0].stage),
+    ['stats', 'grad'],
+  );
+  for (const pass of passes) {
+    assert.ok(pass.length >= 4 && pass.length <= testing.MAX_PARTS, `${pass.length} parts`);
+    assert.equal(pass[0].s0, 0);
+    assert.equal(pass.at(-1).s1, strips);
+    const works = pass.map((part) => part.steps.reduce((sum, s) => sum + s.work, 0));
+    for (let i = 0; i < pass.length; i++) {
+      if (i > 0) assert.equal(pass[i].s0, pass[i - 1].s1);
+      // A part's steps cover exactly its strips.
+      assert.equal(pass[i].steps[0].s0, pass[i].s0);
+      assert.equal(pass[i].steps.at(-1).s1, pass[i].s1);
+    }
+    // Balanced: no part (but the last, which takes the remainder) over twice the mean.
+    const mean = works.reduce((a, b) => a + b) / works.length;
+    for (const work of works.slice(0, -1)) assert.ok(work <= 2 * mean, `${work} vs mean ${mean}`);
+  }
+  // A small image is one part per pass: it never pays for a split.
+  const small = { ...pc1, features: new Float32Array(16 * 32 * 32), c: 16, h: 32, w: 32 };
+  for (const pass of testing.planParts(small)) assert.equal(pass.length, 1);
 });

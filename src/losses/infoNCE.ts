@@ -19,6 +19,7 @@ import {
 import { ARENA_SLACK, checkMemoryBudget, type LossContext, type MemoryNeed } from '../runtime/context.js';
 import type { CallControl } from '../runtime/control.js';
 import type { InfoNCEImage, InfoNCEJob } from '../runtime/jobs.js';
+import { joinImages } from '../runtime/image.js';
 import type { Kernels } from '../runtime/kernels.js';
 import { splitBatchResult, stackImages, stackSets } from './batchScope.js';
 
@@ -271,13 +272,6 @@ export async function runInfoNCE(
     perQueryLoss: images.map((image) => image.perQuery ?? null),
     backend: ctx.backend,
   };
-  if (p.grad) {
-    const grad = p.gradInto ?? new Float32Array(b * chw);
-    images.forEach((image, img) => {
-      if (image.grad) grad.set(image.grad, img * chw);
-      else grad.fill(0, img * chw, (img + 1) * chw);
-    });
-    result.grad = { features: grad };
-  }
+  if (p.grad) result.grad = { features: joinImages(images, b, chw, p.gradInto) };
   return result;
 }

@@ -19,6 +19,7 @@ import {
 import { ARENA_SLACK, checkMemoryBudget, type LossContext, type MemoryNeed } from '../runtime/context.js';
 import type { CallControl } from '../runtime/control.js';
 import type { PatchContrastImage, PatchContrastJob } from '../runtime/jobs.js';
+import { joinImages } from '../runtime/image.js';
 import type { Kernels } from '../runtime/kernels.js';
 
 const VARIANT = { exact: 0, cflnet: 1 } as const;
@@ -152,12 +153,6 @@ export async function runPatchContrast(
     grid: [kh, kw],
     backend: ctx.backend,
   };
-  if (p.grad) {
-    const grad = p.gradInto ?? new Float32Array(b * chw);
-    images.forEach((image, img) => {
-      grad.set(image.grad as Float32Array, img * chw);
-    });
-    result.grad = { features: grad };
-  }
+  if (p.grad) result.grad = { features: joinImages(images, b, chw, p.gradInto) };
   return result;
 }

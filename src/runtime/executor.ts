@@ -1,17 +1,14 @@
-// Where per-image jobs run. The inline executor runs them in the calling thread on the engine's
-// own wasm instance, one step at a time with the event loop given back between steps; the worker
-// pool (pool.ts) spreads them over workers. Jobs are made when the call is made, so they hold the
+// Where per-image jobs run. Both wasm executors run a job as the same tasks (image.ts), so they
+// give the same bits: the inline executor runs the tasks in the calling thread on the engine's own
+// wasm instance, one step at a time with the event loop given back between steps; the worker pool
+// (pool.ts) spreads them over workers. Jobs are made when the call is made, so they hold the
 // call's own copies of its inputs (docs/design.md §8).
 
 import { type CallControl, Slicer } from './control.js';
-import {
-  type CrossEntropySums,
-  type ImageJob,
-  type ImageResult,
-  imageJobSteps,
-  type ParsedCrossEntropy,
-} from './jobs.js';
+import { runImage } from './image.js';
+import type { CrossEntropySums, ImageJob, ImageResult, ParsedCrossEntropy } from './jobs.js';
 import type { Kernels } from './kernels.js';
+import { type Task, type TaskResult, taskSteps } from './tasks.js';
 import type { Workspace } from './workspace.js';
 
 export interface Executor {
@@ -36,9 +33,13 @@ export class InlineExecutor implements Executor {
   ) {}
 
   run(job: ImageJob, control: CallControl): Promise<ImageResult> {
+    return runImage(job, control, (task) => this.runTask(task, control));
+  }
+
+  private runTask(task: Task, control: CallControl): Promise<TaskResult> {
     return new Promise((resolve, reject) => {
       control.onStop(reject);
-      this.workspace.exclusive(() => runSteps(this.kernels, this.workspace, job, control)).then(resolve, reject);
+      this.workspace.exclusive(() => runSteps(this.kernels, this.workspace, task, control)).then(resolve, reject);
     });
   }
 
@@ -46,13 +47,13 @@ export class InlineExecutor implements Executor {
 }
 
 /**
- * Runs a job's steps in this thread, reporting each step's work, yielding every SLICE_MS and
+ * Runs a task's steps in this thread, reporting each step's work, yielding every SLICE_MS and
  * stopping (its wasm memory freed) as soon as the call stops. The worker (src/worker.ts) runs the
  * same steps its own way.
  */
-async function runSteps(k: Kernels, ws: Workspace, job: ImageJob, control: CallControl): Promise<ImageResult> {
+async function runSteps(k: Kernels, ws: Workspace, task: Task, control: CallControl): Promise<TaskResult> {
   control.throwIfStopped();
-  const steps = imageJobSteps(k, ws, job);
+  const steps = taskSteps(k, ws, task);
   const slicer = new Slicer();
   let work = 0;
   try {

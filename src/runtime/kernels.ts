@@ -71,23 +71,47 @@ export interface Kernels {
   /** Bytes the kernels allocate per image (the memory estimates read the kernels' own formulas). */
   patchContrastKernelBytes(n: number, c: number): number;
   infoNCEKernelBytes(j: number, m: number, c: number, positive: number): number;
-  patchContrastBegin(
+  patchContrastPool(
     features: number,
     mask: number,
     c: number,
     h: number,
     w: number,
     p: number,
-    temperature: number,
-    variant: number,
     labels: number,
-    grad: number,
+    rowOf: number,
+    z: number,
+    norms: number,
+  ): number;
+  patchContrastAttach(
+    z: number,
+    panels: number,
+    n: number,
+    c: number,
+    pristine: number,
+    variant: number,
+    temperature: number,
+    cmax: number,
+    statA: number,
+    statB: number,
+    invP: number,
+    dz: number,
   ): number;
   patchContrastColumnMax(state: number, s0: number, s1: number): void;
-  patchContrastStats(state: number, s0: number, s1: number, perPatch: number): void;
+  patchContrastStats(state: number, s0: number, s1: number, rowLoss: number): void;
   patchContrastGrad(state: number, s0: number, s1: number, gradScale: number): void;
-  patchContrastEnd(state: number, grad: number): number;
-  infoNCEBegin(
+  patchContrastBackward(
+    z: number,
+    dz: number,
+    norms: number,
+    rowOf: number,
+    c: number,
+    h: number,
+    w: number,
+    p: number,
+    grad: number,
+  ): void;
+  infoNCEGather(
     features: number,
     c: number,
     hw: number,
@@ -95,9 +119,34 @@ export interface Kernels {
     j: number,
     negatives: number,
     m: number,
+    u: number,
+    x: number,
+    normsU: number,
+    normsX: number,
+  ): void;
+  infoNCEMeanLogit(
+    u: number,
+    j: number,
+    c: number,
+    temperature: number,
+    sumU: number,
+    l0: number,
+    perQueryPositive: number,
+  ): void;
+  infoNCEAttach(
+    u: number,
+    panelsU: number,
+    j: number,
+    x: number,
+    panelsX: number,
+    m: number,
+    c: number,
     temperature: number,
     positive: number,
-    perQueryPositive: number,
+    l0: number,
+    dl0: number,
+    du: number,
+    dx: number,
   ): number;
   infoNCEStrips(
     state: number,
@@ -108,7 +157,25 @@ export interface Kernels {
     perQueryPositive: number,
     grad: number,
   ): void;
-  infoNCEEnd(state: number, grad: number): number;
+  infoNCEBackward(
+    u: number,
+    du: number,
+    x: number,
+    dx: number,
+    j: number,
+    m: number,
+    c: number,
+    hw: number,
+    queries: number,
+    negatives: number,
+    normsU: number,
+    normsX: number,
+    positive: number,
+    temperature: number,
+    sumU: number,
+    dl0: number,
+    grad: number,
+  ): void;
 }
 
 /** Instantiates a compiled kernel module with its own memory. */

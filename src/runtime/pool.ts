@@ -1,50 +1,58 @@
-// Worker pool: per-image jobs spread over worker threads.
+// Worker pool: the tasks of per-image jobs spread over worker threads.
 //
 // Model: the compiled WebAssembly.Module is posted once to each worker, which instantiates it
 // with its own memory (no shared memory, so no COOP/COEP headers and no allocator races). A job
-// is one image; a worker runs one job at a time, and the calling thread queues the rest and hands
-// each to the next idle worker. Inputs and outputs move as transferred per-image copies.
-// Results are reduced by the callers in image order, so nothing depends on the thread count or on
-// which worker finished first.
+// (one image) runs as tasks (image.ts: stage 1, the parts of each similarity pass, the backward
+// pass); a worker runs one task at a time, and the calling thread queues the rest and hands each
+// to the next idle worker, so one image uses every worker during its passes. Inputs move as
+// transferred copies where the caller is done with them; results always move.
+// Partial results are merged by image.ts in part order and images reduced by the callers in image
+// order, so nothing depends on the thread count or on which worker finished first.
 // Thresholds: cross-entropy never leaves the calling thread (a batch costs about as much as its
 // transfer); the contrastive losses always use the pool when it has more than one worker.
-// Stopping: a call that stops (an abort) rejects at once; its queued jobs are dropped and a worker
-// running one is told to drop it, which it does at its next step, freeing its memory; the worker
-// takes no new job until it has answered. Workers post each step's work for onProgress.
-// Failure: a worker that dies mid-job rejects that job with an Error, is replaced, and the pool
-// goes on. Workers are unref'd while idle (Node), so an idle pool never keeps a process alive.
+// Stopping: a call that stops (an abort) rejects at once; its queued tasks are dropped and a
+// worker running one is told to drop it, which it does at its next step, freeing its memory; the
+// worker takes no new task until it has answered. Workers post each step's work for onProgress.
+// Failure: a worker that dies mid-task rejects that task (so its call) with an Error, is replaced,
+// and the pool goes on. Workers are unref'd while idle (Node), so an idle pool never keeps a
+// process alive.
 // Runtimes: Node (node:worker_threads; Node 20 has no global Worker), and module Web Workers in
 // browsers, Deno and Bun; each entry says how to start them (spawn.ts).
 
 import type { CallControl } from './control.js';
 import type { Executor } from './executor.js';
-import { type ImageJob, type ImageResult, transferList } from './jobs.js';
+import { runImage } from './image.js';
+import type { ImageJob, ImageResult } from './jobs.js';
 import type { Spawner, WorkerPort } from './spawn.js';
+import { type PartTask, type Task, type TaskResult, withoutOperands } from './tasks.js';
 
 const READY_TIMEOUT_MS = 15_000;
 
 type Port = WorkerPort;
 
-/** What a worker answers (src/worker.ts); every answer but 'progress' ends its job. */
+/** What a worker answers (src/worker.ts); every answer but 'progress' ends its task. */
 type WorkerReply =
   | { type: 'ready' }
   | { type: 'progress'; work: number }
-  | { type: 'result'; result: ImageResult; memoryBytes: number }
+  | { type: 'result'; result: TaskResult; memoryBytes: number }
   | { type: 'aborted'; memoryBytes: number }
   | { type: 'error'; name: string; message: string; memoryBytes: number };
 
 interface Pending {
-  job: ImageJob;
+  task: Task;
+  /** Buffers the task's message moves rather than copies. */
+  transfer: ArrayBuffer[];
   control: CallControl;
   /** Set once the call has stopped: the answer is then only awaited to free the worker. */
   settled: boolean;
-  resolve(result: ImageResult): void;
+  resolve(result: TaskResult): void;
   reject(error: unknown): void;
 }
 
 /** What a slot whose worker is starting is busy with. */
 const STARTING: Pending = {
-  job: undefined as never,
+  task: undefined as never,
+  transfer: [],
   control: undefined as never,
   settled: true,
   resolve() {},
@@ -54,6 +62,8 @@ const STARTING: Pending = {
 interface Slot {
   port: Port;
   busy?: Pending;
+  /** The image whose similarity operands the worker holds pinned (tasks.ts), as its tasks imply. */
+  pinned?: number;
   /** The worker's wasm memory, as its last answer reported. */
   memoryBytes: number;
 }
@@ -115,8 +125,13 @@ export class WorkerPool implements Executor {
 
   run(job: ImageJob, control: CallControl): Promise<ImageResult> {
     if (this.disposed) return Promise.reject(new Error('forgery-losses: this engine has been disposed'));
+    return runImage(job, control, (task, transfer) => this.runTask(task, transfer, control));
+  }
+
+  private runTask(task: Task, transfer: ArrayBuffer[], control: CallControl): Promise<TaskResult> {
+    if (this.disposed) return Promise.reject(new Error('forgery-losses: this engine has been disposed'));
     return new Promise((resolve, reject) => {
-      const pending: Pending = { job, control, settled: false, resolve, reject };
+      const pending: Pending = { task, transfer, control, settled: false, resolve, reject };
       this.queue.push(pending);
       control.onStop((reason) => this.stop(pending, reason));
       this.pump();
@@ -140,15 +155,21 @@ export class WorkerPool implements Executor {
     return this.slots.reduce((sum, slot) => sum + slot.memoryBytes, 0);
   }
 
+  /** Hands queued tasks to idle workers, in queue order; a part goes first to a worker holding its operands. */
   private pump(): void {
-    for (const slot of this.slots) {
-      if (this.queue.length === 0) return;
-      if (slot.busy) continue;
+    for (;;) {
+      const idle = this.slots.filter((slot) => !slot.busy);
+      if (idle.length === 0 || this.queue.length === 0) return;
       const pending = this.queue.shift() as Pending;
+      const image = imageOf(pending.task);
+      const slot = idle.find((s) => image !== undefined && s.pinned === image) ?? idle[0];
       slot.busy = pending;
       slot.port.hold(true);
-      // The job's arrays are the call's own copies: they move to the worker, not copied again.
-      slot.port.post({ type: 'job', job: pending.job }, transferList(pending.job));
+      // The worker keeps a part's operands until a task of another image comes (tasks.ts).
+      const task =
+        image !== undefined && slot.pinned === image ? withoutOperands(pending.task as PartTask) : pending.task;
+      slot.pinned = image;
+      slot.port.post({ type: 'task', task }, pending.transfer);
     }
   }
 
@@ -162,6 +183,8 @@ export class WorkerPool implements Executor {
     slot.busy = undefined;
     slot.memoryBytes = data.memoryBytes;
     slot.port.hold(false);
+    // A task that did not finish leaves the worker's arena empty.
+    if (data.type !== 'result') slot.pinned = undefined;
     if (pending && !pending.settled) {
       pending.settled = true;
       if (data.type === 'result') pending.resolve(data.result);
@@ -208,6 +231,11 @@ export class WorkerPool implements Executor {
     this.slots.length = 0;
     for (const p of this.queue.splice(0)) p.reject(new Error('forgery-losses: this engine has been disposed'));
   }
+}
+
+/** The image run a part task belongs to; undefined for the other tasks. */
+function imageOf(task: Task): number | undefined {
+  return task.kind === 'patchPart' || task.kind === 'ncePart' ? task.image : undefined;
 }
 
 function rebuildError(name: string, message: string): Error {

@@ -52,8 +52,36 @@ export class Workspace {
     }
   }
 
+  /**
+   * Buffers kept at the bottom of the arena from one task to the next: the operands of one image's
+   * similarity passes and their panels (tasks.ts). Any reset drops them.
+   */
+  pinned: { image: number; end: number; ptrs: number[] } | null = null;
+
   reset(): void {
+    this.pinned = null;
     this.kernels.reset();
+  }
+
+  /**
+   * The arena down to the pinned buffers of `image`, if they are there; else empty, with `make`'s
+   * buffers pinned at its bottom. Returns their pointers.
+   */
+  pin(image: number, make: () => number[]): number[] {
+    if (this.pinned?.image === image) {
+      this.kernels.resetTo(this.pinned.end);
+      return this.pinned.ptrs;
+    }
+    this.reset();
+    const ptrs = make();
+    this.pinned = { image, end: this.kernels.mark() >>> 0, ptrs };
+    return ptrs;
+  }
+
+  /** Frees what was allocated above the pinned buffers (everything when none are). */
+  release(): void {
+    if (this.pinned) this.kernels.resetTo(this.pinned.end);
+    else this.kernels.reset();
   }
 
   private queue: Promise<unknown> = Promise.resolve();

@@ -1,0 +1,275 @@
+// One image job as tasks (tasks.ts): stage 1, then each similarity pass as its parts — all parts
+// of a pass at once, on whatever instances the executor has — then the backward pass. The parts'
+// results are merged here, in part order: row results are placed, column maxima taken, partial
+// gradients summed part after part. The parts depend on the image's sizes alone (jobs.ts
+// planParts), so the bits do not depend on the thread count (docs/design.md §9).
+
+import type { CallControl } from './control.js';
+import {
+  edgeWork,
+  type ImageJob,
+  type ImageResult,
+  type InfoNCEImage,
+  type InfoNCEJob,
+  type PatchContrastImage,
+  type PatchContrastJob,
+  planParts,
+} from './jobs.js';
+import type {
+  BackwardResult,
+  NceGatherResult,
+  NcePartResult,
+  PatchPartResult,
+  PatchPartTask,
+  PatchPoolResult,
+  Task,
+  TaskResult,
+} from './tasks.js';
+
+/**
+ * Runs a task somewhere; `transfer` lists the buffers the task may take (a worker's message moves
+ * them): the caller no longer reads them.
+ */
+export type TaskRunner = (task: Task, transfer: ArrayBuffer[]) => Promise<TaskResult>;
+
+const roundUp8 = (n: number) => (n + 7) & ~7;
+
+/** Names each image run, so that an instance can tell whose operands it holds (tasks.ts). */
+let nextImage = 1;
+
+/** The buffers of `views`, for a transfer list (a shared buffer is never moved). */
+function moved(...views: ArrayBufferView[]): ArrayBuffer[] {
+  return views.map((v) => v.buffer).filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+}
+
+export function runImage(job: ImageJob, control: CallControl, run: TaskRunner): Promise<ImageResult> {
+  return job.kind === 'patchContrast' ? runPatchImage(job, control, run) : runNceImage(job, control, run);
+}
+
+/** acc += part, float32 element by element (the same IEEE sum wherever it runs). */
+function addInto(acc: Float32Array, part: Float32Array, offset: number): void {
+  for (let i = 0; i < part.length; i++) acc[offset + i] += part[i];
+}
+
+/**
+ * The tasks of one pass, started together. They are awaited in order, so a later one may fail
+ * while an earlier one is awaited: that failure is already the call's (the call stops on the
+ * first), and must not surface as an unhandled rejection.
+ */
+function started(tasks: Promise<TaskResult>[]): Promise<TaskResult>[] {
+  for (const task of tasks) task.catch(() => {});
+  return tasks;
+}
+
+/** Sums the parts' partial results in part order, each as soon as its predecessors are in. */
+async function sumInOrder(
+  parts: Promise<TaskResult>[],
+  length: number,
+  pick: (r: TaskResult) => [Float32Array, number],
+): Promise<Float32Array> {
+  const sum = new Float32Array(length);
+  for (const part of parts) {
+    const [values, offset] = pick(await part);
+    addInto(sum, values, offset);
+  }
+  return sum;
+}
+
+async function runPatchImage(
+  job: PatchContrastJob,
+  control: CallControl,
+  run: TaskRunner,
+): Promise<PatchContrastImage> {
+  const { c, h, w, patchSize: p, memoryBytes } = job;
+  const n = (h / p) * (w / p),
+    np = roundUp8(n),
+    cp = roundUp8(c);
+  const passes = planParts(job);
+  const pool = (await run(
+    { kind: 'patchPool', features: job.features, mask: job.mask, c, h, w, p, memoryBytes },
+    moved(job.features, job.mask),
+  )) as PatchPoolResult;
+  control.throwIfStopped();
+  const base = {
+    kind: 'patchPart' as const,
+    image: nextImage++,
+    z: pool.z,
+    n,
+    c,
+    pristine: pool.pristine,
+    variant: job.variant,
+    temperature: job.temperature,
+    gradScale: job.gradScale,
+    memoryBytes,
+  };
+  const runPass = (index: number, extra: Pick<PatchPartTask, 'cmax' | 'statA' | 'statB' | 'invP'>) =>
+    started(
+      passes[index].map((part) =>
+        run({ ...base, ...extra, stage: part.stage as PatchPartTask['stage'], steps: part.steps }, []),
+      ),
+    );
+  let index = 0;
+  let cmax: Float32Array | undefined;
+  if (passes[0][0].stage === 'columnMax') {
+    // Maxima: the merge order cannot change a bit, but it is part order all the same.
+    cmax = new Float32Array(np);
+    for (const part of runPass(index++, {})) {
+      const values = ((await part) as PatchPartResult).cmax as Float32Array;
+      for (let i = 0; i < np; i++) if (values[i] > cmax[i]) cmax[i] = values[i];
+    }
+  }
+  const rowLoss = new Float64Array(np);
+  const statA = new Float32Array(np),
+    statB = new Float32Array(np),
+    invP = new Float32Array(np);
+  for (const part of runPass(index++, { cmax })) {
+    const r = (await part) as PatchPartResult;
+    rowLoss.set(r.rowLoss as Float64Array, r.row0);
+    statA.set(r.statA as Float32Array, r.row0);
+    statB.set(r.statB as Float32Array, r.row0);
+    invP.set(r.invP as Float32Array, r.row0);
+  }
+  // The loss of the image: rows summed in order, as one instance running every strip would.
+  let total = 0;
+  for (let i = 0; i < n; i++) total += rowLoss[i];
+  const perPatch = new Float32Array(n);
+  for (let k = 0; k < n; k++) perPatch[k] = rowLoss[pool.rowOf[k]];
+  const result: PatchContrastImage = { loss: total / n, perPatch, labels: pool.labels };
+  if (!job.grad) return result;
+  const dz = await sumInOrder(runPass(index, { cmax, statA, statB, invP }), np * cp, (r) => {
+    const part = r as PatchPartResult;
+    return [part.dz as Float32Array, part.row0 * cp];
+  });
+  control.throwIfStopped();
+  const back = (await run(
+    {
+      kind: 'patchBackward',
+      out: pool.spare,
+      z: pool.z,
+      dz,
+      norms: pool.norms,
+      rowOf: pool.rowOf,
+      c,
+      h,
+      w,
+      p,
+      memoryBytes,
+    },
+    moved(pool.spare, pool.z, dz, pool.norms),
+  )) as BackwardResult;
+  result.grad = back.grad;
+  return result;
+}
+
+async function runNceImage(job: InfoNCEJob, control: CallControl, run: TaskRunner): Promise<InfoNCEImage> {
+  if (!job.used) {
+    control.advance(edgeWork(job));
+    return { loss: null };
+  }
+  const { c, hw, temperature, positive, memoryBytes } = job;
+  const j = job.queries.length,
+    m = job.negatives.length;
+  const jp = roundUp8(j),
+    mp = roundUp8(m),
+    cp = roundUp8(c);
+  const [parts] = planParts(job);
+  // The index lists are copied, not moved: the call's result reads them again.
+  const g = (await run(
+    {
+      kind: 'nceGather',
+      features: job.features,
+      queries: job.queries,
+      negatives: job.negatives,
+      c,
+      hw,
+      temperature,
+      positive,
+      memoryBytes,
+    },
+    moved(job.features),
+  )) as NceGatherResult;
+  control.throwIfStopped();
+  const image = nextImage++;
+  const running = started(
+    parts.map((part) =>
+      run(
+        {
+          kind: 'ncePart',
+          steps: part.steps,
+          image,
+          u: g.u,
+          x: g.x,
+          j,
+          m,
+          c,
+          temperature,
+          positive,
+          l0: g.l0,
+          gradScale: job.gradScale,
+          grad: job.grad,
+          memoryBytes,
+        },
+        [],
+      ),
+    ),
+  );
+  const perQuery = new Float32Array(j),
+    dl0 = new Float32Array(jp);
+  for (const part of running) {
+    const r = (await part) as NcePartResult;
+    perQuery.set(r.perQuery, r.row0);
+    dl0.set(r.dl0, r.row0);
+  }
+  // Queries summed in order, as one instance running every strip would.
+  let total = 0;
+  for (let a = 0; a < j; a++) total += perQuery[a];
+  const result: InfoNCEImage = { loss: total / j, perQuery };
+  if (!job.grad) return result;
+  const du = await sumInOrder(running, jp * cp, (r) => [(r as NcePartResult).du as Float32Array, 0]);
+  const dx = await sumInOrder(running, mp * cp, (r) => [(r as NcePartResult).dx as Float32Array, 0]);
+  control.throwIfStopped();
+  const back = (await run(
+    {
+      kind: 'nceBackward',
+      out: g.spare,
+      u: g.u,
+      du,
+      x: g.x,
+      dx,
+      normsU: g.normsU,
+      normsX: g.normsX,
+      queries: job.queries,
+      negatives: job.negatives,
+      sumU: g.sumU,
+      dl0,
+      c,
+      hw,
+      temperature,
+      positive,
+      memoryBytes,
+    },
+    moved(g.spare, g.u, du, g.x, dx),
+  )) as BackwardResult;
+  result.grad = back.grad;
+  return result;
+}
+
+/**
+ * The batch gradient from the images' (an image without one contributes zeros): into `into` when
+ * given, else a fresh array — or, for one image, that image's own array, which is already the
+ * call's (no copy of a large gradient).
+ */
+export function joinImages(
+  images: { grad?: Float32Array }[],
+  b: number,
+  chw: number,
+  into?: Float32Array,
+): Float32Array {
+  if (!into && b === 1 && images[0].grad?.length === chw) return images[0].grad;
+  const out = into ?? new Float32Array(b * chw);
+  images.forEach((image, img) => {
+    if (image.grad) out.set(image.grad, img * chw);
+    else out.fill(0, img * chw, (img + 1) * chw);
+  });
+  return out;
+}

@@ -1,0 +1,427 @@
+// Tasks: what one wasm instance runs for an image job (image.ts makes them; the calling thread or
+// a worker runs them). A task's inputs come with it and are copied into the instance's arena, its
+// outputs are fresh arrays, and the arena is freed when it ends, so any instance can run any task
+// and the same task gives the same bits everywhere (docs/design.md §9). One exception saves the
+// copies: the parts of a similarity pass share their operands (Z, or U and X) and the panels packed
+// from them, which stay pinned in the arena (Workspace.pin) while the instance runs parts of the
+// same image; a part sent to an instance that holds them comes without them (pool.ts).
+// `taskSteps` runs a task as a generator of work units, one per step (docs/design.md §8).
+
+import { STRIP_ROWS, type Step } from './jobs.js';
+import type { Kernels } from './kernels.js';
+import type { Workspace } from './workspace.js';
+
+const roundUp8 = (n: number) => (n + 7) & ~7;
+
+interface TaskBase {
+  /** Wasm memory reserved before the task starts (the job's estimate, an upper bound). */
+  memoryBytes: number;
+}
+
+/** patchContrast stage 1: labels, row map, Z and its norms (assembly/patch_contrast.ts patchContrastPool). */
+export interface PatchPoolTask extends TaskBase {
+  kind: 'patchPool';
+  features: Float32Array;
+  mask: Float32Array;
+  c: number;
+  h: number;
+  w: number;
+  p: number;
+}
+
+export interface PatchPoolResult {
+  /** The task's features array, handed back: the backward pass writes the gradient into it. */
+  spare: Float32Array;
+  labels: Uint8Array;
+  rowOf: Int32Array;
+  z: Float32Array;
+  norms: Float64Array;
+  pristine: number;
+}
+
+/** One part of a similarity pass of patchContrast, over Z and what earlier passes found. */
+export interface PatchPartTask extends TaskBase {
+  kind: 'patchPart';
+  stage: 'columnMax' | 'stats' | 'grad';
+  steps: Step[];
+  /** The image run the part belongs to (image.ts), which names its pinned operands. */
+  image: number;
+  /** Absent when the instance has the image's operands pinned. */
+  z?: Float32Array;
+  n: number;
+  c: number;
+  pristine: number;
+  variant: number;
+  temperature: number;
+  gradScale: number;
+  /** The column maxima (stats and grad of cflnet). */
+  cmax?: Float32Array;
+  /** Every row's statistics (grad). */
+  statA?: Float32Array;
+  statB?: Float32Array;
+  invP?: Float32Array;
+}
+
+/**
+ * columnMax: the part's column maxima (N_p); stats: its rows' losses and statistics, from row
+ * `row0`; grad: its partial dZ from row `row0` on (the rows below get nothing from the part).
+ */
+export interface PatchPartResult {
+  row0: number;
+  cmax?: Float32Array;
+  rowLoss?: Float64Array;
+  statA?: Float32Array;
+  statB?: Float32Array;
+  invP?: Float32Array;
+  dz?: Float32Array;
+}
+
+export interface PatchBackwardTask extends TaskBase {
+  kind: 'patchBackward';
+  /** C × H × W floats that receive the gradient (memory already touched: no fresh pages to fault in). */
+  out: Float32Array;
+  z: Float32Array;
+  dz: Float32Array;
+  norms: Float64Array;
+  rowOf: Int32Array;
+  c: number;
+  h: number;
+  w: number;
+  p: number;
+}
+
+/** infoNCE stage 1: U, X, their norms and, for mean-logit, the positive terms. */
+export interface NceGatherTask extends TaskBase {
+  kind: 'nceGather';
+  features: Float32Array;
+  queries: Int32Array;
+  negatives: Int32Array;
+  c: number;
+  hw: number;
+  temperature: number;
+  positive: number;
+}
+
+export interface NceGatherResult {
+  /** The task's features array, handed back: the backward pass writes the gradient into it. */
+  spare: Float32Array;
+  u: Float32Array;
+  x: Float32Array;
+  normsU: Float64Array;
+  normsX: Float64Array;
+  /** mean-logit: S = Σ u_b and ℓ0 per query. */
+  sumU?: Float32Array;
+  l0?: Float32Array;
+}
+
+export interface NcePartTask extends TaskBase {
+  kind: 'ncePart';
+  steps: Step[];
+  image: number;
+  /** Absent when the instance has the image's operands pinned. */
+  u?: Float32Array;
+  x?: Float32Array;
+  j: number;
+  m: number;
+  c: number;
+  temperature: number;
+  positive: number;
+  /** mean-logit's ℓ0 (J_p); mean-exp's strips find their own. */
+  l0?: Float32Array;
+  gradScale: number;
+  grad: boolean;
+}
+
+/** The part's query rows from `row0`: losses and dl0; its partial dU and dX. */
+export interface NcePartResult {
+  row0: number;
+  perQuery: Float32Array;
+  dl0: Float32Array;
+  du?: Float32Array;
+  dx?: Float32Array;
+}
+
+export interface NceBackwardTask extends TaskBase {
+  kind: 'nceBackward';
+  /** C × H·W floats that receive the gradient. */
+  out: Float32Array;
+  u: Float32Array;
+  du: Float32Array;
+  x: Float32Array;
+  dx: Float32Array;
+  normsU: Float64Array;
+  normsX: Float64Array;
+  queries: Int32Array;
+  negatives: Int32Array;
+  sumU?: Float32Array;
+  dl0: Float32Array;
+  c: number;
+  hw: number;
+  temperature: number;
+  positive: number;
+}
+
+/** The gradient with respect to one image's features (C × H·W): the task's `out`. */
+export interface BackwardResult {
+  grad: Float32Array;
+}
+
+export type Task = PatchPoolTask | PatchPartTask | PatchBackwardTask | NceGatherTask | NcePartTask | NceBackwardTask;
+export type PartTask = PatchPartTask | NcePartTask;
+
+/** A part's task without the operands an instance already holds. */
+export function withoutOperands(task: PartTask): PartTask {
+  return task.kind === 'patchPart' ? { ...task, z: undefined } : { ...task, u: undefined, x: undefined };
+}
+export type TaskResult = PatchPoolResult | PatchPartResult | NceGatherResult | NcePartResult | BackwardResult;
+
+/**
+ * Runs a task on a wasm instance as a generator: each `next()` runs one step and yields its work
+ * units; the return value is the task's result. Stopping early (`return()`) frees its memory.
+ */
+export function* taskSteps(k: Kernels, ws: Workspace, task: Task): Generator<number, TaskResult, void> {
+  const part = task.kind === 'patchPart' || task.kind === 'ncePart';
+  if (!part) ws.reset();
+  ws.reserve(task.memoryBytes, `${task.kind} (one image)`);
+  let ok = false;
+  try {
+    let result: TaskResult;
+    switch (task.kind) {
+      case 'patchPool':
+        result = yield* patchPool(k, ws, task);
+        break;
+      case 'patchPart':
+        result = yield* patchPart(k, ws, task);
+        break;
+      case 'patchBackward':
+        result = patchBackward(k, ws, task);
+        break;
+      case 'nceGather':
+        result = yield* nceGather(k, ws, task);
+        break;
+      case 'ncePart':
+        result = yield* ncePart(k, ws, task);
+        break;
+      case 'nceBackward':
+        result = nceBackward(k, ws, task);
+        break;
+    }
+    ok = true;
+    return result;
+  } finally {
+    // A finished part keeps its operands pinned for the next part of its image.
+    if (part && ok) ws.release();
+    else ws.reset();
+  }
+}
+
+/** The operands were not sent because the pool believed the instance held them: a bug, not bad input. */
+function missing(what: string): never {
+  throw new Error(`forgery-losses: internal error: ${what} of a similarity part neither sent nor pinned`);
+}
+
+function* patchPool(k: Kernels, ws: Workspace, t: PatchPoolTask): Generator<number, PatchPoolResult, void> {
+  const n = (t.h / t.p) * (t.w / t.p),
+    np = roundUp8(n),
+    cp = roundUp8(t.c);
+  const features = ws.put(t.features),
+    mask = ws.put(t.mask);
+  const labels = ws.alloc(n),
+    rowOf = ws.alloc(n * 4),
+    z = ws.alloc(np * cp * 4),
+    norms = ws.alloc(np * 8);
+  const pristine = k.patchContrastPool(features, mask, t.c, t.h, t.w, t.p, labels, rowOf, z, norms);
+  yield t.features.length;
+  return {
+    spare: t.features,
+    labels: ws.u8(labels, n).slice(),
+    rowOf: ws.i32(rowOf, n).slice(),
+    z: ws.copyF32(z, np * cp),
+    norms: ws.f64(norms, np).slice(),
+    pristine,
+  };
+}
+
+function* patchPart(k: Kernels, ws: Workspace, t: PatchPartTask): Generator<number, PatchPartResult, void> {
+  const np = roundUp8(t.n),
+    cp = roundUp8(t.c);
+  const [z, panels] = ws.pin(t.image, () => {
+    const z = ws.put(t.z ?? missing('Z')),
+      panels = ws.alloc(np * cp * 4);
+    k.packPanels(z, np, cp, panels);
+    return [z, panels];
+  });
+  // Buffers a pass reads are copied in; those it writes start at zero.
+  const vector = (values?: Float32Array) => (values ? ws.put(values) : ws.allocZeroed(np * 4));
+  const cmax = vector(t.cmax),
+    statA = vector(t.statA),
+    statB = vector(t.statB),
+    invP = vector(t.invP);
+  const dz = t.stage === 'grad' ? ws.allocZeroed(np * cp * 4) : 0;
+  const rowLoss = t.stage === 'stats' ? ws.allocZeroed(np * 8) : 0;
+  const state = k.patchContrastAttach(
+    z,
+    panels,
+    t.n,
+    t.c,
+    t.pristine,
+    t.variant,
+    t.temperature,
+    cmax,
+    statA,
+    statB,
+    invP,
+    dz,
+  );
+  for (const step of t.steps) {
+    if (step.stage === 'columnMax') k.patchContrastColumnMax(state, step.s0, step.s1);
+    else if (step.stage === 'stats') k.patchContrastStats(state, step.s0, step.s1, rowLoss);
+    else k.patchContrastGrad(state, step.s0, step.s1, t.gradScale);
+    yield step.work;
+  }
+  const row0 = Math.min(np, t.steps[0].s0 * STRIP_ROWS),
+    row1 = Math.min(np, (t.steps.at(-1) as Step).s1 * STRIP_ROWS);
+  if (t.stage === 'columnMax') return { row0: 0, cmax: ws.copyF32(cmax, np) };
+  if (t.stage === 'stats') {
+    const rows = row1 - row0;
+    return {
+      row0,
+      rowLoss: ws.f64(rowLoss + row0 * 8, rows).slice(),
+      statA: ws.copyF32(statA + row0 * 4, rows),
+      statB: ws.copyF32(statB + row0 * 4, rows),
+      invP: ws.copyF32(invP + row0 * 4, rows),
+    };
+  }
+  return { row0, dz: ws.copyF32(dz + row0 * cp * 4, (np - row0) * cp) };
+}
+
+function patchBackward(k: Kernels, ws: Workspace, t: PatchBackwardTask): BackwardResult {
+  const z = ws.put(t.z),
+    dz = ws.put(t.dz),
+    norms = ws.put(t.norms),
+    rowOf = ws.put(t.rowOf);
+  const size = t.c * t.h * t.w;
+  const grad = ws.alloc(size * 4);
+  k.patchContrastBackward(z, dz, norms, rowOf, t.c, t.h, t.w, t.p, grad);
+  t.out.set(ws.f32(grad, size));
+  return { grad: t.out };
+}
+
+function* nceGather(k: Kernels, ws: Workspace, t: NceGatherTask): Generator<number, NceGatherResult, void> {
+  const j = t.queries.length,
+    m = t.negatives.length;
+  const jp = roundUp8(j),
+    mp = roundUp8(m),
+    cp = roundUp8(t.c);
+  const features = ws.put(t.features),
+    queries = ws.put(t.queries),
+    negatives = ws.put(t.negatives);
+  const u = ws.alloc(jp * cp * 4),
+    x = ws.alloc(mp * cp * 4),
+    normsU = ws.alloc(jp * 8),
+    normsX = ws.alloc(mp * 8);
+  k.infoNCEGather(features, t.c, t.hw, queries, j, negatives, m, u, x, normsU, normsX);
+  const result: NceGatherResult = {
+    spare: t.features,
+    u: ws.copyF32(u, jp * cp),
+    x: ws.copyF32(x, mp * cp),
+    normsU: ws.f64(normsU, jp).slice(),
+    normsX: ws.f64(normsX, mp).slice(),
+  };
+  if (t.positive !== 1) {
+    const sumU = ws.alloc(cp * 4),
+      l0 = ws.allocZeroed(jp * 4),
+      positive = ws.alloc(j * 4); // π_a, which the result does not carry
+    k.infoNCEMeanLogit(u, j, t.c, t.temperature, sumU, l0, positive);
+    result.sumU = ws.copyF32(sumU, cp);
+    result.l0 = ws.copyF32(l0, jp);
+  }
+  yield t.features.length;
+  return result;
+}
+
+function* ncePart(k: Kernels, ws: Workspace, t: NcePartTask): Generator<number, NcePartResult, void> {
+  const jp = roundUp8(t.j),
+    mp = roundUp8(t.m),
+    cp = roundUp8(t.c);
+  const meanExp = t.positive === 1;
+  const [u, x, panelsU, panelsX] = ws.pin(t.image, () => {
+    const u = ws.put(t.u ?? missing('U')),
+      x = ws.put(t.x ?? missing('X'));
+    const panelsU = meanExp ? ws.alloc(jp * cp * 4) : 0,
+      panelsX = ws.alloc(mp * cp * 4);
+    if (meanExp) k.packPanels(u, jp, cp, panelsU);
+    k.packPanels(x, mp, cp, panelsX);
+    return [u, x, panelsU, panelsX];
+  });
+  const l0 = t.l0 ? ws.put(t.l0) : ws.allocZeroed(jp * 4),
+    dl0 = ws.allocZeroed(jp * 4);
+  const du = t.grad ? ws.allocZeroed(jp * cp * 4) : 0,
+    dx = t.grad ? ws.allocZeroed(mp * cp * 4) : 0;
+  // The positive terms π_a (or ln A_a) are written by the kernel; the result does not carry them.
+  const perQuery = ws.allocZeroed(jp * 4),
+    positive = ws.allocZeroed(jp * 4);
+  const state = k.infoNCEAttach(u, panelsU, t.j, x, panelsX, t.m, t.c, t.temperature, t.positive, l0, dl0, du, dx);
+  for (const step of t.steps) {
+    k.infoNCEStrips(state, step.s0, step.s1, t.gradScale, perQuery, positive, t.grad ? 1 : 0);
+    yield step.work;
+  }
+  const row0 = Math.min(t.j, t.steps[0].s0 * STRIP_ROWS),
+    rows = Math.min(t.j, (t.steps.at(-1) as Step).s1 * STRIP_ROWS) - row0;
+  const result: NcePartResult = {
+    row0,
+    perQuery: ws.copyF32(perQuery + row0 * 4, rows),
+    dl0: ws.copyF32(dl0 + row0 * 4, rows),
+  };
+  if (t.grad) {
+    result.du = ws.copyF32(du, jp * cp);
+    result.dx = ws.copyF32(dx, mp * cp);
+  }
+  return result;
+}
+
+function nceBackward(k: Kernels, ws: Workspace, t: NceBackwardTask): BackwardResult {
+  const j = t.queries.length,
+    m = t.negatives.length;
+  const u = ws.put(t.u),
+    du = ws.put(t.du),
+    x = ws.put(t.x),
+    dx = ws.put(t.dx);
+  const normsU = ws.put(t.normsU),
+    normsX = ws.put(t.normsX),
+    queries = ws.put(t.queries),
+    negatives = ws.put(t.negatives);
+  const sumU = t.sumU ? ws.put(t.sumU) : 0,
+    dl0 = ws.put(t.dl0);
+  const size = t.c * t.hw;
+  const grad = ws.allocZeroed(size * 4);
+  k.infoNCEBackward(
+    u,
+    du,
+    x,
+    dx,
+    j,
+    m,
+    t.c,
+    t.hw,
+    queries,
+    negatives,
+    normsU,
+    normsX,
+    t.positive,
+    t.temperature,
+    sumU,
+    dl0,
+    grad,
+  );
+  t.out.set(ws.f32(grad, size));
+  return { grad: t.out };
+}
+
+/** The buffers of a task result, handed over instead of copied (worker replies). */
+export function resultTransfer(result: TaskResult): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const v of Object.values(result))
+    if (ArrayBuffer.isView(v) && v.buffer instanceof ArrayBuffer) out.add(v.buffer);
+  return [...out];
+}

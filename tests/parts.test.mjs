@@ -1,0 +1,87 @@
+// One image on every thread (docs/design.md §9): the similarity passes of an image run as parts,
+// fixed ranges of strips that any worker may run, merged in part order. With a small part size
+// (a test hook) these modest images split into many parts, so that the checks run in seconds:
+// B = 1 and B < threads give the same bits on 1, 2 and 3 threads, and still match the float64
+// reference with the tolerances of docs/spec.md §8.
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+import * as testing from '../build/testing.js';
+import { assertArrayClose, assertClose, assertGradClose } from './helpers/compare.mjs';
+import { blobMask, gaussian } from './helpers/engine.mjs';
+import { infoNCERef, patchContrastRef } from './reference/index.mjs';
+
+testing.setPartWork(2 ** 18);
+const engines = await Promise.all([1, 2, 3].map((threads) => testing.createEngine({ threads, wasmBuild: 'simd' })));
+after(() => Promise.all(engines.map((e) => e.dispose())));
+
+const CASES = [
+  { loss: 'patchContrast', shape: [1, 24, 64, 48], options: { variant: 'exact', patchSize: 2 } },
+  { loss: 'patchContrast', shape: [1, 24, 64, 48], options: { variant: 'cflnet', patchSize: 2 } },
+  { loss: 'patchContrast', shape: [2, 16, 48, 48], options: { variant: 'exact', patchSize: 2 } },
+  { loss: 'infoNCE', shape: [1, 20, 40, 40], options: { positive: 'mean-logit' } },
+  { loss: 'infoNCE', shape: [1, 20, 40, 40], options: { positive: 'mean-exp' } },
+  { loss: 'infoNCE', shape: [2, 12, 32, 32], options: { positive: 'mean-exp', sample: { maxPerClass: 300, seed: 5 } } },
+];
+
+function inputs({ shape }, seed) {
+  const [b, c, h, w] = shape;
+  return { features: gaussian(b * c * h * w, seed, 0.7), mask: blobMask(b, h, w, seed + 1), shape };
+}
+
+/** The job the wrappers make for image 0, as the planner sees it. */
+function jobOf({ loss, shape, options }, mask) {
+  const [, c, h, w] = shape;
+  if (loss === 'patchContrast')
+    return { kind: 'patchContrast', features: { length: c * h * w }, c, h, w, patchSize: 2, variant: 0, grad: true };
+  const hw = h * w;
+  const pristine = mask.subarray(0, hw).filter((v) => v === 0).length;
+  const forged = mask.subarray(0, hw).filter((v) => v === 1).length;
+  const max = options.sample?.maxPerClass ?? Infinity;
+  return {
+    kind: 'infoNCE',
+    features: { length: c * hw },
+    c,
+    used: true,
+    queries: { length: Math.min(max, pristine) },
+    negatives: { length: Math.min(max, forged) },
+    positive: options.positive === 'mean-exp' ? 1 : 0,
+    grad: true,
+  };
+}
+
+for (const [index, kase] of CASES.entries()) {
+  const name = `${kase.loss} ${JSON.stringify(kase.options)} on ${kase.shape.join('×')}`;
+  test(`${name}: split into parts, the same bits on 1, 2 and 3 threads, within tolerance`, async () => {
+    const input = inputs(kase, 40 + 10 * index);
+    for (const pass of testing.planParts(jobOf(kase, input.mask)))
+      assert.ok(pass.length >= 3, `only ${pass.length} parts: the test would not exercise the split`);
+    const [one, two, three] = await Promise.all(engines.map((e) => e[kase.loss]({ ...input, ...kase.options })));
+    assert.deepEqual(two, { ...one, backend: two.backend });
+    assert.deepEqual(three, { ...one, backend: three.backend });
+    const sample =
+      kase.options.sample &&
+      testing.drawInfoNCESample({ mask: input.mask, shape: input.shape, ...kase.options.sample });
+    const ref = (kase.loss === 'patchContrast' ? patchContrastRef : infoNCERef)({ ...input, ...kase.options, sample });
+    assertClose(one.loss, ref.loss, `${name} loss`);
+    if (kase.loss === 'patchContrast') assertArrayClose(one.perPatchLoss, ref.perPatchLoss, `${name} perPatchLoss`);
+    assertGradClose(one.grad.features, ref.grad, `${name} grad`);
+  });
+}
+
+test('an abort while parts run on every worker stops the call; the next call is exact', async () => {
+  const kase = CASES[0];
+  const input = inputs(kase, 40);
+  const [, two] = engines;
+  const expected = await two.patchContrast({ ...input, ...kase.options });
+  const controller = new AbortController();
+  const call = two.patchContrast({
+    ...input,
+    ...kase.options,
+    signal: controller.signal,
+    onProgress: (done, total) => {
+      if (done > total / 3) controller.abort();
+    },
+  });
+  await assert.rejects(call, { name: 'AbortError' });
+  assert.deepEqual(await two.patchContrast({ ...input, ...kase.options }), expected);
+});
