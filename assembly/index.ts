@@ -8,11 +8,15 @@ export { crossEntropyIndex, crossEntropyProbs } from './cross_entropy';
 export {
   patchContrastAttach,
   patchContrastBackward,
+  patchContrastClassStrips,
   patchContrastColumnMax,
-  patchContrastGrad,
   patchContrastKernelBytes,
+  patchContrastNegativeGrad,
+  patchContrastNegatives,
   patchContrastPool,
-  patchContrastStats,
+  patchContrastPositives,
+  patchContrastPristineStrips,
+  patchContrastRows,
   patchContrastStrips,
 } from './patch_contrast';
 export {

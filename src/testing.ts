@@ -14,7 +14,16 @@ import type { Engine } from './types.js';
 import type { GpuRuntime } from './webgpu/device.js';
 
 export type * from './types.js';
-export { MAX_PARTS, PART_WORK, planParts, planSteps, setPartWork, STEP_WORK, STRIP_ROWS } from './runtime/jobs.js';
+export {
+  countPristine,
+  MAX_PARTS,
+  PART_WORK,
+  planParts,
+  planSteps,
+  setPartWork,
+  STEP_WORK,
+  STRIP_ROWS,
+} from './runtime/jobs.js';
 
 // The published worker, beside the published entry.
 const api = makeApi(
@@ -23,6 +32,8 @@ const api = makeApi(
 );
 
 export const { createEngine, crossEntropy, patchContrast, infoNCE, cflObjective, drawInfoNCESample } = api;
+
+
 
 interface Internals {
   ctx: LossContext;

@@ -39,29 +39,39 @@ const zeros = (bytes) => {
   return ptr;
 };
 
-function patchContrast({ features, mask, c, h, w, p, variant }, ranges) {
+/** One image through the passes, each pass's strips grouped as `group(strips)` says. */
+function patchContrast({ features, mask, c, h, w, p, variant }, group) {
   k.reset();
   const n = (h / p) * (w / p),
-    np = roundUp8(n),
-    cp = roundUp8(c);
+    cp = roundUp8(c),
+    most = roundUp8(n) + 8;
   const fPtr = put(features),
     mPtr = put(mask);
   const labels = k.alloc(n),
     rowOf = k.alloc(4 * n),
-    z = k.alloc(np * cp * 4),
-    norms = k.alloc(np * 8);
+    z = k.alloc(most * cp * 4),
+    norms = k.alloc(most * 8);
   const pristine = k.patchContrastPool(fPtr, mPtr, c, h, w, p, labels, rowOf, z, norms);
+  const np = k.patchContrastRows(n, pristine);
   const panels = k.alloc(np * cp * 4);
   k.packPanels(z, np, cp, panels);
   const [cmax, statA, statB, invP] = [0, 1, 2, 3].map(() => zeros(np * 4));
   const dz = zeros(np * cp * 4),
-    rowLoss = zeros(np * 8);
+    sums = zeros(np * 16);
   const state = k.patchContrastAttach(z, panels, n, c, pristine, variant, 0.1, cmax, statA, statB, invP, dz);
-  if (variant === 1) for (const [s0, s1] of ranges) k.patchContrastColumnMax(state, s0, s1);
-  for (const [s0, s1] of ranges) k.patchContrastStats(state, s0, s1, rowLoss);
-  for (const [s0, s1] of ranges) k.patchContrastGrad(state, s0, s1, 1 / n);
-  k.patchContrastBackward(z, dz, norms, rowOf, c, h, w, p, fPtr);
-  return { rowLoss: new Float64Array(k.memory.buffer, rowLoss, n).slice(), grad: f32(fPtr, features.length) };
+  if (variant === 1) for (const [s0, s1] of group(k.patchContrastStrips(np))) k.patchContrastColumnMax(state, s0, s1);
+  const classStrips = k.patchContrastClassStrips(n, pristine);
+  for (const [s0, s1] of group(classStrips)) k.patchContrastNegatives(state, s0, s1);
+  for (const [s0, s1] of group(classStrips)) k.patchContrastPositives(state, s0, s1, sums, sums + np * 8, 1 / n, 1);
+  // b = bSum/|P| for the negative gradient, as src/runtime/image.ts does.
+  const bSum = new Float64Array(k.memory.buffer, sums + np * 8, np);
+  const inv = new Float32Array(k.memory.buffer, invP, np),
+    b = new Float32Array(k.memory.buffer, statB, np);
+  for (let i = 0; i < np; i++) b[i] = inv[i] === 0 ? 0 : bSum[i] * inv[i];
+  for (const [s0, s1] of group(k.patchContrastPristineStrips(pristine)))
+    k.patchContrastNegativeGrad(state, s0, s1, 1 / n);
+  k.patchContrastBackward(z, dz, norms, rowOf, np, c, h, w, p, fPtr);
+  return { lossSum: new Float64Array(k.memory.buffer, sums, np).slice(), grad: f32(fPtr, features.length) };
 }
 
 function infoNCE({ features, mask, c, hw, positive }, ranges) {
@@ -102,13 +112,15 @@ test('the module and the planner agree on the strip height', () => {
 });
 
 test('patchContrast: any grouping of the strips gives the same bits (exact and cflnet)', () => {
-  const [c, h, w, p] = [12, 40, 36, 2]; // 360 patches: 12 strips, the last one partial
+  const [c, h, w, p] = [12, 40, 36, 2]; // 360 patches: several strips per class, partial ones
   const inputs = { features: gaussian(c * h * w, 3), mask: blobMask(1, h, w, 4), c, h, w, p };
   for (const variant of [0, 1]) {
-    const strips = k.patchContrastStrips((h / p) * (w / p));
-    assert.equal(strips, 12);
-    const [whole, ...others] = groupings(strips, variant + 1).map((g) => patchContrast({ ...inputs, variant }, g));
-    for (const other of others) assert.deepEqual(other, whole);
+    const cuts = (seed) => (strips) => groupings(strips, seed);
+    const results = [0, 1, 2].map((g) =>
+      patchContrast({ ...inputs, variant }, (strips) => cuts(variant + 1)(strips)[g]),
+    );
+    assert.ok(k.patchContrastClassStrips(360, 200) >= 8);
+    for (const other of results.slice(1)) assert.deepEqual(other, results[0]);
   }
 });
 
@@ -124,50 +136,52 @@ test('infoNCE: any grouping of the strips gives the same bits (mean-logit and me
   }
 });
 
-test('the planner covers every strip once, in order, in steps of bounded work', () => {
-  const job = {
-    kind: 'patchContrast',
-    features: new Float32Array(256 * 224 * 224),
-    mask: new Float32Array(224 * 224),
-    c: 256,
-    h: 224,
-    w: 224,
-    patchSize: 4,
-    variant: 1,
-    grad: true,
-  };
-  const steps = testing.planSteps(job);
-  const strips = Math.ceil(3136 / testing.STRIP_ROWS);
-  for (const stage of ['columnMax', 'stats', 'grad']) {
+// pc1's sizes: 3,136 patches, 2,200 of them pristine (patch layout: blocks of 2,200 and 936 rows).
+const PC1 = {
+  kind: 'patchContrast',
+  features: new Float32Array(256 * 224 * 224),
+  c: 256,
+  h: 224,
+  w: 224,
+  patchSize: 4,
+  variant: 1,
+  grad: true,
+  pristine: 2200,
+};
+
+/** Strips of each pass of PC1, from the module's own counts. */
+const PC1_STRIPS = {
+  columnMax: k.patchContrastStrips(k.patchContrastRows(3136, 2200)),
+  negatives: k.patchContrastClassStrips(3136, 2200),
+  positives: k.patchContrastClassStrips(3136, 2200),
+  negativeGrad: k.patchContrastPristineStrips(2200),
+};
+
+test('the planner covers every strip of every pass once, in order, in steps of bounded work', () => {
+  const steps = testing.planSteps(PC1);
+  for (const [stage, strips] of Object.entries(PC1_STRIPS)) {
     const mine = steps.filter((s) => s.stage === stage);
     assert.equal(mine[0].s0, 0);
     assert.equal(mine.at(-1).s1, strips);
     for (let i = 1; i < mine.length; i++) assert.equal(mine[i].s0, mine[i - 1].s1);
     for (const s of mine) assert.ok(s.work <= testing.STEP_WORK || s.s1 - s.s0 === 1, `${stage} step of ${s.work}`);
   }
-  // Stages in the kernel's order: column maxima, statistics, then the gradient.
-  assert.deepEqual([...new Set(steps.map((s) => s.stage))], ['columnMax', 'stats', 'grad']);
+  // Passes in the kernel's order.
+  assert.deepEqual([...new Set(steps.map((s) => s.stage))], Object.keys(PC1_STRIPS));
+  // Without a gradient, no negative-gradient pass; with one class only, none either.
+  assert.ok(!testing.planSteps({ ...PC1, grad: false }).some((s) => s.stage === 'negativeGrad'));
+  assert.ok(!testing.planSteps({ ...PC1, pristine: 3136 }).some((s) => s.stage === 'negativeGrad'));
 });
 
 test('parts: each pass cut into contiguous parts of about equal work, by the sizes alone', () => {
-  const pc1 = {
-    kind: 'patchContrast',
-    features: new Float32Array(256 * 224 * 224),
-    c: 256,
-    h: 224,
-    w: 224,
-    patchSize: 4,
-    variant: 0,
-    grad: true,
-  };
-  const strips = Math.ceil(3136 / testing.STRIP_ROWS);
-  const passes = testing.planParts(pc1);
+  const passes = testing.planParts(PC1);
   assert.deepEqual(
     passes.map((pass) => pass[0].stage),
-    ['stats', 'grad'],
+    Object.keys(PC1_STRIPS),
   );
   for (const pass of passes) {
-    assert.ok(pass.length >= 4 && pass.length <= testing.MAX_PARTS, `${pass.length} parts`);
+    const strips = PC1_STRIPS[pass[0].stage];
+    assert.ok(pass.length >= 2 && pass.length <= testing.MAX_PARTS, `${pass[0].stage}: ${pass.length} parts`);
     assert.equal(pass[0].s0, 0);
     assert.equal(pass.at(-1).s1, strips);
     const works = pass.map((part) => part.steps.reduce((sum, s) => sum + s.work, 0));
@@ -182,6 +196,30 @@ test('parts: each pass cut into contiguous parts of about equal work, by the siz
     for (const work of works.slice(0, -1)) assert.ok(work <= 2 * mean, `${work} vs mean ${mean}`);
   }
   // A small image is one part per pass: it never pays for a split.
-  const small = { ...pc1, features: new Float32Array(16 * 32 * 32), c: 16, h: 32, w: 32 };
+  const small = { ...PC1, features: new Float32Array(16 * 32 * 32), c: 16, h: 32, w: 32, pristine: 40 };
   for (const pass of testing.planParts(small)) assert.equal(pass.length, 1);
+});
+
+test("the planner counts pristine patches by the kernel's rule", () => {
+  const [h, w, p] = [12, 16, 4];
+  const mask = blobMask(1, h, w, 9);
+  mask[0] = 0.5; // a fractional value: the patch is forged only if its mean is over 0.5
+  k.reset();
+  const n = (h / p) * (w / p);
+  const labels = k.alloc(n);
+  const fPtr = put(new Float32Array(h * w)),
+    mPtr = put(mask);
+  const pristine = k.patchContrastPool(
+    fPtr,
+    mPtr,
+    1,
+    h,
+    w,
+    p,
+    labels,
+    k.alloc(4 * n),
+    k.alloc(64 * 8 * 4),
+    k.alloc(64 * 8),
+  );
+  assert.equal(testing.countPristine(mask, h, w, p), pristine);
 });

@@ -18,7 +18,7 @@ import {
 } from '../validate.js';
 import { ARENA_SLACK, checkMemoryBudget, type LossContext, type MemoryNeed } from '../runtime/context.js';
 import type { CallControl } from '../runtime/control.js';
-import type { PatchContrastImage, PatchContrastJob } from '../runtime/jobs.js';
+import { countPristine, type PatchContrastImage, type PatchContrastJob } from '../runtime/jobs.js';
 import { joinImages } from '../runtime/image.js';
 import type { Kernels } from '../runtime/kernels.js';
 
@@ -118,6 +118,7 @@ export function patchContrastJobs(ctx: LossContext, p: PreparedPatchContrast, gr
     variant: VARIANT[p.variant],
     gradScale: gradScale / (n * p.b),
     grad: p.grad,
+    pristine: countPristine(p.masks[img], p.h, p.w, p.patchSize),
     memoryBytes: need,
   }));
 }

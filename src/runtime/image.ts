@@ -13,7 +13,10 @@ import {
   type InfoNCEJob,
   type PatchContrastImage,
   type PatchContrastJob,
+  patchLayout,
   planParts,
+  type Stage,
+  VARIANT_CFLNET,
 } from './jobs.js';
 import type {
   BackwardResult,
@@ -44,6 +47,11 @@ function moved(...views: ArrayBufferView[]): ArrayBuffer[] {
 
 export function runImage(job: ImageJob, control: CallControl, run: TaskRunner): Promise<ImageResult> {
   return job.kind === 'patchContrast' ? runPatchImage(job, control, run) : runNceImage(job, control, run);
+}
+
+/** acc += part, float64 element by element. */
+function addInto64(acc: Float64Array, part: Float64Array): void {
+  for (let i = 0; i < part.length; i++) acc[i] += part[i];
 }
 
 /** acc += part, float32 element by element (the same IEEE sum wherever it runs). */
@@ -82,13 +90,16 @@ async function runPatchImage(
 ): Promise<PatchContrastImage> {
   const { c, h, w, patchSize: p, memoryBytes } = job;
   const n = (h / p) * (w / p),
-    np = roundUp8(n),
     cp = roundUp8(c);
+  const layout = patchLayout(n, job.pristine);
+  const np = layout.np;
   const passes = planParts(job);
   const pool = (await run(
     { kind: 'patchPool', features: job.features, mask: job.mask, c, h, w, p, memoryBytes },
     moved(job.features, job.mask),
   )) as PatchPoolResult;
+  if (pool.pristine !== job.pristine)
+    throw new Error(`forgery-losses: internal error: ${pool.pristine} pristine patches, planned ${job.pristine}`);
   control.throwIfStopped();
   const base = {
     kind: 'patchPart' as const,
@@ -96,55 +107,71 @@ async function runPatchImage(
     z: pool.z,
     n,
     c,
-    pristine: pool.pristine,
+    pristine: job.pristine,
     variant: job.variant,
     temperature: job.temperature,
     gradScale: job.gradScale,
+    grad: job.grad,
     memoryBytes,
   };
-  const runPass = (index: number, extra: Pick<PatchPartTask, 'cmax' | 'statA' | 'statB' | 'invP'>) =>
+  const runPass = (stage: Stage, extra: Pick<PatchPartTask, 'cmax' | 'statA' | 'statB' | 'invP'>) =>
     started(
-      passes[index].map((part) =>
-        run({ ...base, ...extra, stage: part.stage as PatchPartTask['stage'], steps: part.steps }, []),
+      (passes.find((pass) => pass[0].stage === stage) ?? []).map((part) =>
+        run({ ...base, ...extra, stage: stage as PatchPartTask['stage'], steps: part.steps }, []),
       ),
     );
-  let index = 0;
   let cmax: Float32Array | undefined;
-  if (passes[0][0].stage === 'columnMax') {
+  if (job.variant === VARIANT_CFLNET) {
     // Maxima: the merge order cannot change a bit, but it is part order all the same.
     cmax = new Float32Array(np);
-    for (const part of runPass(index++, {})) {
+    for (const part of runPass('columnMax', {})) {
       const values = ((await part) as PatchPartResult).cmax as Float32Array;
       for (let i = 0; i < np; i++) if (values[i] > cmax[i]) cmax[i] = values[i];
     }
   }
-  const rowLoss = new Float64Array(np);
   const statA = new Float32Array(np),
-    statB = new Float32Array(np),
     invP = new Float32Array(np);
-  for (const part of runPass(index++, { cmax })) {
+  for (const part of runPass('negatives', { cmax })) {
     const r = (await part) as PatchPartResult;
-    rowLoss.set(r.rowLoss as Float64Array, r.row0);
     statA.set(r.statA as Float32Array, r.row0);
-    statB.set(r.statB as Float32Array, r.row0);
     invP.set(r.invP as Float32Array, r.row0);
   }
-  // The loss of the image: rows summed in order, as one instance running every strip would.
+  // The positives' sums, part after part; their partial dZ, summed in the same order.
+  const lossSum = new Float64Array(np),
+    bSum = new Float64Array(np);
+  const dz = job.grad ? new Float32Array(np * cp) : undefined;
+  for (const part of runPass('positives', { cmax, statA, invP })) {
+    const r = (await part) as PatchPartResult;
+    addInto64(lossSum, r.lossSum as Float64Array);
+    addInto64(bSum, r.bSum as Float64Array);
+    if (dz) addInto(dz, r.dz as Float32Array, r.row0 * cp);
+  }
+  // L_i = lossSum_i/|P_i| and b_i = bSum_i/|P_i| (0 for a row whose loss is 0 by definition).
+  const rowLoss = new Float64Array(np),
+    statB = new Float32Array(np);
+  for (let i = 0; i < np; i++) {
+    if (invP[i] === 0) continue;
+    const positives = (i < layout.forgedStart ? job.pristine : n - job.pristine) - 1;
+    rowLoss[i] = lossSum[i] / positives;
+    statB[i] = bSum[i] / positives;
+  }
+  // The loss of the image: rows summed in order.
   let total = 0;
-  for (let i = 0; i < n; i++) total += rowLoss[i];
+  for (let i = 0; i < np; i++) total += rowLoss[i];
   const perPatch = new Float32Array(n);
   for (let k = 0; k < n; k++) perPatch[k] = rowLoss[pool.rowOf[k]];
   const result: PatchContrastImage = { loss: total / n, perPatch, labels: pool.labels };
-  if (!job.grad) return result;
-  const dz = await sumInOrder(runPass(index, { cmax, statA, statB, invP }), np * cp, (r) => {
-    const part = r as PatchPartResult;
-    return [part.dz as Float32Array, part.row0 * cp];
-  });
+  if (!dz) return result;
+  for (const part of runPass('negativeGrad', { cmax, statA, statB, invP })) {
+    const r = (await part) as PatchPartResult;
+    addInto(dz, r.dz as Float32Array, r.row0 * cp);
+  }
   control.throwIfStopped();
   const back = (await run(
     {
       kind: 'patchBackward',
       out: pool.spare,
+      rows: np,
       z: pool.z,
       dz,
       norms: pool.norms,

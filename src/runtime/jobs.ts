@@ -20,6 +20,8 @@ export interface PatchContrastJob {
   variant: number;
   gradScale: number;
   grad: boolean;
+  /** Pristine patches (patchLabels' rule, counted when the job is made: the plan depends on it). */
+  pristine: number;
   /** Wasm memory the image needs (patchContrastMemory), reserved before any work. */
   memoryBytes: number;
 }
@@ -108,7 +110,7 @@ export function setPartWork(work: number): void {
  */
 const PER_SIMILARITY = 24;
 
-export type Stage = 'columnMax' | 'stats' | 'grad' | 'strips';
+export type Stage = 'columnMax' | 'negatives' | 'positives' | 'negativeGrad' | 'strips';
 
 /** A step: a stage of the kernel over strips [s0, s1), and its work (the unit of progress). */
 export interface Step {
@@ -162,19 +164,71 @@ function split(stage: Stage, strips: number, cost: (s: number) => number): Part[
   return parts;
 }
 
+/**
+ * Where patchContrast's rows lie (assembly/patch_contrast.ts): pristine rows from 0, forged rows
+ * from `forgedStart` = roundUp8(P), each class block padded to 8 rows; the class strips are the
+ * pristine block's strips of STRIP_ROWS, then the forged block's.
+ */
+export function patchLayout(n: number, pristine: number) {
+  const forgedStart = roundUp8(pristine),
+    np = forgedStart + roundUp8(n - pristine);
+  const pristineStrips = Math.ceil(forgedStart / STRIP_ROWS);
+  return {
+    n,
+    pristine,
+    np,
+    forgedStart,
+    pristineStrips,
+    classStrips: pristineStrips + Math.ceil((np - forgedStart) / STRIP_ROWS),
+  };
+}
+
+/** Class strip s of a layout: its first row, its rows, and the end of its class block. */
+export function classStrip(layout: ReturnType<typeof patchLayout>, s: number) {
+  const forged = s >= layout.pristineStrips;
+  const start = forged ? layout.forgedStart : 0,
+    end = forged ? layout.np : layout.forgedStart;
+  const i0 = start + (forged ? s - layout.pristineStrips : s) * STRIP_ROWS;
+  return { i0, rows: Math.min(STRIP_ROWS, end - i0), end };
+}
+
+/**
+ * Pristine patches of an H × W mask: labels by the kernel's rule (assembly/pooling.ts patchLabels:
+ * a patch is forged when its mask mean, summed in float64 in row order, is > 0.5).
+ */
+export function countPristine(mask: Float32Array, h: number, w: number, p: number): number {
+  let pristine = 0;
+  for (let r = 0; r < h / p; r++)
+    for (let q = 0; q < w / p; q++) {
+      let sum = 0;
+      for (let y = r * p; y < r * p + p; y++) for (let x = q * p; x < q * p + p; x++) sum += mask[y * w + x];
+      if (!(sum / (p * p) > 0.5)) pristine++;
+    }
+  return pristine;
+}
+
 /** The passes of a job, each cut into parts, in the order they run (none for a skipped infoNCE image). */
 export function planParts(job: ImageJob): Part[][] {
   const cp = roundUp8(job.c);
   if (job.kind === 'patchContrast') {
-    const np = roundUp8((job.h / job.patchSize) * (job.w / job.patchSize));
-    const strips = Math.ceil(np / STRIP_ROWS);
-    const rows = (s: number) => Math.min(STRIP_ROWS, np - s * STRIP_ROWS);
-    const half = (s: number) => rows(s) * (np - s * STRIP_ROWS);
+    const layout = patchLayout((job.h / job.patchSize) * (job.w / job.patchSize), job.pristine);
+    const { np, forgedStart, classStrips, pristineStrips } = layout;
+    const uniform = Math.ceil(np / STRIP_ROWS);
+    const half = (s: number) => Math.min(STRIP_ROWS, np - s * STRIP_ROWS) * (np - s * STRIP_ROWS);
+    // The GEMMs of a class strip span its whole width; the exp and log work, about half of it.
+    const block = (s: number) => {
+      const strip = classStrip(layout, s);
+      return strip.rows * (strip.end - strip.i0);
+    };
+    const other = (s: number) => classStrip(layout, s).rows * (s < pristineStrips ? np - forgedStart : forgedStart);
     const passes: Part[][] = [];
-    if (job.variant === VARIANT_CFLNET) passes.push(split('columnMax', strips, (s) => half(s) * (cp + 1)));
-    passes.push(split('stats', strips, (s) => rows(s) * np * (cp + PER_SIMILARITY)));
-    if (job.grad) passes.push(split('grad', strips, (s) => half(s) * (3 * cp + PER_SIMILARITY)));
-    return passes;
+    if (job.variant === VARIANT_CFLNET) passes.push(split('columnMax', uniform, (s) => half(s) * (cp + 1)));
+    passes.push(split('negatives', classStrips, (s) => other(s) * (cp + PER_SIMILARITY)));
+    const k = job.grad ? 3 : 1;
+    passes.push(split('positives', classStrips, (s) => block(s) * (k * cp + PER_SIMILARITY)));
+    if (job.grad && forgedStart > 0 && np > forgedStart)
+      passes.push(split('negativeGrad', pristineStrips, (s) => other(s) * (3 * cp + PER_SIMILARITY)));
+    return passes.filter((pass) => pass.length > 0);
   }
   if (!job.used) return [];
   const jp = roundUp8(job.queries.length),

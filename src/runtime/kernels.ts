@@ -98,13 +98,23 @@ export interface Kernels {
     dz: number,
   ): number;
   patchContrastColumnMax(state: number, s0: number, s1: number): void;
-  patchContrastStats(state: number, s0: number, s1: number, rowLoss: number): void;
-  patchContrastGrad(state: number, s0: number, s1: number, gradScale: number): void;
+  patchContrastNegatives(state: number, s0: number, s1: number): void;
+  patchContrastPositives(
+    state: number,
+    s0: number,
+    s1: number,
+    lossSum: number,
+    bSum: number,
+    gradScale: number,
+    grad: number,
+  ): void;
+  patchContrastNegativeGrad(state: number, s0: number, s1: number, gradScale: number): void;
   patchContrastBackward(
     z: number,
     dz: number,
     norms: number,
     rowOf: number,
+    rows: number,
     c: number,
     h: number,
     w: number,

@@ -7,7 +7,7 @@
 // same image; a part sent to an instance that holds them comes without them (pool.ts).
 // `taskSteps` runs a task as a generator of work units, one per step (docs/design.md §8).
 
-import { STRIP_ROWS, type Step } from './jobs.js';
+import { classStrip, patchLayout, STRIP_ROWS, type Step } from './jobs.js';
 import type { Kernels } from './kernels.js';
 import type { Workspace } from './workspace.js';
 
@@ -42,7 +42,7 @@ export interface PatchPoolResult {
 /** One part of a similarity pass of patchContrast, over Z and what earlier passes found. */
 export interface PatchPartTask extends TaskBase {
   kind: 'patchPart';
-  stage: 'columnMax' | 'stats' | 'grad';
+  stage: 'columnMax' | 'negatives' | 'positives' | 'negativeGrad';
   steps: Step[];
   /** The image run the part belongs to (image.ts), which names its pinned operands. */
   image: number;
@@ -54,30 +54,35 @@ export interface PatchPartTask extends TaskBase {
   variant: number;
   temperature: number;
   gradScale: number;
-  /** The column maxima (stats and grad of cflnet). */
+  grad: boolean;
+  /** The column maxima (cflnet, after their pass). */
   cmax?: Float32Array;
-  /** Every row's statistics (grad). */
+  /** Every row's statA and invP (after the negatives), b (the negative gradient). */
   statA?: Float32Array;
   statB?: Float32Array;
   invP?: Float32Array;
 }
 
 /**
- * columnMax: the part's column maxima (N_p); stats: its rows' losses and statistics, from row
- * `row0`; grad: its partial dZ from row `row0` on (the rows below get nothing from the part).
+ * columnMax: the part's column maxima (N_p); negatives: statA and invP of its rows, from row
+ * `row0`; positives: its sums for every row (float64, N_p) and, with a gradient, its partial dZ
+ * from row `row0` on; negativeGrad: its partial dZ from row `row0` on (a part writes no row
+ * before its first).
  */
 export interface PatchPartResult {
   row0: number;
   cmax?: Float32Array;
-  rowLoss?: Float64Array;
   statA?: Float32Array;
-  statB?: Float32Array;
   invP?: Float32Array;
+  lossSum?: Float64Array;
+  bSum?: Float64Array;
   dz?: Float32Array;
 }
 
 export interface PatchBackwardTask extends TaskBase {
   kind: 'patchBackward';
+  /** Rows of Z (assembly/patch_contrast.ts patchContrastRows). */
+  rows: number;
   /** C × H × W floats that receive the gradient (memory already touched: no fresh pages to fault in). */
   out: Float32Array;
   z: Float32Array;
@@ -222,15 +227,17 @@ function missing(what: string): never {
 
 function* patchPool(k: Kernels, ws: Workspace, t: PatchPoolTask): Generator<number, PatchPoolResult, void> {
   const n = (t.h / t.p) * (t.w / t.p),
-    np = roundUp8(n),
     cp = roundUp8(t.c);
+  // Rows for any class split: each class block is padded to 8 (patchLayout).
+  const most = roundUp8(n) + 8;
   const features = ws.put(t.features),
     mask = ws.put(t.mask);
   const labels = ws.alloc(n),
     rowOf = ws.alloc(n * 4),
-    z = ws.alloc(np * cp * 4),
-    norms = ws.alloc(np * 8);
+    z = ws.alloc(most * cp * 4),
+    norms = ws.alloc(most * 8);
   const pristine = k.patchContrastPool(features, mask, t.c, t.h, t.w, t.p, labels, rowOf, z, norms);
+  const { np } = patchLayout(n, pristine);
   yield t.features.length;
   return {
     spare: t.features,
@@ -243,7 +250,8 @@ function* patchPool(k: Kernels, ws: Workspace, t: PatchPoolTask): Generator<numb
 }
 
 function* patchPart(k: Kernels, ws: Workspace, t: PatchPartTask): Generator<number, PatchPartResult, void> {
-  const np = roundUp8(t.n),
+  const layout = patchLayout(t.n, t.pristine);
+  const np = layout.np,
     cp = roundUp8(t.c);
   const [z, panels] = ws.pin(t.image, () => {
     const z = ws.put(t.z ?? missing('Z')),
@@ -257,8 +265,9 @@ function* patchPart(k: Kernels, ws: Workspace, t: PatchPartTask): Generator<numb
     statA = vector(t.statA),
     statB = vector(t.statB),
     invP = vector(t.invP);
-  const dz = t.stage === 'grad' ? ws.allocZeroed(np * cp * 4) : 0;
-  const rowLoss = t.stage === 'stats' ? ws.allocZeroed(np * 8) : 0;
+  const writesDz = t.stage === 'negativeGrad' || (t.stage === 'positives' && t.grad);
+  const dz = writesDz ? ws.allocZeroed(np * cp * 4) : 0;
+  const sums = t.stage === 'positives' ? ws.allocZeroed(np * 16) : 0;
   const state = k.patchContrastAttach(
     z,
     panels,
@@ -275,24 +284,30 @@ function* patchPart(k: Kernels, ws: Workspace, t: PatchPartTask): Generator<numb
   );
   for (const step of t.steps) {
     if (step.stage === 'columnMax') k.patchContrastColumnMax(state, step.s0, step.s1);
-    else if (step.stage === 'stats') k.patchContrastStats(state, step.s0, step.s1, rowLoss);
-    else k.patchContrastGrad(state, step.s0, step.s1, t.gradScale);
+    else if (step.stage === 'negatives') k.patchContrastNegatives(state, step.s0, step.s1);
+    else if (step.stage === 'positives')
+      k.patchContrastPositives(state, step.s0, step.s1, sums, sums + np * 8, t.gradScale, t.grad ? 1 : 0);
+    else k.patchContrastNegativeGrad(state, step.s0, step.s1, t.gradScale);
     yield step.work;
   }
-  const row0 = Math.min(np, t.steps[0].s0 * STRIP_ROWS),
-    row1 = Math.min(np, (t.steps.at(-1) as Step).s1 * STRIP_ROWS);
+  const first = t.steps[0].s0,
+    last = (t.steps.at(-1) as Step).s1 - 1;
   if (t.stage === 'columnMax') return { row0: 0, cmax: ws.copyF32(cmax, np) };
-  if (t.stage === 'stats') {
-    const rows = row1 - row0;
-    return {
-      row0,
-      rowLoss: ws.f64(rowLoss + row0 * 8, rows).slice(),
-      statA: ws.copyF32(statA + row0 * 4, rows),
-      statB: ws.copyF32(statB + row0 * 4, rows),
-      invP: ws.copyF32(invP + row0 * 4, rows),
-    };
+  // The rows of the part's strips: class strips for the negatives and positives, else uniform.
+  const classRows = t.stage === 'negatives' || t.stage === 'positives';
+  const row0 = classRows ? classStrip(layout, first).i0 : first * STRIP_ROWS;
+  if (t.stage === 'negatives') {
+    const end = classStrip(layout, last);
+    const rows = end.i0 + end.rows - row0;
+    return { row0, statA: ws.copyF32(statA + row0 * 4, rows), invP: ws.copyF32(invP + row0 * 4, rows) };
   }
-  return { row0, dz: ws.copyF32(dz + row0 * cp * 4, (np - row0) * cp) };
+  const result: PatchPartResult = { row0 };
+  if (t.stage === 'positives') {
+    result.lossSum = ws.f64(sums, np).slice();
+    result.bSum = ws.f64(sums + np * 8, np).slice();
+  }
+  if (writesDz) result.dz = ws.copyF32(dz + row0 * cp * 4, (np - row0) * cp);
+  return result;
 }
 
 function patchBackward(k: Kernels, ws: Workspace, t: PatchBackwardTask): BackwardResult {
@@ -302,7 +317,7 @@ function patchBackward(k: Kernels, ws: Workspace, t: PatchBackwardTask): Backwar
     rowOf = ws.put(t.rowOf);
   const size = t.c * t.h * t.w;
   const grad = ws.alloc(size * 4);
-  k.patchContrastBackward(z, dz, norms, rowOf, t.c, t.h, t.w, t.p, grad);
+  k.patchContrastBackward(z, dz, norms, rowOf, t.rows, t.c, t.h, t.w, t.p, grad);
   t.out.set(ws.f32(grad, size));
   return { grad: t.out };
 }
