@@ -71,10 +71,13 @@ function jobCall<J extends ImageJob[], R>(
     work,
     signal,
     own: () => call,
-    run(ctx) {
+    async run(ctx) {
       const made = jobs(ctx);
       const total = made.reduce((sum, job) => sum + jobWork(job), extraWork);
-      return controlled(signal, onProgress, total, (control) => run(ctx, made, control));
+      // threads 'auto' picks the calling thread or the pool by the call's size (runtime/lazy-pool.ts).
+      const executor = (await ctx.executor.forWork?.(total)) ?? ctx.executor;
+      const on = executor === ctx.executor ? ctx : { ...ctx, executor };
+      return controlled(signal, onProgress, total, (control) => run(on, made, control));
     },
   };
   return call;

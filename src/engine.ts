@@ -7,6 +7,7 @@ import type { LossContext } from './runtime/context.js';
 import { abortReason } from './runtime/control.js';
 import { type Executor, InlineExecutor } from './runtime/executor.js';
 import { instantiateKernels } from './runtime/kernels.js';
+import { LazyPoolExecutor } from './runtime/lazy-pool.js';
 import { WorkerPool } from './runtime/pool.js';
 import { probeFeatures } from './runtime/probe.js';
 import type { KernelSource } from './runtime/source.js';
@@ -125,7 +126,7 @@ class LossEngine implements EngineImpl {
   }
 }
 
-/** 'auto' threads: the core count, capped at 8 (per-image jobs rarely outnumber that). */
+/** 'auto' threads: the core count, capped at 8 (the parts of a pass are at most 16, jobs.ts). */
 async function autoThreads(platform: Platform): Promise<number> {
   return Math.max(1, Math.min(8, (await platform.cores()) ?? 1));
 }
@@ -234,17 +235,22 @@ async function createWithWebGpu(
   const workspace = new Workspace(kernels);
   const backend: BackendName = relaxed ? 'wasm-relaxed-simd' : 'wasm-simd';
   const threads = opts.threads === 'auto' ? await autoThreads(platform) : opts.threads;
-  let executor: Executor = new InlineExecutor(kernels, workspace);
+  const inline = new InlineExecutor(kernels, workspace);
+  let executor: Executor = inline;
   if (threads > 1 && opts.backend === 'webgpu') {
     notes.push(
       `threads: ${threads} asked, but backend "webgpu" runs every call on the GPU; threads apply to the wasm backend`,
     );
   } else if (threads > 1) {
-    if (!platform.spawn || !features.workers) {
+    const spawn = platform.spawn;
+    if (!spawn || !features.workers) {
       notes.push(`threads: ${threads} asked, but this runtime offers no workers; jobs run in the calling thread`);
+    } else if (opts.threads === 'auto') {
+      // Workers start with the first call whose work pays for them (runtime/lazy-pool.ts).
+      executor = new LazyPoolExecutor(inline, () => WorkerPool.create(module, spawn, threads), threads, notes);
     } else {
       try {
-        executor = await WorkerPool.create(module, platform.spawn, threads);
+        executor = await WorkerPool.create(module, spawn, threads);
       } catch (error) {
         notes.push(
           `threads: ${threads} asked, but workers could not start (${(error as Error).message}); jobs run in the ` +
@@ -281,11 +287,12 @@ async function createWithWebGpu(
 }
 
 /** The public API over one kernel source and platform (the entries differ only in these). */
-export function makeApi(source: KernelSource, platform: Platform): PackageApi {
+export function makeApi(source: KernelSource, platform: Platform): PackageApi & DefaultEngineProbe {
   let defaultEngine: Promise<LossEngine> | undefined;
   let ready: LossEngine | undefined;
+  // threads 'auto': workers start only for a call that pays for them (runtime/lazy-pool.ts).
   const engine = (): Promise<LossEngine> =>
-    (defaultEngine ??= createEngineFrom(source, platform).then((e) => (ready = e as LossEngine)));
+    (defaultEngine ??= createEngineFrom(source, platform, { threads: 'auto' }).then((e) => (ready = e as LossEngine)));
   /**
    * A loss on the default engine. The call's inputs are taken now, as on an engine, even while the
    * default engine is still being created (then with copies and the JavaScript finite check).
@@ -309,5 +316,12 @@ export function makeApi(source: KernelSource, platform: Platform): PackageApi {
     infoNCE: topLevel('infoNCE') as PackageApi['infoNCE'],
     cflObjective: topLevel('cflObjective') as PackageApi['cflObjective'],
     drawInfoNCESample: drawInfoNCESample as PackageApi['drawInfoNCESample'],
+    defaultEngine: () => defaultEngine as Promise<Engine> | undefined,
   };
+}
+
+/** For tests only (src/testing.ts; the entries export the PackageApi fields alone). */
+export interface DefaultEngineProbe {
+  /** The top-level functions' engine, once a call has made it. */
+  defaultEngine(): Promise<Engine> | undefined;
 }

@@ -33,7 +33,18 @@ const api = makeApi(
 
 export const { createEngine, crossEntropy, patchContrast, infoNCE, cflObjective, drawInfoNCESample } = api;
 
+/** Whether an engine's workers run (threads 'auto' starts them with the first call that pays for them). */
+export function poolStarted(engine: Engine): boolean {
+  const executor = internals(engine).ctx.executor as { poolStarted?: boolean; threads: number };
+  return executor.poolStarted ?? executor.threads > 1;
+}
 
+/** Whether the top-level functions' default engine exists and has started its workers. */
+export async function defaultEngineState(): Promise<{ exists: boolean; poolStarted: boolean }> {
+  const engine = await api.defaultEngine();
+  return engine ? { exists: true, poolStarted: poolStarted(engine) } : { exists: false, poolStarted: false };
+}
+export { POOL_WORK, START_WORK } from './runtime/lazy-pool.js';
 
 interface Internals {
   ctx: LossContext;

@@ -21,6 +21,8 @@ export interface Executor {
    * targets are checked, and the result reduced, by src/losses/crossEntropy.ts.
    */
   crossEntropy?(p: ParsedCrossEntropy, gradScale: number): Promise<CrossEntropySums>;
+  /** Where a call of `work` units (jobs.ts jobWork) runs, when that depends on its size (lazy-pool.ts). */
+  forWork?(work: number): Promise<Executor>;
   dispose(): Promise<void>;
 }
 

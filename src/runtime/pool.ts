@@ -82,9 +82,14 @@ export class WorkerPool implements Executor {
   /** A pool of `threads` ready workers; rejects when a worker cannot start or answer. */
   static async create(module: WebAssembly.Module, spawn: Spawner, threads: number): Promise<WorkerPool> {
     const pool = new WorkerPool(module, spawn, threads);
+    // Started together: each worker compiles nothing (it gets the module), but starting one costs
+    // tens of milliseconds, and they need not wait for each other.
+    const starting = Array.from({ length: threads }, () => pool.start());
     try {
-      for (let i = 0; i < threads; i++) pool.slots.push(await pool.start());
+      pool.slots.push(...(await Promise.all(starting)));
     } catch (error) {
+      for (const slot of await Promise.allSettled(starting))
+        if (slot.status === 'fulfilled' && !pool.slots.includes(slot.value)) slot.value.port.terminate();
       await pool.dispose();
       throw error;
     }
