@@ -25,6 +25,8 @@ export {
   infoNCEGather,
   infoNCEKernelBytes,
   infoNCEMeanLogit,
+  infoNCEQueryGrad,
+  infoNCEQueryLse,
   infoNCEStripCount,
   infoNCEStrips,
 } from './info_nce';

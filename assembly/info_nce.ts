@@ -5,9 +5,11 @@
 // and consumed at once (row log-sum-exp together with the positive logit ℓ0, then the gradient
 // weights in place), so no J × M matrix exists. The positive term is
 //   mean-logit: ℓ0_a = (u_a·S − u_a·u_a)/((J−1)t), S = Σ_b u_b: O(J·C), no J × J block;
-//   mean-exp:   ℓ0_a = LSE_{b≠a}(u_a·u_b/t) − ln(J−1): each strip of queries also produces its
-//               J-wide strip of query–query logits, keeps it for the backward of ℓ0 once the
-//               negatives have given ∂loss/∂ℓ0, and reuses it (one J × J product, not two).
+//   mean-exp:   ℓ0_a = LSE_{b≠a}(u_a·u_b/t) − ln(J−1), from the symmetric query block on upper
+//               half-strips, twice: first each row's LSE (running maxima and sums for the strip's
+//               rows and for its columns, merged), then — once the negatives have given
+//               ∂loss/∂ℓ0 — the weights of both a pair's rows at once, added as H·U and Hᵀ·U:
+//               2·J²·C multiply-adds in all, instead of 3·J²·C for full strips.
 
 import { alloc } from './memory';
 import { expv, hmax, hsum, logv } from './simd_math';
@@ -20,6 +22,14 @@ export const POSITIVE_MEAN_EXP: i32 = 1;
 
 // Stands for −∞ in a strip: exp(NEG − m) is 0 and it never wins a maximum.
 const NEG: f32 = -3.0e38;
+
+/** Lanes j..j+3 that lie in [lo, hi), as an all-ones mask per lane. */
+// @ts-ignore: decorator
+@inline
+function lanesIn(j: i32, lo: i32, hi: i32): v128 {
+  const ids = i32x4.add(i32x4.splat(j), i32x4(0, 1, 2, 3));
+  return v128.and(i32x4.ge_s(ids, i32x4.splat(lo)), i32x4.lt_s(ids, i32x4.splat(hi)));
+}
 
 /**
  * Bytes that infoNCEImage allocates for j queries and m negatives of c channels (before the
@@ -47,15 +57,15 @@ class NceState {
   cp: i32 = 0;
   meanExp: bool = false;
   invT: f32 = 0;
-  logJm1: f32 = 0;
   u: usize = 0;
   x: usize = 0;
   panelsU: usize = 0;
   panelsX: usize = 0;
   strip: usize = 0;
   stripQ: usize = 0;
+  colMax: usize = 0;
+  colSum: usize = 0;
   l0: usize = 0;
-  lseQ: usize = 0;
   du: usize = 0;
   dx: usize = 0;
   dl0: usize = 0;
@@ -144,16 +154,16 @@ export function infoNCEAttach(
   const meanExp = positive == POSITIVE_MEAN_EXP;
   st.meanExp = meanExp;
   st.strip = alloc(<usize>STRIP_ROWS * <usize>mp * 4);
-  // mean-exp: the query–query strip of the current rows, and per row the LSE over the others.
+  // mean-exp: the query–query strip of the current rows, and its columns' running maxima and sums.
   st.stripQ = meanExp ? alloc(<usize>STRIP_ROWS * <usize>jp * 4) : 0;
-  st.lseQ = meanExp ? alloc((<usize>jp) << 2) : 0;
+  st.colMax = meanExp ? alloc((<usize>jp) << 2) : 0;
+  st.colSum = meanExp ? alloc((<usize>jp) << 2) : 0;
   st.panelsU = panelsU;
   st.panelsX = panelsX;
   st.l0 = l0;
   st.dl0 = dl0;
   st.du = du;
   st.dx = dx;
-  st.logJm1 = <f32>Math.log(<f64>(j - 1));
   return changetype<usize>(st);
 }
 
@@ -163,48 +173,29 @@ export function infoNCEStripCount(j: i32): i32 {
 }
 
 /**
- * Query strips [s0, s1): loss_a (float32, to `perQuery`), ∂loss_a/∂ℓ0_a · gradScale (to dl0) and,
- * when `grad` ≠ 0, the gradient weights accumulated into dU and dX. `gradScale` multiplies
- * ∂(Σ_a loss_a): the caller passes 1/(J·used images). A range writes dX (and, for mean-exp, dU)
- * beyond its own rows: ranges run elsewhere add into their own zeroed dU and dX, summed in range
- * order.
+ * Query strips [s0, s1) against the negatives, with every row's ℓ0 in place (mean-logit: from
+ * infoNCEMeanLogit; mean-exp: LSE − ln(J−1) from infoNCEQueryLse's merged maxima and sums):
+ * loss_a (float32, to `perQuery`), ∂loss_a/∂ℓ0_a · gradScale (to dl0) and, when `grad` ≠ 0, the
+ * gradient weights accumulated into dU (the strip's rows) and dX (every row). `gradScale`
+ * multiplies ∂(Σ_a loss_a): the caller passes 1/(J·used images). A range writes dX beyond its own
+ * rows: ranges run elsewhere add into their own zeroed dU and dX, summed in range order.
  */
-export function infoNCEStrips(
-  state: usize,
-  s0: i32,
-  s1: i32,
-  gradScale: f32,
-  perQuery: usize,
-  perQueryPositive: usize,
-  grad: i32,
-): void {
+export function infoNCEStrips(state: usize, s0: i32, s1: i32, gradScale: f32, perQuery: usize, grad: i32): void {
   const st = changetype<NceState>(state);
   const j = st.j,
     m = st.m,
     jp = st.jp,
     mp = st.mp,
     cp = st.cp,
-    invT = st.invT,
-    meanExp = st.meanExp;
+    invT = st.invT;
   const rowBytes = (<usize>cp) << 2;
   const strip = st.strip,
-    stripQ = st.stripQ,
     u = st.u,
     du = st.du;
   const weightScale = gradScale * invT;
   for (let a0 = s0 * STRIP_ROWS; a0 < min(jp, s1 * STRIP_ROWS); a0 += STRIP_ROWS) {
     const rows = min(STRIP_ROWS, jp - a0);
     const ua = u + <usize>a0 * rowBytes;
-    if (meanExp) {
-      similarityStrip(ua, rows, st.panelsU, jp >> 3, cp, invT, stripQ, jp);
-      for (let r = 0; r < rows && a0 + r < j; r++) {
-        const a = a0 + r;
-        const lse = queryRowLogSumExp(stripQ + <usize>r * <usize>jp * 4, a, j, jp);
-        store<f32>(st.lseQ + ((<usize>a) << 2), lse);
-        store<f32>(st.l0 + ((<usize>a) << 2), lse - st.logJm1);
-        store<f32>(perQueryPositive + ((<usize>a) << 2), lse - st.logJm1);
-      }
-    }
     similarityStrip(ua, rows, st.panelsX, mp >> 3, cp, invT, strip, mp);
     for (let r = 0; r < rows; r++) {
       const a = a0 + r;
@@ -227,26 +218,131 @@ export function infoNCEStrips(
     if (grad != 0) {
       accumulateWeighted(strip, rows, mp, mp, st.x, cp, du + <usize>a0 * rowBytes);
       accumulateWeightedTransposed(strip, rows, mp, mp, ua, cp, st.dx);
-      if (meanExp) {
-        // ∂ℓ0_a/∂s_ab = softmax_{b≠a}(s_ab): weights dl0_a · exp(s_ab − lseQ_a) / t on both rows.
-        for (let r = 0; r < rows; r++) {
-          const a = a0 + r;
-          const row = stripQ + <usize>r * <usize>jp * 4;
-          if (a >= j) {
-            memory.fill(row, 0, (<usize>jp) << 2);
-            continue;
-          }
-          const lv = f32x4.splat(load<f32>(st.lseQ + ((<usize>a) << 2)));
-          const wv = f32x4.splat(load<f32>(st.dl0 + ((<usize>a) << 2)) * invT);
-          for (let b = 0; b < jp; b += 4) {
-            const o = (<usize>b) << 2;
-            v128.store(row + o, f32x4.mul(expv(f32x4.sub(v128.load(row + o), lv)), wv));
-          }
-        }
-        accumulateWeighted(stripQ, rows, jp, jp, u, cp, du + <usize>a0 * rowBytes);
-        accumulateWeightedTransposed(stripQ, rows, jp, jp, ua, cp, du);
+    }
+  }
+}
+
+/**
+ * mean-exp, upper half-strips [s0, s1) of the query block (columns from the strip's first row
+ * on): for every pair a < b, the running maximum and sum of exp(s_ab − max) of row a (over its b)
+ * and of row b (over its a), merged into `lseMax` and `lseSum` (J_p float32 each: −3e38 and 0
+ * before the first range; a range merges into its own, merged in range order by the caller:
+ * LSE_a = max + ln(sum)).
+ */
+export function infoNCEQueryLse(state: usize, s0: i32, s1: i32, lseMax: usize, lseSum: usize): void {
+  const st = changetype<NceState>(state);
+  const j = st.j,
+    jp = st.jp,
+    cp = st.cp;
+  const rowBytes = (<usize>cp) << 2;
+  const stripQ = st.stripQ,
+    colMax = st.colMax,
+    colSum = st.colSum;
+  for (let a0 = s0 * STRIP_ROWS; a0 < min(jp, s1 * STRIP_ROWS); a0 += STRIP_ROWS) {
+    const rows = min(STRIP_ROWS, jp - a0),
+      width = jp - a0;
+    similarityStrip(
+      st.u + <usize>a0 * rowBytes,
+      rows,
+      st.panelsU + <usize>a0 * rowBytes,
+      width >> 3,
+      cp,
+      st.invT,
+      stripQ,
+      width,
+    );
+    // Columns: the maximum over the strip's rows above each column's own row, then the sum.
+    for (let jl = 0; jl < width; jl += 4) v128.store(colMax + ((<usize>jl) << 2), f32x4.splat(NEG));
+    memory.fill(colSum, 0, (<usize>width) << 2);
+    for (let r = 0; r < rows && a0 + r < j; r++) {
+      const row = stripQ + <usize>r * <usize>width * 4;
+      let mx = f32x4.splat(NEG);
+      for (let jl = (r + 1) & ~3; jl < width; jl += 4) {
+        const o = (<usize>jl) << 2;
+        const v = v128.bitselect(v128.load(row + o), f32x4.splat(NEG), lanesIn(a0 + jl, a0 + r + 1, j));
+        mx = f32x4.pmax(mx, v);
+        v128.store(colMax + o, f32x4.pmax(v128.load(colMax + o), v));
+      }
+      // The row's own maximum and sum, merged into its running pair.
+      const top = hmax(mx);
+      if (top == NEG) continue;
+      const tv = f32x4.splat(top);
+      let se = f32x4.splat(0);
+      for (let jl = (r + 1) & ~3; jl < width; jl += 4) {
+        const o = (<usize>jl) << 2;
+        se = f32x4.add(se, v128.and(expv(f32x4.sub(v128.load(row + o), tv)), lanesIn(a0 + jl, a0 + r + 1, j)));
+      }
+      mergeLse(lseMax + ((<usize>(a0 + r)) << 2), lseSum + ((<usize>(a0 + r)) << 2), top, hsum(se));
+    }
+    for (let r = 0; r < rows && a0 + r < j; r++) {
+      const row = stripQ + <usize>r * <usize>width * 4;
+      for (let jl = (r + 1) & ~3; jl < width; jl += 4) {
+        const o = (<usize>jl) << 2;
+        const e = expv(f32x4.sub(v128.load(row + o), v128.load(colMax + o)));
+        v128.store(colSum + o, f32x4.add(v128.load(colSum + o), v128.and(e, lanesIn(a0 + jl, a0 + r + 1, j))));
       }
     }
+    for (let b = a0 + 1; b < min(j, a0 + width); b++) {
+      const o = (<usize>(b - a0)) << 2;
+      mergeLse(lseMax + ((<usize>b) << 2), lseSum + ((<usize>b) << 2), load<f32>(colMax + o), load<f32>(colSum + o));
+    }
+  }
+}
+
+/** (max, sum) at `mp`, `sp` ⊕ (m, s): the pair of the union, sum relative to the larger maximum. */
+function mergeLse(mp: usize, sp: usize, m: f32, s: f32): void {
+  if (m == NEG) return;
+  const m0 = load<f32>(mp),
+    top = max(m0, m);
+  const k = f32x4.extract_lane(expv(f32x4(m0 - top, m - top, 0, 0)), 0),
+    l = f32x4.extract_lane(expv(f32x4(m - top, 0, 0, 0)), 0);
+  store<f32>(sp, load<f32>(sp) * k + s * l);
+  store<f32>(mp, top);
+}
+
+/**
+ * mean-exp, upper half-strips [s0, s1) of the query block, with every row's LSE_a (`lse`) and
+ * dl0_a (after the negatives): H_ab = (dl0_a·exp(s_ab − LSE_a) + dl0_b·exp(s_ab − LSE_b))/t for
+ * a < b, the softmax weights of both rows, added as H·U to the strip's rows and Hᵀ·U_strip to the
+ * columns' rows of dU (a range adds into its own zeroed dU, summed in range order).
+ */
+export function infoNCEQueryGrad(state: usize, s0: i32, s1: i32, lse: usize): void {
+  const st = changetype<NceState>(state);
+  const j = st.j,
+    jp = st.jp,
+    cp = st.cp;
+  const rowBytes = (<usize>cp) << 2;
+  const stripQ = st.stripQ,
+    invT = f32x4.splat(st.invT);
+  for (let a0 = s0 * STRIP_ROWS; a0 < min(jp, s1 * STRIP_ROWS); a0 += STRIP_ROWS) {
+    const rows = min(STRIP_ROWS, jp - a0),
+      width = jp - a0;
+    const ua = st.u + <usize>a0 * rowBytes;
+    similarityStrip(ua, rows, st.panelsU + <usize>a0 * rowBytes, width >> 3, cp, st.invT, stripQ, width);
+    for (let r = 0; r < rows; r++) {
+      const a = a0 + r;
+      const row = stripQ + <usize>r * <usize>width * 4;
+      if (a >= j) {
+        memory.fill(row, 0, (<usize>width) << 2);
+        continue;
+      }
+      const lseA = f32x4.splat(load<f32>(lse + ((<usize>a) << 2))),
+        wA = f32x4.splat(load<f32>(st.dl0 + ((<usize>a) << 2)));
+      const first = (r + 1) & ~3;
+      memory.fill(row, 0, (<usize>first) << 2);
+      for (let jl = first; jl < width; jl += 4) {
+        const o = (<usize>jl) << 2,
+          b = (<usize>(a0 + jl)) << 2;
+        const sv = v128.load(row + o);
+        const h = f32x4.add(
+          f32x4.mul(wA, expv(f32x4.sub(sv, lseA))),
+          f32x4.mul(v128.load(st.dl0 + b), expv(f32x4.sub(sv, v128.load(lse + b)))),
+        );
+        v128.store(row + o, v128.and(f32x4.mul(h, invT), lanesIn(a0 + jl, a + 1, j)));
+      }
+    }
+    accumulateWeighted(stripQ, rows, width, width, ua, cp, st.du + <usize>a0 * rowBytes);
+    accumulateWeightedTransposed(stripQ, rows, width, width, ua, cp, st.du + <usize>a0 * rowBytes);
   }
 }
 
@@ -363,20 +459,4 @@ function meanLogitBackward(u: usize, j: i32, cp: i32, invT: f32, sumU: usize, dl
       v128.store(da + k, f32x4.add(v128.load(da + k), f32x4.mul(g, f)));
     }
   }
-}
-
-/**
- * One row of query–query logits: masks the diagonal and the padding with NEG (so that they give
- * exp = 0 later) and returns LSE_{b≠a}(s_ab).
- */
-function queryRowLogSumExp(row: usize, a: i32, j: i32, jp: i32): f32 {
-  store<f32>(row + ((<usize>a) << 2), NEG);
-  for (let b = j; b < jp; b++) store<f32>(row + ((<usize>b) << 2), NEG);
-  let mx = f32x4.splat(NEG);
-  for (let b = 0; b < jp; b += 4) mx = f32x4.pmax(mx, v128.load(row + ((<usize>b) << 2)));
-  const top = hmax(mx),
-    topv = f32x4.splat(top);
-  let se = f32x4.splat(0);
-  for (let b = 0; b < jp; b += 4) se = f32x4.add(se, expv(f32x4.sub(v128.load(row + ((<usize>b) << 2)), topv)));
-  return top + f32x4.extract_lane(logv(f32x4.splat(hsum(se))), 0);
 }

@@ -120,15 +120,34 @@ for (const node of nodes) {
 }
 
 // ---------------------------------------------------------------------------
-// Minimal GEMM work of a call, in multiply-adds (docs/benchmarks.md, "Targets"): per image,
-// patch contrast 2·N²·C (exact) and 2.5·N²·C (cflnet: + ½·N²·C for its column maxima);
-// InfoNCE 3·J·M·C (mean-logit), + 2·J²·C for mean-exp. Null for cross-entropy (no GEMM).
+// Minimal GEMM work of a call, in multiply-adds (docs/benchmarks.md, "Targets"): per image with P
+// pristine and F forged patches, patch contrast 5·P·F·C + 1.5·(P² + F²)·C (exact; at most 2·N²·C)
+// and + ½·N²·C for cflnet's column maxima; InfoNCE 3·J·M·C (mean-logit), + 2·J²·C for mean-exp.
+// Null for cross-entropy (no GEMM).
+
+/** Pristine patches of image b: the kernel's label rule (patch mean of the mask > 0.5 is forged). */
+function pristinePatches(mask, b, H, W, p) {
+  let pristine = 0;
+  for (let r = 0; r < H / p; r++)
+    for (let q = 0; q < W / p; q++) {
+      let sum = 0;
+      for (let y = r * p; y < r * p + p; y++) for (let x = q * p; x < q * p + p; x++) sum += mask[(b * H + y) * W + x];
+      if (!(sum / (p * p) > 0.5)) pristine++;
+    }
+  return pristine;
+}
 
 function minimalWork(c, variant) {
   const [B, C, H, W] = c.shape;
   if (c.loss === 'patch_contrast') {
     const N = (H / c.patchSize) * (W / c.patchSize);
-    return B * (variant === 'cflnet' ? 2.5 : 2) * N * N * C;
+    let work = 0;
+    for (let b = 0; b < B; b++) {
+      const P = pristinePatches(c.mask, b, H, W, c.patchSize),
+        F = N - P;
+      work += (5 * P * F + 1.5 * (P * P + F * F) + (variant === 'cflnet' ? 0.5 * N * N : 0)) * C;
+    }
+    return work;
   }
   if (c.loss !== 'info_nce') return null;
   let work = 0;

@@ -92,7 +92,11 @@ function infoNCE({ features, mask, c, hw, positive }, ranges) {
     l0 = zeros(jp * 4),
     positives = zeros(jp * 4),
     dl0 = zeros(jp * 4),
-    perQuery = zeros(jp * 4);
+    perQuery = zeros(jp * 4),
+    lse = zeros(jp * 4),
+    lseSum = zeros(jp * 4),
+    lseMax = k.alloc(jp * 4);
+  new Float32Array(k.memory.buffer, lseMax, jp).fill(-3e38);
   if (positive === 0) k.infoNCEMeanLogit(u, j, c, 0.1, sumU, l0, positives);
   const panelsU = positive === 1 ? k.alloc(jp * cp * 4) : 0,
     panelsX = k.alloc(mp * cp * 4);
@@ -102,7 +106,18 @@ function infoNCE({ features, mask, c, hw, positive }, ranges) {
     dx = zeros(mp * cp * 4),
     grad = zeros(features.length * 4);
   const state = k.infoNCEAttach(u, panelsU, j, xs, panelsX, m, c, 0.1, positive, l0, dl0, du, dx);
-  for (const [s0, s1] of ranges) k.infoNCEStrips(state, s0, s1, 1 / j, perQuery, positives, 1);
+  if (positive === 1) {
+    for (const [s0, s1] of ranges) k.infoNCEQueryLse(state, s0, s1, lseMax, lseSum);
+    // One range set: the merged LSE is max + ln(sum), as src/runtime/image.ts computes it.
+    const [top, sum] = [lseMax, lseSum].map((ptr) => new Float32Array(k.memory.buffer, ptr, jp));
+    const [l, l0s] = [lse, l0].map((ptr) => new Float32Array(k.memory.buffer, ptr, jp));
+    for (let a = 0; a < j; a++) {
+      l[a] = top[a] + Math.log(sum[a]);
+      l0s[a] = l[a] - Math.fround(Math.log(j - 1));
+    }
+  }
+  for (const [s0, s1] of ranges) k.infoNCEStrips(state, s0, s1, 1 / j, perQuery, 1);
+  if (positive === 1) for (const [s0, s1] of ranges) k.infoNCEQueryGrad(state, s0, s1, lse);
   k.infoNCEBackward(u, du, xs, dx, j, m, c, hw, qPtr, xPtr, normsU, normsX, positive, 0.1, sumU, dl0, grad);
   return { perQuery: f32(perQuery, j), grad: f32(grad, features.length) };
 }
@@ -222,4 +237,35 @@ test("the planner counts pristine patches by the kernel's rule", () => {
     k.alloc(64 * 8),
   );
   assert.equal(testing.countPristine(mask, h, w, p), pristine);
+});
+
+test('infoNCE mean-exp: the query block before and after the negatives; mean-logit: the negatives only', () => {
+  const job = {
+    kind: 'infoNCE',
+    features: { length: 256 * 4096 },
+    c: 256,
+    used: true,
+    queries: { length: 2800 },
+    negatives: { length: 1296 },
+    positive: 1,
+    grad: true,
+  };
+  const strips = Math.ceil(2800 / testing.STRIP_ROWS);
+  const passes = testing.planParts(job);
+  assert.deepEqual(
+    passes.map((pass) => pass[0].stage),
+    ['queryLse', 'strips', 'queryGrad'],
+  );
+  for (const pass of passes) {
+    assert.equal(pass[0].s0, 0);
+    assert.equal(pass.at(-1).s1, strips);
+  }
+  assert.deepEqual(
+    testing.planParts({ ...job, grad: false }).map((pass) => pass[0].stage),
+    ['queryLse', 'strips'],
+  );
+  assert.deepEqual(
+    testing.planParts({ ...job, positive: 0 }).map((pass) => pass[0].stage),
+    ['strips'],
+  );
 });

@@ -14,6 +14,7 @@ import {
   type PatchContrastImage,
   type PatchContrastJob,
   patchLayout,
+  POSITIVE_MEAN_EXP,
   planParts,
   type Stage,
   VARIANT_CFLNET,
@@ -25,6 +26,7 @@ import type {
   PatchPartResult,
   PatchPartTask,
   PatchPoolResult,
+  NcePartTask,
   Task,
   TaskResult,
 } from './tasks.js';
@@ -67,20 +69,6 @@ function addInto(acc: Float32Array, part: Float32Array, offset: number): void {
 function started(tasks: Promise<TaskResult>[]): Promise<TaskResult>[] {
   for (const task of tasks) task.catch(() => {});
   return tasks;
-}
-
-/** Sums the parts' partial results in part order, each as soon as its predecessors are in. */
-async function sumInOrder(
-  parts: Promise<TaskResult>[],
-  length: number,
-  pick: (r: TaskResult) => [Float32Array, number],
-): Promise<Float32Array> {
-  const sum = new Float32Array(length);
-  for (const part of parts) {
-    const [values, offset] = pick(await part);
-    addInto(sum, values, offset);
-  }
-  return sum;
 }
 
 async function runPatchImage(
@@ -199,7 +187,7 @@ async function runNceImage(job: InfoNCEJob, control: CallControl, run: TaskRunne
   const jp = roundUp8(j),
     mp = roundUp8(m),
     cp = roundUp8(c);
-  const [parts] = planParts(job);
+  const passes = planParts(job);
   // The index lists are copied, not moved: the call's result reads them again.
   const g = (await run(
     {
@@ -216,44 +204,77 @@ async function runNceImage(job: InfoNCEJob, control: CallControl, run: TaskRunne
     moved(job.features),
   )) as NceGatherResult;
   control.throwIfStopped();
-  const image = nextImage++;
-  const running = started(
-    parts.map((part) =>
-      run(
-        {
-          kind: 'ncePart',
-          steps: part.steps,
-          image,
-          u: g.u,
-          x: g.x,
-          j,
-          m,
-          c,
-          temperature,
-          positive,
-          l0: g.l0,
-          gradScale: job.gradScale,
-          grad: job.grad,
-          memoryBytes,
-        },
-        [],
+  const base = {
+    kind: 'ncePart' as const,
+    image: nextImage++,
+    u: g.u,
+    x: g.x,
+    j,
+    m,
+    c,
+    temperature,
+    positive,
+    gradScale: job.gradScale,
+    grad: job.grad,
+    memoryBytes,
+  };
+  const runPass = (stage: Stage, extra: Pick<NcePartTask, 'l0' | 'lse' | 'dl0'>) =>
+    started(
+      (passes.find((pass) => pass[0].stage === stage) ?? []).map((part) =>
+        run({ ...base, ...extra, stage: stage as NcePartTask['stage'], steps: part.steps }, []),
       ),
-    ),
-  );
+    );
+  // ℓ0: mean-logit's from stage 1; mean-exp's from the query block's maxima and sums, merged in
+  // part order (in float64: m = max, sum = Σ sum_k·e^(m_k − m)), LSE = m + ln(sum).
+  let l0 = g.l0,
+    lse: Float32Array | undefined;
+  if (positive === POSITIVE_MEAN_EXP) {
+    const top = new Float64Array(jp).fill(-3e38),
+      sum = new Float64Array(jp);
+    for (const part of runPass('queryLse', {})) {
+      const r = (await part) as NcePartResult;
+      const mk = r.lseMax as Float32Array,
+        sk = r.lseSum as Float32Array;
+      for (let a = 0; a < j; a++) {
+        if (sk[a] === 0) continue;
+        const m2 = Math.max(top[a], mk[a]);
+        sum[a] = sum[a] * Math.exp(top[a] - m2) + sk[a] * Math.exp(mk[a] - m2);
+        top[a] = m2;
+      }
+    }
+    lse = new Float32Array(jp);
+    l0 = new Float32Array(jp);
+    const logJm1 = Math.fround(Math.log(j - 1));
+    for (let a = 0; a < j; a++) {
+      lse[a] = top[a] + Math.log(sum[a]);
+      l0[a] = lse[a] - logJm1;
+    }
+  }
+  const negatives = runPass('strips', { l0 });
   const perQuery = new Float32Array(j),
     dl0 = new Float32Array(jp);
-  for (const part of running) {
+  for (const part of negatives) {
     const r = (await part) as NcePartResult;
-    perQuery.set(r.perQuery, r.row0);
-    dl0.set(r.dl0, r.row0);
+    perQuery.set(r.perQuery as Float32Array, r.row0);
+    dl0.set(r.dl0 as Float32Array, r.row0);
   }
   // Queries summed in order, as one instance running every strip would.
   let total = 0;
   for (let a = 0; a < j; a++) total += perQuery[a];
   const result: InfoNCEImage = { loss: total / j, perQuery };
   if (!job.grad) return result;
-  const du = await sumInOrder(running, jp * cp, (r) => [(r as NcePartResult).du as Float32Array, 0]);
-  const dx = await sumInOrder(running, mp * cp, (r) => [(r as NcePartResult).dx as Float32Array, 0]);
+  // dU: the negatives' parts (their own rows), then the query block's, each in part order.
+  const du = new Float32Array(jp * cp),
+    dx = new Float32Array(mp * cp);
+  for (const part of negatives) {
+    const r = (await part) as NcePartResult;
+    addInto(du, r.du as Float32Array, r.row0 * cp);
+    addInto(dx, r.dx as Float32Array, 0);
+  }
+  for (const part of runPass('queryGrad', { lse, dl0 })) {
+    const r = (await part) as NcePartResult;
+    addInto(du, r.du as Float32Array, r.row0 * cp);
+  }
   control.throwIfStopped();
   const back = (await run(
     {

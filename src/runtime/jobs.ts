@@ -110,7 +110,7 @@ export function setPartWork(work: number): void {
  */
 const PER_SIMILARITY = 24;
 
-export type Stage = 'columnMax' | 'negatives' | 'positives' | 'negativeGrad' | 'strips';
+export type Stage = 'columnMax' | 'negatives' | 'positives' | 'negativeGrad' | 'queryLse' | 'strips' | 'queryGrad';
 
 /** A step: a stage of the kernel over strips [s0, s1), and its work (the unit of progress). */
 export interface Step {
@@ -233,10 +233,15 @@ export function planParts(job: ImageJob): Part[][] {
   if (!job.used) return [];
   const jp = roundUp8(job.queries.length),
     mp = roundUp8(job.negatives.length);
-  const width = mp + (job.positive === POSITIVE_MEAN_EXP ? jp : 0);
   const strips = Math.ceil(jp / STRIP_ROWS);
-  const perRow = width * ((job.grad ? 3 : 1) * cp + PER_SIMILARITY);
-  return [split('strips', strips, (s) => Math.min(STRIP_ROWS, jp - s * STRIP_ROWS) * perRow)];
+  const rows = (s: number) => Math.min(STRIP_ROWS, jp - s * STRIP_ROWS);
+  const negatives = split('strips', strips, (s) => rows(s) * mp * ((job.grad ? 3 : 1) * cp + PER_SIMILARITY));
+  if (job.positive !== POSITIVE_MEAN_EXP) return [negatives];
+  // mean-exp: the query block's upper half-strips, before (LSE) and after (gradient) the negatives.
+  const half = (s: number) => rows(s) * (jp - s * STRIP_ROWS);
+  const passes = [split('queryLse', strips, (s) => half(s) * (cp + 2 * PER_SIMILARITY)), negatives];
+  if (job.grad) passes.push(split('queryGrad', strips, (s) => half(s) * (3 * cp + PER_SIMILARITY)));
+  return passes;
 }
 
 /** Every step of a job, in order. */

@@ -158,15 +158,9 @@ export interface Kernels {
     du: number,
     dx: number,
   ): number;
-  infoNCEStrips(
-    state: number,
-    s0: number,
-    s1: number,
-    gradScale: number,
-    perQuery: number,
-    perQueryPositive: number,
-    grad: number,
-  ): void;
+  infoNCEStrips(state: number, s0: number, s1: number, gradScale: number, perQuery: number, grad: number): void;
+  infoNCEQueryLse(state: number, s0: number, s1: number, lseMax: number, lseSum: number): void;
+  infoNCEQueryGrad(state: number, s0: number, s1: number, lse: number): void;
   infoNCEBackward(
     u: number,
     du: number,

@@ -121,6 +121,7 @@ export interface NceGatherResult {
 
 export interface NcePartTask extends TaskBase {
   kind: 'ncePart';
+  stage: 'queryLse' | 'strips' | 'queryGrad';
   steps: Step[];
   image: number;
   /** Absent when the instance has the image's operands pinned. */
@@ -131,17 +132,26 @@ export interface NcePartTask extends TaskBase {
   c: number;
   temperature: number;
   positive: number;
-  /** mean-logit's ℓ0 (J_p); mean-exp's strips find their own. */
+  /** Every query's ℓ0 (J_p; the negatives). */
   l0?: Float32Array;
+  /** mean-exp: every query's LSE over the others and its dl0 (J_p each; the query gradient). */
+  lse?: Float32Array;
+  dl0?: Float32Array;
   gradScale: number;
   grad: boolean;
 }
 
-/** The part's query rows from `row0`: losses and dl0; its partial dU and dX. */
+/**
+ * queryLse: the part's running maxima and sums for every query (J_p float32 each); strips: its
+ * query rows' losses and dl0 from `row0`, its partial dU (its own rows, from `row0`) and dX (every
+ * row); queryGrad: its partial dU from row `row0` on.
+ */
 export interface NcePartResult {
   row0: number;
-  perQuery: Float32Array;
-  dl0: Float32Array;
+  lseMax?: Float32Array;
+  lseSum?: Float32Array;
+  perQuery?: Float32Array;
+  dl0?: Float32Array;
   du?: Float32Array;
   dx?: Float32Array;
 }
@@ -369,27 +379,38 @@ function* ncePart(k: Kernels, ws: Workspace, t: NcePartTask): Generator<number, 
     k.packPanels(x, mp, cp, panelsX);
     return [u, x, panelsU, panelsX];
   });
-  const l0 = t.l0 ? ws.put(t.l0) : ws.allocZeroed(jp * 4),
-    dl0 = ws.allocZeroed(jp * 4);
-  const du = t.grad ? ws.allocZeroed(jp * cp * 4) : 0,
-    dx = t.grad ? ws.allocZeroed(mp * cp * 4) : 0;
-  // The positive terms π_a (or ln A_a) are written by the kernel; the result does not carry them.
-  const perQuery = ws.allocZeroed(jp * 4),
-    positive = ws.allocZeroed(jp * 4);
+  // Buffers a pass reads are copied in; those it writes start at zero.
+  const vector = (values?: Float32Array) => (values ? ws.put(values) : ws.allocZeroed(jp * 4));
+  const l0 = vector(t.l0),
+    dl0 = vector(t.dl0),
+    lse = vector(t.lse);
+  const writesDu = t.grad && t.stage !== 'queryLse';
+  const du = writesDu ? ws.allocZeroed(jp * cp * 4) : 0,
+    dx = t.grad && t.stage === 'strips' ? ws.allocZeroed(mp * cp * 4) : 0;
+  const perQuery = t.stage === 'strips' ? ws.allocZeroed(jp * 4) : 0;
+  const lseMax = t.stage === 'queryLse' ? ws.alloc(jp * 4) : 0,
+    lseSum = t.stage === 'queryLse' ? ws.allocZeroed(jp * 4) : 0;
+  if (lseMax) ws.f32(lseMax, jp).fill(-3e38);
   const state = k.infoNCEAttach(u, panelsU, t.j, x, panelsX, t.m, t.c, t.temperature, t.positive, l0, dl0, du, dx);
   for (const step of t.steps) {
-    k.infoNCEStrips(state, step.s0, step.s1, t.gradScale, perQuery, positive, t.grad ? 1 : 0);
+    if (step.stage === 'queryLse') k.infoNCEQueryLse(state, step.s0, step.s1, lseMax, lseSum);
+    else if (step.stage === 'strips') k.infoNCEStrips(state, step.s0, step.s1, t.gradScale, perQuery, t.grad ? 1 : 0);
+    else k.infoNCEQueryGrad(state, step.s0, step.s1, lse);
     yield step.work;
   }
-  const row0 = Math.min(t.j, t.steps[0].s0 * STRIP_ROWS),
-    rows = Math.min(t.j, (t.steps.at(-1) as Step).s1 * STRIP_ROWS) - row0;
+  const row0 = Math.min(jp, t.steps[0].s0 * STRIP_ROWS),
+    row1 = Math.min(t.j, (t.steps.at(-1) as Step).s1 * STRIP_ROWS);
+  if (t.stage === 'queryLse') return { row0: 0, lseMax: ws.copyF32(lseMax, jp), lseSum: ws.copyF32(lseSum, jp) };
+  if (t.stage === 'queryGrad') return { row0, du: ws.copyF32(du + row0 * cp * 4, (jp - row0) * cp) };
   const result: NcePartResult = {
     row0,
-    perQuery: ws.copyF32(perQuery + row0 * 4, rows),
-    dl0: ws.copyF32(dl0 + row0 * 4, rows),
+    perQuery: ws.copyF32(perQuery + row0 * 4, row1 - row0),
+    dl0: ws.copyF32(dl0 + row0 * 4, row1 - row0),
   };
   if (t.grad) {
-    result.du = ws.copyF32(du, jp * cp);
+    // The strips' dU rows are their own; dX takes every row.
+    const end = Math.min(jp, (t.steps.at(-1) as Step).s1 * STRIP_ROWS);
+    result.du = ws.copyF32(du + row0 * cp * 4, (end - row0) * cp);
     result.dx = ws.copyF32(dx, mp * cp);
   }
   return result;
