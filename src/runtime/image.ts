@@ -153,6 +153,7 @@ async function runPatchImage(
   for (const part of runPass('negativeGrad', { cmax, statA, statB, invP })) {
     const r = (await part) as PatchPartResult;
     addInto(dz, r.dz as Float32Array, r.row0 * cp);
+    addInto(dz, r.forgedDz as Float32Array, layout.forgedStart * cp);
   }
   control.throwIfStopped();
   const back = (await run(

@@ -93,11 +93,11 @@ export const STRIP_ROWS = 32;
  */
 export const STEP_WORK = 2 ** 25;
 /**
- * Work per part of a similarity pass: about 10–20 ms on one core, against the fraction of a
- * millisecond a part costs to post, unpack (Z and its panels) and reduce. An image smaller than
- * this is one part; at most MAX_PARTS parts, so that the reductions stay small.
+ * Work per part of a similarity pass: about 10–20 ms on one core, against the millisecond or two
+ * a part costs to post, unpack and reduce (its operands stay pinned on a worker: tasks.ts). A
+ * pass under this is one part; at most MAX_PARTS parts, so that the reductions stay small.
  */
-export let PART_WORK = 2 ** 28;
+export let PART_WORK = 2 ** 27;
 export const MAX_PARTS = 16;
 
 /** Test hook (src/testing.ts): a smaller part size, so that small images split into parts too. */

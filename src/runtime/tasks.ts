@@ -66,8 +66,8 @@ export interface PatchPartTask extends TaskBase {
 /**
  * columnMax: the part's column maxima (N_p); negatives: statA and invP of its rows, from row
  * `row0`; positives: its sums for every row (float64, N_p) and, with a gradient, its partial dZ
- * from row `row0` on; negativeGrad: its partial dZ from row `row0` on (a part writes no row
- * before its first).
+ * from row `row0` to the end of its last strip's class block; negativeGrad: its partial dZ of its
+ * own rows, from `row0`, and of the forged rows.
  */
 export interface PatchPartResult {
   row0: number;
@@ -77,6 +77,8 @@ export interface PatchPartResult {
   lossSum?: Float64Array;
   bSum?: Float64Array;
   dz?: Float32Array;
+  /** negativeGrad: its partial dZ of the forged rows (from patchLayout's forgedStart). */
+  forgedDz?: Float32Array;
 }
 
 export interface PatchBackwardTask extends TaskBase {
@@ -311,12 +313,19 @@ function* patchPart(k: Kernels, ws: Workspace, t: PatchPartTask): Generator<numb
     const rows = end.i0 + end.rows - row0;
     return { row0, statA: ws.copyF32(statA + row0 * 4, rows), invP: ws.copyF32(invP + row0 * 4, rows) };
   }
-  const result: PatchPartResult = { row0 };
-  if (t.stage === 'positives') {
-    result.lossSum = ws.f64(sums, np).slice();
-    result.bSum = ws.f64(sums + np * 8, np).slice();
+  // The rows of dZ a part writes: its strips' rows to the end of their class block (positives), or
+  // its pristine rows and every forged row (negativeGrad).
+  const rows = (from: number, to: number) => ws.copyF32(dz + from * cp * 4, (to - from) * cp);
+  if (t.stage === 'negativeGrad') {
+    const row1 = Math.min(layout.forgedStart, (last + 1) * STRIP_ROWS);
+    return { row0, dz: rows(row0, row1), forgedDz: rows(layout.forgedStart, np) };
   }
-  if (writesDz) result.dz = ws.copyF32(dz + row0 * cp * 4, (np - row0) * cp);
+  const result: PatchPartResult = {
+    row0,
+    lossSum: ws.f64(sums, np).slice(),
+    bSum: ws.f64(sums + np * 8, np).slice(),
+  };
+  if (writesDz) result.dz = rows(row0, classStrip(layout, last).end);
   return result;
 }
 
