@@ -12,7 +12,7 @@
 //               2·J²·C multiply-adds in all, instead of 3·J²·C for full strips.
 
 import { alloc } from './memory';
-import { expv, hmax, hsum, logv } from './simd_math';
+import { expNonPositive, hmax, hsum, logv } from './simd_math';
 import { accumulateWeighted, accumulateWeightedTransposed, roundUp8, STRIP_ROWS, similarityStrip } from './similarity';
 import { normalizeRows, normalizeRowsBackward } from './normalize';
 import { gatherPixelRows, scatterPixelRows } from './pooling';
@@ -270,7 +270,10 @@ export function infoNCEQueryLse(state: usize, s0: i32, s1: i32, lseMax: usize, l
       let se = f32x4.splat(0);
       for (let jl = (r + 1) & ~3; jl < width; jl += 4) {
         const o = (<usize>jl) << 2;
-        se = f32x4.add(se, v128.and(expv(f32x4.sub(v128.load(row + o), tv)), lanesIn(a0 + jl, a0 + r + 1, j)));
+        se = f32x4.add(
+          se,
+          v128.and(expNonPositive(f32x4.sub(v128.load(row + o), tv)), lanesIn(a0 + jl, a0 + r + 1, j)),
+        );
       }
       mergeLse(lseMax + ((<usize>(a0 + r)) << 2), lseSum + ((<usize>(a0 + r)) << 2), top, hsum(se));
     }
@@ -278,7 +281,7 @@ export function infoNCEQueryLse(state: usize, s0: i32, s1: i32, lseMax: usize, l
       const row = stripQ + <usize>r * <usize>width * 4;
       for (let jl = (r + 1) & ~3; jl < width; jl += 4) {
         const o = (<usize>jl) << 2;
-        const e = expv(f32x4.sub(v128.load(row + o), v128.load(colMax + o)));
+        const e = expNonPositive(f32x4.sub(v128.load(row + o), v128.load(colMax + o)));
         v128.store(colSum + o, f32x4.add(v128.load(colSum + o), v128.and(e, lanesIn(a0 + jl, a0 + r + 1, j))));
       }
     }
@@ -294,8 +297,8 @@ function mergeLse(mp: usize, sp: usize, m: f32, s: f32): void {
   if (m == NEG) return;
   const m0 = load<f32>(mp),
     top = max(m0, m);
-  const k = f32x4.extract_lane(expv(f32x4(m0 - top, m - top, 0, 0)), 0),
-    l = f32x4.extract_lane(expv(f32x4(m - top, 0, 0, 0)), 0);
+  const k = f32x4.extract_lane(expNonPositive(f32x4(m0 - top, m - top, 0, 0)), 0),
+    l = f32x4.extract_lane(expNonPositive(f32x4(m - top, 0, 0, 0)), 0);
   store<f32>(sp, load<f32>(sp) * k + s * l);
   store<f32>(mp, top);
 }
@@ -335,8 +338,8 @@ export function infoNCEQueryGrad(state: usize, s0: i32, s1: i32, lse: usize): vo
           b = (<usize>(a0 + jl)) << 2;
         const sv = v128.load(row + o);
         const h = f32x4.add(
-          f32x4.mul(wA, expv(f32x4.sub(sv, lseA))),
-          f32x4.mul(v128.load(st.dl0 + b), expv(f32x4.sub(sv, v128.load(lse + b)))),
+          f32x4.mul(wA, expNonPositive(f32x4.sub(sv, lseA))),
+          f32x4.mul(v128.load(st.dl0 + b), expNonPositive(f32x4.sub(sv, v128.load(lse + b)))),
         );
         v128.store(row + o, v128.and(f32x4.mul(h, invT), lanesIn(a0 + jl, a + 1, j)));
       }
@@ -391,11 +394,11 @@ function negativeRow(row: usize, m: i32, mp: i32, l0: f32, weightScale: f32, gra
   let se = f32x4.splat(0);
   for (let k = 0; k < mp; k += 4) {
     const o = (<usize>k) << 2;
-    const e = expv(f32x4.sub(v128.load(row + o), topv));
+    const e = expNonPositive(f32x4.sub(v128.load(row + o), topv));
     se = f32x4.add(se, e);
     v128.store(row + o, e);
   }
-  const e0 = f32x4.extract_lane(expv(f32x4.splat(l0 - top)), 0);
+  const e0 = f32x4.extract_lane(expNonPositive(f32x4.splat(l0 - top)), 0);
   const negatives = hsum(se),
     s = negatives + e0;
   const scale = f32x4.splat(weightScale / s);

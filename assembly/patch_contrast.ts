@@ -6,19 +6,20 @@
 // positives its own, and every pass works on one block pair with no per-lane class tests. The
 // similarities S = Z·Zᵀ/t are produced one strip of STRIP_ROWS rows (of one class) at a time and
 // consumed at once; no N × N matrix exists and memory is O(N·C). Passes (docs/design.md §2):
-//   negatives: each row against the other block — exact: the LSE over its negatives; cflnet: D;
+//   negatives: the pristine × forged block once — a pristine row's exact LSE or cflnet D in its
+//     strip, a forged row's from running column maxima and sums, merged across strips;
 //   positives: each class block's upper half (S is symmetric) — the loss terms and the sums the
 //     negatives' gradient weights need, for the row and for the column of every pair, and with a
 //     gradient H = ∂L/∂s_ij + ∂L/∂s_ji of the positive pairs, added as H·Z and Hᵀ·Z;
-//   negative gradient: the pristine × forged block once — H of the negative pairs, both ways.
-// Work with a gradient: 5·P·F·C + 1.5·(P² + F²)·C multiply-adds (1.92·N²C at 30 % forged; at most
-// 2·N²C), instead of the 2.5·N²C of full-width statistics and a half-strip gradient; without it
-// 2·P·F·C + 0.5·(P² + F²)·C. cflnet adds its column maxima on half-strips of all of S (0.5·N²C).
+//   negative gradient: the pristine × forged block once more — H of the negative pairs, both ways.
+// Work with a gradient: 4·P·F·C + 1.5·(P² + F²)·C multiply-adds (1.71·N²C at 30 % forged; at most
+// 1.75·N²C), instead of the 2.5·N²C of full-width statistics and a half-strip gradient; without it
+// P·F·C + 0.5·(P² + F²)·C. cflnet adds its column maxima on half-strips of all of S (0.5·N²C).
 
 import { alloc } from './memory';
 import { normalizeRows, normalizeRowsBackward } from './normalize';
 import { avgPoolRows, avgPoolRowsBackward, patchLabels } from './pooling';
-import { expNonPositive, expv, hmax, hsum, logv, sigmoidFrom, softplusFrom } from './simd_math';
+import { expNonPositive, hmax, hsum, logv, sigmoidFrom, softplusFrom } from './simd_math';
 import { accumulateWeighted, accumulateWeightedTransposed, roundUp8, STRIP_ROWS, similarityStrip } from './similarity';
 
 export const VARIANT_EXACT: i32 = 0;
@@ -269,62 +270,110 @@ export function patchContrastColumnMax(state: usize, s0: i32, s1: i32): void {
 }
 
 /**
- * The negatives pass over class strips [s0, s1): each real row against the other class's block.
- * exact: statA = LSE over the negatives, or NO_LSE for a row without loss (no positive or no
- * negative); cflnet: statA = D = Σ_n exp(s_in − c_n). invP = 1/|P| of the row, 0 when its loss is 0
- * by definition. Rows are independent: the ranges may run anywhere, in any order.
+ * The negatives pass over pristine strips [s0, s1): the pristine × forged block once. A pristine
+ * row's statistic is complete in its strip — exact: statA = LSE over the forged rows, or NO_LSE for
+ * a row without loss (no positive or no negative); cflnet: statA = D = Σ_j exp(s_ij − c_j). A forged
+ * row's comes from every pristine strip, so each strip merges into the range's column partials
+ * (float32 per forged row, from `forgedStart`): exact: the running maximum `colMax` (−3e38 before
+ * the first strip) and sum `colSum` of exp(s − max); cflnet: `colSum` += Σ_i exp(s_ij − c_i). A
+ * range merges into its own partials, merged in range order by the caller.
  */
-export function patchContrastNegatives(state: usize, s0: i32, s1: i32): void {
+export function patchContrastNegatives(state: usize, s0: i32, s1: i32, colMax: usize, colSum: usize): void {
   const st = changetype<PatchState>(state);
   const cp = st.cp,
-    strip = st.strip;
+    strip = st.strip,
+    tmp = st.colLoss;
   const rowBytes = (<usize>cp) << 2;
-  const cs = changetype<ClassStrip>(st.classStrip);
   const cflnet = st.variant == VARIANT_CFLNET;
+  const f0 = st.forgedStart,
+    width = st.np - f0,
+    forged = st.forgedEnd - f0;
+  const live = st.pristine > 1 && (cflnet || forged > 0);
   for (let s = s0; s < s1; s++) {
-    classStrip(st, s, cs);
-    const width = cs.otherEnd - cs.otherStart;
-    const positives = cs.hi - cs.lo - 1,
-      negatives = cs.otherHi - cs.otherLo;
-    const live = positives > 0 && (cflnet || negatives > 0);
-    const invP: f32 = live ? <f32>1.0 / <f32>positives : 0;
+    const i0 = s * STRIP_ROWS,
+      rows = min(STRIP_ROWS, f0 - i0),
+      real = min(rows, st.pristine - i0);
     if (width > 0)
       similarityStrip(
-        st.z + <usize>cs.i0 * rowBytes,
-        cs.rows,
-        st.panels + <usize>cs.otherStart * rowBytes,
+        st.z + <usize>i0 * rowBytes,
+        rows,
+        st.panels + <usize>f0 * rowBytes,
         width >> 3,
         cp,
         st.invT,
         strip,
         width,
       );
-    for (let r = 0; r < cs.rows && cs.i0 + r < cs.hi; r++) {
-      const ri = (<usize>(cs.i0 + r)) << 2;
+    // Rows: each pristine row against every forged row.
+    for (let r = 0; r < real; r++) {
       const row = strip + <usize>r * <usize>width * 4;
-      const real = negatives; // columns [0, negatives) of the strip are the real other rows
       let a: f32 = cflnet ? 0 : NO_LSE;
       if (cflnet && live) {
         let acc = f32x4.splat(0);
-        const c = st.cmax + ((<usize>cs.otherStart) << 2);
-        for (let j = 0; j < real; j += 4) {
+        const c = st.cmax + ((<usize>f0) << 2);
+        for (let j = 0; j < forged; j += 4) {
           const o = (<usize>j) << 2;
-          acc = f32x4.add(acc, v128.and(expv(f32x4.sub(v128.load(row + o), v128.load(c + o))), lanesIn(j, 0, real)));
+          acc = f32x4.add(
+            acc,
+            v128.and(expNonPositive(f32x4.sub(v128.load(row + o), v128.load(c + o))), lanesIn(j, 0, forged)),
+          );
         }
         a = hsum(acc);
       } else if (live) {
         let m = f32x4.splat(NEG);
-        for (let j = 0; j < real; j += 4)
-          m = f32x4.pmax(m, v128.bitselect(v128.load(row + ((<usize>j) << 2)), f32x4.splat(NEG), lanesIn(j, 0, real)));
+        for (let j = 0; j < forged; j += 4)
+          m = f32x4.pmax(
+            m,
+            v128.bitselect(v128.load(row + ((<usize>j) << 2)), f32x4.splat(NEG), lanesIn(j, 0, forged)),
+          );
         const top = hmax(m),
           mv = f32x4.splat(top);
         let se = f32x4.splat(0);
-        for (let j = 0; j < real; j += 4)
-          se = f32x4.add(se, v128.and(expv(f32x4.sub(v128.load(row + ((<usize>j) << 2)), mv)), lanesIn(j, 0, real)));
+        for (let j = 0; j < forged; j += 4)
+          se = f32x4.add(
+            se,
+            v128.and(expNonPositive(f32x4.sub(v128.load(row + ((<usize>j) << 2)), mv)), lanesIn(j, 0, forged)),
+          );
         a = top + f32x4.extract_lane(logv(f32x4.splat(hsum(se))), 0);
       }
-      store<f32>(st.statA + ri, a);
-      store<f32>(st.invP + ri, invP);
+      store<f32>(st.statA + ((<usize>(i0 + r)) << 2), a);
+    }
+    if (real <= 0) continue;
+    // Columns: each forged row against the strip's pristine rows.
+    if (cflnet) {
+      for (let r = 0; r < real; r++) {
+        const row = strip + <usize>r * <usize>width * 4;
+        const c = f32x4.splat(load<f32>(st.cmax + ((<usize>(i0 + r)) << 2)));
+        for (let j = 0; j < forged; j += 4) {
+          const o = (<usize>j) << 2;
+          v128.store(colSum + o, f32x4.add(v128.load(colSum + o), expNonPositive(f32x4.sub(v128.load(row + o), c))));
+        }
+      }
+      continue;
+    }
+    for (let j = 0; j < width; j += 4) v128.store(tmp + ((<usize>j) << 2), f32x4.splat(NEG));
+    for (let r = 0; r < real; r++) {
+      const row = strip + <usize>r * <usize>width * 4;
+      for (let j = 0; j < forged; j += 4) {
+        const o = (<usize>j) << 2;
+        v128.store(tmp + o, f32x4.pmax(v128.load(tmp + o), v128.load(row + o)));
+      }
+    }
+    for (let j = 0; j < forged; j += 4) {
+      const o = (<usize>j) << 2;
+      const top = v128.load(tmp + o);
+      let se = f32x4.splat(0);
+      for (let r = 0; r < real; r++)
+        se = f32x4.add(se, expNonPositive(f32x4.sub(v128.load(strip + <usize>r * <usize>width * 4 + o), top)));
+      // Merged into the running pair: (m, s) ⊕ (top, se) = (max, s·e^(m − max) + se·e^(top − max)).
+      const m0 = v128.load(colMax + o),
+        m1 = f32x4.pmax(m0, top);
+      const sum = f32x4.add(
+        f32x4.mul(v128.load(colSum + o), expNonPositive(f32x4.sub(m0, m1))),
+        f32x4.mul(se, expNonPositive(f32x4.sub(top, m1))),
+      );
+      v128.store(colSum + o, sum);
+      v128.store(colMax + o, m1);
     }
   }
 }
@@ -398,19 +447,22 @@ export function patchContrastPositives(
         let termI: v128, termJ: v128, bI: v128, bJ: v128, gI: v128, gJ: v128;
         if (cflnet) {
           const eps = f32x4.splat(EPS);
-          const eI = expv(f32x4.sub(sv, v128.load(st.cmax + o))),
-            eJ = expv(f32x4.sub(sv, cI));
+          const eI = expNonPositive(f32x4.sub(sv, v128.load(st.cmax + o))),
+            eJ = expNonPositive(f32x4.sub(sv, cI));
           const denI = f32x4.add(f32x4.add(eI, aI), eps),
             denJ = f32x4.add(f32x4.add(eJ, aJ), eps);
+          // Two divisions a side: 1/den (≤ 1e18, den ≥ ε) and q = e/(e + ε·den).
+          const invI = f32x4.div(f32x4.splat(1), denI),
+            invJ = f32x4.div(f32x4.splat(1), denJ);
           const qI = f32x4.div(eI, f32x4.add(eI, f32x4.mul(eps, denI))),
             qJ = f32x4.div(eJ, f32x4.add(eJ, f32x4.mul(eps, denJ)));
-          termI = f32x4.neg(logv(f32x4.add(f32x4.div(eI, denI), eps)));
-          termJ = f32x4.neg(logv(f32x4.add(f32x4.div(eJ, denJ), eps)));
-          bI = f32x4.div(qI, denI);
-          bJ = f32x4.div(qJ, denJ);
+          termI = f32x4.neg(logv(f32x4.add(f32x4.mul(eI, invI), eps)));
+          termJ = f32x4.neg(logv(f32x4.add(f32x4.mul(eJ, invJ), eps)));
+          bI = f32x4.mul(qI, invI);
+          bJ = f32x4.mul(qJ, invJ);
           // −∂λ/∂s = ((D + ε)/den) · q: factors ≤ 1, so float32 never overflows.
-          gI = f32x4.mul(f32x4.div(f32x4.add(aI, eps), denI), qI);
-          gJ = f32x4.mul(f32x4.div(f32x4.add(aJ, eps), denJ), qJ);
+          gI = f32x4.mul(f32x4.mul(f32x4.add(aI, eps), invI), qI);
+          gJ = f32x4.mul(f32x4.mul(f32x4.add(aJ, eps), invJ), qJ);
         } else {
           const xI = f32x4.sub(aI, sv),
             xJ = f32x4.sub(aJ, sv);
@@ -492,8 +544,8 @@ export function patchContrastNegativeGrad(state: usize, s0: i32, s1: i32, gradSc
           local = row + ((<usize>j) << 2);
         const sv = v128.load(local);
         const bJ = v128.load(st.statB + o);
-        const gI = f32x4.mul(bI, expv(f32x4.sub(sv, cflnet ? v128.load(st.cmax + o) : aI)));
-        const gJ = f32x4.mul(bJ, expv(f32x4.sub(sv, cflnet ? aI : v128.load(st.statA + o))));
+        const gI = f32x4.mul(bI, expNonPositive(f32x4.sub(sv, cflnet ? v128.load(st.cmax + o) : aI)));
+        const gJ = f32x4.mul(bJ, expNonPositive(f32x4.sub(sv, cflnet ? aI : v128.load(st.statA + o))));
         v128.store(local, v128.and(f32x4.mul(f32x4.add(gI, gJ), scale), lanesIn(j, 0, forged)));
       }
     }

@@ -10,7 +10,7 @@
 // binary given; TF.js and PyTorch run once, TF.js under the Node running this script.
 // The package is run from a copy of dist/ taken at the start ($FL_BENCH_DIST), so that a rebuild
 // during the run (others share the working tree) changes no row.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -120,8 +120,49 @@ for (const node of nodes) {
 }
 
 // ---------------------------------------------------------------------------
+// Where one image's time goes, pass by pass (bench/passes.mjs), per Node and build, against the
+// peak above. And what two cores give this machine at all: the similarity phase alone, then two
+// copies at once in two processes (their throughput over one copy's; 2 would be perfect scaling).
+
+const PASS_CASES = [
+  ['pc1', 'exact'],
+  ['pc1', 'cflnet'],
+  ['nce-full', 'mean-logit'],
+  ['nce-full', 'mean-exp'],
+];
+const passes = [];
+for (const node of nodes) {
+  for (const { build, phases: kernels, flags } of node.builds) {
+    const peak = peakGflops.get(`${node.version} ${build}`);
+    for (const [name, variant] of PASS_CASES) {
+      if (!args.case.split(',').includes(name)) continue;
+      for (const p of json(node.path, [...flags, here('passes.mjs'), name, variant, kernels, String(peak), ...small]))
+        passes.push({ node: node.version, ...p });
+    }
+  }
+}
+
+function phaseRun(node, flags, kernels) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(node, [...flags, here('phases.mjs'), ...PHASE_SIZES[0][1], kernels], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1))) : reject(new Error(`phases.mjs: exit ${code}`)),
+    );
+  });
+}
+const first = nodes[0];
+const alone = await phaseRun(first.path, [], 'simd');
+const together = await Promise.all([phaseRun(first.path, [], 'simd'), phaseRun(first.path, [], 'simd')]);
+const twoCoreScaling = (together[0].similarity + together[1].similarity) / alone.similarity;
+console.error(`two cores: ${twoCoreScaling.toFixed(2)}× one core's similarity throughput`);
+
+// ---------------------------------------------------------------------------
 // Minimal GEMM work of a call, in multiply-adds (docs/benchmarks.md, "Targets"): per image with P
-// pristine and F forged patches, patch contrast 5·P·F·C + 1.5·(P² + F²)·C (exact; at most 2·N²·C)
+// pristine and F forged patches, patch contrast 4·P·F·C + 1.5·(P² + F²)·C (exact; at most 1.75·N²·C)
 // and + ½·N²·C for cflnet's column maxima; InfoNCE 3·J·M·C (mean-logit), + 2·J²·C for mean-exp.
 // Null for cross-entropy (no GEMM).
 
@@ -145,7 +186,7 @@ function minimalWork(c, variant) {
     for (let b = 0; b < B; b++) {
       const P = pristinePatches(c.mask, b, H, W, c.patchSize),
         F = N - P;
-      work += (5 * P * F + 1.5 * (P * P + F * F) + (variant === 'cflnet' ? 0.5 * N * N : 0)) * C;
+      work += (4 * P * F + 1.5 * (P * P + F * F) + (variant === 'cflnet' ? 0.5 * N * N : 0)) * C;
     }
     return work;
   }
@@ -305,6 +346,14 @@ const phaseLines = [
       `| ${p.what} | ${p.node} | ${p.build} | ${p.similarity} GFLOP/s | ${p.weighted} GFLOP/s | ${p.transposed} GFLOP/s |`,
   ),
 ];
+const passLines = [
+  '| case | variant | Node | build | pass | time | at peak | outside the micro-kernel |',
+  '|---|---|---|---|---|---|---|---|',
+  ...passes.map(
+    (p) =>
+      `| ${p.case} | ${p.variant} | ${p.node} | ${p.build} | ${p.pass} | ${p.ms} ms | ${p.gemm_ms ? `${p.gemm_ms} ms` : '–'} | ${p.outside == null ? '–' : `${Math.round(100 * p.outside)} %`} |`,
+  ),
+];
 const peakLine = [...peakGflops].map(([key, g]) => `${key} ${g} GFLOP/s`).join(', ');
 
 /** The CPU as /proc/cpuinfo names it ("model name"), else as Node does. */
@@ -370,6 +419,14 @@ const out = alignTables(
     'Kernel phases, one thread:',
     '',
     ...phaseLines,
+    '',
+    `Two cores: two copies of the similarity phase at once (two processes, Node ${first.version}, SIMD) run at ` +
+      `${twoCoreScaling.toFixed(2)}× the throughput of one copy alone (2× is perfect scaling): the ceiling of a ` +
+      '2-thread speed-up on this machine.',
+    '',
+    'One image\'s passes, one thread (first image of the case; "at peak": the pass\'s multiply-adds at the peak above):',
+    '',
+    ...passLines,
     '',
     `Losses agree within 1e-4 relative: ${disagreements === 0 ? 'yes' : `no (${disagreements} rows differ)`}.`,
     torchVersion ? '' : 'PyTorch rows: not run (install with `apt-get install python3-torch libopenblas0-pthread`).',

@@ -61,7 +61,20 @@ function patchContrast({ features, mask, c, h, w, p, variant }, group) {
   const state = k.patchContrastAttach(z, panels, n, c, pristine, variant, 0.1, cmax, statA, statB, invP, dz);
   if (variant === 1) for (const [s0, s1] of group(k.patchContrastStrips(np))) k.patchContrastColumnMax(state, s0, s1);
   const classStrips = k.patchContrastClassStrips(n, pristine);
-  for (const [s0, s1] of group(classStrips)) k.patchContrastNegatives(state, s0, s1);
+  const forged = n - pristine,
+    f0 = roundUp8(pristine);
+  const colMax = k.alloc(np * 4),
+    colSum = zeros(np * 4);
+  new Float32Array(k.memory.buffer, colMax, np).fill(-3e38);
+  for (const [s0, s1] of group(k.patchContrastPristineStrips(pristine)))
+    k.patchContrastNegatives(state, s0, s1, colMax, colSum);
+  // The forged rows' statistics and every row's 1/|P|, as src/runtime/image.ts finishes them.
+  const a = new Float32Array(k.memory.buffer, statA, np),
+    ip = new Float32Array(k.memory.buffer, invP, np);
+  const [top, sum] = [colMax, colSum].map((ptr) => new Float32Array(k.memory.buffer, ptr, np));
+  for (let f = 0; f < forged; f++) a[f0 + f] = variant === 1 ? sum[f] : top[f] + Math.log(sum[f]);
+  ip.fill(1 / (pristine - 1), 0, pristine);
+  ip.fill(1 / (forged - 1), f0, f0 + forged);
   for (const [s0, s1] of group(classStrips)) k.patchContrastPositives(state, s0, s1, sums, sums + np * 8, 1 / n, 1);
   // b = bSum/|P| for the negative gradient, as src/runtime/image.ts does.
   const bSum = new Float64Array(k.memory.buffer, sums + np * 8, np);
@@ -167,7 +180,7 @@ const PC1 = {
 /** Strips of each pass of PC1, from the module's own counts. */
 const PC1_STRIPS = {
   columnMax: k.patchContrastStrips(k.patchContrastRows(3136, 2200)),
-  negatives: k.patchContrastClassStrips(3136, 2200),
+  negatives: k.patchContrastPristineStrips(2200),
   positives: k.patchContrastClassStrips(3136, 2200),
   negativeGrad: k.patchContrastPristineStrips(2200),
 };

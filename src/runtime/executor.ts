@@ -38,10 +38,18 @@ export class InlineExecutor implements Executor {
     return runImage(job, control, (task) => this.runTask(task, control));
   }
 
+  /**
+   * One slicer for every task: tasks follow each other without a turn of the event loop between
+   * them, so the time since the last turn must carry over from one to the next.
+   */
+  private readonly slicer = new Slicer();
+
   private runTask(task: Task, control: CallControl): Promise<TaskResult> {
     return new Promise((resolve, reject) => {
       control.onStop(reject);
-      this.workspace.exclusive(() => runSteps(this.kernels, this.workspace, task, control)).then(resolve, reject);
+      this.workspace
+        .exclusive(() => runSteps(this.kernels, this.workspace, task, control, this.slicer))
+        .then(resolve, reject);
     });
   }
 
@@ -53,10 +61,16 @@ export class InlineExecutor implements Executor {
  * stopping (its wasm memory freed) as soon as the call stops. The worker (src/worker.ts) runs the
  * same steps its own way.
  */
-async function runSteps(k: Kernels, ws: Workspace, task: Task, control: CallControl): Promise<TaskResult> {
+async function runSteps(
+  k: Kernels,
+  ws: Workspace,
+  task: Task,
+  control: CallControl,
+  slicer: Slicer,
+): Promise<TaskResult> {
+  await slicer.maybeYield();
   control.throwIfStopped();
   const steps = taskSteps(k, ws, task);
-  const slicer = new Slicer();
   let work = 0;
   try {
     for (;;) {

@@ -51,6 +51,20 @@ export function runImage(job: ImageJob, control: CallControl, run: TaskRunner): 
   return job.kind === 'patchContrast' ? runPatchImage(job, control, run) : runNceImage(job, control, run);
 }
 
+/**
+ * 1/|P| per row of a patch layout, 0 for a row whose loss is 0 by definition: no positive, or
+ * (exact) no negative (docs/spec.md §4).
+ */
+function patchInvP(layout: ReturnType<typeof patchLayout>, variant: number): Float32Array {
+  const invP = new Float32Array(layout.np);
+  const forged = layout.n - layout.pristine;
+  const cflnet = variant === VARIANT_CFLNET;
+  if (layout.pristine > 1 && (cflnet || forged > 0)) invP.fill(1 / (layout.pristine - 1), 0, layout.pristine);
+  if (forged > 1 && (cflnet || layout.pristine > 0))
+    invP.fill(1 / (forged - 1), layout.forgedStart, layout.forgedStart + forged);
+  return invP;
+}
+
 /** acc += part, float64 element by element. */
 function addInto64(acc: Float64Array, part: Float64Array): void {
   for (let i = 0; i < part.length; i++) acc[i] += part[i];
@@ -117,13 +131,35 @@ async function runPatchImage(
       for (let i = 0; i < np; i++) if (values[i] > cmax[i]) cmax[i] = values[i];
     }
   }
+  // Pristine rows' statistics are complete in their parts; the forged rows' partials are merged in
+  // part order, in float64: exact's LSE = m + ln(sum) (m = max, sum = Σ sum_k·e^(m_k − m)),
+  // cflnet's D = Σ sum_k.
+  const forged = n - job.pristine;
   const statA = new Float32Array(np),
-    invP = new Float32Array(np);
+    top = new Float64Array(forged).fill(-3e38),
+    sum = new Float64Array(forged);
+  const exact = job.variant !== VARIANT_CFLNET;
   for (const part of runPass('negatives', { cmax })) {
     const r = (await part) as PatchPartResult;
     statA.set(r.statA as Float32Array, r.row0);
-    invP.set(r.invP as Float32Array, r.row0);
+    const mk = r.colMax as Float32Array,
+      sk = r.colSum as Float32Array;
+    for (let f = 0; f < forged; f++) {
+      if (!exact) sum[f] += sk[f];
+      else if (sk[f] > 0) {
+        const m2 = Math.max(top[f], mk[f]);
+        sum[f] = sum[f] * Math.exp(top[f] - m2) + sk[f] * Math.exp(mk[f] - m2);
+        top[f] = m2;
+      }
+    }
   }
+  const invP = patchInvP(layout, job.variant);
+  for (let f = 0; f < forged; f++)
+    statA[layout.forgedStart + f] = !exact
+      ? sum[f]
+      : invP[layout.forgedStart + f] > 0
+        ? top[f] + Math.log(sum[f])
+        : 3e38;
   // The positives' sums, part after part; their partial dZ, summed in the same order.
   const lossSum = new Float64Array(np),
     bSum = new Float64Array(np);

@@ -223,7 +223,7 @@ export function planParts(job: ImageJob): Part[][] {
     const other = (s: number) => classStrip(layout, s).rows * (s < pristineStrips ? np - forgedStart : forgedStart);
     const passes: Part[][] = [];
     if (job.variant === VARIANT_CFLNET) passes.push(split('columnMax', uniform, (s) => half(s) * (cp + 1)));
-    passes.push(split('negatives', classStrips, (s) => other(s) * (cp + PER_SIMILARITY)));
+    passes.push(split('negatives', pristineStrips, (s) => other(s) * (cp + 2 * PER_SIMILARITY)));
     const k = job.grad ? 3 : 1;
     passes.push(split('positives', classStrips, (s) => block(s) * (k * cp + PER_SIMILARITY)));
     if (job.grad && forgedStart > 0 && np > forgedStart)

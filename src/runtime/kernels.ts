@@ -98,7 +98,7 @@ export interface Kernels {
     dz: number,
   ): number;
   patchContrastColumnMax(state: number, s0: number, s1: number): void;
-  patchContrastNegatives(state: number, s0: number, s1: number): void;
+  patchContrastNegatives(state: number, s0: number, s1: number, colMax: number, colSum: number): void;
   patchContrastPositives(
     state: number,
     s0: number,

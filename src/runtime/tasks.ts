@@ -57,23 +57,25 @@ export interface PatchPartTask extends TaskBase {
   grad: boolean;
   /** The column maxima (cflnet, after their pass). */
   cmax?: Float32Array;
-  /** Every row's statA and invP (after the negatives), b (the negative gradient). */
+  /** Every row's statA and invP (after the negatives; invP from the class sizes), b (the negative gradient). */
   statA?: Float32Array;
   statB?: Float32Array;
   invP?: Float32Array;
 }
 
 /**
- * columnMax: the part's column maxima (N_p); negatives: statA and invP of its rows, from row
- * `row0`; positives: its sums for every row (float64, N_p) and, with a gradient, its partial dZ
- * from row `row0` to the end of its last strip's class block; negativeGrad: its partial dZ of its
- * own rows, from `row0`, and of the forged rows.
+ * columnMax: the part's column maxima (N_p); negatives: statA of its pristine rows, from row
+ * `row0`, and its partials for the F forged rows (exact: running maxima and sums; cflnet: sums);
+ * positives: its sums for every row (float64, N_p) and, with a gradient, its partial dZ from row
+ * `row0` to the end of its last strip's class block; negativeGrad: its partial dZ of its own rows,
+ * from `row0`, and of the forged rows.
  */
 export interface PatchPartResult {
   row0: number;
   cmax?: Float32Array;
   statA?: Float32Array;
-  invP?: Float32Array;
+  colMax?: Float32Array;
+  colSum?: Float32Array;
   lossSum?: Float64Array;
   bSum?: Float64Array;
   dz?: Float32Array;
@@ -280,6 +282,11 @@ function* patchPart(k: Kernels, ws: Workspace, t: PatchPartTask): Generator<numb
   const writesDz = t.stage === 'negativeGrad' || (t.stage === 'positives' && t.grad);
   const dz = writesDz ? ws.allocZeroed(np * cp * 4) : 0;
   const sums = t.stage === 'positives' ? ws.allocZeroed(np * 16) : 0;
+  // The negatives' partials for the forged rows: running maxima (exact) and sums.
+  const forgedRows = np - layout.forgedStart;
+  const colMax = t.stage === 'negatives' ? ws.alloc(forgedRows * 4 + 16) : 0,
+    colSum = t.stage === 'negatives' ? ws.allocZeroed(forgedRows * 4 + 16) : 0;
+  if (colMax) ws.f32(colMax, forgedRows + 4).fill(-3e38);
   const state = k.patchContrastAttach(
     z,
     panels,
@@ -296,7 +303,7 @@ function* patchPart(k: Kernels, ws: Workspace, t: PatchPartTask): Generator<numb
   );
   for (const step of t.steps) {
     if (step.stage === 'columnMax') k.patchContrastColumnMax(state, step.s0, step.s1);
-    else if (step.stage === 'negatives') k.patchContrastNegatives(state, step.s0, step.s1);
+    else if (step.stage === 'negatives') k.patchContrastNegatives(state, step.s0, step.s1, colMax, colSum);
     else if (step.stage === 'positives')
       k.patchContrastPositives(state, step.s0, step.s1, sums, sums + np * 8, t.gradScale, t.grad ? 1 : 0);
     else k.patchContrastNegativeGrad(state, step.s0, step.s1, t.gradScale);
@@ -305,13 +312,17 @@ function* patchPart(k: Kernels, ws: Workspace, t: PatchPartTask): Generator<numb
   const first = t.steps[0].s0,
     last = (t.steps.at(-1) as Step).s1 - 1;
   if (t.stage === 'columnMax') return { row0: 0, cmax: ws.copyF32(cmax, np) };
-  // The rows of the part's strips: class strips for the negatives and positives, else uniform.
-  const classRows = t.stage === 'negatives' || t.stage === 'positives';
-  const row0 = classRows ? classStrip(layout, first).i0 : first * STRIP_ROWS;
+  // The rows of the part's strips: class strips for the positives, pristine strips else.
+  const row0 = t.stage === 'positives' ? classStrip(layout, first).i0 : first * STRIP_ROWS;
   if (t.stage === 'negatives') {
-    const end = classStrip(layout, last);
-    const rows = end.i0 + end.rows - row0;
-    return { row0, statA: ws.copyF32(statA + row0 * 4, rows), invP: ws.copyF32(invP + row0 * 4, rows) };
+    const row1 = Math.min(layout.pristine, (last + 1) * STRIP_ROWS);
+    const forged = t.n - t.pristine;
+    return {
+      row0,
+      statA: ws.copyF32(statA + row0 * 4, Math.max(0, row1 - row0)),
+      colMax: ws.copyF32(colMax, forged),
+      colSum: ws.copyF32(colSum, forged),
+    };
   }
   // The rows of dZ a part writes: its strips' rows to the end of their class block (positives), or
   // its pristine rows and every forged row (negativeGrad).
