@@ -155,9 +155,15 @@ function phaseRun(node, flags, kernels) {
   });
 }
 const first = nodes[0];
-const alone = await phaseRun(first.path, [], 'simd');
-const together = await Promise.all([phaseRun(first.path, [], 'simd'), phaseRun(first.path, [], 'simd')]);
-const twoCoreScaling = (together[0].similarity + together[1].similarity) / alone.similarity;
+// Best of three of each, alternated (the machine is shared: one slow run says little).
+let alone = 0,
+  together = 0;
+for (let round = 0; round < 3; round++) {
+  alone = Math.max(alone, (await phaseRun(first.path, [], 'simd')).similarity);
+  const pair = await Promise.all([phaseRun(first.path, [], 'simd'), phaseRun(first.path, [], 'simd')]);
+  together = Math.max(together, pair[0].similarity + pair[1].similarity);
+}
+const twoCoreScaling = together / alone;
 console.error(`two cores: ${twoCoreScaling.toFixed(2)}× one core's similarity throughput`);
 
 // ---------------------------------------------------------------------------
