@@ -77,11 +77,11 @@ function addInto(acc: Float32Array, part: Float32Array, offset: number): void {
 
 /**
  * The tasks of one pass, started together. They are awaited in order, so a later one may fail
- * while an earlier one is awaited: that failure is already the call's (the call stops on the
- * first), and must not surface as an unhandled rejection.
+ * while an earlier one is awaited: its failure stops the call at once (the other tasks are dropped
+ * and the call rejects with it), rather than surfacing as an unhandled rejection.
  */
-function started(tasks: Promise<TaskResult>[]): Promise<TaskResult>[] {
-  for (const task of tasks) task.catch(() => {});
+function started(tasks: Promise<TaskResult>[], control: CallControl): Promise<TaskResult>[] {
+  for (const task of tasks) task.catch((error) => control.stop(error));
   return tasks;
 }
 
@@ -121,6 +121,7 @@ async function runPatchImage(
       (passes.find((pass) => pass[0].stage === stage) ?? []).map((part) =>
         run({ ...base, ...extra, stage: stage as PatchPartTask['stage'], steps: part.steps }, []),
       ),
+      control,
     );
   let cmax: Float32Array | undefined;
   if (job.variant === VARIANT_CFLNET) {
@@ -260,6 +261,7 @@ async function runNceImage(job: InfoNCEJob, control: CallControl, run: TaskRunne
       (passes.find((pass) => pass[0].stage === stage) ?? []).map((part) =>
         run({ ...base, ...extra, stage: stage as NcePartTask['stage'], steps: part.steps }, []),
       ),
+      control,
     );
   // ℓ0: mean-logit's from stage 1; mean-exp's from the query block's maxima and sums, merged in
   // part order (in float64: m = max, sum = Σ sum_k·e^(m_k − m)), LSE = m + ln(sum).
