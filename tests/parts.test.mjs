@@ -2,12 +2,14 @@
 // fixed ranges of strips that any worker may run, merged in part order. With a small part size
 // (a test hook) these modest images split into many parts, so that the checks run in seconds:
 // B = 1 and B < threads give the same bits on 1, 2 and 3 threads, and still match the float64
-// reference with the tolerances of docs/spec.md §8.
+// reference with the tolerances of docs/spec.md §8; so do 60 random shapes and class splits (one
+// class only, a few patches of one, fractional mask values) cut into parts of a few thousand units.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import * as testing from '../build/testing.js';
 import { assertArrayClose, assertClose, assertGradClose } from './helpers/compare.mjs';
 import { blobMask, gaussian } from './helpers/engine.mjs';
+import { mulberry32 } from './fuzz/materialize.mjs';
 import { infoNCERef, patchContrastRef } from './reference/index.mjs';
 
 testing.setPartWork(2 ** 18);
@@ -85,3 +87,42 @@ test('an abort while parts run on every worker stops the call; the next call is 
   await assert.rejects(call, { name: 'AbortError' });
   assert.deepEqual(await two.patchContrast({ ...input, ...kase.options }), expected);
 });
+
+test('random shapes and class splits, split into parts: 1 and 3 threads agree to the bit and with the reference', async () => {
+  const [one, , three] = engines;
+  // Parts of a few thousand units: even the smallest of these images splits.
+  testing.setPartWork(2 ** 12);
+  try {
+    for (let seed = 1; seed <= 60; seed++) await randomCase(seed, one, three);
+  } finally {
+    testing.setPartWork(2 ** 18);
+  }
+});
+
+/** One random case (shape, class split, loss and options drawn from `seed`) on 1 and 3 threads. */
+async function randomCase(seed, one, three) {
+  const r = mulberry32(seed);
+  const int = (lo, hi) => lo + Math.floor(r() * (hi - lo + 1));
+  const p = [1, 2, 4][int(0, 2)];
+  const shape = [int(1, 3), int(1, 20), p * int(1, 12), p * int(1, 12)];
+  const [b, c, h, w] = shape;
+  // All pristine, all forged, a few forged, or mixed with fractional values.
+  const mode = int(0, 3);
+  const mask = Float32Array.from({ length: b * h * w }, () => {
+    const u = r();
+    return [0, 1, u < 0.03 ? 1 : 0, u < 0.5 ? 1 : u < 0.55 ? 0.5 : 0][mode];
+  });
+  const features = gaussian(b * c * h * w, seed, 0.5 + 2 * r());
+  const loss = r() < 0.5 ? 'patchContrast' : 'infoNCE';
+  const options =
+    loss === 'patchContrast'
+      ? { variant: r() < 0.5 ? 'exact' : 'cflnet', patchSize: p, temperature: 0.05 + r() }
+      : { positive: r() < 0.5 ? 'mean-logit' : 'mean-exp', temperature: 0.05 + r() };
+  const input = { features, mask, shape, ...options };
+  const what = `seed ${seed}: ${loss} ${JSON.stringify(options)} on ${shape.join('×')}`;
+  const [x, y] = await Promise.all([one[loss](input), three[loss](input)]);
+  assert.deepEqual(y, { ...x, backend: y.backend }, what);
+  const ref = (loss === 'patchContrast' ? patchContrastRef : infoNCERef)(input);
+  assertClose(x.loss, ref.loss, `${what} loss`);
+  assertGradClose(x.grad.features, ref.grad, `${what} grad`);
+}
