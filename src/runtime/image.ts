@@ -65,9 +65,23 @@ function patchInvP(layout: ReturnType<typeof patchLayout>, variant: number): Flo
   return invP;
 }
 
-/** acc += part, float64 element by element. */
-function addInto64(acc: Float64Array, part: Float64Array): void {
-  for (let i = 0; i < part.length; i++) acc[i] += part[i];
+/** acc += part, float64 element by element (the first `count` elements; all by default). */
+function addInto64(acc: Float64Array, part: Float64Array | Float32Array, count = part.length): void {
+  for (let i = 0; i < count; i++) acc[i] += part[i];
+}
+
+/**
+ * Merges a part's running (maximum, sum of e^(s − maximum)) pairs into the call's, for the first
+ * `count` rows, in float64: m = max(m, m_k), sum = sum·e^(m_old − m) + sum_k·e^(m_k − m). A row the
+ * part did not touch (sum_k 0) is left alone. LSE = m + ln(sum) once every part is in.
+ */
+function mergeLse(top: Float64Array, sum: Float64Array, partTop: Float32Array, partSum: Float32Array, count: number) {
+  for (let i = 0; i < count; i++) {
+    if (partSum[i] === 0) continue;
+    const m = Math.max(top[i], partTop[i]);
+    sum[i] = sum[i] * Math.exp(top[i] - m) + partSum[i] * Math.exp(partTop[i] - m);
+    top[i] = m;
+  }
 }
 
 /** acc += part, float32 element by element (the same IEEE sum wherever it runs). */
@@ -143,16 +157,8 @@ async function runPatchImage(
   for (const part of runPass('negatives', { cmax })) {
     const r = (await part) as PatchPartResult;
     statA.set(r.statA as Float32Array, r.row0);
-    const mk = r.colMax as Float32Array,
-      sk = r.colSum as Float32Array;
-    for (let f = 0; f < forged; f++) {
-      if (!exact) sum[f] += sk[f];
-      else if (sk[f] > 0) {
-        const m2 = Math.max(top[f], mk[f]);
-        sum[f] = sum[f] * Math.exp(top[f] - m2) + sk[f] * Math.exp(mk[f] - m2);
-        top[f] = m2;
-      }
-    }
+    if (exact) mergeLse(top, sum, r.colMax as Float32Array, r.colSum as Float32Array, forged);
+    else addInto64(sum, r.colSum as Float32Array, forged);
   }
   const invP = patchInvP(layout, job.variant);
   for (let f = 0; f < forged; f++)
@@ -272,14 +278,7 @@ async function runNceImage(job: InfoNCEJob, control: CallControl, run: TaskRunne
       sum = new Float64Array(jp);
     for (const part of runPass('queryLse', {})) {
       const r = (await part) as NcePartResult;
-      const mk = r.lseMax as Float32Array,
-        sk = r.lseSum as Float32Array;
-      for (let a = 0; a < j; a++) {
-        if (sk[a] === 0) continue;
-        const m2 = Math.max(top[a], mk[a]);
-        sum[a] = sum[a] * Math.exp(top[a] - m2) + sk[a] * Math.exp(mk[a] - m2);
-        top[a] = m2;
-      }
+      mergeLse(top, sum, r.lseMax as Float32Array, r.lseSum as Float32Array, j);
     }
     lse = new Float32Array(jp);
     l0 = new Float32Array(jp);
