@@ -12,8 +12,15 @@
 //               2·J²·C multiply-adds in all, instead of 3·J²·C for full strips.
 
 import { alloc } from './memory';
-import { expNonPositive, hmax, hsum, logv } from './simd_math';
-import { accumulateWeighted, accumulateWeightedTransposed, roundUp8, STRIP_ROWS, similarityStrip } from './similarity';
+import { expNonPositive, hmax, hsum, logv, mergeRunningLse } from './simd_math';
+import {
+  accumulateWeighted,
+  accumulateWeightedTransposed,
+  lanesIn,
+  roundUp8,
+  STRIP_ROWS,
+  similarityStrip,
+} from './similarity';
 import { normalizeRows, normalizeRowsBackward } from './normalize';
 import { gatherPixelRows, scatterPixelRows } from './pooling';
 
@@ -23,20 +30,14 @@ export const POSITIVE_MEAN_EXP: i32 = 1;
 // Stands for −∞ in a strip: exp(NEG − m) is 0 and it never wins a maximum.
 const NEG: f32 = -3.0e38;
 
-/** Lanes j..j+3 that lie in [lo, hi), as an all-ones mask per lane. */
-// @ts-ignore: decorator
-@inline
-function lanesIn(j: i32, lo: i32, hi: i32): v128 {
-  const ids = i32x4.add(i32x4.splat(j), i32x4(0, 1, 2, 3));
-  return v128.and(i32x4.ge_s(ids, i32x4.splat(lo)), i32x4.lt_s(ids, i32x4.splat(hi)));
-}
-
 /**
- * Bytes that infoNCEImage allocates for j queries and m negatives of c channels (before the
- * arena's per-buffer rounding): U, X, their panels (mean-exp packs U too), dU and dX (rows × C_p
- * float32), norms (8 per row), the strips of negative logits (and, for mean-exp, of query logits),
- * ℓ0, its LSE and ∂loss/∂ℓ0 (12 per query row), S and T (a row each). The wrappers' memory
- * estimates read it, so the formula lives beside the allocations.
+ * Bytes of the per-image buffers besides the features, for j queries and m negatives of c
+ * channels (before the arena's per-buffer rounding), in the largest stage: U, X, their panels
+ * (mean-exp packs U too), dU and dX (rows × C_p float32), norms (8 per row), the strips of negative
+ * logits (and, for mean-exp, of query logits), ℓ0, its LSE and ∂loss/∂ℓ0 (12 per query row),
+ * mean-exp's running maxima and sums (the part's and the strip's columns', 16 per query row, and
+ * the strip's rows'), S and T (a row each). The wrappers' memory estimates read it, so the formula
+ * lives beside the allocations.
  */
 export function infoNCEKernelBytes(j: i32, m: i32, c: i32, positive: i32): f64 {
   const meanExp = positive == POSITIVE_MEAN_EXP;
@@ -44,7 +45,8 @@ export function infoNCEKernelBytes(j: i32, m: i32, c: i32, positive: i32): f64 {
     mp = <f64>roundUp8(m),
     row = <f64>roundUp8(c) * 4;
   const strips = <f64>STRIP_ROWS * 4 * (mp + (meanExp ? jp : 0));
-  return ((meanExp ? 3 : 2) * jp + 3 * mp) * row + 8 * (jp + mp) + strips + 12 * jp + 2 * row;
+  const running = meanExp ? 16 * jp + 8 * <f64>STRIP_ROWS : 0;
+  return ((meanExp ? 3 : 2) * jp + 3 * mp) * row + 8 * (jp + mp) + strips + 12 * jp + running + 2 * row;
 }
 
 /** What the strips share, placed in the arena by infoNCEAttach. */
@@ -65,6 +67,8 @@ class NceState {
   stripQ: usize = 0;
   colMax: usize = 0;
   colSum: usize = 0;
+  rowMax: usize = 0;
+  rowSum: usize = 0;
   l0: usize = 0;
   du: usize = 0;
   dx: usize = 0;
@@ -154,10 +158,12 @@ export function infoNCEAttach(
   const meanExp = positive == POSITIVE_MEAN_EXP;
   st.meanExp = meanExp;
   st.strip = alloc(<usize>STRIP_ROWS * <usize>mp * 4);
-  // mean-exp: the query–query strip of the current rows, and its columns' running maxima and sums.
+  // mean-exp: the query–query strip of the current rows, and its columns' and rows' maxima and sums.
   st.stripQ = meanExp ? alloc(<usize>STRIP_ROWS * <usize>jp * 4) : 0;
   st.colMax = meanExp ? alloc((<usize>jp) << 2) : 0;
   st.colSum = meanExp ? alloc((<usize>jp) << 2) : 0;
+  st.rowMax = meanExp ? alloc(STRIP_ROWS << 2) : 0;
+  st.rowSum = meanExp ? alloc(STRIP_ROWS << 2) : 0;
   st.panelsU = panelsU;
   st.panelsX = panelsX;
   st.l0 = l0;
@@ -237,7 +243,9 @@ export function infoNCEQueryLse(state: usize, s0: i32, s1: i32, lseMax: usize, l
   const rowBytes = (<usize>cp) << 2;
   const stripQ = st.stripQ,
     colMax = st.colMax,
-    colSum = st.colSum;
+    colSum = st.colSum,
+    rowMax = st.rowMax,
+    rowSum = st.rowSum;
   for (let a0 = s0 * STRIP_ROWS; a0 < min(jp, s1 * STRIP_ROWS); a0 += STRIP_ROWS) {
     const rows = min(STRIP_ROWS, jp - a0),
       width = jp - a0;
@@ -251,9 +259,12 @@ export function infoNCEQueryLse(state: usize, s0: i32, s1: i32, lseMax: usize, l
       stripQ,
       width,
     );
-    // Columns: the maximum over the strip's rows above each column's own row, then the sum.
+    // Columns: the maximum over the strip's rows above each column's own row, then the sum; rows:
+    // each row's over its columns. Empty pairs (−3e38, 0) to start.
     for (let jl = 0; jl < width; jl += 4) v128.store(colMax + ((<usize>jl) << 2), f32x4.splat(NEG));
     memory.fill(colSum, 0, (<usize>width) << 2);
+    for (let r = 0; r < STRIP_ROWS; r += 4) v128.store(rowMax + ((<usize>r) << 2), f32x4.splat(NEG));
+    memory.fill(rowSum, 0, STRIP_ROWS << 2);
     for (let r = 0; r < rows && a0 + r < j; r++) {
       const row = stripQ + <usize>r * <usize>width * 4;
       let mx = f32x4.splat(NEG);
@@ -263,7 +274,7 @@ export function infoNCEQueryLse(state: usize, s0: i32, s1: i32, lseMax: usize, l
         mx = f32x4.pmax(mx, v);
         v128.store(colMax + o, f32x4.pmax(v128.load(colMax + o), v));
       }
-      // The row's own maximum and sum, merged into its running pair.
+      // The row's own maximum and sum, kept for its running pair.
       const top = hmax(mx);
       if (top == NEG) continue;
       const tv = f32x4.splat(top);
@@ -275,7 +286,8 @@ export function infoNCEQueryLse(state: usize, s0: i32, s1: i32, lseMax: usize, l
           v128.and(expNonPositive(f32x4.sub(v128.load(row + o), tv)), lanesIn(a0 + jl, a0 + r + 1, j)),
         );
       }
-      mergeLse(lseMax + ((<usize>(a0 + r)) << 2), lseSum + ((<usize>(a0 + r)) << 2), top, hsum(se));
+      store<f32>(rowMax + ((<usize>r) << 2), top);
+      store<f32>(rowSum + ((<usize>r) << 2), hsum(se));
     }
     for (let r = 0; r < rows && a0 + r < j; r++) {
       const row = stripQ + <usize>r * <usize>width * 4;
@@ -285,22 +297,14 @@ export function infoNCEQueryLse(state: usize, s0: i32, s1: i32, lseMax: usize, l
         v128.store(colSum + o, f32x4.add(v128.load(colSum + o), v128.and(e, lanesIn(a0 + jl, a0 + r + 1, j))));
       }
     }
-    for (let b = a0 + 1; b < min(j, a0 + width); b++) {
-      const o = (<usize>(b - a0)) << 2;
-      mergeLse(lseMax + ((<usize>b) << 2), lseSum + ((<usize>b) << 2), load<f32>(colMax + o), load<f32>(colSum + o));
-    }
+    // Each row's pair takes its row side, then its column side (a row without pairs in the strip
+    // has the empty pair, which changes nothing).
+    const at = (<usize>a0) << 2;
+    for (let r: usize = 0; r < (<usize>rows) << 2; r += 16)
+      mergeRunningLse(lseMax + at + r, lseSum + at + r, v128.load(rowMax + r), v128.load(rowSum + r));
+    for (let o: usize = 0; o < (<usize>width) << 2; o += 16)
+      mergeRunningLse(lseMax + at + o, lseSum + at + o, v128.load(colMax + o), v128.load(colSum + o));
   }
-}
-
-/** (max, sum) at `mp`, `sp` ⊕ (m, s): the pair of the union, sum relative to the larger maximum. */
-function mergeLse(mp: usize, sp: usize, m: f32, s: f32): void {
-  if (m == NEG) return;
-  const m0 = load<f32>(mp),
-    top = max(m0, m);
-  const k = f32x4.extract_lane(expNonPositive(f32x4(m0 - top, m - top, 0, 0)), 0),
-    l = f32x4.extract_lane(expNonPositive(f32x4(m - top, 0, 0, 0)), 0);
-  store<f32>(sp, load<f32>(sp) * k + s * l);
-  store<f32>(mp, top);
 }
 
 /**

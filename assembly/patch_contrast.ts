@@ -19,8 +19,15 @@
 import { alloc } from './memory';
 import { normalizeRows, normalizeRowsBackward } from './normalize';
 import { avgPoolRows, avgPoolRowsBackward, patchLabels } from './pooling';
-import { expNonPositive, hmax, hsum, logv, sigmoidFrom, softplusFrom } from './simd_math';
-import { accumulateWeighted, accumulateWeightedTransposed, roundUp8, STRIP_ROWS, similarityStrip } from './similarity';
+import { expNonPositive, hmax, hsum, logv, mergeRunningLse, sigmoidFrom, softplusFrom } from './simd_math';
+import {
+  accumulateWeighted,
+  accumulateWeightedTransposed,
+  lanesIn,
+  roundUp8,
+  STRIP_ROWS,
+  similarityStrip,
+} from './similarity';
 
 export const VARIANT_EXACT: i32 = 0;
 export const VARIANT_CFLNET: i32 = 1;
@@ -30,14 +37,6 @@ const EPS: f32 = 1e-18;
 const NEG: f32 = -3.0e38;
 // The LSE of a row with no loss: exp(s − LSE) is 0 for it.
 const NO_LSE: f32 = 3.0e38;
-
-/** Lanes j..j+3 that lie in [lo, hi), as an all-ones mask per lane. */
-// @ts-ignore: decorator
-@inline
-function lanesIn(j: i32, lo: i32, hi: i32): v128 {
-  const ids = i32x4.add(i32x4.splat(j), i32x4(0, 1, 2, 3));
-  return v128.and(i32x4.ge_s(ids, i32x4.splat(lo)), i32x4.lt_s(ids, i32x4.splat(hi)));
-}
 
 /** Rows of Z for n patches of which `pristine` are pristine: each class block padded to 8. */
 export function patchContrastRows(n: i32, pristine: i32): i32 {
@@ -365,15 +364,7 @@ export function patchContrastNegatives(state: usize, s0: i32, s1: i32, colMax: u
       let se = f32x4.splat(0);
       for (let r = 0; r < real; r++)
         se = f32x4.add(se, expNonPositive(f32x4.sub(v128.load(strip + <usize>r * <usize>width * 4 + o), top)));
-      // Merged into the running pair: (m, s) ⊕ (top, se) = (max, s·e^(m − max) + se·e^(top − max)).
-      const m0 = v128.load(colMax + o),
-        m1 = f32x4.pmax(m0, top);
-      const sum = f32x4.add(
-        f32x4.mul(v128.load(colSum + o), expNonPositive(f32x4.sub(m0, m1))),
-        f32x4.mul(se, expNonPositive(f32x4.sub(top, m1))),
-      );
-      v128.store(colSum + o, sum);
-      v128.store(colMax + o, m1);
+      mergeRunningLse(colMax + o, colSum + o, top, se);
     }
   }
 }

@@ -108,6 +108,24 @@ export function expNonPositive(x: v128): v128 {
 }
 
 /**
+ * Four running log-sum-exp pairs (maximum at `maxPtr`, Σ e^(x − maximum) at `sumPtr`) merged with
+ * (m, s): M = max(m0, m), sum = s0·e^(m0 − M) + s·e^(m − M). An empty pair (−3e38, 0) on either
+ * side leaves the other as it is. The patch and query passes merge strips and parts with it.
+ */
+// @ts-ignore: decorator
+@inline
+export function mergeRunningLse(maxPtr: usize, sumPtr: usize, m: v128, s: v128): void {
+  const m0 = v128.load(maxPtr),
+    top = f32x4.pmax(m0, m);
+  const sum = f32x4.add(
+    f32x4.mul(v128.load(sumPtr), expNonPositive(f32x4.sub(m0, top))),
+    f32x4.mul(s, expNonPositive(f32x4.sub(m, top))),
+  );
+  v128.store(sumPtr, sum);
+  v128.store(maxPtr, top);
+}
+
+/**
  * ln(1 + x) per lane for x in [0, 1] (softplus of two-class cross-entropy, x = exp(−|z|)), as
  * 2·atanh(s) with s = x/(2 + x) in [0, 1/3]: 2s + s·w·q(w), w = s², q of degree 3 fitted for
  * float32 (within 1.4 ulps). No range reduction, and accurate near 0, where ln(1 + x) ≈ x and

@@ -13,6 +13,14 @@ import { madd } from './simd_math';
 /** Rows of similarities produced and consumed at a time: a strip is STRIP_ROWS × (row length). */
 export const STRIP_ROWS = 32;
 
+/** Lanes j..j+3 (row or column indices) that lie in [lo, hi), as an all-ones mask per lane. */
+// @ts-ignore: decorator
+@inline
+export function lanesIn(j: i32, lo: i32, hi: i32): v128 {
+  const ids = i32x4.add(i32x4.splat(j), i32x4(0, 1, 2, 3));
+  return v128.and(i32x4.ge_s(ids, i32x4.splat(lo)), i32x4.lt_s(ids, i32x4.splat(hi)));
+}
+
 /** Rows and channels are padded to multiples of 8 (panels of 8 rows, two vectors of channels). */
 // @ts-ignore: decorator
 @inline

@@ -59,6 +59,8 @@ cpSync(here('../dist'), join(distSnapshot, 'dist'), { recursive: true });
 process.env.FL_BENCH_DIST = join(distSnapshot, 'dist'); // read by every child and by support/cases.mjs
 process.on('exit', () => rmSync(distSnapshot, { recursive: true, force: true }));
 const { makeCase, writeCaseBinaries } = await import('../support/cases.mjs');
+// The kernel's patch label rule, as the package's planner counts it (built with the package).
+const { countPristine } = await import('../build/testing.js');
 const loadStart = loadavg()[0];
 
 function json(cmd, argv) {
@@ -172,25 +174,13 @@ console.error(`two cores: ${twoCoreScaling.toFixed(2)}× one core's similarity t
 // and + ½·N²·C for cflnet's column maxima; InfoNCE 3·J·M·C (mean-logit), + 2·J²·C for mean-exp.
 // Null for cross-entropy (no GEMM).
 
-/** Pristine patches of image b: the kernel's label rule (patch mean of the mask > 0.5 is forged). */
-function pristinePatches(mask, b, H, W, p) {
-  let pristine = 0;
-  for (let r = 0; r < H / p; r++)
-    for (let q = 0; q < W / p; q++) {
-      let sum = 0;
-      for (let y = r * p; y < r * p + p; y++) for (let x = q * p; x < q * p + p; x++) sum += mask[(b * H + y) * W + x];
-      if (!(sum / (p * p) > 0.5)) pristine++;
-    }
-  return pristine;
-}
-
 function minimalWork(c, variant) {
   const [B, C, H, W] = c.shape;
   if (c.loss === 'patch_contrast') {
     const N = (H / c.patchSize) * (W / c.patchSize);
     let work = 0;
     for (let b = 0; b < B; b++) {
-      const P = pristinePatches(c.mask, b, H, W, c.patchSize),
+      const P = countPristine(c.mask.subarray(b * H * W, (b + 1) * H * W), H, W, c.patchSize),
         F = N - P;
       work += (4 * P * F + 1.5 * (P * P + F * F) + (variant === 'cflnet' ? 0.5 * N * N : 0)) * C;
     }

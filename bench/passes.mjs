@@ -6,6 +6,7 @@
 //   node [--experimental-wasm-relaxed-simd] bench/passes.mjs <pc1|nce-full> <variant> <simd|relaxed> <peak GFLOP/s>
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { arena } from '../support/arena.mjs';
 import { makeCase } from '../support/cases.mjs';
 
 const [name, variant, build = 'simd', peakArg] = process.argv.slice(2);
@@ -19,19 +20,7 @@ const [, C, H, W] = c.shape;
 const roundUp8 = (n) => (n + 7) & ~7;
 const cp = roundUp8(C);
 
-function put(array) {
-  const ptr = k.alloc(array.byteLength);
-  new Uint8Array(k.memory.buffer, ptr, array.byteLength).set(
-    new Uint8Array(array.buffer, array.byteOffset, array.byteLength),
-  );
-  return ptr;
-}
-function zeros(bytes) {
-  const ptr = k.alloc(bytes);
-  new Uint8Array(k.memory.buffer, ptr, bytes).fill(0);
-  return ptr;
-}
-const fill = (ptr, n, value) => new Float32Array(k.memory.buffer, ptr, n).fill(value);
+const { put, zeros, fill } = arena(k);
 
 /** Best of 5 runs of `run(setup())`, in ms; `setup` (untimed) makes fresh buffers. */
 function best(setup, run) {

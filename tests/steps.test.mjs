@@ -5,20 +5,14 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import * as testing from '../build/testing.js';
+import { arena } from '../support/arena.mjs';
 import { mulberry32 } from './fuzz/materialize.mjs';
 import { blobMask, gaussian } from './helpers/engine.mjs';
 
 const bytes = readFileSync(new URL('../build/kernels.simd.wasm', import.meta.url));
 const k = (await WebAssembly.instantiate(bytes, {})).instance.exports;
 
-const f32 = (ptr, n) => new Float32Array(k.memory.buffer, ptr, n).slice();
-function put(array) {
-  const ptr = k.alloc(array.byteLength);
-  new Uint8Array(k.memory.buffer, ptr, array.byteLength).set(
-    new Uint8Array(array.buffer, array.byteOffset, array.byteLength),
-  );
-  return ptr;
-}
+const { put, zeros, f32 } = arena(k);
 
 /** Ranges [s0, s1) covering [0, strips): all at once, one strip per call, or random cuts. */
 function groupings(strips, seed) {
@@ -33,11 +27,6 @@ function groupings(strips, seed) {
 }
 
 const roundUp8 = (n) => (n + 7) & ~7;
-const zeros = (bytes) => {
-  const ptr = k.alloc(bytes);
-  new Uint8Array(k.memory.buffer, ptr, bytes).fill(0);
-  return ptr;
-};
 
 /** One image through the passes, each pass's strips grouped as `group(strips)` says. */
 function patchContrast({ features, mask, c, h, w, p, variant }, group) {
