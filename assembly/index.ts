@@ -3,6 +3,7 @@
 
 export { alloc, mark, reset, resetTo } from './memory';
 export { findNonFinite } from './validate';
+export { addF32 } from './sums';
 export { crossEntropyPrepareTargets } from './ce_targets';
 export { crossEntropyIndex, crossEntropyProbs } from './cross_entropy';
 export {

@@ -1,6 +1,7 @@
 // Times this package on one benchmark case in a fresh process (so that the wasm build and the
 // threads are what the parent asked for): benchmark.js, value + gradient, and prints one JSON line
-// { case, variant, build, threads, loss, median_ms, mean_ms, runs }. Loads the package from
+// { case, variant, build, threads, loss, median_ms, mean_ms, runs }. The gradient goes into an array
+// allocated once (gradInto), as in a training loop. Loads the package from
 // $FL_BENCH_DIST (bench/compare.mjs's snapshot of dist/) when set, else from dist/.
 //   node [--experimental-wasm-relaxed-simd] bench/run-package.mjs <case> <variant> <simd|relaxed-simd> <threads> [runs] [--small]
 import { join } from 'node:path';
@@ -16,14 +17,20 @@ const small = process.argv.includes('--small');
 const c = makeCase(name, { small });
 const engine = await createEngine({ wasmBuild: build, threads: Number(threadsArg) });
 
+// As a training loop calls it: the gradient goes into an array allocated once (gradInto).
+const gradInto =
+  c.loss === 'cross_entropy'
+    ? { logits: new Float32Array(c.logits.length) }
+    : { features: new Float32Array(c.features.length) };
+
 /** The package call of a case and variant, as a user would write it. */
 function call() {
   const { shape, mask, features, temperature } = c;
   if (c.loss === 'cross_entropy')
-    return engine.crossEntropy({ logits: c.logits, target: c.target, shape, weight: c.weight });
+    return engine.crossEntropy({ logits: c.logits, target: c.target, shape, weight: c.weight, gradInto });
   if (c.loss === 'patch_contrast')
-    return engine.patchContrast({ features, mask, shape, patchSize: c.patchSize, temperature, variant });
-  return engine.infoNCE({ features, mask, shape, temperature, positive: variant, sample: c.sample });
+    return engine.patchContrast({ features, mask, shape, patchSize: c.patchSize, temperature, variant, gradInto });
+  return engine.infoNCE({ features, mask, shape, temperature, positive: variant, sample: c.sample, gradInto });
 }
 
 const first = await call();

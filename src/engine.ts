@@ -6,10 +6,12 @@ import { drawInfoNCESample } from './losses/infoNCE.js';
 import type { LossContext } from './runtime/context.js';
 import { abortReason } from './runtime/control.js';
 import { type Executor, InlineExecutor } from './runtime/executor.js';
+import type { AddF32 } from './runtime/image.js';
 import { instantiateKernels } from './runtime/kernels.js';
 import { LazyPoolExecutor } from './runtime/lazy-pool.js';
 import { WorkerPool } from './runtime/pool.js';
 import { probeFeatures } from './runtime/probe.js';
+import { releaseCopies } from './runtime/recycle.js';
 import type { KernelSource } from './runtime/source.js';
 import type { Platform } from './runtime/spawn.js';
 import { Workspace } from './runtime/workspace.js';
@@ -117,6 +119,7 @@ class LossEngine implements EngineImpl {
 
   async dispose(): Promise<void> {
     this.disposed = true;
+    releaseCopies();
     await this.ctx.executor.dispose();
     await this.gpu?.runtime.dispose();
   }
@@ -236,6 +239,8 @@ async function createWithWebGpu(
   const backend: BackendName = relaxed ? 'wasm-relaxed-simd' : 'wasm-simd';
   const threads = opts.threads === 'auto' ? await autoThreads(platform) : opts.threads;
   const inline = new InlineExecutor(kernels, workspace);
+  // The parts' merges run in this thread, on its instance's SIMD (runtime/image.ts).
+  const add: AddF32 = (acc, part, offset) => workspace.addF32(acc, part, offset);
   let executor: Executor = inline;
   if (threads > 1 && opts.backend === 'webgpu') {
     notes.push(
@@ -247,10 +252,10 @@ async function createWithWebGpu(
       notes.push(`threads: ${threads} asked, but this runtime offers no workers; jobs run in the calling thread`);
     } else if (opts.threads === 'auto') {
       // Workers start with the first call whose work pays for them (runtime/lazy-pool.ts).
-      executor = new LazyPoolExecutor(inline, () => WorkerPool.create(module, spawn, threads), threads, notes);
+      executor = new LazyPoolExecutor(inline, () => WorkerPool.create(module, spawn, threads, add), threads, notes);
     } else {
       try {
-        executor = await WorkerPool.create(module, spawn, threads);
+        executor = await WorkerPool.create(module, spawn, threads, add);
       } catch (error) {
         notes.push(
           `threads: ${threads} asked, but workers could not start (${(error as Error).message}); jobs run in the ` +

@@ -45,6 +45,7 @@ export async function defaultEngineState(): Promise<{ exists: boolean; poolStart
   return engine ? { exists: true, poolStarted: poolStarted(engine) } : { exists: false, poolStarted: false };
 }
 export { POOL_WORK, START_WORK } from './runtime/lazy-pool.js';
+export { keptFloats, releaseCopies } from './runtime/recycle.js';
 
 interface Internals {
   ctx: LossContext;

@@ -4,13 +4,14 @@
 
 import type { InfoNCEResult, Mask } from '../types.js';
 import type { InfoNCEImage } from '../runtime/jobs.js';
+import { recycle, takeArray } from '../runtime/recycle.js';
 
 type Sets = { queries: Int32Array[]; negatives: Int32Array[] };
 type BuildSets = (mask: Mask, images: number, hw: number, sample: unknown) => Sets;
 
 /** (B, C, H·W) → (C, B·H·W): channel c of image b lands at rows b·H of the stacked channel c. */
 export function stackImages(features: Float32Array, b: number, c: number, hw: number): Float32Array {
-  const out = new Float32Array(features.length);
+  const out = takeArray(features.length);
   for (let img = 0; img < b; img++) {
     for (let ch = 0; ch < c; ch++) {
       const from = (img * c + ch) * hw;
@@ -97,6 +98,7 @@ export function splitBatchResult(
     const out = gradInto ?? new Float32Array(b * c * hw);
     if (image.grad) unstackImages(image.grad, b, c, hw, out);
     else out.fill(0);
+    recycle(image.grad);
     result.grad = { features: out };
   }
   return result;

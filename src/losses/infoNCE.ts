@@ -20,6 +20,7 @@ import { ARENA_SLACK, checkMemoryBudget, type LossContext, type MemoryNeed } fro
 import type { CallControl } from '../runtime/control.js';
 import type { InfoNCEImage, InfoNCEJob } from '../runtime/jobs.js';
 import { joinImages } from '../runtime/image.js';
+import { copyOf } from '../runtime/recycle.js';
 import type { Kernels } from '../runtime/kernels.js';
 import { splitBatchResult, stackImages, stackSets } from './batchScope.js';
 
@@ -76,7 +77,7 @@ export function prepareInfoNCE(options: unknown, finite: FiniteCheck): PreparedI
   const images =
     scope === 'batch'
       ? [stackImages(features, b, c, hw)]
-      : queries.map((_, i) => features.slice(i * chw, (i + 1) * chw));
+      : queries.map((_, i) => copyOf(features.subarray(i * chw, (i + 1) * chw)));
   return {
     b,
     c,

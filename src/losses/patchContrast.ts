@@ -20,6 +20,7 @@ import { ARENA_SLACK, checkMemoryBudget, type LossContext, type MemoryNeed } fro
 import type { CallControl } from '../runtime/control.js';
 import { countPristine, type PatchContrastImage, type PatchContrastJob } from '../runtime/jobs.js';
 import { joinImages } from '../runtime/image.js';
+import { copyOf } from '../runtime/recycle.js';
 import type { Kernels } from '../runtime/kernels.js';
 
 const VARIANT = { exact: 0, cflnet: 1 } as const;
@@ -78,7 +79,7 @@ export function preparePatchContrast(
   checkCallOptions(o);
   finite(features, 'features');
   for (let img = 0; img < b; img++) {
-    prepared.features.push(features.slice(img * chw, (img + 1) * chw));
+    prepared.features.push(copyOf(features.subarray(img * chw, (img + 1) * chw)));
     const m = maskImage(mask, img, hw);
     prepared.masks.push(m.buffer === mask.buffer ? m.slice() : m);
   }

@@ -35,7 +35,12 @@ export class InlineExecutor implements Executor {
   ) {}
 
   run(job: ImageJob, control: CallControl): Promise<ImageResult> {
-    return runImage(job, control, (task) => this.runTask(task, control));
+    return runImage(
+      job,
+      control,
+      (task) => this.runTask(task, control),
+      (acc, part, offset) => this.workspace.addF32(acc, part, offset),
+    );
   }
 
   /**

@@ -5,6 +5,7 @@
 // planParts), so the bits do not depend on the thread count (docs/design.md §9).
 
 import type { CallControl } from './control.js';
+import { recycle } from './recycle.js';
 import {
   edgeWork,
   type ImageJob,
@@ -47,8 +48,16 @@ function moved(...views: ArrayBufferView[]): ArrayBuffer[] {
   return views.map((v) => v.buffer).filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
 }
 
-export function runImage(job: ImageJob, control: CallControl, run: TaskRunner): Promise<ImageResult> {
-  return job.kind === 'patchContrast' ? runPatchImage(job, control, run) : runNceImage(job, control, run);
+/** acc[offset + i] += part[i], float32 (Workspace.addF32: the same sums in wasm SIMD). */
+export type AddF32 = (acc: Float32Array, part: Float32Array, offset: number) => void;
+
+export function runImage(
+  job: ImageJob,
+  control: CallControl,
+  run: TaskRunner,
+  add: AddF32 = addInto,
+): Promise<ImageResult> {
+  return job.kind === 'patchContrast' ? runPatchImage(job, control, run, add) : runNceImage(job, control, run, add);
 }
 
 /**
@@ -103,6 +112,7 @@ async function runPatchImage(
   job: PatchContrastJob,
   control: CallControl,
   run: TaskRunner,
+  add: AddF32,
 ): Promise<PatchContrastImage> {
   const { c, h, w, patchSize: p, memoryBytes } = job;
   const n = (h / p) * (w / p),
@@ -175,7 +185,7 @@ async function runPatchImage(
     const r = (await part) as PatchPartResult;
     addInto64(lossSum, r.lossSum as Float64Array);
     addInto64(bSum, r.bSum as Float64Array);
-    if (dz) addInto(dz, r.dz as Float32Array, r.row0 * cp);
+    if (dz) add(dz, r.dz as Float32Array, r.row0 * cp);
   }
   // L_i = lossSum_i/|P_i| and b_i = bSum_i/|P_i| (0 for a row whose loss is 0 by definition).
   const rowLoss = new Float64Array(np),
@@ -192,11 +202,14 @@ async function runPatchImage(
   const perPatch = new Float32Array(n);
   for (let k = 0; k < n; k++) perPatch[k] = rowLoss[pool.rowOf[k]];
   const result: PatchContrastImage = { loss: total / n, perPatch, labels: pool.labels };
-  if (!dz) return result;
+  if (!dz) {
+    recycle(pool.spare);
+    return result;
+  }
   for (const part of runPass('negativeGrad', { cmax, statA, statB, invP })) {
     const r = (await part) as PatchPartResult;
-    addInto(dz, r.dz as Float32Array, r.row0 * cp);
-    addInto(dz, r.forgedDz as Float32Array, layout.forgedStart * cp);
+    add(dz, r.dz as Float32Array, r.row0 * cp);
+    add(dz, r.forgedDz as Float32Array, layout.forgedStart * cp);
   }
   control.throwIfStopped();
   const back = (await run(
@@ -220,9 +233,10 @@ async function runPatchImage(
   return result;
 }
 
-async function runNceImage(job: InfoNCEJob, control: CallControl, run: TaskRunner): Promise<InfoNCEImage> {
+async function runNceImage(job: InfoNCEJob, control: CallControl, run: TaskRunner, add: AddF32): Promise<InfoNCEImage> {
   if (!job.used) {
     control.advance(edgeWork(job));
+    recycle(job.features);
     return { loss: null };
   }
   const { c, hw, temperature, positive, memoryBytes } = job;
@@ -300,18 +314,21 @@ async function runNceImage(job: InfoNCEJob, control: CallControl, run: TaskRunne
   let total = 0;
   for (let a = 0; a < j; a++) total += perQuery[a];
   const result: InfoNCEImage = { loss: total / j, perQuery };
-  if (!job.grad) return result;
+  if (!job.grad) {
+    recycle(g.spare);
+    return result;
+  }
   // dU: the negatives' parts (their own rows), then the query block's, each in part order.
   const du = new Float32Array(jp * cp),
     dx = new Float32Array(mp * cp);
   for (const part of negatives) {
     const r = (await part) as NcePartResult;
-    addInto(du, r.du as Float32Array, r.row0 * cp);
-    addInto(dx, r.dx as Float32Array, 0);
+    add(du, r.du as Float32Array, r.row0 * cp);
+    add(dx, r.dx as Float32Array, 0);
   }
   for (const part of runPass('queryGrad', { lse, dl0 })) {
     const r = (await part) as NcePartResult;
-    addInto(du, r.du as Float32Array, r.row0 * cp);
+    add(du, r.du as Float32Array, r.row0 * cp);
   }
   control.throwIfStopped();
   const back = (await run(
@@ -357,5 +374,7 @@ export function joinImages(
     if (image.grad) out.set(image.grad, img * chw);
     else out.fill(0, img * chw, (img + 1) * chw);
   });
+  // Copied out: each image's array (its features copy, runtime/recycle.ts) serves the next call.
+  recycle(...images.map((image) => image.grad));
   return out;
 }

@@ -7,6 +7,7 @@ export interface Kernels {
   mark(): number;
   resetTo(end: number): void;
   findNonFinite(ptr: number, n: number): number;
+  addF32(dst: number, src: number, n: number): void;
   packPanels(src: number, rows8: number, cp: number, dst: number): void;
   similarityStrip(
     a: number,

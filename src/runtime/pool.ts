@@ -21,7 +21,7 @@
 
 import type { CallControl } from './control.js';
 import type { Executor } from './executor.js';
-import { runImage } from './image.js';
+import { type AddF32, runImage } from './image.js';
 import type { ImageJob, ImageResult } from './jobs.js';
 import type { Spawner, WorkerPort } from './spawn.js';
 import { type PartTask, type Task, type TaskResult, withoutOperands } from './tasks.js';
@@ -77,11 +77,15 @@ export class WorkerPool implements Executor {
     private readonly module: WebAssembly.Module,
     private readonly spawn: Spawner,
     readonly threads: number,
+    private readonly add?: AddF32,
   ) {}
 
-  /** A pool of `threads` ready workers; rejects when a worker cannot start or answer. */
-  static async create(module: WebAssembly.Module, spawn: Spawner, threads: number): Promise<WorkerPool> {
-    const pool = new WorkerPool(module, spawn, threads);
+  /**
+   * A pool of `threads` ready workers; rejects when a worker cannot start or answer. `add` merges
+   * the parts' partial sums in this thread (the calling thread's Workspace.addF32).
+   */
+  static async create(module: WebAssembly.Module, spawn: Spawner, threads: number, add?: AddF32): Promise<WorkerPool> {
+    const pool = new WorkerPool(module, spawn, threads, add);
     // Started together: each worker compiles nothing (it gets the module), but starting one costs
     // tens of milliseconds, and they need not wait for each other.
     const starting = Array.from({ length: threads }, () => pool.start());
@@ -130,7 +134,7 @@ export class WorkerPool implements Executor {
 
   run(job: ImageJob, control: CallControl): Promise<ImageResult> {
     if (this.disposed) return Promise.reject(new Error('forgery-losses: this engine has been disposed'));
-    return runImage(job, control, (task, transfer) => this.runTask(task, transfer, control));
+    return runImage(job, control, (task, transfer) => this.runTask(task, transfer, control), this.add);
   }
 
   private runTask(task: Task, transfer: ArrayBuffer[], control: CallControl): Promise<TaskResult> {

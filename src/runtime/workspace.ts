@@ -7,9 +7,9 @@ import { formatBytes } from './context.js';
 import type { Kernels } from './kernels.js';
 
 const PAGE = 65536;
-/** Floats per chunk of checkFinite at most (1 MiB), and the bytes of scratch it wants at least. */
-const MAX_FINITE_CHUNK = 2 ** 18;
-const MIN_FINITE_SCRATCH = 2 ** 14;
+/** Floats per chunk of scratch at most (1 MiB), and the bytes of scratch wanted at least. */
+const MAX_CHUNK = 2 ** 18;
+const MIN_SCRATCH = 2 ** 14;
 
 type UnsafeBuffer = { allocUnsafeSlow(size: number): Uint8Array };
 const NodeBuffer = (globalThis as { Buffer?: UnsafeBuffer }).Buffer;
@@ -115,17 +115,11 @@ export class Workspace {
   checkFinite(values: Float32Array, field: string): void {
     const k = this.kernels;
     const end = k.mark() >>> 0;
-    let room = k.memory.buffer.byteLength - end - 16;
-    if (room < MIN_FINITE_SCRATCH && values.length * 4 > room) {
-      try {
-        k.memory.grow(1);
-      } catch {
-        checkFiniteJs(values, field); // a runtime that refuses memory still gets the check
-        return;
-      }
-      room += PAGE;
+    const chunk = this.scratchFloats(values.length);
+    if (chunk === 0) {
+      checkFiniteJs(values, field); // a runtime that refuses memory still gets the check
+      return;
     }
-    const chunk = Math.max(1, Math.min(values.length, MAX_FINITE_CHUNK, Math.floor(room / 4)));
     const ptr = this.alloc(chunk * 4);
     const view = this.f32(ptr, chunk);
     try {
@@ -139,6 +133,54 @@ export class Workspace {
       view.fill(0);
       k.resetTo(end);
     }
+  }
+
+  /**
+   * acc[offset + i] += part[i] in float32, the same sums as the JavaScript loop, in chunks through
+   * scratch above whatever the arena holds (left as it was, and zeroed): a part's merge
+   * (image.ts) while the same instance may hold a suspended job.
+   */
+  addF32(acc: Float32Array, part: Float32Array, offset: number): void {
+    const k = this.kernels;
+    const end = k.mark() >>> 0;
+    const chunk = this.scratchFloats(2 * part.length) >> 1;
+    if (chunk === 0) {
+      for (let i = 0; i < part.length; i++) acc[offset + i] += part[i];
+      return;
+    }
+    const dst = this.alloc(chunk * 4),
+      src = this.alloc(chunk * 4);
+    try {
+      for (let i = 0; i < part.length; i += chunk) {
+        const n = Math.min(chunk, part.length - i);
+        const sum = this.f32(dst, n);
+        sum.set(acc.subarray(offset + i, offset + i + n));
+        this.f32(src, n).set(part.subarray(i, i + n));
+        k.addF32(dst, src, n);
+        acc.set(sum, offset + i);
+      }
+    } finally {
+      new Uint8Array(k.memory.buffer, dst, chunk * 8).fill(0);
+      k.resetTo(end);
+    }
+  }
+
+  /**
+   * Floats of scratch free above the arena for `wanted` floats: the memory there is, at most 1 MiB,
+   * growing it by a page only when under 16 KiB are free; 0 when the runtime refuses the page.
+   */
+  private scratchFloats(wanted: number): number {
+    const k = this.kernels;
+    let room = k.memory.buffer.byteLength - (k.mark() >>> 0) - 32;
+    if (room < MIN_SCRATCH && wanted * 4 > room) {
+      try {
+        k.memory.grow(1);
+      } catch {
+        return 0;
+      }
+      room += PAGE;
+    }
+    return Math.max(1, Math.min(wanted, MAX_CHUNK, Math.floor(room / 4)));
   }
 
   /** `bytes` bytes, 16-byte aligned, contents undefined. */

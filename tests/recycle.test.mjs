@@ -1,0 +1,93 @@
+// Reused call-time copies (src/runtime/recycle.ts): a copy that a finished call does not hand out
+// serves the next call's copy of the same length. These tests check that a copy is reused, that
+// no array a result holds is ever reused (which would overwrite a caller's gradient), that the
+// bits do not change, and that kept copies are let go when idle or on dispose.
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, test } from 'node:test';
+import * as testing from '../build/testing.js';
+import { blobMask, gaussian } from './helpers/engine.mjs';
+
+// 16 × 128 × 128 floats: exactly the smallest copy that is kept (1 MiB).
+const [C, H, W] = [16, 128, 128];
+const CHW = C * H * W;
+const engines = await Promise.all([1, 2].map((threads) => testing.createEngine({ threads, wasmBuild: 'simd' })));
+after(() => Promise.all(engines.map((e) => e.dispose())));
+
+const patchCall = (b, seed, extra = {}) => ({
+  features: gaussian(b * CHW, seed),
+  mask: blobMask(b, H, W, seed + 1),
+  shape: [b, C, H, W],
+  patchSize: 4,
+  ...extra,
+});
+const nceCall = (b, seed, extra = {}) => ({
+  features: gaussian(b * CHW, seed),
+  mask: blobMask(b, H, W, seed + 1),
+  shape: [b, C, H, W],
+  sample: { maxPerClass: 300, seed: 7 },
+  ...extra,
+});
+
+for (const engine of engines) {
+  const threads = engine.info.threads;
+
+  test(`${threads} thread(s): copies reused with gradInto, with the same bits`, async () => {
+    testing.releaseCopies();
+    const into = new Float32Array(2 * CHW);
+    const options = patchCall(2, 1, { gradInto: { features: into } });
+    const first = await engine.patchContrast(options);
+    const firstGrad = into.slice();
+    assert.equal(testing.keptFloats(), 2 * CHW, 'both images’ copies kept');
+    const second = await engine.patchContrast(options);
+    assert.equal(testing.keptFloats(), 2 * CHW, 'the same two copies again, no more');
+    assert.equal(second.loss, first.loss);
+    assert.deepEqual(into, firstGrad);
+  });
+
+  test(`${threads} thread(s): a gradient handed out is never reused`, async () => {
+    testing.releaseCopies();
+    // One image without gradInto: the image's own array is the result's gradient.
+    const one = await engine.patchContrast(patchCall(1, 3));
+    const oneGrad = one.grad.features.slice();
+    assert.equal(testing.keptFloats(), 0);
+    // A batch: the images' arrays are copied into the result's gradient, then kept.
+    const batch = await engine.infoNCE(nceCall(2, 5));
+    const batchGrad = batch.grad.features.slice();
+    assert.equal(testing.keptFloats(), 2 * CHW);
+    const stacked = await engine.infoNCE(nceCall(2, 9, { scope: 'batch' }));
+    const stackedGrad = stacked.grad.features.slice();
+    // Calls of the same lengths that take every kept copy and write other features into them.
+    await engine.patchContrast(patchCall(1, 11));
+    await engine.infoNCE(nceCall(2, 13));
+    await engine.infoNCE(nceCall(2, 15, { scope: 'batch', grad: false }));
+    assert.deepEqual(one.grad.features, oneGrad);
+    assert.deepEqual(batch.grad.features, batchGrad);
+    assert.deepEqual(stacked.grad.features, stackedGrad);
+  });
+
+  test(`${threads} thread(s): a reused copy is still the call's own`, async () => {
+    testing.releaseCopies();
+    const reference = await engine.patchContrast(patchCall(2, 17));
+    assert.equal(testing.keptFloats(), 2 * CHW);
+    const options = patchCall(2, 17);
+    const pending = engine.patchContrast(options);
+    options.features.fill(0.5); // the caller refills its array at once
+    const got = await pending;
+    assert.equal(got.loss, reference.loss);
+    assert.deepEqual(got.grad.features, reference.grad.features);
+  });
+}
+
+test('kept copies are let go after a second without calls, and on dispose', async () => {
+  testing.releaseCopies();
+  const engine = await testing.createEngine({ threads: 1, wasmBuild: 'simd' });
+  await engine.patchContrast(patchCall(2, 19, { grad: false }));
+  assert.equal(testing.keptFloats(), 2 * CHW, 'no gradient asked for: both copies kept');
+  await engine.dispose();
+  assert.equal(testing.keptFloats(), 0);
+  await engines[0].patchContrast(patchCall(2, 19, { grad: false }));
+  assert.equal(testing.keptFloats(), 2 * CHW);
+  await sleep(1300);
+  assert.equal(testing.keptFloats(), 0);
+});
