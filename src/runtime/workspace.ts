@@ -7,7 +7,7 @@ import { formatBytes } from './context.js';
 import type { Kernels } from './kernels.js';
 
 const PAGE = 65536;
-/** Floats per chunk of scratch at most (1 MiB), and the bytes of scratch wanted at least. */
+/** Floats per chunk of scratch at most (1 MiB); checkFinite grows the memory for 16 KiB at least. */
 const MAX_CHUNK = 2 ** 18;
 const MIN_SCRATCH = 2 ** 14;
 
@@ -115,7 +115,7 @@ export class Workspace {
   checkFinite(values: Float32Array, field: string): void {
     const k = this.kernels;
     const end = k.mark() >>> 0;
-    const chunk = this.scratchFloats(values.length);
+    const chunk = this.scratchFloats(values.length, MIN_SCRATCH);
     if (chunk === 0) {
       checkFiniteJs(values, field); // a runtime that refuses memory still gets the check
       return;
@@ -143,7 +143,7 @@ export class Workspace {
   addF32(acc: Float32Array, part: Float32Array, offset: number): void {
     const k = this.kernels;
     const end = k.mark() >>> 0;
-    const chunk = this.scratchFloats(2 * part.length) >> 1;
+    const chunk = this.scratchFloats(2 * part.length, 2 * MAX_CHUNK * 4) >> 1;
     if (chunk === 0) {
       for (let i = 0; i < part.length; i++) acc[offset + i] += part[i];
       return;
@@ -166,19 +166,22 @@ export class Workspace {
   }
 
   /**
-   * Floats of scratch free above the arena for `wanted` floats: the memory there is, at most 1 MiB,
-   * growing it by a page only when under 16 KiB are free; 0 when the runtime refuses the page.
+   * Floats of scratch free above the arena for `wanted` floats, at most 1 MiB: the memory there is,
+   * grown first when under `least` bytes are free (to `least`, or what `wanted` needs if less); 0
+   * when the runtime refuses the pages.
    */
-  private scratchFloats(wanted: number): number {
+  private scratchFloats(wanted: number, least: number): number {
     const k = this.kernels;
     let room = k.memory.buffer.byteLength - (k.mark() >>> 0) - 32;
-    if (room < MIN_SCRATCH && wanted * 4 > room) {
+    const need = Math.min(wanted * 4, least);
+    if (room < need) {
+      const pages = Math.ceil((need - room) / PAGE);
       try {
-        k.memory.grow(1);
+        k.memory.grow(pages);
       } catch {
         return 0;
       }
-      room += PAGE;
+      room += pages * PAGE;
     }
     return Math.max(1, Math.min(wanted, MAX_CHUNK, Math.floor(room / 4)));
   }
