@@ -8,7 +8,10 @@ import { instantiateKernels, type Kernels } from './runtime/kernels.js';
 import { resultTransfer, type Task, taskSteps } from './runtime/tasks.js';
 import { Workspace } from './runtime/workspace.js';
 
-type Message = { type: 'init'; module: WebAssembly.Module } | { type: 'task'; task: Task } | { type: 'abort' };
+type Message =
+  | { type: 'init'; module: WebAssembly.Module }
+  | { type: 'task'; task: Task; spares?: ArrayBuffer[] }
+  | { type: 'abort' };
 
 interface Channel {
   post(message: unknown, transfer?: ArrayBuffer[]): void;
@@ -85,6 +88,7 @@ port.listen(async (message) => {
   } else if (message.type === 'abort') {
     aborted = true;
   } else if (kernels && workspace) {
+    if (message.spares) workspace.donate(message.spares);
     await runTask(kernels, workspace, message.task);
   }
 });

@@ -18,7 +18,7 @@ import {
 } from '../validate.js';
 import { ARENA_SLACK, checkMemoryBudget, type LossContext, type MemoryNeed } from '../runtime/context.js';
 import type { CallControl } from '../runtime/control.js';
-import type { InfoNCEImage, InfoNCEJob } from '../runtime/jobs.js';
+import { type InfoNCEImage, type InfoNCEJob, partsPerImage } from '../runtime/jobs.js';
 import { joinImages } from '../runtime/image.js';
 import { copyOf } from '../runtime/recycle.js';
 import type { Kernels } from '../runtime/kernels.js';
@@ -241,6 +241,7 @@ export function infoNCEJobs(ctx: LossContext, p: PreparedInfoNCE): InfoNCEJob[] 
     positive: POSITIVE[p.positive],
     gradScale: 1 / (counts[img][0] * numUsed),
     grad: p.grad,
+    maxParts: partsPerImage(p.dictionaries.length),
     memoryBytes: needs[img],
   }));
 }

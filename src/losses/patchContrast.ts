@@ -18,7 +18,7 @@ import {
 } from '../validate.js';
 import { ARENA_SLACK, checkMemoryBudget, type LossContext, type MemoryNeed } from '../runtime/context.js';
 import type { CallControl } from '../runtime/control.js';
-import { countPristine, type PatchContrastImage, type PatchContrastJob } from '../runtime/jobs.js';
+import { countPristine, type PatchContrastImage, type PatchContrastJob, partsPerImage } from '../runtime/jobs.js';
 import { joinImages } from '../runtime/image.js';
 import { copyOf } from '../runtime/recycle.js';
 import type { Kernels } from '../runtime/kernels.js';
@@ -120,6 +120,7 @@ export function patchContrastJobs(ctx: LossContext, p: PreparedPatchContrast, gr
     gradScale: gradScale / (n * p.b),
     grad: p.grad,
     pristine: countPristine(p.masks[img], p.h, p.w, p.patchSize),
+    maxParts: partsPerImage(p.b),
     memoryBytes: need,
   }));
 }

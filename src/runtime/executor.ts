@@ -5,10 +5,10 @@
 // call's own copies of its inputs (docs/design.md §8).
 
 import { type CallControl, Slicer } from './control.js';
-import { runImage } from './image.js';
+import { type Merger, runImage } from './image.js';
 import type { CrossEntropySums, ImageJob, ImageResult, ParsedCrossEntropy } from './jobs.js';
 import type { Kernels } from './kernels.js';
-import { type Task, type TaskResult, taskSteps } from './tasks.js';
+import { resultTransfer, type Task, type TaskResult, taskSteps } from './tasks.js';
 import type { Workspace } from './workspace.js';
 
 export interface Executor {
@@ -34,13 +34,14 @@ export class InlineExecutor implements Executor {
     private readonly workspace: Workspace,
   ) {}
 
+  /** Merges in this thread's wasm; merged results' buffers serve this instance's later ones. */
+  private readonly merger: Merger = {
+    add: (acc, part, offset) => this.workspace.addF32(acc, part, offset),
+    done: (result) => this.workspace.donate(resultTransfer(result)),
+  };
+
   run(job: ImageJob, control: CallControl): Promise<ImageResult> {
-    return runImage(
-      job,
-      control,
-      (task) => this.runTask(task, control),
-      (acc, part, offset) => this.workspace.addF32(acc, part, offset),
-    );
+    return runImage(job, control, (task) => this.runTask(task, control), this.merger);
   }
 
   /**

@@ -1,7 +1,7 @@
 // One image job as tasks (tasks.ts): stage 1, then each similarity pass as its parts — all parts
 // of a pass at once, on whatever instances the executor has — then the backward pass. The parts'
 // results are merged here, in part order: row results are placed, column maxima taken, partial
-// gradients summed part after part. The parts depend on the image's sizes alone (jobs.ts
+// gradients summed part after part. The parts depend on the call's sizes alone (jobs.ts
 // planParts), so the bits do not depend on the thread count (docs/design.md §9).
 
 import type { CallControl } from './control.js';
@@ -51,13 +51,24 @@ function moved(...views: ArrayBufferView[]): ArrayBuffer[] {
 /** acc[offset + i] += part[i], float32 (Workspace.addF32: the same sums in wasm SIMD). */
 export type AddF32 = (acc: Float32Array, part: Float32Array, offset: number) => void;
 
+/** How the parts' results are merged: their float32 sums, and their buffers once merged. */
+export interface Merger {
+  add: AddF32;
+  /** A part's result, merged: nothing reads it any more, so its buffers may hold later results. */
+  done(result: TaskResult): void;
+}
+
+const PLAIN: Merger = { add: addInto, done() {} };
+
 export function runImage(
   job: ImageJob,
   control: CallControl,
   run: TaskRunner,
-  add: AddF32 = addInto,
+  merger: Merger = PLAIN,
 ): Promise<ImageResult> {
-  return job.kind === 'patchContrast' ? runPatchImage(job, control, run, add) : runNceImage(job, control, run, add);
+  return job.kind === 'patchContrast'
+    ? runPatchImage(job, control, run, merger)
+    : runNceImage(job, control, run, merger);
 }
 
 /**
@@ -112,7 +123,7 @@ async function runPatchImage(
   job: PatchContrastJob,
   control: CallControl,
   run: TaskRunner,
-  add: AddF32,
+  { add, done }: Merger,
 ): Promise<PatchContrastImage> {
   const { c, h, w, patchSize: p, memoryBytes } = job;
   const n = (h / p) * (w / p),
@@ -152,8 +163,10 @@ async function runPatchImage(
     // Maxima: the merge order cannot change a bit, but it is part order all the same.
     cmax = new Float32Array(np);
     for (const part of runPass('columnMax', {})) {
-      const values = ((await part) as PatchPartResult).cmax as Float32Array;
+      const r = (await part) as PatchPartResult;
+      const values = r.cmax as Float32Array;
       for (let i = 0; i < np; i++) if (values[i] > cmax[i]) cmax[i] = values[i];
+      done(r);
     }
   }
   // Pristine rows' statistics are complete in their parts; the forged rows' partials are merged in
@@ -169,6 +182,7 @@ async function runPatchImage(
     statA.set(r.statA as Float32Array, r.row0);
     if (exact) mergeLse(top, sum, r.colMax as Float32Array, r.colSum as Float32Array, forged);
     else addInto64(sum, r.colSum as Float32Array, forged);
+    done(r);
   }
   const invP = patchInvP(layout, job.variant);
   for (let f = 0; f < forged; f++)
@@ -186,6 +200,7 @@ async function runPatchImage(
     addInto64(lossSum, r.lossSum as Float64Array);
     addInto64(bSum, r.bSum as Float64Array);
     if (dz) add(dz, r.dz as Float32Array, r.row0 * cp);
+    done(r);
   }
   // L_i = lossSum_i/|P_i| and b_i = bSum_i/|P_i| (0 for a row whose loss is 0 by definition).
   const rowLoss = new Float64Array(np),
@@ -210,6 +225,7 @@ async function runPatchImage(
     const r = (await part) as PatchPartResult;
     add(dz, r.dz as Float32Array, r.row0 * cp);
     add(dz, r.forgedDz as Float32Array, layout.forgedStart * cp);
+    done(r);
   }
   control.throwIfStopped();
   const back = (await run(
@@ -233,7 +249,12 @@ async function runPatchImage(
   return result;
 }
 
-async function runNceImage(job: InfoNCEJob, control: CallControl, run: TaskRunner, add: AddF32): Promise<InfoNCEImage> {
+async function runNceImage(
+  job: InfoNCEJob,
+  control: CallControl,
+  run: TaskRunner,
+  { add, done }: Merger,
+): Promise<InfoNCEImage> {
   if (!job.used) {
     control.advance(edgeWork(job));
     recycle(job.features);
@@ -293,6 +314,7 @@ async function runNceImage(job: InfoNCEJob, control: CallControl, run: TaskRunne
     for (const part of runPass('queryLse', {})) {
       const r = (await part) as NcePartResult;
       mergeLse(top, sum, r.lseMax as Float32Array, r.lseSum as Float32Array, j);
+      done(r);
     }
     lse = new Float32Array(jp);
     l0 = new Float32Array(jp);
@@ -309,6 +331,7 @@ async function runNceImage(job: InfoNCEJob, control: CallControl, run: TaskRunne
     const r = (await part) as NcePartResult;
     perQuery.set(r.perQuery as Float32Array, r.row0);
     dl0.set(r.dl0 as Float32Array, r.row0);
+    if (!job.grad) done(r);
   }
   // Queries summed in order, as one instance running every strip would.
   let total = 0;
@@ -325,10 +348,12 @@ async function runNceImage(job: InfoNCEJob, control: CallControl, run: TaskRunne
     const r = (await part) as NcePartResult;
     add(du, r.du as Float32Array, r.row0 * cp);
     add(dx, r.dx as Float32Array, 0);
+    done(r);
   }
   for (const part of runPass('queryGrad', { lse, dl0 })) {
     const r = (await part) as NcePartResult;
     add(du, r.du as Float32Array, r.row0 * cp);
+    done(r);
   }
   control.throwIfStopped();
   const back = (await run(

@@ -2,7 +2,7 @@
 // the call is made (private copies), and is run as tasks (tasks.ts, image.ts): stage 1 (pooling or
 // gathering), the similarity passes cut into parts — fixed ranges of strips that any wasm
 // instance can run, their partial results reduced in part order — and the backward pass. The part
-// plan depends on the image's sizes only, never on the thread count (docs/design.md §9). Within a
+// plan depends on the call's sizes only, never on the thread count (docs/design.md §9). Within a
 // task, the strips run in steps of bounded work (`planSteps`), so that the thread running it can
 // yield, report progress and stop between them (docs/design.md §8).
 
@@ -22,6 +22,8 @@ export interface PatchContrastJob {
   grad: boolean;
   /** Pristine patches (patchLabels' rule, counted when the job is made: the plan depends on it). */
   pristine: number;
+  /** Parts per pass at most (partsPerImage of the call's image count; MAX_PARTS when absent). */
+  maxParts?: number;
   /** Wasm memory the image needs (patchContrastMemory), reserved before any work. */
   memoryBytes: number;
 }
@@ -46,6 +48,8 @@ export interface InfoNCEJob {
   positive: number;
   gradScale: number;
   grad: boolean;
+  /** Parts per pass at most (partsPerImage of the call's image count; MAX_PARTS when absent). */
+  maxParts?: number;
   /** Wasm memory the image needs (infoNCE.ts imageMemory), reserved before any work. */
   memoryBytes: number;
 }
@@ -100,6 +104,15 @@ export const STEP_WORK = 2 ** 25;
 export let PART_WORK = 2 ** 27;
 export const MAX_PARTS = 16;
 
+/**
+ * Parts per pass for each image of a call of `images` images: MAX_PARTS shared out, so that a
+ * batch is not cut finer than the threads it can use, which would only add merges. It depends on
+ * the call's sizes, never on the thread count (docs/design.md §9).
+ */
+export function partsPerImage(images: number): number {
+  return Math.max(1, Math.ceil(MAX_PARTS / images));
+}
+
 /** Test hook (src/testing.ts): a smaller part size, so that small images split into parts too. */
 export function setPartWork(work: number): void {
   PART_WORK = work;
@@ -145,12 +158,12 @@ function group(stage: Stage, s0: number, s1: number, cost: (s: number) => number
 
 /**
  * Cuts the strips of one pass into K parts of about equal work, K = total / PART_WORK rounded,
- * within [1, min(strips, MAX_PARTS)]: a function of the sizes alone.
+ * within [1, min(strips, maxParts)]: a function of the sizes alone.
  */
-function split(stage: Stage, strips: number, cost: (s: number) => number): Part[] {
+function split(stage: Stage, strips: number, maxParts: number, cost: (s: number) => number): Part[] {
   let total = 0;
   for (let s = 0; s < strips; s++) total += cost(s);
-  const k = Math.max(1, Math.min(strips, MAX_PARTS, Math.round(total / PART_WORK)));
+  const k = Math.max(1, Math.min(strips, maxParts, Math.round(total / PART_WORK)));
   const parts: Part[] = [];
   let s0 = 0,
     done = 0;
@@ -210,6 +223,7 @@ export function countPristine(mask: Float32Array, h: number, w: number, p: numbe
 /** The passes of a job, each cut into parts, in the order they run (none for a skipped infoNCE image). */
 export function planParts(job: ImageJob): Part[][] {
   const cp = roundUp8(job.c);
+  const most = job.maxParts ?? MAX_PARTS;
   if (job.kind === 'patchContrast') {
     const layout = patchLayout((job.h / job.patchSize) * (job.w / job.patchSize), job.pristine);
     const { np, forgedStart, classStrips, pristineStrips } = layout;
@@ -222,12 +236,12 @@ export function planParts(job: ImageJob): Part[][] {
     };
     const other = (s: number) => classStrip(layout, s).rows * (s < pristineStrips ? np - forgedStart : forgedStart);
     const passes: Part[][] = [];
-    if (job.variant === VARIANT_CFLNET) passes.push(split('columnMax', uniform, (s) => half(s) * (cp + 1)));
-    passes.push(split('negatives', pristineStrips, (s) => other(s) * (cp + 2 * PER_SIMILARITY)));
+    if (job.variant === VARIANT_CFLNET) passes.push(split('columnMax', uniform, most, (s) => half(s) * (cp + 1)));
+    passes.push(split('negatives', pristineStrips, most, (s) => other(s) * (cp + 2 * PER_SIMILARITY)));
     const k = job.grad ? 3 : 1;
-    passes.push(split('positives', classStrips, (s) => block(s) * (k * cp + PER_SIMILARITY)));
+    passes.push(split('positives', classStrips, most, (s) => block(s) * (k * cp + PER_SIMILARITY)));
     if (job.grad && forgedStart > 0 && np > forgedStart)
-      passes.push(split('negativeGrad', pristineStrips, (s) => other(s) * (3 * cp + PER_SIMILARITY)));
+      passes.push(split('negativeGrad', pristineStrips, most, (s) => other(s) * (3 * cp + PER_SIMILARITY)));
     return passes.filter((pass) => pass.length > 0);
   }
   if (!job.used) return [];
@@ -235,12 +249,12 @@ export function planParts(job: ImageJob): Part[][] {
     mp = roundUp8(job.negatives.length);
   const strips = Math.ceil(jp / STRIP_ROWS);
   const rows = (s: number) => Math.min(STRIP_ROWS, jp - s * STRIP_ROWS);
-  const negatives = split('strips', strips, (s) => rows(s) * mp * ((job.grad ? 3 : 1) * cp + PER_SIMILARITY));
+  const negatives = split('strips', strips, most, (s) => rows(s) * mp * ((job.grad ? 3 : 1) * cp + PER_SIMILARITY));
   if (job.positive !== POSITIVE_MEAN_EXP) return [negatives];
   // mean-exp: the query block's upper half-strips, before (LSE) and after (gradient) the negatives.
   const half = (s: number) => rows(s) * (jp - s * STRIP_ROWS);
-  const passes = [split('queryLse', strips, (s) => half(s) * (cp + 2 * PER_SIMILARITY)), negatives];
-  if (job.grad) passes.push(split('queryGrad', strips, (s) => half(s) * (3 * cp + PER_SIMILARITY)));
+  const passes = [split('queryLse', strips, most, (s) => half(s) * (cp + 2 * PER_SIMILARITY)), negatives];
+  if (job.grad) passes.push(split('queryGrad', strips, most, (s) => half(s) * (3 * cp + PER_SIMILARITY)));
   return passes;
 }
 

@@ -21,12 +21,15 @@
 
 import type { CallControl } from './control.js';
 import type { Executor } from './executor.js';
-import { type AddF32, runImage } from './image.js';
+import { type AddF32, type Merger, runImage } from './image.js';
 import type { ImageJob, ImageResult } from './jobs.js';
 import type { Spawner, WorkerPort } from './spawn.js';
-import { type PartTask, type Task, type TaskResult, withoutOperands } from './tasks.js';
+import { type PartTask, resultTransfer, type Task, type TaskResult, withoutOperands } from './tasks.js';
 
 const READY_TIMEOUT_MS = 15_000;
+/** Merged results' buffers held for the workers, and how many go with one task. */
+const MAX_SPARES = 32;
+const SPARES_PER_TASK = 8;
 
 type Port = WorkerPort;
 
@@ -70,6 +73,15 @@ interface Slot {
 
 export class WorkerPool implements Executor {
   private readonly slots: Slot[] = [];
+  /** Buffers of merged part results, handed back to the workers with their next tasks. */
+  private readonly spares: ArrayBuffer[] = [];
+  private readonly merger: Merger = {
+    add: (acc, part, offset) => this.add(acc, part, offset),
+    done: (result) => {
+      this.spares.push(...resultTransfer(result));
+      if (this.spares.length > MAX_SPARES) this.spares.splice(0, this.spares.length - MAX_SPARES);
+    },
+  };
   private readonly queue: Pending[] = [];
   private disposed = false;
 
@@ -77,14 +89,14 @@ export class WorkerPool implements Executor {
     private readonly module: WebAssembly.Module,
     private readonly spawn: Spawner,
     readonly threads: number,
-    private readonly add?: AddF32,
+    private readonly add: AddF32,
   ) {}
 
   /**
    * A pool of `threads` ready workers; rejects when a worker cannot start or answer. `add` merges
    * the parts' partial sums in this thread (the calling thread's Workspace.addF32).
    */
-  static async create(module: WebAssembly.Module, spawn: Spawner, threads: number, add?: AddF32): Promise<WorkerPool> {
+  static async create(module: WebAssembly.Module, spawn: Spawner, threads: number, add: AddF32): Promise<WorkerPool> {
     const pool = new WorkerPool(module, spawn, threads, add);
     // Started together: each worker compiles nothing (it gets the module), but starting one costs
     // tens of milliseconds, and they need not wait for each other.
@@ -134,7 +146,7 @@ export class WorkerPool implements Executor {
 
   run(job: ImageJob, control: CallControl): Promise<ImageResult> {
     if (this.disposed) return Promise.reject(new Error('forgery-losses: this engine has been disposed'));
-    return runImage(job, control, (task, transfer) => this.runTask(task, transfer, control), this.add);
+    return runImage(job, control, (task, transfer) => this.runTask(task, transfer, control), this.merger);
   }
 
   private runTask(task: Task, transfer: ArrayBuffer[], control: CallControl): Promise<TaskResult> {
@@ -178,7 +190,9 @@ export class WorkerPool implements Executor {
       const task =
         image !== undefined && slot.pinned === image ? withoutOperands(pending.task as PartTask) : pending.task;
       slot.pinned = image;
-      slot.port.post({ type: 'task', task }, pending.transfer);
+      // With it, a few buffers of merged results, where the worker copies its next results (partF32).
+      const spares = this.spares.splice(0, SPARES_PER_TASK);
+      slot.port.post({ type: 'task', task, spares }, [...pending.transfer, ...spares]);
     }
   }
 

@@ -311,7 +311,7 @@ function* patchPart(k: Kernels, ws: Workspace, t: PatchPartTask): Generator<numb
   }
   const first = t.steps[0].s0,
     last = (t.steps.at(-1) as Step).s1 - 1;
-  if (t.stage === 'columnMax') return { row0: 0, cmax: ws.copyF32(cmax, np) };
+  if (t.stage === 'columnMax') return { row0: 0, cmax: ws.partF32(cmax, np) };
   // The rows of the part's strips: class strips for the positives, pristine strips else.
   const row0 = t.stage === 'positives' ? classStrip(layout, first).i0 : first * STRIP_ROWS;
   if (t.stage === 'negatives') {
@@ -319,14 +319,14 @@ function* patchPart(k: Kernels, ws: Workspace, t: PatchPartTask): Generator<numb
     const forged = t.n - t.pristine;
     return {
       row0,
-      statA: ws.copyF32(statA + row0 * 4, Math.max(0, row1 - row0)),
-      colMax: ws.copyF32(colMax, forged),
-      colSum: ws.copyF32(colSum, forged),
+      statA: ws.partF32(statA + row0 * 4, Math.max(0, row1 - row0)),
+      colMax: ws.partF32(colMax, forged),
+      colSum: ws.partF32(colSum, forged),
     };
   }
   // The rows of dZ a part writes: its strips' rows to the end of their class block (positives), or
   // its pristine rows and every forged row (negativeGrad).
-  const rows = (from: number, to: number) => ws.copyF32(dz + from * cp * 4, (to - from) * cp);
+  const rows = (from: number, to: number) => ws.partF32(dz + from * cp * 4, (to - from) * cp);
   if (t.stage === 'negativeGrad') {
     const row1 = Math.min(layout.forgedStart, (last + 1) * STRIP_ROWS);
     return { row0, dz: rows(row0, row1), forgedDz: rows(layout.forgedStart, np) };
@@ -420,18 +420,18 @@ function* ncePart(k: Kernels, ws: Workspace, t: NcePartTask): Generator<number, 
   }
   const row0 = Math.min(jp, t.steps[0].s0 * STRIP_ROWS),
     row1 = Math.min(t.j, (t.steps.at(-1) as Step).s1 * STRIP_ROWS);
-  if (t.stage === 'queryLse') return { row0: 0, lseMax: ws.copyF32(lseMax, jp), lseSum: ws.copyF32(lseSum, jp) };
-  if (t.stage === 'queryGrad') return { row0, du: ws.copyF32(du + row0 * cp * 4, (jp - row0) * cp) };
+  if (t.stage === 'queryLse') return { row0: 0, lseMax: ws.partF32(lseMax, jp), lseSum: ws.partF32(lseSum, jp) };
+  if (t.stage === 'queryGrad') return { row0, du: ws.partF32(du + row0 * cp * 4, (jp - row0) * cp) };
   const result: NcePartResult = {
     row0,
-    perQuery: ws.copyF32(perQuery + row0 * 4, row1 - row0),
-    dl0: ws.copyF32(dl0 + row0 * 4, row1 - row0),
+    perQuery: ws.partF32(perQuery + row0 * 4, row1 - row0),
+    dl0: ws.partF32(dl0 + row0 * 4, row1 - row0),
   };
   if (t.grad) {
     // The strips' dU rows are their own; dX takes every row.
     const end = Math.min(jp, (t.steps.at(-1) as Step).s1 * STRIP_ROWS);
-    result.du = ws.copyF32(du + row0 * cp * 4, (end - row0) * cp);
-    result.dx = ws.copyF32(dx, mp * cp);
+    result.du = ws.partF32(du + row0 * cp * 4, (end - row0) * cp);
+    result.dx = ws.partF32(dx, mp * cp);
   }
   return result;
 }

@@ -7,7 +7,10 @@ import { formatBytes } from './context.js';
 import type { Kernels } from './kernels.js';
 
 const PAGE = 65536;
-/** Floats per chunk of scratch at most (1 MiB); checkFinite grows the memory for 16 KiB at least. */
+/** Part results' buffers kept for reuse (partF32): at most 32 MiB of them, none under 64 KiB. */
+const MAX_SPARE_BYTES = 2 ** 25;
+const MIN_SPARE_BYTES = 2 ** 16;
+/** Floats per chunk of scratch at most (1 MiB), and the bytes of scratch wanted at least. */
 const MAX_CHUNK = 2 ** 18;
 const MIN_SCRATCH = 2 ** 14;
 
@@ -115,7 +118,7 @@ export class Workspace {
   checkFinite(values: Float32Array, field: string): void {
     const k = this.kernels;
     const end = k.mark() >>> 0;
-    const chunk = this.scratchFloats(values.length, MIN_SCRATCH);
+    const chunk = this.scratchFloats(values.length);
     if (chunk === 0) {
       checkFiniteJs(values, field); // a runtime that refuses memory still gets the check
       return;
@@ -143,7 +146,7 @@ export class Workspace {
   addF32(acc: Float32Array, part: Float32Array, offset: number): void {
     const k = this.kernels;
     const end = k.mark() >>> 0;
-    const chunk = this.scratchFloats(2 * part.length, 2 * MAX_CHUNK * 4) >> 1;
+    const chunk = this.scratchFloats(2 * part.length) >> 1;
     if (chunk === 0) {
       for (let i = 0; i < part.length; i++) acc[offset + i] += part[i];
       return;
@@ -166,22 +169,20 @@ export class Workspace {
   }
 
   /**
-   * Floats of scratch free above the arena for `wanted` floats, at most 1 MiB: the memory there is,
-   * grown first when under `least` bytes are free (to `least`, or what `wanted` needs if less); 0
-   * when the runtime refuses the pages.
+   * Floats of scratch free above the arena for `wanted` floats: the memory there is, at most 1 MiB,
+   * growing it by a page only when under 16 KiB are free (the memory an engine reserved stays its
+   * limit); 0 when the runtime refuses the page.
    */
-  private scratchFloats(wanted: number, least: number): number {
+  private scratchFloats(wanted: number): number {
     const k = this.kernels;
     let room = k.memory.buffer.byteLength - (k.mark() >>> 0) - 32;
-    const need = Math.min(wanted * 4, least);
-    if (room < need) {
-      const pages = Math.ceil((need - room) / PAGE);
+    if (room < MIN_SCRATCH && wanted * 4 > room) {
       try {
-        k.memory.grow(pages);
+        k.memory.grow(1);
       } catch {
         return 0;
       }
-      room += pages * PAGE;
+      room += PAGE;
     }
     return Math.max(1, Math.min(wanted, MAX_CHUNK, Math.floor(room / 4)));
   }
@@ -237,6 +238,39 @@ export class Workspace {
     out.set(this.f32(ptr, n));
     return out;
   }
+
+  /**
+   * A copy of n floats for a part's result (tasks.ts), which is merged and then handed back
+   * (`donate`): in the smallest donated buffer that holds it, so that no fresh pages are faulted in
+   * for it, else fresh.
+   */
+  partF32(ptr: number, n: number): Float32Array {
+    if (n * 4 < MIN_SPARE_BYTES) return this.copyF32(ptr, n);
+    let best = -1;
+    for (let i = 0; i < this.spares.length; i++) {
+      const size = this.spares[i].byteLength;
+      if (size >= n * 4 && (best < 0 || size < this.spares[best].byteLength)) best = i;
+    }
+    if (best < 0) return this.copyF32(ptr, n);
+    const out = new Float32Array(this.spares.splice(best, 1)[0], 0, n);
+    out.set(this.f32(ptr, n));
+    return out;
+  }
+
+  /** Buffers of merged part results, for later ones (partF32): the latest, within MAX_SPARE_BYTES. */
+  donate(buffers: ArrayBuffer[]): void {
+    for (const b of buffers) if (b.byteLength >= MIN_SPARE_BYTES && !this.spares.includes(b)) this.spares.push(b);
+    let bytes = 0;
+    for (let i = this.spares.length - 1; i >= 0; i--) {
+      bytes += this.spares[i].byteLength;
+      if (bytes > MAX_SPARE_BYTES) {
+        this.spares.splice(0, i + 1);
+        break;
+      }
+    }
+  }
+
+  private readonly spares: ArrayBuffer[] = [];
 
   f32(ptr: number, n: number): Float32Array {
     return new Float32Array(this.kernels.memory.buffer, ptr, n);
