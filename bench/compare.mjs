@@ -402,7 +402,8 @@ const out = alignTables(
   [
     `Machine: ${machine}.`,
     `Package: dist/ built ${distBuilt.toISOString()} from commit ${commit}${dirty}.`,
-    'Value + gradient per batch, median of the runs; ratios below 1 mean this package is faster.',
+    'Value + gradient per batch, median of the runs; ratios below 1 mean this package is faster. The package',
+    'rows write the gradient into an array allocated once (gradInto), as a training loop does.',
     'Efficiency: minimal GEMM work ÷ (time × single-core peak × threads), the peak being the best phase GFLOP/s',
     `of the same Node and build below (as multiply-adds: GFLOP/s ÷ 2): ${peakLine || 'not measured'}.`,
     '',
