@@ -123,7 +123,7 @@ for (const node of nodes) {
 
 // ---------------------------------------------------------------------------
 // Where one image's time goes, pass by pass (bench/passes.mjs), per Node and build, against the
-// peak above. And what two cores give this machine at all: the similarity phase alone, then two
+// pass's own GEMMs alone. And what two cores give this machine at all: the similarity phase alone, then two
 // copies at once in two processes (their throughput over one copy's; 2 would be perfect scaling).
 
 const PASS_CASES = [
@@ -135,10 +135,9 @@ const PASS_CASES = [
 const passes = [];
 for (const node of nodes) {
   for (const { build, phases: kernels, flags } of node.builds) {
-    const peak = peakGflops.get(`${node.version} ${build}`);
     for (const [name, variant] of PASS_CASES) {
       if (!args.case.split(',').includes(name)) continue;
-      for (const p of json(node.path, [...flags, here('passes.mjs'), name, variant, kernels, String(peak), ...small]))
+      for (const p of json(node.path, [...flags, here('passes.mjs'), name, variant, kernels, ...small]))
         passes.push({ node: node.version, ...p });
     }
   }
@@ -343,7 +342,7 @@ const phaseLines = [
   ),
 ];
 const passLines = [
-  '| case | variant | Node | build | pass | time | at peak | outside the micro-kernel |',
+  '| case | variant | Node | build | pass | time | its GEMMs alone | outside the micro-kernel |',
   '|---|---|---|---|---|---|---|---|',
   ...passes.map(
     (p) =>
@@ -421,7 +420,8 @@ const out = alignTables(
       `${twoCoreScaling.toFixed(2)}× the throughput of one copy alone (2× is perfect scaling): the ceiling of a ` +
       '2-thread speed-up on this machine.',
     '',
-    'One image\'s passes, one thread (first image of the case; "at peak": the pass\'s multiply-adds at the peak above):',
+    'One image\'s passes, one thread (first image of the case; "its GEMMs alone": the similarity strips and weighted',
+    'accumulations the pass calls, at the same shapes, timed alternately with the pass in the same process):',
     '',
     ...passLines,
     '',

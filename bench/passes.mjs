@@ -1,16 +1,18 @@
 // Where one image's time goes (one thread), pass by pass: each pass of the kernels run through
-// the raw exports at a case's sizes (its first image), against its multiply-adds at the measured
-// GEMM peak of the same run, so "outside" is the share of a pass that is not micro-kernel work
-// (exp, log, σ, the row and column statistics, masks, stores). Also the stages around the passes.
-// Best of 5 each. Prints one JSON line per pass. Reads the kernels from $FL_BENCH_DIST when set.
-//   node [--experimental-wasm-relaxed-simd] bench/passes.mjs <pc1|nce-full> <variant> <simd|relaxed> <peak GFLOP/s>
+// the raw exports at a case's sizes (its first image), against the same pass's GEMMs alone — the
+// similarity strips and weighted accumulations it calls, at the same shapes, in the same order,
+// without anything between them — timed alternately with it in this process, so that "outside"
+// is the share of a pass that is not micro-kernel work (exp, log, σ, the row and column
+// statistics, masks, stores) whatever the machine's speed at the moment. Also the stages around
+// the passes. Best of 5 each. Prints one JSON line per pass. Reads the kernels from $FL_BENCH_DIST
+// when set.
+//   node [--experimental-wasm-relaxed-simd] bench/passes.mjs <pc1|nce-full> <variant> <simd|relaxed>
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { arena } from '../support/arena.mjs';
 import { makeCase } from '../support/cases.mjs';
 
-const [name, variant, build = 'simd', peakArg] = process.argv.slice(2);
-const peak = Number(peakArg); // GFLOP/s of the best GEMM phase (bench/phases.mjs), 2 flops per multiply-add
+const [name, variant, build = 'simd'] = process.argv.slice(2);
 const dist = process.env.FL_BENCH_DIST;
 const file = `kernels.${build === 'relaxed' ? 'relaxed' : 'simd'}.wasm`;
 const bytes = readFileSync(dist ? join(dist, file) : new URL(`../dist/${file}`, import.meta.url));
@@ -19,6 +21,7 @@ const c = makeCase(name, { small: process.argv.includes('--small') });
 const [, C, H, W] = c.shape;
 const roundUp8 = (n) => (n + 7) & ~7;
 const cp = roundUp8(C);
+const STRIP = k.STRIP_ROWS.value;
 
 const { put, zeros, fill } = arena(k);
 
@@ -34,16 +37,47 @@ function best(setup, run) {
   return min;
 }
 
+/**
+ * Best of 5 of a pass and of its GEMMs alone, run alternately (so both see the machine in the same
+ * state), in ms.
+ */
+function bestPair(setup, run, gemms) {
+  let pass = Infinity,
+    alone = Infinity;
+  for (let rep = 0; rep < 5; rep++) {
+    pass = Math.min(pass, best1(setup, run));
+    alone = Math.min(alone, best1(setup, gemms));
+  }
+  return [pass, alone];
+}
+function best1(setup, run) {
+  const state = setup();
+  const t = performance.now();
+  run(state);
+  return performance.now() - t;
+}
+
 const rows = [];
-/** A pass of `macs` multiply-adds that took `ms`: the share outside the micro-kernel at peak. */
-function report(pass, ms, macs) {
-  const gemm = macs ? (2 * macs) / (peak * 1e6) : 0;
+/** A pass that took `ms`, whose GEMMs alone take `gemmMs`: the share outside the micro-kernel. */
+function report(pass, ms, gemmMs) {
   rows.push({
     pass,
     ms: Number(ms.toFixed(1)),
-    gemm_ms: Number(gemm.toFixed(1)),
-    outside: macs ? Number((1 - gemm / ms).toFixed(2)) : null,
+    gemm_ms: gemmMs ? Number(gemmMs.toFixed(1)) : 0,
+    outside: gemmMs ? Number((1 - gemmMs / ms).toFixed(2)) : null,
   });
+}
+
+/**
+ * The GEMMs of one strip of a pass: S = A·Bᵀ into `strip` (A: `rows` rows at `a`, B: the panels
+ * of its `width` columns), then, with a gradient, G·B and Gᵀ·A into `outA` and `outB` (G: the
+ * strip, read as the weights; B as rows at `b`).
+ */
+function stripGemms(a, rows, panels, width, strip, grad, b, outA, outB) {
+  k.similarityStrip(a, rows, panels, width >> 3, cp, 1, strip, width);
+  if (!grad) return;
+  k.accumulateWeighted(strip, rows, width, width, b, cp, outA);
+  k.accumulateWeightedTransposed(strip, rows, width, width, a, cp, outB);
 }
 
 const image = c.features.subarray(0, C * H * W),
@@ -87,31 +121,44 @@ if (c.loss === 'patch_contrast') {
       colSum = zeros(np * 4);
     fill(colMax, np, -3e38);
     const state = k.patchContrastAttach(z, panels, n, C, pristine, cflnet, 0.1, cmax, statA, statB, invP, dz);
-    return { state, sums, colMax, colSum, np };
+    return { state, sums, colMax, colSum, np, strip: k.alloc(STRIP * np * 4), g: zeros(np * cp * 4) };
   };
+  const row = (i) => z + i * cp * 4,
+    panel = (i) => panels + i * cp * 4;
+  /** The GEMMs of strips of STRIP rows from `from` to `to`, against columns [c0(i0), c1). */
+  const strips = (st, from, to, c0, c1, grad) => {
+    for (let i0 = from; i0 < to; i0 += STRIP) {
+      const rows = Math.min(STRIP, to - i0),
+        first = c0(i0);
+      stripGemms(row(i0), rows, panel(first), c1 - first, st.strip, grad, row(first), st.g + i0 * cp * 4, st.g);
+    }
+  };
+  const pass = (label, run, gemms) => report(label, ...bestPair(attach, run, gemms));
   if (cflnet)
-    report(
+    pass(
       'columnMax',
-      best(attach, (s) => k.patchContrastColumnMax(s.state, 0, k.patchContrastStrips(np))),
-      (np * np * cp) / 2,
+      (s) => k.patchContrastColumnMax(s.state, 0, k.patchContrastStrips(np)),
+      (s) => strips(s, 0, np, (i0) => i0, np, false),
     );
   const pristineStrips = k.patchContrastPristineStrips(pristine);
-  report(
+  pass(
     'negatives',
-    best(attach, (s) => k.patchContrastNegatives(s.state, 0, pristineStrips, s.colMax, s.colSum)),
-    f0 * (np - f0) * cp,
+    (s) => k.patchContrastNegatives(s.state, 0, pristineStrips, s.colMax, s.colSum),
+    (s) => strips(s, 0, f0, () => f0, np, false),
   );
   const classStrips = k.patchContrastClassStrips(n, pristine);
-  const blocks = (f0 * f0 + (np - f0) * (np - f0)) / 2;
-  report(
+  pass(
     'positives',
-    best(attach, (s) => k.patchContrastPositives(s.state, 0, classStrips, s.sums, s.sums + np * 8, 1 / n, 1)),
-    3 * blocks * cp,
+    (s) => k.patchContrastPositives(s.state, 0, classStrips, s.sums, s.sums + np * 8, 1 / n, 1),
+    (s) => {
+      strips(s, 0, f0, (i0) => i0, f0, true);
+      strips(s, f0, np, (i0) => i0, np, true);
+    },
   );
-  report(
+  pass(
     'negativeGrad',
-    best(attach, (s) => k.patchContrastNegativeGrad(s.state, 0, pristineStrips, 1 / n)),
-    3 * f0 * (np - f0) * cp,
+    (s) => k.patchContrastNegativeGrad(s.state, 0, pristineStrips, 1 / n),
+    (s) => strips(s, 0, f0, () => f0, np, true),
   );
   const backward = () => {
     k.resetTo(mark);
@@ -162,14 +209,28 @@ if (c.loss === 'patch_contrast') {
     const du = zeros(jp * cp * 4),
       dx = zeros(mp * cp * 4);
     const state = k.infoNCEAttach(u, meanExp ? panelsU : 0, j, x, panelsX, m, C, 0.1, meanExp, l0, dl0, du, dx);
-    return { state, lse, lseMax, lseSum, perQuery, l0 };
+    const g = zeros(Math.max(jp, mp) * cp * 4);
+    return { state, lse, lseMax, lseSum, perQuery, l0, strip: k.alloc(STRIP * Math.max(jp, mp) * 4), g };
   };
   const strips = k.infoNCEStripCount(j);
+  const uRow = (a) => u + a * cp * 4;
+  /** The query block's upper half-strips (mean-exp), or each query strip against the negatives. */
+  const queryBlock = (s, grad) => {
+    for (let a0 = 0; a0 < jp; a0 += STRIP) {
+      const rows = Math.min(STRIP, jp - a0);
+      stripGemms(uRow(a0), rows, panelsU + a0 * cp * 4, jp - a0, s.strip, grad, uRow(a0), s.g, s.g);
+    }
+  };
+  const negativeStrips = (s) => {
+    for (let a0 = 0; a0 < jp; a0 += STRIP)
+      stripGemms(uRow(a0), Math.min(STRIP, jp - a0), panelsX, mp, s.strip, true, x, s.g, s.g);
+  };
+  const pass = (label, run, gemms) => report(label, ...bestPair(attach, run, gemms));
   if (meanExp)
-    report(
+    pass(
       'queryLse',
-      best(attach, (s) => k.infoNCEQueryLse(s.state, 0, strips, s.lseMax, s.lseSum)),
-      (jp * jp * cp) / 2,
+      (s) => k.infoNCEQueryLse(s.state, 0, strips, s.lseMax, s.lseSum),
+      (s) => queryBlock(s, false),
     );
   else
     report(
@@ -177,16 +238,12 @@ if (c.loss === 'patch_contrast') {
       best(attach, (s) => k.infoNCEMeanLogit(u, j, C, 0.1, zeros(cp * 4), s.l0, zeros(jp * 4))),
       0,
     );
-  report(
-    'negatives',
-    best(attach, (s) => k.infoNCEStrips(s.state, 0, strips, 1 / j, s.perQuery, 1)),
-    3 * jp * mp * cp,
-  );
+  pass('negatives', (s) => k.infoNCEStrips(s.state, 0, strips, 1 / j, s.perQuery, 1), negativeStrips);
   if (meanExp)
-    report(
+    pass(
       'queryGrad',
-      best(attach, (s) => k.infoNCEQueryGrad(s.state, 0, strips, s.lse)),
-      (3 * jp * jp * cp) / 2,
+      (s) => k.infoNCEQueryGrad(s.state, 0, strips, s.lse),
+      (s) => queryBlock(s, true),
     );
   console.error(`${name} ${variant}: J ${j}, M ${m}`);
 }
