@@ -134,7 +134,7 @@ const PASS_CASES = [
 ];
 const passes = [];
 for (const node of nodes) {
-  for (const { build, phases: kernels, flags } of node.builds) {
+  for (const { phases: kernels, flags } of node.builds) {
     for (const [name, variant] of PASS_CASES) {
       if (!args.case.split(',').includes(name)) continue;
       for (const p of json(node.path, [...flags, here('passes.mjs'), name, variant, kernels, ...small]))
