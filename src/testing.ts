@@ -18,6 +18,7 @@ export {
   countPristine,
   MAX_PARTS,
   PART_WORK,
+  partsPerImage,
   planParts,
   planSteps,
   setPartWork,

@@ -217,6 +217,25 @@ test('parts: each pass cut into contiguous parts of about equal work, by the siz
   for (const pass of testing.planParts(small)) assert.equal(pass.length, 1);
 });
 
+test('parts: a batch shares MAX_PARTS out among its images, covering the same strips', () => {
+  assert.deepEqual(
+    [1, 2, 3, 4, 16, 64].map((b) => testing.partsPerImage(b)),
+    [testing.MAX_PARTS, testing.MAX_PARTS / 2, Math.ceil(testing.MAX_PARTS / 3), testing.MAX_PARTS / 4, 1, 1],
+  );
+  const alone = testing.planParts(PC1);
+  const inBatch = testing.planParts({ ...PC1, maxParts: testing.partsPerImage(4) });
+  assert.ok(alone.some((pass) => pass.length > 4));
+  inBatch.forEach((pass, i) => {
+    assert.ok(pass.length >= 1 && pass.length <= 4, `${pass[0].stage}: ${pass.length} parts`);
+    assert.equal(pass[0].stage, alone[i][0].stage);
+    assert.equal(pass[0].s0, 0);
+    assert.equal(pass.at(-1).s1, alone[i].at(-1).s1);
+    // Every strip once, in order (the grouping into steps never changes a result, §8).
+    const steps = pass.flatMap((part) => part.steps);
+    steps.forEach((step, k) => assert.equal(step.s0, k === 0 ? 0 : steps[k - 1].s1));
+  });
+});
+
 test("the planner counts pristine patches by the kernel's rule", () => {
   const [h, w, p] = [12, 16, 4];
   const mask = blobMask(1, h, w, 9);
