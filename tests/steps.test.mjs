@@ -232,7 +232,7 @@ test('parts: a batch shares MAX_PARTS out among its images, covering the same st
     assert.equal(pass.at(-1).s1, alone[i].at(-1).s1);
     // Every strip once, in order (the grouping into steps never changes a result, §8).
     const steps = pass.flatMap((part) => part.steps);
-    steps.forEach((step, k) => assert.equal(step.s0, k === 0 ? 0 : steps[k - 1].s1));
+    for (let k = 0; k < steps.length; k++) assert.equal(steps[k].s0, k === 0 ? 0 : steps[k - 1].s1);
   });
 });
 
