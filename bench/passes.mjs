@@ -23,17 +23,20 @@ const roundUp8 = (n) => (n + 7) & ~7;
 const cp = roundUp8(C);
 const STRIP = k.STRIP_ROWS.value;
 
-const { put, zeros, fill } = arena(k);
+const { put, zeros, fill, nceOperands } = arena(k);
 
-/** Best of 5 runs of `run(setup())`, in ms; `setup` (untimed) makes fresh buffers. */
+/** One run of `run(setup())`, in ms; `setup` (untimed) makes fresh buffers. */
+function once(setup, run) {
+  const state = setup();
+  const t = performance.now();
+  run(state);
+  return performance.now() - t;
+}
+
+/** Best of 5 runs, in ms. */
 function best(setup, run) {
   let min = Infinity;
-  for (let rep = 0; rep < 5; rep++) {
-    const state = setup();
-    const t = performance.now();
-    run(state);
-    min = Math.min(min, performance.now() - t);
-  }
+  for (let rep = 0; rep < 5; rep++) min = Math.min(min, once(setup, run));
   return min;
 }
 
@@ -45,16 +48,10 @@ function bestPair(setup, run, gemms) {
   let pass = Infinity,
     alone = Infinity;
   for (let rep = 0; rep < 5; rep++) {
-    pass = Math.min(pass, best1(setup, run));
-    alone = Math.min(alone, best1(setup, gemms));
+    pass = Math.min(pass, once(setup, run));
+    alone = Math.min(alone, once(setup, gemms));
   }
   return [pass, alone];
-}
-function best1(setup, run) {
-  const state = setup();
-  const t = performance.now();
-  run(state);
-  return performance.now() - t;
 }
 
 const rows = [];
@@ -171,24 +168,11 @@ if (c.loss === 'patch_contrast') {
   );
   console.error(`${name} ${variant}: P ${P}, F ${F}`);
 } else {
-  const hw = H * W;
-  const queries = Int32Array.from(mask.keys()).filter((i) => mask[i] === 0);
-  const negatives = Int32Array.from(mask.keys()).filter((i) => mask[i] === 1);
-  const [j, m] = [queries.length, negatives.length];
-  const [jp, mp] = [roundUp8(j), roundUp8(m)];
-  const features = put(image),
-    qPtr = put(queries),
-    xPtr = put(negatives);
-  const u = k.alloc(jp * cp * 4),
-    x = k.alloc(mp * cp * 4),
-    normsU = k.alloc(jp * 8),
-    normsX = k.alloc(mp * 8);
+  const ops = nceOperands(image, mask, C, H * W);
+  const { j, m, jp, mp, u, x } = ops;
   report(
     'gather',
-    best(
-      () => 0,
-      () => k.infoNCEGather(features, C, hw, qPtr, j, xPtr, m, u, x, normsU, normsX),
-    ),
+    best(() => 0, ops.gather),
     0,
   );
   const meanExp = variant === 'mean-exp' ? 1 : 0;

@@ -12,7 +12,7 @@ import { blobMask, gaussian } from './helpers/engine.mjs';
 const bytes = readFileSync(new URL('../build/kernels.simd.wasm', import.meta.url));
 const k = (await WebAssembly.instantiate(bytes, {})).instance.exports;
 
-const { put, zeros, f32 } = arena(k);
+const { put, zeros, f32, nceOperands } = arena(k);
 
 /** Ranges [s0, s1) covering [0, strips): all at once, one strip per call, or random cuts. */
 function groupings(strips, seed) {
@@ -78,18 +78,9 @@ function patchContrast({ features, mask, c, h, w, p, variant }, group) {
 
 function infoNCE({ features, mask, c, hw, positive }, ranges) {
   k.reset();
-  const q = Int32Array.from(mask.keys()).filter((i) => mask[i] === 0);
-  const x = Int32Array.from(mask.keys()).filter((i) => mask[i] === 1);
-  const [j, m] = [q.length, x.length];
-  const [jp, mp, cp] = [roundUp8(j), roundUp8(m), roundUp8(c)];
-  const fPtr = put(features),
-    qPtr = put(q),
-    xPtr = put(x);
-  const u = k.alloc(jp * cp * 4),
-    xs = k.alloc(mp * cp * 4),
-    normsU = k.alloc(jp * 8),
-    normsX = k.alloc(mp * 8);
-  k.infoNCEGather(fPtr, c, hw, qPtr, j, xPtr, m, u, xs, normsU, normsX);
+  const ops = nceOperands(features, mask, c, hw);
+  const { j, m, jp, mp, cp, u, x: xs, normsU, normsX, queries: qPtr, negatives: xPtr } = ops;
+  ops.gather();
   const sumU = zeros(cp * 4),
     l0 = zeros(jp * 4),
     positives = zeros(jp * 4),

@@ -58,14 +58,7 @@ export interface Merger {
   done(result: TaskResult): void;
 }
 
-const PLAIN: Merger = { add: addInto, done() {} };
-
-export function runImage(
-  job: ImageJob,
-  control: CallControl,
-  run: TaskRunner,
-  merger: Merger = PLAIN,
-): Promise<ImageResult> {
+export function runImage(job: ImageJob, control: CallControl, run: TaskRunner, merger: Merger): Promise<ImageResult> {
   return job.kind === 'patchContrast'
     ? runPatchImage(job, control, run, merger)
     : runNceImage(job, control, run, merger);
@@ -102,11 +95,6 @@ function mergeLse(top: Float64Array, sum: Float64Array, partTop: Float32Array, p
     sum[i] = sum[i] * Math.exp(top[i] - m) + partSum[i] * Math.exp(partTop[i] - m);
     top[i] = m;
   }
-}
-
-/** acc += part, float32 element by element (the same IEEE sum wherever it runs). */
-function addInto(acc: Float32Array, part: Float32Array, offset: number): void {
-  for (let i = 0; i < part.length; i++) acc[offset + i] += part[i];
 }
 
 /**

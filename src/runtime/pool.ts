@@ -24,6 +24,7 @@ import type { Executor } from './executor.js';
 import { type AddF32, type Merger, runImage } from './image.js';
 import type { ImageJob, ImageResult } from './jobs.js';
 import type { Spawner, WorkerPort } from './spawn.js';
+import { worthKeeping } from './workspace.js';
 import { type PartTask, resultTransfer, type Task, type TaskResult, withoutOperands } from './tasks.js';
 
 const READY_TIMEOUT_MS = 15_000;
@@ -78,7 +79,8 @@ export class WorkerPool implements Executor {
   private readonly merger: Merger = {
     add: (acc, part, offset) => this.add(acc, part, offset),
     done: (result) => {
-      this.spares.push(...resultTransfer(result));
+      // Small ones are not kept by the workers: they would only take the places of large ones.
+      this.spares.push(...resultTransfer(result).filter(worthKeeping));
       if (this.spares.length > MAX_SPARES) this.spares.splice(0, this.spares.length - MAX_SPARES);
     },
   };

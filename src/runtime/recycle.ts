@@ -12,18 +12,22 @@ const IDLE_MS = 1000;
 const kept = new Map<number, Float32Array[]>();
 let timer: ReturnType<typeof setTimeout> | undefined;
 
-/** An array of `length` floats, unspecified contents: a kept one if there is one, else fresh. */
-export function takeArray(length: number): Float32Array {
+/** A kept array of `length` floats, taken out (unspecified contents), if there is one. */
+function reuse(length: number): Float32Array | undefined {
   const reused = kept.get(length)?.pop();
   if (reused) armRelease();
-  return reused ?? new Float32Array(length);
+  return reused;
+}
+
+/** An array of `length` floats, unspecified contents: a kept one if there is one, else fresh. */
+export function takeArray(length: number): Float32Array {
+  return reuse(length) ?? new Float32Array(length);
 }
 
 /** A copy of `view` that the caller owns (into a kept array when one has its length). */
 export function copyOf(view: Float32Array): Float32Array {
-  const reused = kept.get(view.length)?.pop();
+  const reused = reuse(view.length);
   if (!reused) return view.slice();
-  armRelease();
   reused.set(view);
   return reused;
 }

@@ -10,6 +10,11 @@ const PAGE = 65536;
 /** Part results' buffers kept for reuse (partF32): at most 32 MiB of them, none under 64 KiB. */
 const MAX_SPARE_BYTES = 2 ** 25;
 const MIN_SPARE_BYTES = 2 ** 16;
+
+/** Whether a merged result's buffer is worth handing back for reuse (Workspace.donate, pool.ts). */
+export function worthKeeping(buffer: ArrayBuffer): boolean {
+  return buffer.byteLength >= MIN_SPARE_BYTES;
+}
 /** Floats per chunk of scratch at most (1 MiB), and the bytes of scratch wanted at least. */
 const MAX_CHUNK = 2 ** 18;
 const MIN_SCRATCH = 2 ** 14;
@@ -245,7 +250,7 @@ export class Workspace {
    * for it, else fresh.
    */
   partF32(ptr: number, n: number): Float32Array {
-    if (n * 4 < MIN_SPARE_BYTES) return this.copyF32(ptr, n);
+    if (n * 4 < MIN_SPARE_BYTES) return this.copyF32(ptr, n); // not worth keeping
     let best = -1;
     for (let i = 0; i < this.spares.length; i++) {
       const size = this.spares[i].byteLength;
@@ -259,7 +264,7 @@ export class Workspace {
 
   /** Buffers of merged part results, for later ones (partF32): the latest, within MAX_SPARE_BYTES. */
   donate(buffers: ArrayBuffer[]): void {
-    for (const b of buffers) if (b.byteLength >= MIN_SPARE_BYTES && !this.spares.includes(b)) this.spares.push(b);
+    for (const b of buffers) if (worthKeeping(b) && !this.spares.includes(b)) this.spares.push(b);
     let bytes = 0;
     for (let i = this.spares.length - 1; i >= 0; i--) {
       bytes += this.spares[i].byteLength;
