@@ -151,7 +151,8 @@ export class Workspace {
   addF32(acc: Float32Array, part: Float32Array, offset: number): void {
     const k = this.kernels;
     const end = k.mark() >>> 0;
-    const chunk = this.scratchFloats(2 * part.length) >> 1;
+    // A multiple of 4 floats, so that `src` starts where `dst` ends and one fill zeroes both.
+    const chunk = (this.scratchFloats(2 * part.length) >> 1) & ~3;
     if (chunk === 0) {
       for (let i = 0; i < part.length; i++) acc[offset + i] += part[i];
       return;
