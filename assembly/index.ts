@@ -32,7 +32,7 @@ export {
   infoNCEStrips,
 } from './info_nce';
 export {
-  packPanels,
+  packOperand,
   similarityStrip,
   accumulateWeighted,
   accumulateWeightedTransposed,

@@ -16,6 +16,8 @@ import { expNonPositive, hmax, hsum, logv, mergeRunningLse } from './simd_math';
 import {
   accumulateWeighted,
   accumulateWeightedTransposed,
+  groupRow,
+  groupsOf,
   lanesIn,
   roundUp8,
   STRIP_ROWS,
@@ -32,8 +34,8 @@ const NEG: f32 = -3.0e38;
 
 /**
  * Bytes of the per-image buffers besides the features, for j queries and m negatives of c
- * channels (before the arena's per-buffer rounding), in the largest stage: U, X, their panels
- * (mean-exp packs U too), dU and dX (rows × C_p float32), norms (8 per row), the strips of negative
+ * channels (before the arena's per-buffer rounding), in the largest stage: U, X, their packed
+ * forms (two matrices each), dU and dX (rows × C_p float32), norms (8 per row), the strips of negative
  * logits (and, for mean-exp, of query logits), ℓ0, its LSE and ∂loss/∂ℓ0 (12 per query row),
  * mean-exp's running maxima and sums (the part's and the strip's columns', 16 per query row, and
  * the strip's rows'), S and T (a row each). The wrappers' memory estimates read it, so the formula
@@ -46,7 +48,7 @@ export function infoNCEKernelBytes(j: i32, m: i32, c: i32, positive: i32): f64 {
     row = <f64>roundUp8(c) * 4;
   const strips = <f64>STRIP_ROWS * 4 * (mp + (meanExp ? jp : 0));
   const running = meanExp ? 16 * jp + 8 * <f64>STRIP_ROWS : 0;
-  return ((meanExp ? 3 : 2) * jp + 3 * mp) * row + 8 * (jp + mp) + strips + 12 * jp + running + 2 * row;
+  return (4 * jp + 4 * mp) * row + 8 * (jp + mp) + strips + 12 * jp + running + 2 * row;
 }
 
 /** What the strips share, placed in the arena by infoNCEAttach. */
@@ -60,9 +62,8 @@ class NceState {
   meanExp: bool = false;
   invT: f32 = 0;
   u: usize = 0;
-  x: usize = 0;
-  panelsU: usize = 0;
-  panelsX: usize = 0;
+  packedU: usize = 0;
+  packedX: usize = 0;
   strip: usize = 0;
   stripQ: usize = 0;
   colMax: usize = 0;
@@ -121,8 +122,8 @@ export function infoNCEMeanLogit(
 }
 
 /**
- * The state of the strips over U (j queries) and X (m negatives) of c channels, and their panels
- * (packPanels; U's only for mean-exp, else 0). The caller owns
+ * The state of the strips over U (j queries, a row matrix and packed) and X (m negatives, packed:
+ * similarity.ts packOperand) of c channels. The caller owns
  * `l0` (J_p float32: mean-logit's ℓ0, or where mean-exp's strips write theirs), `dl0` (J_p, zeros)
  * and, with a gradient, dU and dX (rows × C_p, zeros; else 0). infoNCEStrips then runs over strips
  * of STRIP_ROWS query rows (`infoNCEStripCount` of them) in any consecutive ranges, each range
@@ -130,10 +131,9 @@ export function infoNCEMeanLogit(
  */
 export function infoNCEAttach(
   u: usize,
-  panelsU: usize,
+  packedU: usize,
   j: i32,
-  x: usize,
-  panelsX: usize,
+  packedX: usize,
   m: i32,
   c: i32,
   temperature: f64,
@@ -153,7 +153,6 @@ export function infoNCEAttach(
   st.mp = mp;
   st.cp = cp;
   st.u = u;
-  st.x = x;
   st.invT = <f32>(1.0 / temperature);
   const meanExp = positive == POSITIVE_MEAN_EXP;
   st.meanExp = meanExp;
@@ -164,8 +163,8 @@ export function infoNCEAttach(
   st.colSum = meanExp ? alloc((<usize>jp) << 2) : 0;
   st.rowMax = meanExp ? alloc(STRIP_ROWS << 2) : 0;
   st.rowSum = meanExp ? alloc(STRIP_ROWS << 2) : 0;
-  st.panelsU = panelsU;
-  st.panelsX = panelsX;
+  st.packedU = packedU;
+  st.packedX = packedX;
   st.l0 = l0;
   st.dl0 = dl0;
   st.du = du;
@@ -202,7 +201,7 @@ export function infoNCEStrips(state: usize, s0: i32, s1: i32, gradScale: f32, pe
   for (let a0 = s0 * STRIP_ROWS; a0 < min(jp, s1 * STRIP_ROWS); a0 += STRIP_ROWS) {
     const rows = min(STRIP_ROWS, jp - a0);
     const ua = u + <usize>a0 * rowBytes;
-    similarityStrip(ua, rows, st.panelsX, mp >> 3, cp, invT, strip, mp);
+    similarityStrip(ua, rows, st.packedX, mp >> 3, cp, invT, strip, mp);
     for (let r = 0; r < rows; r++) {
       const a = a0 + r;
       const row = strip + <usize>r * <usize>mp * 4;
@@ -222,8 +221,8 @@ export function infoNCEStrips(state: usize, s0: i32, s1: i32, gradScale: f32, pe
       store<f32>(perQuery + ((<usize>a) << 2), lossA);
     }
     if (grad != 0) {
-      accumulateWeighted(strip, rows, mp, mp, st.x, cp, du + <usize>a0 * rowBytes);
-      accumulateWeightedTransposed(strip, rows, mp, mp, ua, cp, st.dx);
+      accumulateWeighted(strip, rows, mp, mp, groupsOf(st.packedX, mp, cp), mp, cp, du + <usize>a0 * rowBytes);
+      accumulateWeightedTransposed(strip, rows, mp, mp, groupRow(st.packedU, jp, cp, a0), jp, cp, st.dx);
     }
   }
 }
@@ -252,7 +251,7 @@ export function infoNCEQueryLse(state: usize, s0: i32, s1: i32, lseMax: usize, l
     similarityStrip(
       st.u + <usize>a0 * rowBytes,
       rows,
-      st.panelsU + <usize>a0 * rowBytes,
+      st.packedU + <usize>a0 * rowBytes,
       width >> 3,
       cp,
       st.invT,
@@ -325,7 +324,7 @@ export function infoNCEQueryGrad(state: usize, s0: i32, s1: i32, lse: usize): vo
     const rows = min(STRIP_ROWS, jp - a0),
       width = jp - a0;
     const ua = st.u + <usize>a0 * rowBytes;
-    similarityStrip(ua, rows, st.panelsU + <usize>a0 * rowBytes, width >> 3, cp, st.invT, stripQ, width);
+    similarityStrip(ua, rows, st.packedU + <usize>a0 * rowBytes, width >> 3, cp, st.invT, stripQ, width);
     for (let r = 0; r < rows; r++) {
       const a = a0 + r;
       const row = stripQ + <usize>r * <usize>width * 4;
@@ -348,8 +347,9 @@ export function infoNCEQueryGrad(state: usize, s0: i32, s1: i32, lse: usize): vo
         v128.store(row + o, v128.and(f32x4.mul(h, invT), lanesIn(a0 + jl, a + 1, j)));
       }
     }
-    accumulateWeighted(stripQ, rows, width, width, ua, cp, st.du + <usize>a0 * rowBytes);
-    accumulateWeightedTransposed(stripQ, rows, width, width, ua, cp, st.du + <usize>a0 * rowBytes);
+    const ga = groupRow(st.packedU, jp, cp, a0);
+    accumulateWeighted(stripQ, rows, width, width, ga, jp, cp, st.du + <usize>a0 * rowBytes);
+    accumulateWeightedTransposed(stripQ, rows, width, width, ga, jp, cp, st.du + <usize>a0 * rowBytes);
   }
 }
 

@@ -23,6 +23,7 @@ import { expNonPositive, hmax, hsum, logv, mergeRunningLse, sigmoidFrom, softplu
 import {
   accumulateWeighted,
   accumulateWeightedTransposed,
+  groupRow,
   lanesIn,
   roundUp8,
   STRIP_ROWS,
@@ -67,7 +68,7 @@ function stripsOf(rows: i32): i32 {
 /**
  * Bytes of the per-image buffers besides the features and mask, for n patches of c channels
  * (before the arena's per-buffer rounding), in the largest stage, for any class split (N_p ≤
- * roundUp8(n) + 8): a strip range holds Z, its panels and dZ (N_p × C_p float32 each), one strip
+ * roundUp8(n) + 8): a strip range holds Z, its packed forms (two matrices) and dZ (N_p × C_p float32 each), one strip
  * of similarities, and per row the column maxima, three statistics, two column sums (float32) and
  * two row sums (float64): 36 per row; the row maps take 8 per patch. The wrappers' memory
  * estimates read it, so the formula lives beside the allocations.
@@ -75,12 +76,12 @@ function stripsOf(rows: i32): i32 {
 export function patchContrastKernelBytes(n: i32, c: i32): f64 {
   const np = <f64>(roundUp8(n) + 8),
     matrix = np * <f64>roundUp8(c) * 4;
-  return 8 * <f64>n + 3 * matrix + 52 * np + <f64>STRIP_ROWS * np * 4;
+  return 8 * <f64>n + 4 * matrix + 52 * np + <f64>STRIP_ROWS * np * 4;
 }
 
 /**
  * What the passes share, placed in the arena by patchContrastAttach: sizes, the caller's buffers
- * (Z, its panels, the statistics, dZ) and the module's strip and column sums.
+ * (Z, its packed forms, the statistics, dZ) and the module's strip and column sums.
  */
 @unmanaged
 class PatchState {
@@ -94,7 +95,8 @@ class PatchState {
   variant: i32 = 0;
   invT: f32 = 0;
   z: usize = 0;
-  panels: usize = 0;
+  /** Z packed (similarity.ts packOperand): its panels, then its groups. */
+  packed: usize = 0;
   strip: usize = 0;
   cmax: usize = 0;
   statA: usize = 0;
@@ -147,7 +149,7 @@ export function patchContrastPool(
 
 /**
  * The state of the passes over Z (n rows of c channels, `pristine` of them pristine, laid out as
- * patchContrastPool wrote it) and its panels (packPanels). The caller owns and initializes the
+ * patchContrastPool wrote it) and its packed forms (`packed`: packOperand). The caller owns and initializes the
  * other buffers (patchContrastRows float32 each): `cmax` (zeros before patchContrastColumnMax; the
  * column maxima after), `statA` and `invP` (written by patchContrastNegatives), `statB` (b = the
  * merged positives' b-sums × 1/|P|, before patchContrastNegativeGrad) and `dz` (N_p × C_p, zeros;
@@ -157,7 +159,7 @@ export function patchContrastPool(
  */
 export function patchContrastAttach(
   z: usize,
-  panels: usize,
+  packed: usize,
   n: i32,
   c: i32,
   pristine: i32,
@@ -180,7 +182,7 @@ export function patchContrastAttach(
   st.variant = variant;
   st.invT = <f32>(1.0 / temperature);
   st.z = z;
-  st.panels = panels;
+  st.packed = packed;
   st.strip = alloc(<usize>STRIP_ROWS * <usize>np * 4);
   st.colLoss = alloc((<usize>np) << 2);
   st.colB = alloc((<usize>np) << 2);
@@ -244,7 +246,7 @@ export function patchContrastColumnMax(state: usize, s0: i32, s1: i32): void {
     similarityStrip(
       st.z + <usize>i0 * rowBytes,
       rows,
-      st.panels + <usize>i0 * rowBytes,
+      st.packed + <usize>i0 * rowBytes,
       width >> 3,
       cp,
       st.invT,
@@ -296,7 +298,7 @@ export function patchContrastNegatives(state: usize, s0: i32, s1: i32, colMax: u
       similarityStrip(
         st.z + <usize>i0 * rowBytes,
         rows,
-        st.panels + <usize>f0 * rowBytes,
+        st.packed + <usize>f0 * rowBytes,
         width >> 3,
         cp,
         st.invT,
@@ -408,7 +410,7 @@ export function patchContrastPositives(
     // A class of one has no positive pair (and L = 0 for its row).
     if (hi - cs.lo < 2) continue;
     const zi = st.z + <usize>i0 * rowBytes;
-    similarityStrip(zi, cs.rows, st.panels + <usize>i0 * rowBytes, width >> 3, cp, st.invT, strip, width);
+    similarityStrip(zi, cs.rows, st.packed + <usize>i0 * rowBytes, width >> 3, cp, st.invT, strip, width);
     memory.fill(colLoss, 0, (<usize>width) << 2);
     memory.fill(colB, 0, (<usize>width) << 2);
     for (let r = 0; r < cs.rows; r++) {
@@ -488,8 +490,9 @@ export function patchContrastPositives(
       store<f64>(bSum + lj, load<f64>(bSum + lj) + <f64>load<f32>(colB + col));
     }
     if (grad != 0) {
-      accumulateWeighted(strip, cs.rows, width, width, zi, cp, st.dz + <usize>i0 * rowBytes);
-      accumulateWeightedTransposed(strip, cs.rows, width, width, zi, cp, st.dz + <usize>i0 * rowBytes);
+      const gi = groupRow(st.packed, st.np, cp, i0);
+      accumulateWeighted(strip, cs.rows, width, width, gi, st.np, cp, st.dz + <usize>i0 * rowBytes);
+      accumulateWeightedTransposed(strip, cs.rows, width, width, gi, st.np, cp, st.dz + <usize>i0 * rowBytes);
     }
   }
 }
@@ -513,12 +516,12 @@ export function patchContrastNegativeGrad(state: usize, s0: i32, s1: i32, gradSc
   if (width == 0) return;
   const cflnet = st.variant == VARIANT_CFLNET;
   const scale = f32x4.splat(gradScale * st.invT);
-  const zf = st.z + <usize>f0 * rowBytes;
+  const gf = groupRow(st.packed, st.np, cp, f0);
   for (let s = s0; s < s1; s++) {
     const i0 = s * STRIP_ROWS,
       rows = min(STRIP_ROWS, f0 - i0);
     const zi = st.z + <usize>i0 * rowBytes;
-    similarityStrip(zi, rows, st.panels + <usize>f0 * rowBytes, width >> 3, cp, st.invT, strip, width);
+    similarityStrip(zi, rows, st.packed + <usize>f0 * rowBytes, width >> 3, cp, st.invT, strip, width);
     for (let r = 0; r < rows; r++) {
       const i = i0 + r;
       const row = strip + <usize>r * <usize>width * 4;
@@ -540,8 +543,9 @@ export function patchContrastNegativeGrad(state: usize, s0: i32, s1: i32, gradSc
         v128.store(local, v128.and(f32x4.mul(f32x4.add(gI, gJ), scale), lanesIn(j, 0, forged)));
       }
     }
-    accumulateWeighted(strip, rows, width, width, zf, cp, st.dz + <usize>i0 * rowBytes);
-    accumulateWeightedTransposed(strip, rows, width, width, zi, cp, st.dz + <usize>f0 * rowBytes);
+    accumulateWeighted(strip, rows, width, width, gf, st.np, cp, st.dz + <usize>i0 * rowBytes);
+    const gi = groupRow(st.packed, st.np, cp, i0);
+    accumulateWeightedTransposed(strip, rows, width, width, gi, st.np, cp, st.dz + <usize>f0 * rowBytes);
   }
 }
 

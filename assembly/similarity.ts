@@ -5,6 +5,10 @@
 // - panels: a row matrix of `8·P` rows repacked as P panels of `Cp × 8` (panel p holds, for each
 //   channel k, the k-th value of rows 8p..8p+7 side by side), so the micro-kernel reads B with two
 //   contiguous loads per k;
+// - groups: a row matrix of R rows repacked as Cp/8 groups of `R × 8` (group g holds channels
+//   8g..8g+7 of every row, row after row), so the accumulations read their row operand with two
+//   contiguous loads per row, not at the row stride (docs/design.md §2);
+// - packed operand (packOperand): a row matrix's panels, then its groups, in one buffer;
 // - strips: `rows × stride` blocks of similarities or gradient weights, row-major.
 // The micro-kernels are 4 rows × 8 columns: 8 f32x4 accumulators, 4 broadcasts and 2 loads per k.
 
@@ -29,7 +33,7 @@ export function roundUp8(n: i32): i32 {
 }
 
 /** Packs `rows8` rows (a multiple of 8) of a `rows8 × Cp` row matrix into `rows8/8` panels. */
-export function packPanels(src: usize, rows8: i32, cp: i32, dst: usize): void {
+function packPanels(src: usize, rows8: i32, cp: i32, dst: usize): void {
   const rowBytes = (<usize>cp) << 2;
   for (let p = 0; p < rows8; p += 8) {
     const base = src + <usize>p * rowBytes;
@@ -55,6 +59,43 @@ export function packPanels(src: usize, rows8: i32, cp: i32, dst: usize): void {
       }
     }
   }
+}
+
+/** Packs a `rows8 × Cp` row matrix (rows8 a multiple of 8) as groups (see the header). */
+function packGroups(src: usize, rows8: i32, cp: i32, dst: usize): void {
+  const rowBytes = (<usize>cp) << 2,
+    groupBytes = (<usize>rows8) << 5;
+  for (let r = 0; r < rows8; r++) {
+    const row = src + <usize>r * rowBytes,
+      out = dst + ((<usize>r) << 5);
+    for (let g: usize = 0; g < rowBytes >> 5; g++) {
+      v128.store(out + g * groupBytes, v128.load(row + (g << 5)));
+      v128.store(out + g * groupBytes, v128.load(row + (g << 5), 16), 16);
+    }
+  }
+}
+
+/**
+ * The packed forms of a `rows8 × Cp` row matrix into `dst` (2 · rows8 · Cp floats): its panels
+ * (for similarityStrip), then its groups (for the accumulations; `groupsOf` finds them).
+ */
+export function packOperand(src: usize, rows8: i32, cp: i32, dst: usize): void {
+  packPanels(src, rows8, cp, dst);
+  packGroups(src, rows8, cp, groupsOf(dst, rows8, cp));
+}
+
+/** Where the groups of a packed operand of `rows8` rows start. */
+// @ts-ignore: decorator
+@inline
+export function groupsOf(packed: usize, rows8: i32, cp: i32): usize {
+  return packed + ((<usize>rows8 * <usize>cp) << 2);
+}
+
+/** Row `row` of the groups of a `rows8`-row operand (as the accumulations take their operand). */
+// @ts-ignore: decorator
+@inline
+export function groupRow(packed: usize, rows8: i32, cp: i32, row: i32): usize {
+  return groupsOf(packed, rows8, cp) + ((<usize>row) << 5);
 }
 
 /**
@@ -135,17 +176,28 @@ function addInto(out: usize, lo: v128, hi: v128): void {
   v128.store(out, f32x4.add(v128.load(out, 16), hi), 16);
 }
 
-// Rows of B streamed per block by `accumulateWeighted`: 128 rows × Cp floats stay in L2 while
-// every row group of the strip passes over them.
+// Rows of B per block of `accumulateWeighted`: 128 rows × Cp floats stay in L2 while every row
+// group of the strip passes over them. A block is also a unit of the sums (addInto).
 const BLOCK_ROWS = 128;
 
 /**
  * out[i][:] += Σ_j w[i][j] · b[j][:] for i < rows4 (a multiple of 4), j < cols: a weight strip
- * (row stride `stride`) times a row matrix (stride Cp), added into the row matrix `out`.
+ * (row stride `stride`) times rows of a grouped operand (`b`: groupRow of its first row, in an
+ * operand of `groupRows` rows), added into the row matrix `out` (stride Cp).
  */
-export function accumulateWeighted(w: usize, rows4: i32, cols: i32, stride: i32, b: usize, cp: i32, out: usize): void {
+export function accumulateWeighted(
+  w: usize,
+  rows4: i32,
+  cols: i32,
+  stride: i32,
+  b: usize,
+  groupRows: i32,
+  cp: i32,
+  out: usize,
+): void {
   const rowBytes = (<usize>cp) << 2,
-    strideBytes = (<usize>stride) << 2;
+    strideBytes = (<usize>stride) << 2,
+    groupBytes = (<usize>groupRows) << 5;
   for (let j0 = 0; j0 < cols; j0 += BLOCK_ROWS) {
     const j1 = min(cols, j0 + BLOCK_ROWS);
     for (let i = 0; i < rows4; i += 4) {
@@ -166,7 +218,7 @@ export function accumulateWeighted(w: usize, rows4: i32, cols: i32, stride: i32,
           c21 = c00,
           c30 = c00,
           c31 = c00;
-        let bp = b + <usize>j0 * rowBytes + co;
+        let bp = b + (co >> 5) * groupBytes + ((<usize>j0) << 5);
         for (let j = j0; j < j1; j++) {
           const jo = (<usize>j) << 2;
           const b0 = v128.load(bp),
@@ -183,7 +235,7 @@ export function accumulateWeighted(w: usize, rows4: i32, cols: i32, stride: i32,
           x = v128.load32_splat(w3 + jo);
           c30 = madd(x, b0, c30);
           c31 = madd(x, b1, c31);
-          bp += rowBytes;
+          bp += 32;
         }
         addInto(o0 + co, c00, c01);
         addInto(o1 + co, c10, c11);
@@ -196,8 +248,9 @@ export function accumulateWeighted(w: usize, rows4: i32, cols: i32, stride: i32,
 
 /**
  * out[j][:] += Σ_i w[i][j] · a[i][:] for j < cols4 (a multiple of 4), i < rows: the transposed
- * update, which scatters a strip's weights back onto the rows of B. `a` is the strip's own row
- * matrix (rows × Cp), kept in L1 while each group of 4 output rows is finished.
+ * update, which scatters a strip's weights back onto the rows of B. `a` is the strip's own rows in
+ * a grouped operand (groupRow of its first row, in an operand of `groupRows` rows), kept in L1
+ * while each group of 4 output rows is finished; `out` is a row matrix (stride Cp).
  */
 export function accumulateWeightedTransposed(
   w: usize,
@@ -205,11 +258,13 @@ export function accumulateWeightedTransposed(
   cols4: i32,
   stride: i32,
   a: usize,
+  groupRows: i32,
   cp: i32,
   out: usize,
 ): void {
   const rowBytes = (<usize>cp) << 2,
-    strideBytes = (<usize>stride) << 2;
+    strideBytes = (<usize>stride) << 2,
+    groupBytes = (<usize>groupRows) << 5;
   for (let j = 0; j < cols4; j += 4) {
     const o0 = out + <usize>j * rowBytes,
       o1 = o0 + rowBytes,
@@ -225,7 +280,7 @@ export function accumulateWeightedTransposed(
         c21 = c00,
         c30 = c00,
         c31 = c00;
-      let ap = a + co,
+      let ap = a + (co >> 5) * groupBytes,
         wp = wj;
       for (let i = 0; i < rows; i++) {
         const a0 = v128.load(ap),
@@ -243,7 +298,7 @@ export function accumulateWeightedTransposed(
         x = v128.shuffle<f32>(wv, wv, 3, 3, 3, 3);
         c30 = madd(x, a0, c30);
         c31 = madd(x, a1, c31);
-        ap += rowBytes;
+        ap += 32;
         wp += strideBytes;
       }
       addInto(o0 + co, c00, c01);

@@ -23,7 +23,7 @@ const roundUp8 = (n) => (n + 7) & ~7;
 const cp = roundUp8(C);
 const STRIP = k.STRIP_ROWS.value;
 
-const { put, zeros, fill, nceOperands } = arena(k);
+const { put, zeros, fill, nceOperands, packed } = arena(k);
 
 /** One run of `run(setup())`, in ms; `setup` (untimed) makes fresh buffers. */
 function once(setup, run) {
@@ -65,16 +65,20 @@ function report(pass, ms, gemmMs) {
   });
 }
 
+/** Row `row` of the groups of a packed operand of `rows8` rows (assembly/similarity.ts groupRow). */
+const groupRow = (packedPtr, rows8, row) => packedPtr + rows8 * cp * 4 + row * 32;
+
 /**
  * The GEMMs of one strip of a pass: S = A·Bᵀ into `strip` (A: `rows` rows at `a`, B: the panels
  * of its `width` columns), then, with a gradient, G·B and Gᵀ·A into `outA` and `outB` (G: the
- * strip, read as the weights; B as rows at `b`).
+ * strip, read as the weights; B and A as the groups `gb` and `ga`, of operands of `rowsB` and
+ * `rowsA` rows).
  */
-function stripGemms(a, rows, panels, width, strip, grad, b, outA, outB) {
+function stripGemms(a, rows, panels, width, strip, grad, [ga, rowsA], [gb, rowsB], outA, outB) {
   k.similarityStrip(a, rows, panels, width >> 3, cp, 1, strip, width);
   if (!grad) return;
-  k.accumulateWeighted(strip, rows, width, width, b, cp, outA);
-  k.accumulateWeightedTransposed(strip, rows, width, width, a, cp, outB);
+  k.accumulateWeighted(strip, rows, width, width, gb, rowsB, cp, outA);
+  k.accumulateWeightedTransposed(strip, rows, width, width, ga, rowsA, cp, outB);
 }
 
 const image = c.features.subarray(0, C * H * W),
@@ -102,8 +106,7 @@ if (c.loss === 'patch_contrast') {
     f0 = roundUp8(pristine),
     P = pristine,
     F = n - pristine;
-  const panels = k.alloc(np * cp * 4);
-  k.packPanels(z, np, cp, panels);
+  const panels = packed(z, np, cp);
   const mark = k.mark();
   const cflnet = variant === 'cflnet' ? 1 : 0;
   /** A fresh state with the statistics a pass needs (ones: the values do not change the time). */
@@ -127,7 +130,11 @@ if (c.loss === 'patch_contrast') {
     for (let i0 = from; i0 < to; i0 += STRIP) {
       const rows = Math.min(STRIP, to - i0),
         first = c0(i0);
-      stripGemms(row(i0), rows, panel(first), c1 - first, st.strip, grad, row(first), st.g + i0 * cp * 4, st.g);
+      const [ga, gb] = [
+        [groupRow(panels, np, i0), np],
+        [groupRow(panels, np, first), np],
+      ];
+      stripGemms(row(i0), rows, panel(first), c1 - first, st.strip, grad, ga, gb, st.g + i0 * cp * 4, st.g);
     }
   };
   const pass = (label, run, gemms) => report(label, ...bestPair(attach, run, gemms));
@@ -176,10 +183,8 @@ if (c.loss === 'patch_contrast') {
     0,
   );
   const meanExp = variant === 'mean-exp' ? 1 : 0;
-  const panelsU = k.alloc(jp * cp * 4),
-    panelsX = k.alloc(mp * cp * 4);
-  k.packPanels(u, jp, cp, panelsU);
-  k.packPanels(x, mp, cp, panelsX);
+  const panelsU = packed(u, jp, cp),
+    panelsX = packed(x, mp, cp);
   const mark = k.mark();
   const attach = () => {
     k.resetTo(mark);
@@ -192,7 +197,7 @@ if (c.loss === 'patch_contrast') {
     fill(lseMax, jp, -3e38);
     const du = zeros(jp * cp * 4),
       dx = zeros(mp * cp * 4);
-    const state = k.infoNCEAttach(u, meanExp ? panelsU : 0, j, x, panelsX, m, C, 0.1, meanExp, l0, dl0, du, dx);
+    const state = k.infoNCEAttach(u, panelsU, j, panelsX, m, C, 0.1, meanExp, l0, dl0, du, dx);
     const g = zeros(Math.max(jp, mp) * cp * 4);
     return { state, lse, lseMax, lseSum, perQuery, l0, strip: k.alloc(STRIP * Math.max(jp, mp) * 4), g };
   };
@@ -202,12 +207,24 @@ if (c.loss === 'patch_contrast') {
   const queryBlock = (s, grad) => {
     for (let a0 = 0; a0 < jp; a0 += STRIP) {
       const rows = Math.min(STRIP, jp - a0);
-      stripGemms(uRow(a0), rows, panelsU + a0 * cp * 4, jp - a0, s.strip, grad, uRow(a0), s.g, s.g);
+      const ga = [groupRow(panelsU, jp, a0), jp];
+      stripGemms(uRow(a0), rows, panelsU + a0 * cp * 4, jp - a0, s.strip, grad, ga, ga, s.g, s.g);
     }
   };
   const negativeStrips = (s) => {
     for (let a0 = 0; a0 < jp; a0 += STRIP)
-      stripGemms(uRow(a0), Math.min(STRIP, jp - a0), panelsX, mp, s.strip, true, x, s.g, s.g);
+      stripGemms(
+        uRow(a0),
+        Math.min(STRIP, jp - a0),
+        panelsX,
+        mp,
+        s.strip,
+        true,
+        [groupRow(panelsU, jp, a0), jp],
+        [groupRow(panelsX, mp, 0), mp],
+        s.g,
+        s.g,
+      );
   };
   const pass = (label, run, gemms) => report(label, ...bestPair(attach, run, gemms));
   if (meanExp)

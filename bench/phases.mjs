@@ -17,7 +17,8 @@ const r8 = (rows + 7) & ~7,
   cp = (channels + 7) & ~7;
 const a = k.alloc(r8 * cp * 4),
   b = k.alloc(c8 * cp * 4),
-  panels = k.alloc(c8 * cp * 4);
+  panels = k.alloc(2 * c8 * cp * 4),
+  packedA = k.alloc(2 * r8 * cp * 4);
 const strip = k.alloc(STRIP * c8 * 4),
   outA = k.alloc(r8 * cp * 4),
   outB = k.alloc(c8 * cp * 4);
@@ -27,7 +28,11 @@ const fill = (ptr, n) => {
 };
 fill(a, r8 * cp);
 fill(b, c8 * cp);
-k.packPanels(b, c8, cp, panels);
+k.packOperand(b, c8, cp, panels);
+k.packOperand(a, r8, cp, packedA);
+// The accumulations' operands: the groups of B and A (assembly/similarity.ts groupRow).
+const groupsB = panels + c8 * cp * 4,
+  groupsA = packedA + r8 * cp * 4;
 
 /** Best of 5 timings of one full pass over the row strips (other processes may share the CPU). */
 function best(pass) {
@@ -42,8 +47,8 @@ function best(pass) {
 const flops = 2 * r8 * c8 * cp;
 const gflops = (ms) => Number((flops / ms / 1e6).toFixed(1));
 const similarity = best((i0, n) => k.similarityStrip(a + i0 * cp * 4, n, panels, c8 / 8, cp, 1, strip, c8));
-const weighted = best((i0, n) => k.accumulateWeighted(strip, n, c8, c8, b, cp, outA + i0 * cp * 4));
-const transposed = best((i0, n) => k.accumulateWeightedTransposed(strip, n, c8, c8, a + i0 * cp * 4, cp, outB));
+const weighted = best((i0, n) => k.accumulateWeighted(strip, n, c8, c8, groupsB, c8, cp, outA + i0 * cp * 4));
+const transposed = best((i0, n) => k.accumulateWeightedTransposed(strip, n, c8, c8, groupsA + i0 * 32, r8, cp, outB));
 console.log(
   JSON.stringify({
     build,

@@ -21,6 +21,12 @@ export function arena(k) {
       new Uint8Array(k.memory.buffer, ptr, bytes).fill(0);
       return ptr;
     },
+    /** The packed forms (packOperand) of the `rows8 × cp` row matrix at `ptr`: their address. */
+    packed(ptr, rows8, cp) {
+      const out = k.alloc(2 * rows8 * cp * 4);
+      k.packOperand(ptr, rows8, cp, out);
+      return out;
+    },
     /** n floats at `ptr` set to `value`. */
     fill(ptr, n, value) {
       new Float32Array(k.memory.buffer, ptr, n).fill(value);

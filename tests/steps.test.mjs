@@ -12,7 +12,7 @@ import { blobMask, gaussian } from './helpers/engine.mjs';
 const bytes = readFileSync(new URL('../build/kernels.simd.wasm', import.meta.url));
 const k = (await WebAssembly.instantiate(bytes, {})).instance.exports;
 
-const { put, zeros, f32, nceOperands } = arena(k);
+const { put, zeros, f32, nceOperands, packed } = arena(k);
 
 /** Ranges [s0, s1) covering [0, strips): all at once, one strip per call, or random cuts. */
 function groupings(strips, seed) {
@@ -42,12 +42,11 @@ function patchContrast({ features, mask, c, h, w, p, variant }, group) {
     norms = k.alloc(most * 8);
   const pristine = k.patchContrastPool(fPtr, mPtr, c, h, w, p, labels, rowOf, z, norms);
   const np = k.patchContrastRows(n, pristine);
-  const panels = k.alloc(np * cp * 4);
-  k.packPanels(z, np, cp, panels);
+  const zPacked = packed(z, np, cp);
   const [cmax, statA, statB, invP] = [0, 1, 2, 3].map(() => zeros(np * 4));
   const dz = zeros(np * cp * 4),
     sums = zeros(np * 16);
-  const state = k.patchContrastAttach(z, panels, n, c, pristine, variant, 0.1, cmax, statA, statB, invP, dz);
+  const state = k.patchContrastAttach(z, zPacked, n, c, pristine, variant, 0.1, cmax, statA, statB, invP, dz);
   if (variant === 1) for (const [s0, s1] of group(k.patchContrastStrips(np))) k.patchContrastColumnMax(state, s0, s1);
   const classStrips = k.patchContrastClassStrips(n, pristine);
   const forged = n - pristine,
@@ -91,14 +90,12 @@ function infoNCE({ features, mask, c, hw, positive }, ranges) {
     lseMax = k.alloc(jp * 4);
   new Float32Array(k.memory.buffer, lseMax, jp).fill(-3e38);
   if (positive === 0) k.infoNCEMeanLogit(u, j, c, 0.1, sumU, l0, positives);
-  const panelsU = positive === 1 ? k.alloc(jp * cp * 4) : 0,
-    panelsX = k.alloc(mp * cp * 4);
-  if (positive === 1) k.packPanels(u, jp, cp, panelsU);
-  k.packPanels(xs, mp, cp, panelsX);
+  const packedU = packed(u, jp, cp),
+    packedX = packed(xs, mp, cp);
   const du = zeros(jp * cp * 4),
     dx = zeros(mp * cp * 4),
     grad = zeros(features.length * 4);
-  const state = k.infoNCEAttach(u, panelsU, j, xs, panelsX, m, c, 0.1, positive, l0, dl0, du, dx);
+  const state = k.infoNCEAttach(u, packedU, j, packedX, m, c, 0.1, positive, l0, dl0, du, dx);
   if (positive === 1) {
     for (const [s0, s1] of ranges) k.infoNCEQueryLse(state, s0, s1, lseMax, lseSum);
     // One range set: the merged LSE is max + ln(sum), as src/runtime/image.ts computes it.

@@ -8,7 +8,7 @@ export interface Kernels {
   resetTo(end: number): void;
   findNonFinite(ptr: number, n: number): number;
   addF32(dst: number, src: number, n: number): void;
-  packPanels(src: number, rows8: number, cp: number, dst: number): void;
+  packOperand(src: number, rows8: number, cp: number, dst: number): void;
   similarityStrip(
     a: number,
     rows4: number,
@@ -19,13 +19,23 @@ export interface Kernels {
     strip: number,
     stride: number,
   ): void;
-  accumulateWeighted(w: number, rows4: number, cols: number, stride: number, b: number, cp: number, out: number): void;
+  accumulateWeighted(
+    w: number,
+    rows4: number,
+    cols: number,
+    stride: number,
+    b: number,
+    groupRows: number,
+    cp: number,
+    out: number,
+  ): void;
   accumulateWeightedTransposed(
     w: number,
     rows: number,
     cols4: number,
     stride: number,
     a: number,
+    groupRows: number,
     cp: number,
     out: number,
   ): void;
@@ -86,7 +96,7 @@ export interface Kernels {
   ): number;
   patchContrastAttach(
     z: number,
-    panels: number,
+    packed: number,
     n: number,
     c: number,
     pristine: number,
@@ -146,10 +156,9 @@ export interface Kernels {
   ): void;
   infoNCEAttach(
     u: number,
-    panelsU: number,
+    packedU: number,
     j: number,
-    x: number,
-    panelsX: number,
+    packedX: number,
     m: number,
     c: number,
     temperature: number,

@@ -2,8 +2,8 @@
 // a worker runs them). A task's inputs come with it and are copied into the instance's arena, its
 // outputs are fresh arrays, and the arena is freed when it ends, so any instance can run any task
 // and the same task gives the same bits everywhere (docs/design.md §9). One exception saves the
-// copies: the parts of a similarity pass share their operands (Z, or U and X) and the panels packed
-// from them, which stay pinned in the arena (Workspace.pin) while the instance runs parts of the
+// copies: the parts of a similarity pass share their operands (Z, or U and X) and their packed
+// forms, which stay pinned in the arena (Workspace.pin) while the instance runs parts of the
 // same image; a part sent to an instance that holds them comes without them (pool.ts).
 // `taskSteps` runs a task as a generator of work units, one per step (docs/design.md §8).
 
@@ -267,11 +267,11 @@ function* patchPart(k: Kernels, ws: Workspace, t: PatchPartTask): Generator<numb
   const layout = patchLayout(t.n, t.pristine);
   const np = layout.np,
     cp = roundUp8(t.c);
-  const [z, panels] = ws.pin(t.image, () => {
+  const [z, packed] = ws.pin(t.image, () => {
     const z = ws.put(t.z ?? missing('Z')),
-      panels = ws.alloc(np * cp * 4);
-    k.packPanels(z, np, cp, panels);
-    return [z, panels];
+      packed = ws.alloc(2 * np * cp * 4);
+    k.packOperand(z, np, cp, packed);
+    return [z, packed];
   });
   // Buffers a pass reads are copied in; those it writes start at zero.
   const vector = (values?: Float32Array) => (values ? ws.put(values) : ws.allocZeroed(np * 4));
@@ -289,7 +289,7 @@ function* patchPart(k: Kernels, ws: Workspace, t: PatchPartTask): Generator<numb
   if (colMax) ws.f32(colMax, forgedRows + 4).fill(-3e38);
   const state = k.patchContrastAttach(
     z,
-    panels,
+    packed,
     t.n,
     t.c,
     t.pristine,
@@ -389,15 +389,14 @@ function* ncePart(k: Kernels, ws: Workspace, t: NcePartTask): Generator<number, 
   const jp = roundUp8(t.j),
     mp = roundUp8(t.m),
     cp = roundUp8(t.c);
-  const meanExp = t.positive === 1;
-  const [u, x, panelsU, panelsX] = ws.pin(t.image, () => {
+  const [u, packedU, packedX] = ws.pin(t.image, () => {
     const u = ws.put(t.u ?? missing('U')),
       x = ws.put(t.x ?? missing('X'));
-    const panelsU = meanExp ? ws.alloc(jp * cp * 4) : 0,
-      panelsX = ws.alloc(mp * cp * 4);
-    if (meanExp) k.packPanels(u, jp, cp, panelsU);
-    k.packPanels(x, mp, cp, panelsX);
-    return [u, x, panelsU, panelsX];
+    const packedU = ws.alloc(2 * jp * cp * 4),
+      packedX = ws.alloc(2 * mp * cp * 4);
+    k.packOperand(u, jp, cp, packedU);
+    k.packOperand(x, mp, cp, packedX);
+    return [u, packedU, packedX];
   });
   // Buffers a pass reads are copied in; those it writes start at zero.
   const vector = (values?: Float32Array) => (values ? ws.put(values) : ws.allocZeroed(jp * 4));
@@ -411,7 +410,7 @@ function* ncePart(k: Kernels, ws: Workspace, t: NcePartTask): Generator<number, 
   const lseMax = t.stage === 'queryLse' ? ws.alloc(jp * 4) : 0,
     lseSum = t.stage === 'queryLse' ? ws.allocZeroed(jp * 4) : 0;
   if (lseMax) ws.f32(lseMax, jp).fill(-3e38);
-  const state = k.infoNCEAttach(u, panelsU, t.j, x, panelsX, t.m, t.c, t.temperature, t.positive, l0, dl0, du, dx);
+  const state = k.infoNCEAttach(u, packedU, t.j, packedX, t.m, t.c, t.temperature, t.positive, l0, dl0, du, dx);
   for (const step of t.steps) {
     if (step.stage === 'queryLse') k.infoNCEQueryLse(state, step.s0, step.s1, lseMax, lseSum);
     else if (step.stage === 'strips') k.infoNCEStrips(state, step.s0, step.s1, t.gradScale, perQuery, t.grad ? 1 : 0);
