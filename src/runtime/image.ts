@@ -252,7 +252,6 @@ async function runNceImage(
   const j = job.queries.length,
     m = job.negatives.length;
   const jp = roundUp8(j),
-    mp = roundUp8(m),
     cp = roundUp8(c);
   const passes = planParts(job);
   // The index lists are copied, not moved: the call's result reads them again.
@@ -329,15 +328,18 @@ async function runNceImage(
     recycle(g.spare);
     return result;
   }
-  // dU: the negatives' parts (their own rows), then the query block's, each in part order.
-  const du = new Float32Array(jp * cp),
-    dx = new Float32Array(mp * cp);
+  // dU: the negatives' parts (their own rows: placed), then the query block's (summed), each in
+  // part order. dX: the first part's, then the others' summed into it.
+  const du = new Float32Array(jp * cp);
+  let dx: Float32Array | undefined;
   for (const part of negatives) {
     const r = (await part) as NcePartResult;
-    add(du, r.du as Float32Array, r.row0 * cp);
-    add(dx, r.dx as Float32Array, 0);
+    du.set(r.du as Float32Array, r.row0 * cp);
+    if (dx) add(dx, r.dx as Float32Array, 0);
+    else [dx, r.dx] = [r.dx as Float32Array, undefined];
     done(r);
   }
+  if (!dx) throw new Error('forgery-losses: internal error: an infoNCE image without a part');
   for (const part of runPass('queryGrad', { lse, dl0 })) {
     const r = (await part) as NcePartResult;
     add(du, r.du as Float32Array, r.row0 * cp);
