@@ -116,6 +116,34 @@ test('the module and the planner agree on the strip height', () => {
   assert.equal(k.STRIP_ROWS.value, testing.STRIP_ROWS);
 });
 
+test('packOperand writes the panels, then the groups, and nothing past them', () => {
+  for (const [rows8, cp] of [
+    [8, 8],
+    [40, 24],
+    [16, 256],
+  ]) {
+    k.reset();
+    const src = put(Float32Array.from({ length: rows8 * cp }, (_, i) => i + 1));
+    const out = k.alloc(2 * rows8 * cp * 4 + 64);
+    new Float32Array(k.memory.buffer, out, 2 * rows8 * cp + 16).fill(-7);
+    k.packOperand(src, rows8, cp, out);
+    const all = f32(out, 2 * rows8 * cp + 16);
+    const value = (r, ch) => r * cp + ch + 1;
+    for (let r = 0; r < rows8; r++)
+      for (let ch = 0; ch < cp; ch++) {
+        // Panel of 8 rows: channel by channel, its rows side by side; group of 8 channels: row by row.
+        const panel = (r >> 3) * 8 * cp + ch * 8 + (r & 7);
+        const group = rows8 * cp + (ch >> 3) * rows8 * 8 + r * 8 + (ch & 7);
+        assert.equal(all[panel], value(r, ch), `panel: row ${r}, channel ${ch} (${rows8} × ${cp})`);
+        assert.equal(all[group], value(r, ch), `group: row ${r}, channel ${ch} (${rows8} × ${cp})`);
+      }
+    assert.ok(
+      all.subarray(2 * rows8 * cp).every((v) => v === -7),
+      `${rows8} × ${cp}: written past the packed forms`,
+    );
+  }
+});
+
 test('patchContrast: any grouping of the strips gives the same bits (exact and cflnet)', () => {
   const [c, h, w, p] = [12, 40, 36, 2]; // 360 patches: several strips per class, partial ones
   const inputs = { features: gaussian(c * h * w, 3), mask: blobMask(1, h, w, 4), c, h, w, p };
