@@ -56,6 +56,8 @@ const slowRuns = (name) => (name === 'pc' || name === 'pc1' ? 1 : 3);
 const distSnapshot = mkdtempSync(join(tmpdir(), 'fl-bench-dist-'));
 const distBuilt = statSync(here('../dist/index.js')).mtime;
 cpSync(here('../dist'), join(distSnapshot, 'dist'), { recursive: true });
+// The test entry too (bench/timeline.mjs): beside the copy, it runs the copy's dist/worker.js.
+cpSync(here('../build/testing.js'), join(distSnapshot, 'build', 'testing.js'));
 process.env.FL_BENCH_DIST = join(distSnapshot, 'dist'); // read by every child and by support/cases.mjs
 process.on('exit', () => rmSync(distSnapshot, { recursive: true, force: true }));
 const { makeCase, writeCaseBinaries } = await import('../support/cases.mjs');
@@ -139,6 +141,20 @@ for (const node of nodes) {
       if (!args.case.split(',').includes(name)) continue;
       for (const p of json(node.path, [...flags, here('passes.mjs'), name, variant, kernels, ...small]))
         passes.push({ node: node.version, ...p });
+    }
+  }
+}
+
+// Where a 2-thread call's time goes (bench/timeline.mjs: its tasks as the workers run them), per
+// Node and build.
+const TIMELINE_CASES = [['pc1', 'exact'], ['pc1', 'cflnet'], ['nce', 'mean-logit'], ...PASS_CASES.slice(2)];
+const timelines = [];
+for (const node of nodes) {
+  for (const { build, flags } of node.builds) {
+    for (const [name, variant] of TIMELINE_CASES) {
+      if (!args.case.split(',').includes(name)) continue;
+      const [t] = json(node.path, [...flags, here('timeline.mjs'), name, variant, build, '2', ...small]);
+      timelines.push({ node: node.version, ...t });
     }
   }
 }
@@ -349,6 +365,18 @@ const passLines = [
       `| ${p.case} | ${p.variant} | ${p.node} | ${p.build} | ${p.pass} | ${p.ms} ms | ${p.gemm_ms ? `${p.gemm_ms} ms` : '–'} | ${p.outside == null ? '–' : `${Math.round(100 * p.outside)} %`} |`,
   ),
 ];
+const timelineLines = [
+  "| case | variant | Node | build | call | taking the inputs | every worker busy | some idle | none busy | results | workers' time by task |",
+  '|---|---|---|---|---|---|---|---|---|---|---|',
+  ...timelines.map(
+    (t) =>
+      `| ${t.case} | ${t.variant} | ${t.node} | ${t.build} | ${t.call_ms} ms | ${t.input_ms} ms | ${t.all_ms} ms | ${t.some_ms} ms | ${t.none_ms} ms | ${t.output_ms} ms | ${Object.entries(
+        t.work_ms,
+      )
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')} |`,
+  ),
+];
 const peakLine = [...peakGflops].map(([key, g]) => `${key} ${g} GFLOP/s`).join(', ');
 
 /** The CPU as /proc/cpuinfo names it ("model name"), else as Node does. */
@@ -424,6 +452,12 @@ const out = alignTables(
     'accumulations the pass calls, at the same shapes, timed alternately with the pass in the same process):',
     '',
     ...passLines,
+    '',
+    "Where a 2-thread call's time goes (median of 5 calls; a worker is busy from the moment a task is handed to it",
+    'until its reply arrives; "some idle": a stage that runs on one worker, or a pass\'s last part; "results": the',
+    "gradient copied into gradInto and the results assembled; workers' time in ms):",
+    '',
+    ...timelineLines,
     '',
     `Losses agree within 1e-4 relative: ${disagreements === 0 ? 'yes' : `no (${disagreements} rows differ)`}.`,
     torchVersion ? '' : 'PyTorch rows: not run (install with `apt-get install python3-torch libopenblas0-pthread`).',

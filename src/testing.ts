@@ -72,6 +72,53 @@ export function crashWorkerOnNextJob(engine: Engine): void {
   };
 }
 
+/** One task handed to a worker: which worker, what it ran, and when (performance.now(), ms). */
+export interface TaskRecord {
+  worker: number;
+  kind: string;
+  stage?: string;
+  posted: number;
+  /** When its reply (result, error or abort) reached the calling thread. */
+  answered?: number;
+}
+
+/**
+ * Records every task the engine's workers are handed from now on, into the returned array
+ * (bench/timeline.mjs; an engine without workers records nothing).
+ */
+export function traceTasks(engine: Engine): TaskRecord[] {
+  const records: TaskRecord[] = [];
+  const pool = internals(engine).ctx.executor;
+  if (!(pool instanceof WorkerPool)) return records;
+  type Task = { kind: string; stage?: string };
+  const inside = pool as unknown as {
+    slots: { port: { post: (message: { type?: string; task?: Task }, transfer?: ArrayBuffer[]) => void } }[];
+    finish(slot: unknown, data: { type: string }): void;
+  };
+  const open = new Map<unknown, TaskRecord>();
+  inside.slots.forEach((slot, worker) => {
+    const post = slot.port.post.bind(slot.port);
+    slot.port.post = (message, transfer) => {
+      if (message.type === 'task' && message.task) {
+        const record = { worker, kind: message.task.kind, stage: message.task.stage, posted: performance.now() };
+        records.push(record);
+        open.set(slot, record);
+      }
+      post(message, transfer);
+    };
+  });
+  const finish = inside.finish.bind(pool);
+  inside.finish = (slot, data) => {
+    const record = open.get(slot);
+    if (record && data.type !== 'progress' && data.type !== 'ready') {
+      record.answered = performance.now();
+      open.delete(slot);
+    }
+    finish(slot, data);
+  };
+  return records;
+}
+
 /** Destroys the engine's WebGPU device, as a GPU reset would (no-op without one). */
 export function loseWebGpuDevice(engine: Engine): void {
   const runtime = internals(engine).gpu?.runtime as unknown as
