@@ -68,10 +68,10 @@ function stripsOf(rows: i32): i32 {
 /**
  * Bytes of the per-image buffers besides the features and mask, for n patches of c channels
  * (before the arena's per-buffer rounding), in the largest stage, for any class split (N_p ≤
- * roundUp8(n) + 8): a strip range holds Z, its packed forms (two matrices) and dZ (N_p × C_p float32 each), one strip
- * of similarities, and per row the column maxima, three statistics, two column sums (float32) and
- * two row sums (float64): 36 per row; the row maps take 8 per patch. The wrappers' memory
- * estimates read it, so the formula lives beside the allocations.
+ * roundUp8(n) + 8): a strip range holds Z, its packed forms (two matrices) and dZ (N_p × C_p
+ * float32 each), one strip of similarities, and per row the column maxima, three statistics, two
+ * column sums (float32) and two row sums (float64): 36 per row; the row maps take 8 per patch. The
+ * wrappers' memory estimates read it, so the formula lives beside the allocations.
  */
 export function patchContrastKernelBytes(n: i32, c: i32): f64 {
   const np = <f64>(roundUp8(n) + 8),
@@ -149,13 +149,14 @@ export function patchContrastPool(
 
 /**
  * The state of the passes over Z (n rows of c channels, `pristine` of them pristine, laid out as
- * patchContrastPool wrote it) and its packed forms (`packed`: packOperand). The caller owns and initializes the
- * other buffers (patchContrastRows float32 each): `cmax` (zeros before patchContrastColumnMax; the
- * column maxima after), `statA` and `invP` (written by patchContrastNegatives), `statB` (b = the
- * merged positives' b-sums × 1/|P|, before patchContrastNegativeGrad) and `dz` (N_p × C_p, zeros;
- * 0 without a gradient). Each pass runs over any consecutive ranges of its strips, anywhere, in
- * this order: cflnet's patchContrastColumnMax, patchContrastNegatives, patchContrastPositives,
- * then with a gradient patchContrastNegativeGrad and patchContrastBackward.
+ * patchContrastPool wrote it) and its packed forms (`packed`: packOperand). The caller owns and
+ * initializes the other buffers (patchContrastRows float32 each): `cmax` (zeros before
+ * patchContrastColumnMax; the column maxima after), `statA` and `invP` (written by
+ * patchContrastNegatives), `statB` (b = the merged positives' b-sums × 1/|P|, before
+ * patchContrastNegativeGrad) and `dz` (N_p × C_p, zeros; 0 without a gradient). Each pass runs
+ * over any consecutive ranges of its strips, anywhere, in this order: cflnet's
+ * patchContrastColumnMax, patchContrastNegatives, patchContrastPositives, then with a gradient
+ * patchContrastNegativeGrad and patchContrastBackward.
  */
 export function patchContrastAttach(
   z: usize,
