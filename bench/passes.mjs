@@ -106,7 +106,7 @@ if (c.loss === 'patch_contrast') {
     f0 = roundUp8(pristine),
     P = pristine,
     F = n - pristine;
-  const panels = packed(z, np, cp);
+  const packedZ = packed(z, np, cp);
   const mark = k.mark();
   const cflnet = variant === 'cflnet' ? 1 : 0;
   /** A fresh state with the statistics a pass needs (ones: the values do not change the time). */
@@ -120,19 +120,19 @@ if (c.loss === 'patch_contrast') {
       colMax = k.alloc(np * 4),
       colSum = zeros(np * 4);
     fill(colMax, np, -3e38);
-    const state = k.patchContrastAttach(z, panels, n, C, pristine, cflnet, 0.1, cmax, statA, statB, invP, dz);
+    const state = k.patchContrastAttach(z, packedZ, n, C, pristine, cflnet, 0.1, cmax, statA, statB, invP, dz);
     return { state, sums, colMax, colSum, np, strip: k.alloc(STRIP * np * 4), g: zeros(np * cp * 4) };
   };
   const row = (i) => z + i * cp * 4,
-    panel = (i) => panels + i * cp * 4;
+    panel = (i) => packedZ + i * cp * 4; // the panels start the packed form
   /** The GEMMs of strips of STRIP rows from `from` to `to`, against columns [c0(i0), c1). */
   const strips = (st, from, to, c0, c1, grad) => {
     for (let i0 = from; i0 < to; i0 += STRIP) {
       const rows = Math.min(STRIP, to - i0),
         first = c0(i0);
       const [ga, gb] = [
-        [groupRow(panels, np, i0), np],
-        [groupRow(panels, np, first), np],
+        [groupRow(packedZ, np, i0), np],
+        [groupRow(packedZ, np, first), np],
       ];
       stripGemms(row(i0), rows, panel(first), c1 - first, st.strip, grad, ga, gb, st.g + i0 * cp * 4, st.g);
     }
@@ -183,8 +183,8 @@ if (c.loss === 'patch_contrast') {
     0,
   );
   const meanExp = variant === 'mean-exp' ? 1 : 0;
-  const panelsU = packed(u, jp, cp),
-    panelsX = packed(x, mp, cp);
+  const packedU = packed(u, jp, cp),
+    packedX = packed(x, mp, cp);
   const mark = k.mark();
   const attach = () => {
     k.resetTo(mark);
@@ -197,7 +197,7 @@ if (c.loss === 'patch_contrast') {
     fill(lseMax, jp, -3e38);
     const du = zeros(jp * cp * 4),
       dx = zeros(mp * cp * 4);
-    const state = k.infoNCEAttach(u, panelsU, j, panelsX, m, C, 0.1, meanExp, l0, dl0, du, dx);
+    const state = k.infoNCEAttach(u, packedU, j, packedX, m, C, 0.1, meanExp, l0, dl0, du, dx);
     const g = zeros(Math.max(jp, mp) * cp * 4);
     return { state, lse, lseMax, lseSum, perQuery, l0, strip: k.alloc(STRIP * Math.max(jp, mp) * 4), g };
   };
@@ -207,8 +207,8 @@ if (c.loss === 'patch_contrast') {
   const queryBlock = (s, grad) => {
     for (let a0 = 0; a0 < jp; a0 += STRIP) {
       const rows = Math.min(STRIP, jp - a0);
-      const ga = [groupRow(panelsU, jp, a0), jp];
-      stripGemms(uRow(a0), rows, panelsU + a0 * cp * 4, jp - a0, s.strip, grad, ga, ga, s.g, s.g);
+      const ga = [groupRow(packedU, jp, a0), jp];
+      stripGemms(uRow(a0), rows, packedU + a0 * cp * 4, jp - a0, s.strip, grad, ga, ga, s.g, s.g);
     }
   };
   const negativeStrips = (s) => {
@@ -216,12 +216,12 @@ if (c.loss === 'patch_contrast') {
       stripGemms(
         uRow(a0),
         Math.min(STRIP, jp - a0),
-        panelsX,
+        packedX,
         mp,
         s.strip,
         true,
-        [groupRow(panelsU, jp, a0), jp],
-        [groupRow(panelsX, mp, 0), mp],
+        [groupRow(packedU, jp, a0), jp],
+        [groupRow(packedX, mp, 0), mp],
         s.g,
         s.g,
       );
