@@ -147,7 +147,13 @@ for (const node of nodes) {
 
 // Where a 2-thread call's time goes (bench/timeline.mjs: its tasks as the workers run them), per
 // Node and build.
-const TIMELINE_CASES = [['pc1', 'exact'], ['pc1', 'cflnet'], ['nce', 'mean-logit'], ...PASS_CASES.slice(2)];
+const TIMELINE_CASES = [
+  ['pc1', 'exact'],
+  ['pc1', 'cflnet'],
+  ['nce', 'mean-logit'],
+  ['nce-full', 'mean-logit'],
+  ['nce-full', 'mean-exp'],
+];
 const timelines = [];
 for (const node of nodes) {
   for (const { build, flags } of node.builds) {

@@ -9,7 +9,7 @@
 //   node [--experimental-wasm-relaxed-simd] bench/passes.mjs <pc1|nce-full> <variant> <simd|relaxed>
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { arena } from '../support/arena.mjs';
+import { arena, groupRow } from '../support/arena.mjs';
 import { makeCase } from '../support/cases.mjs';
 
 const [name, variant, build = 'simd'] = process.argv.slice(2);
@@ -64,9 +64,6 @@ function report(pass, ms, gemmMs) {
     outside: gemmMs ? Number((1 - gemmMs / ms).toFixed(2)) : null,
   });
 }
-
-/** Row `row` of the groups of a packed operand of `rows8` rows (assembly/similarity.ts groupRow). */
-const groupRow = (packedPtr, rows8, row) => packedPtr + rows8 * cp * 4 + row * 32;
 
 /**
  * The GEMMs of one strip of a pass: S = A·Bᵀ into `strip` (A: `rows` rows at `a`, B: the panels
@@ -131,8 +128,8 @@ if (c.loss === 'patch_contrast') {
       const rows = Math.min(STRIP, to - i0),
         first = c0(i0);
       const [ga, gb] = [
-        [groupRow(packedZ, np, i0), np],
-        [groupRow(packedZ, np, first), np],
+        [groupRow(packedZ, np, cp, i0), np],
+        [groupRow(packedZ, np, cp, first), np],
       ];
       stripGemms(row(i0), rows, panel(first), c1 - first, st.strip, grad, ga, gb, st.g + i0 * cp * 4, st.g);
     }
@@ -207,7 +204,7 @@ if (c.loss === 'patch_contrast') {
   const queryBlock = (s, grad) => {
     for (let a0 = 0; a0 < jp; a0 += STRIP) {
       const rows = Math.min(STRIP, jp - a0);
-      const ga = [groupRow(packedU, jp, a0), jp];
+      const ga = [groupRow(packedU, jp, cp, a0), jp];
       stripGemms(uRow(a0), rows, packedU + a0 * cp * 4, jp - a0, s.strip, grad, ga, ga, s.g, s.g);
     }
   };
@@ -220,8 +217,8 @@ if (c.loss === 'patch_contrast') {
         mp,
         s.strip,
         true,
-        [groupRow(packedU, jp, a0), jp],
-        [groupRow(packedX, mp, 0), mp],
+        [groupRow(packedU, jp, cp, a0), jp],
+        [groupRow(packedX, mp, cp, 0), mp],
         s.g,
         s.g,
       );

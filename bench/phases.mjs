@@ -5,6 +5,7 @@
 //   node [--experimental-wasm-relaxed-simd] bench/phases.mjs <rows> <cols> <channels> <simd|relaxed>
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { groupRow } from '../support/arena.mjs';
 
 const [rows, cols, channels, build = 'simd'] = process.argv.slice(2).map((v, i) => (i < 3 ? Number(v) : v));
 const STRIP = 32;
@@ -30,9 +31,9 @@ fill(a, r8 * cp);
 fill(b, c8 * cp);
 k.packOperand(b, c8, cp, panels);
 k.packOperand(a, r8, cp, packedA);
-// The accumulations' operands: the groups of B and A (assembly/similarity.ts groupRow).
-const groupsB = panels + c8 * cp * 4,
-  groupsA = packedA + r8 * cp * 4;
+// The accumulations' operands: the groups of B and A.
+const groupsB = groupRow(panels, c8, cp, 0),
+  groupsA = groupRow(packedA, r8, cp, 0);
 
 /** Best of 5 timings of one full pass over the row strips (other processes may share the CPU). */
 function best(pass) {

@@ -3,6 +3,12 @@
 
 const roundUp8 = (n) => (n + 7) & ~7;
 
+/**
+ * Row `row` of the groups of a packed operand of `rows8` rows of cp channels, as the accumulations
+ * take it (assembly/similarity.ts groupRow): the groups follow the panels.
+ */
+export const groupRow = (packedPtr, rows8, cp, row) => packedPtr + rows8 * cp * 4 + row * 32;
+
 /** Helpers over the exports `k` of an instantiated kernel module. */
 export function arena(k) {
   /** Copies a typed array in, byte for byte; returns its address. */
