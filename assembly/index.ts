@@ -9,16 +9,21 @@ export { crossEntropyIndex, crossEntropyProbs } from './cross_entropy';
 export {
   patchContrastAttach,
   patchContrastBackward,
+  patchContrastBackwardRows,
   patchContrastClassStrips,
   patchContrastColumnMax,
   patchContrastKernelBytes,
+  patchContrastLayout,
   patchContrastNegativeGrad,
   patchContrastNegatives,
+  patchContrastNormalize,
   patchContrastPool,
+  patchContrastPoolChannels,
   patchContrastPositives,
   patchContrastPristineStrips,
   patchContrastRows,
   patchContrastStrips,
+  patchContrastUnpoolChannels,
 } from './patch_contrast';
 export {
   infoNCEAttach,

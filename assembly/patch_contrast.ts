@@ -131,20 +131,50 @@ export function patchContrastPool(
 ): i32 {
   const n = (h / p) * (w / p),
     cp = roundUp8(c);
+  const pristine = patchContrastLayout(mask, h, w, p, labelsOut, rowOfOut);
+  const np = patchContrastRows(n, pristine);
+  memory.fill(zOut, 0, <usize>np * ((<usize>cp) << 2));
+  patchContrastPoolChannels(features, 0, c, c, h, w, p, rowOfOut, zOut);
+  patchContrastNormalize(zOut, np, c, normsOut);
+  return pristine;
+}
+
+/**
+ * patchContrastPool in steps, for features that arrive a few channels at a time: the labels and
+ * the row map first (returns P); then channels [c0, c0 + count) of C, `features` holding just them
+ * (count × H × W), pooled into their columns of Z (zeroed by the caller, patchContrastRows rows);
+ * then every row normalized. The same bits as patchContrastPool.
+ */
+export function patchContrastLayout(mask: usize, h: i32, w: i32, p: i32, labelsOut: usize, rowOfOut: usize): i32 {
+  const n = (h / p) * (w / p);
   patchLabels(mask, h, w, p, labelsOut);
   let pristine = 0;
   for (let k = 0; k < n; k++) if (load<u8>(labelsOut + <usize>k) == 0) pristine++;
-  const np = patchContrastRows(n, pristine);
   let nextPristine = 0,
     nextForged = roundUp8(pristine);
   for (let k = 0; k < n; k++) {
     const row = load<u8>(labelsOut + <usize>k) == 0 ? nextPristine++ : nextForged++;
     store<i32>(rowOfOut + ((<usize>k) << 2), row);
   }
-  memory.fill(zOut, 0, <usize>np * ((<usize>cp) << 2));
-  avgPoolRows(features, c, h, w, p, cp, rowOfOut, zOut);
-  normalizeRows(zOut, np, cp, zOut, normsOut);
   return pristine;
+}
+
+export function patchContrastPoolChannels(
+  features: usize,
+  c0: i32,
+  count: i32,
+  c: i32,
+  h: i32,
+  w: i32,
+  p: i32,
+  rowOf: usize,
+  z: usize,
+): void {
+  avgPoolRows(features, count, h, w, p, roundUp8(c), rowOf, z + ((<usize>c0) << 2));
+}
+
+export function patchContrastNormalize(z: usize, rows: i32, c: i32, normsOut: usize): void {
+  normalizeRows(z, rows, roundUp8(c), z, normsOut);
 }
 
 /**
@@ -567,7 +597,29 @@ export function patchContrastBackward(
   p: i32,
   grad: usize,
 ): void {
-  const cp = roundUp8(c);
-  normalizeRowsBackward(z, dz, rows, cp, norms, dz);
-  avgPoolRowsBackward(dz, c, h, w, p, cp, rowOf, grad);
+  patchContrastBackwardRows(z, dz, norms, rows, c);
+  patchContrastUnpoolChannels(dz, 0, c, c, h, w, p, rowOf, grad);
+}
+
+/**
+ * patchContrastBackward in steps, for a gradient taken a few channels at a time: dZ through the
+ * normalization (in place) first; then channels [c0, c0 + count) of the gradient to `grad`, which
+ * holds just them (count × H × W). The same bits as patchContrastBackward.
+ */
+export function patchContrastBackwardRows(z: usize, dz: usize, norms: usize, rows: i32, c: i32): void {
+  normalizeRowsBackward(z, dz, rows, roundUp8(c), norms, dz);
+}
+
+export function patchContrastUnpoolChannels(
+  dz: usize,
+  c0: i32,
+  count: i32,
+  c: i32,
+  h: i32,
+  w: i32,
+  p: i32,
+  rowOf: usize,
+  grad: usize,
+): void {
+  avgPoolRowsBackward(dz + ((<usize>c0) << 2), count, h, w, p, roundUp8(c), rowOf, grad);
 }

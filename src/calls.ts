@@ -83,8 +83,11 @@ function jobCall<J extends ImageJob[], R>(
   return call;
 }
 
-/** `finite` checks the float inputs that the kernels do not check as they go (all but crossEntropy's). */
-export function prepareCall(loss: LossName, options: unknown, finite: FiniteCheck): PreparedCall {
+/**
+ * `finite` checks the float inputs that the kernels do not check as they go (all but crossEntropy's);
+ * `share`: patchContrast's features copies go to shared memory (a worker pool splits its images).
+ */
+export function prepareCall(loss: LossName, options: unknown, finite: FiniteCheck, share = false): PreparedCall {
   switch (loss) {
     case 'crossEntropy': {
       const o = checkOptions(options, 'crossEntropy', CROSS_ENTROPY_OPTIONS);
@@ -101,7 +104,7 @@ export function prepareCall(loss: LossName, options: unknown, finite: FiniteChec
       return make(p);
     }
     case 'patchContrast': {
-      const p = parsePatchContrast(options, finite);
+      const p = parsePatchContrast(options, finite, share);
       const o = options as Record<string, unknown>;
       return jobCall(
         o,
@@ -126,7 +129,7 @@ export function prepareCall(loss: LossName, options: unknown, finite: FiniteChec
       );
     }
     case 'cflObjective': {
-      const p = prepareCflObjective(options, finite);
+      const p = prepareCflObjective(options, finite, share);
       return jobCall(
         options as Record<string, unknown>,
         loss,

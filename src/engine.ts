@@ -11,7 +11,7 @@ import { instantiateKernels } from './runtime/kernels.js';
 import { LazyPoolExecutor } from './runtime/lazy-pool.js';
 import { WorkerPool } from './runtime/pool.js';
 import { probeFeatures } from './runtime/probe.js';
-import { releaseCopies } from './runtime/recycle.js';
+import { canShare, releaseCopies } from './runtime/recycle.js';
 import type { KernelSource } from './runtime/source.js';
 import type { Platform } from './runtime/spawn.js';
 import { Workspace } from './runtime/workspace.js';
@@ -86,10 +86,20 @@ class LossEngine implements EngineImpl {
   /** The wasm SIMD finite check of the calling thread's instance. */
   readonly checkFinite: FiniteCheck = (values, field) => this.ctx.workspace.checkFinite(values, field);
 
+  /** Whether a call's image copies go to shared memory: wasm workers may split an image (runtime/bands.ts). */
+  get shareCopies(): boolean {
+    return canShare && !this.gpu && this.ctx.executor.threads > 1;
+  }
+
+  /** A call, its inputs taken now. */
+  prepare(loss: LossName, options: unknown): PreparedCall {
+    return prepareCall(loss, options, this.checkFinite, this.shareCopies);
+  }
+
   private call<T>(loss: LossName, options: unknown): Promise<T> {
     if (this.disposed) return Promise.reject(new Error('forgery-losses: this engine has been disposed'));
     try {
-      return this.runCall(prepareCall(loss, options, this.checkFinite));
+      return this.runCall(this.prepare(loss, options));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -305,7 +315,7 @@ export function makeApi(source: KernelSource, platform: Platform): PackageApi & 
   const topLevel = (loss: LossName) => (options: unknown) => {
     let call: PreparedCall;
     try {
-      call = prepareCall(loss, options, ready?.checkFinite ?? checkFiniteJs);
+      call = ready ? ready.prepare(loss, options) : prepareCall(loss, options, checkFiniteJs);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -42,7 +42,8 @@ test('infoNCE with a full dictionary of 32,768 × 32,768 pairs (16 × 256 × 256
 
 test('a call that cannot fit maxMemoryBytes is refused before any work, and the engine goes on', async () => {
   const e = await pkg.createEngine({ wasmBuild: 'simd', maxMemoryBytes: 4 * MiB });
-  const [B, C, H, W] = [1, 16, 256, 256];
+  // 4,096 patches of 64 channels: Z and its packed forms alone take 3 MiB.
+  const [B, C, H, W] = [1, 64, 256, 256];
   const features = gaussian(B * C * H * W, 3),
     mask = blobMask(B, H, W, 4);
   await assert.rejects(

@@ -70,6 +70,30 @@ for (const [index, kase] of CASES.entries()) {
   });
 }
 
+test('fewer images than threads: each is pooled and back-propagated in bands, on every worker', async () => {
+  for (const [kase, engine, bands] of [
+    [CASES[0], engines[1], 2],
+    [CASES[1], engines[2], 3],
+    [CASES[2], engines[2], 2],
+  ]) {
+    const records = testing.traceTasks(engine);
+    const input = inputs(kase, 70);
+    const [b] = kase.shape;
+    const got = await engine.patchContrast({
+      ...input,
+      ...kase.options,
+      gradInto: { features: new Float32Array(input.features.length) },
+    });
+    for (const kind of ['patchPool', 'patchBackward']) {
+      const tasks = records.filter((r) => r.kind === kind);
+      assert.equal(tasks.length, b * bands, `${kind}: ${bands} bands per image`);
+      // One image's bands start together on idle workers; two images' tasks interleave as they come.
+      if (b === 1) assert.equal(new Set(tasks.map((r) => r.worker)).size, bands, `${kind}: one band per worker`);
+    }
+    assert.deepEqual(got, { ...(await engines[0].patchContrast({ ...input, ...kase.options })), backend: got.backend });
+  }
+});
+
 test('an abort while parts run on every worker stops the call; the next call is exact', async () => {
   const kase = CASES[0];
   const input = inputs(kase, 40);

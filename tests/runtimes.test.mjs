@@ -41,21 +41,25 @@ for (const [runtime, args] of [
   });
 }
 
-test('smoke suite in headless Chromium', {
-  skip: existsSync(CHROMIUM) ? false : 'chromium is not installed (apt-get install chromium)',
-}, async () => {
-  const { server, url } = await serve(root);
-  const browser = await launchChromium('fl-chromium-');
-  try {
-    const page = await browser.newPage();
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(`${url}/tests/runtime/page.html`);
-    await page.waitForFunction(() => window.__result, null, { timeout: 120_000 });
-    assertSmoke(await page.evaluate(() => window.__result), 'chromium');
-    assert.deepEqual(errors, []);
-  } finally {
-    await browser.close();
-    server.close();
-  }
-});
+// Isolated, the page has SharedArrayBuffer: an image on two workers is pooled in bands (docs/design.md §9).
+for (const isolated of [false, true]) {
+  test(`smoke suite in headless Chromium${isolated ? ', cross-origin isolated' : ''}`, {
+    skip: existsSync(CHROMIUM) ? false : 'chromium is not installed (apt-get install chromium)',
+  }, async () => {
+    const { server, url } = await serve(root, { isolated });
+    const browser = await launchChromium('fl-chromium-');
+    try {
+      const page = await browser.newPage();
+      const errors = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      await page.goto(`${url}/tests/runtime/page.html`);
+      assert.equal(await page.evaluate(() => self.crossOriginIsolated), isolated);
+      await page.waitForFunction(() => window.__result, null, { timeout: 120_000 });
+      assertSmoke(await page.evaluate(() => window.__result), isolated ? 'chromium (isolated)' : 'chromium');
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      server.close();
+    }
+  });
+}

@@ -42,14 +42,18 @@ export interface PreparedCflObjective {
   alpha: number;
 }
 
-export function prepareCflObjective(options: unknown, finite: FiniteCheck): PreparedCflObjective {
+/** `share`: the features copies in shared memory (preparePatchContrast). */
+export function prepareCflObjective(options: unknown, finite: FiniteCheck, share = false): PreparedCflObjective {
   const o = checkOptions(options, 'cflObjective', CFL_OBJECTIVE_OPTIONS);
   const gradInto = o.gradInto;
   const { features, logits } = (gradInto ?? {}) as { features?: unknown; logits?: unknown };
   if (gradInto !== undefined) checkOptions(gradInto, 'gradInto', ['logits', 'features']);
-  const contrast = preparePatchContrast({ ...o, logits: undefined, gradInto: features && { features } }, finite, {
-    variant: 'cflnet',
-  });
+  const contrast = preparePatchContrast(
+    { ...o, logits: undefined, gradInto: features && { features } },
+    finite,
+    { variant: 'cflnet' },
+    share,
+  );
   const { b, h, w } = contrast;
   const alpha = optionalNumber(o.alpha, 'alpha', 1);
   if (!Number.isFinite(alpha)) throw new RangeError(`alpha must be finite; got ${alpha}`);

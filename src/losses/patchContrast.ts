@@ -22,6 +22,7 @@ import { countPristine, type PatchContrastImage, type PatchContrastJob, partsPer
 import { joinImages } from '../runtime/image.js';
 import { copyOf } from '../runtime/recycle.js';
 import type { Kernels } from '../runtime/kernels.js';
+import { channelChunk } from '../runtime/tasks.js';
 
 const VARIANT = { exact: 0, cflnet: 1 } as const;
 
@@ -51,11 +52,16 @@ export interface PreparedPatchContrast {
   gradInto?: Float32Array;
 }
 
-/** Validates every option and copies the inputs (so the caller may reuse its arrays at once). */
+/**
+ * Validates every option and copies the inputs (so the caller may reuse its arrays at once);
+ * `share`: the features copies in shared memory, where a worker pool splits an image into bands
+ * (runtime/bands.ts).
+ */
 export function preparePatchContrast(
   o: Record<string, unknown>,
   finite: FiniteCheck,
   defaults: { variant?: 'exact' | 'cflnet' } = {},
+  share = false,
 ): PreparedPatchContrast {
   const [b, c, h, w] = checkShape(o.shape);
   const hw = h * w,
@@ -79,25 +85,25 @@ export function preparePatchContrast(
   checkCallOptions(o);
   finite(features, 'features');
   for (let img = 0; img < b; img++) {
-    prepared.features.push(copyOf(features.subarray(img * chw, (img + 1) * chw)));
+    prepared.features.push(copyOf(features.subarray(img * chw, (img + 1) * chw), share));
     const m = maskImage(mask, img, hw);
     prepared.masks.push(m.buffer === mask.buffer ? m.slice() : m);
   }
   return prepared;
 }
 
-export function parsePatchContrast(options: unknown, finite: FiniteCheck): PreparedPatchContrast {
-  return preparePatchContrast(checkOptions(options, 'patchContrast', PATCH_CONTRAST_OPTIONS), finite);
+export function parsePatchContrast(options: unknown, finite: FiniteCheck, share = false): PreparedPatchContrast {
+  return preparePatchContrast(checkOptions(options, 'patchContrast', PATCH_CONTRAST_OPTIONS), finite, {}, share);
 }
 
 /**
- * Wasm memory one image needs: the wrapper's buffers (runtime/jobs.ts: the features, which the
- * gradient overwrites, the float32 mask, per-patch losses and labels, 5 bytes per patch) and the
+ * Wasm memory one image needs: the wrapper's buffers (runtime/tasks.ts: the chunk of channels that
+ * passes through the arena, the float32 mask, labels and the row map, 5 bytes per patch) and the
  * kernel's own (patchContrastKernelBytes, assembly/patch_contrast.ts).
  */
 export function patchContrastMemory(k: Kernels, p: PreparedPatchContrast): MemoryNeed {
   const n = (p.h / p.patchSize) * (p.w / p.patchSize);
-  const features = p.c * p.h * p.w * 4,
+  const features = channelChunk(p.c, p.h * p.w) * p.h * p.w * 4,
     mask = p.h * p.w * 4;
   return features + mask + 5 * n + k.patchContrastKernelBytes(n, p.c) + ARENA_SLACK;
 }
@@ -121,6 +127,7 @@ export function patchContrastJobs(ctx: LossContext, p: PreparedPatchContrast, gr
     grad: p.grad,
     pristine: countPristine(p.masks[img], p.h, p.w, p.patchSize),
     maxParts: partsPerImage(p.b),
+    images: p.b,
     memoryBytes: need,
   }));
 }

@@ -4,8 +4,9 @@
 // gradients summed part after part. The parts depend on the call's sizes alone (jobs.ts
 // planParts), so the bits do not depend on the thread count (docs/design.md §9).
 
+import { bandRows, joinBandPools, planBands } from './bands.js';
 import type { CallControl } from './control.js';
-import { recycle } from './recycle.js';
+import { isShared, recycle } from './recycle.js';
 import {
   edgeWork,
   type ImageJob,
@@ -58,9 +59,16 @@ export interface Merger {
   done(result: TaskResult): void;
 }
 
-export function runImage(job: ImageJob, control: CallControl, run: TaskRunner, merger: Merger): Promise<ImageResult> {
+/** `threads`: the executor's; with more than the call's images, a patchContrast image runs in bands (bands.ts). */
+export function runImage(
+  job: ImageJob,
+  control: CallControl,
+  run: TaskRunner,
+  merger: Merger,
+  threads = 1,
+): Promise<ImageResult> {
   return job.kind === 'patchContrast'
-    ? runPatchImage(job, control, run, merger)
+    ? runPatchImage(job, control, run, merger, threads)
     : runNceImage(job, control, run, merger);
 }
 
@@ -112,6 +120,7 @@ async function runPatchImage(
   control: CallControl,
   run: TaskRunner,
   { add, done }: Merger,
+  threads: number,
 ): Promise<PatchContrastImage> {
   const { c, h, w, patchSize: p, memoryBytes } = job;
   const n = (h / p) * (w / p),
@@ -119,10 +128,27 @@ async function runPatchImage(
   const layout = patchLayout(n, job.pristine);
   const np = layout.np;
   const passes = planParts(job);
-  const pool = (await run(
-    { kind: 'patchPool', features: job.features, mask: job.mask, c, h, w, p, memoryBytes },
-    moved(job.features, job.mask),
-  )) as PatchPoolResult;
+  const bands = planBands(job, threads);
+  const whole = bands.length === 1;
+  const pool = whole
+    ? ((await run(
+        { kind: 'patchPool', features: job.features, mask: job.mask, c, h, w, p, memoryBytes },
+        moved(job.features, job.mask),
+      )) as PatchPoolResult)
+    : joinBandPools(
+        (await Promise.all(
+          started(
+            bands.map(([y0, y1]) => {
+              const mask = job.mask.slice(y0 * w, y1 * w);
+              return run({ kind: 'patchPool', features: job.features, mask, c, h, w, p, memoryBytes, band: [y0, y1] }, [
+                mask.buffer,
+              ]);
+            }),
+            control,
+          ),
+        )) as PatchPoolResult[],
+        c,
+      );
   if (pool.pristine !== job.pristine)
     throw new Error(`forgery-losses: internal error: ${pool.pristine} pristine patches, planned ${job.pristine}`);
   control.throwIfStopped();
@@ -216,6 +242,22 @@ async function runPatchImage(
     done(r);
   }
   control.throwIfStopped();
+  if (!whole) {
+    // Each band's gradient goes into its rows of the shared features copy.
+    const kw = w / p;
+    await Promise.all(
+      started(
+        bands.map(([y0, y1]) => {
+          const rows = bandRows(pool, dz, (y0 / p) * kw, (y1 / p) * kw, c);
+          const task = { kind: 'patchBackward' as const, out: job.features, rows: rows.rowOf.length, ...rows };
+          return run({ ...task, c, h, w, p, memoryBytes, band: [y0, y1] }, moved(rows.z, rows.dz, rows.norms));
+        }),
+        control,
+      ),
+    );
+    result.grad = job.features;
+    return result;
+  }
   const back = (await run(
     {
       kind: 'patchBackward',
@@ -375,7 +417,7 @@ async function runNceImage(
 /**
  * The batch gradient from the images' (an image without one contributes zeros): into `into` when
  * given, else a fresh array — or, for one image, that image's own array, which is already the
- * call's (no copy of a large gradient).
+ * call's (no copy of a large gradient), unless it is shared memory (bands.ts).
  */
 export function joinImages(
   images: { grad?: Float32Array }[],
@@ -383,7 +425,8 @@ export function joinImages(
   chw: number,
   into?: Float32Array,
 ): Float32Array {
-  if (!into && b === 1 && images[0].grad?.length === chw) return images[0].grad;
+  const own = images[0].grad;
+  if (!into && b === 1 && own?.length === chw && !isShared(own)) return own;
   const out = into ?? new Float32Array(b * chw);
   images.forEach((image, img) => {
     if (image.grad) out.set(image.grad, img * chw);

@@ -24,6 +24,8 @@ export interface PatchContrastJob {
   pristine: number;
   /** Parts per pass at most (partsPerImage of the call's image count; MAX_PARTS when absent). */
   maxParts?: number;
+  /** Images in the call: a pool with more threads than images splits each into bands (bands.ts). */
+  images?: number;
   /** Wasm memory the image needs (patchContrastMemory), reserved before any work. */
   memoryBytes: number;
 }

@@ -94,6 +94,19 @@ export interface Kernels {
     z: number,
     norms: number,
   ): number;
+  patchContrastLayout(mask: number, h: number, w: number, p: number, labels: number, rowOf: number): number;
+  patchContrastPoolChannels(
+    features: number,
+    c0: number,
+    count: number,
+    c: number,
+    h: number,
+    w: number,
+    p: number,
+    rowOf: number,
+    z: number,
+  ): void;
+  patchContrastNormalize(z: number, rows: number, c: number, norms: number): void;
   patchContrastAttach(
     z: number,
     packed: number,
@@ -130,6 +143,18 @@ export interface Kernels {
     h: number,
     w: number,
     p: number,
+    grad: number,
+  ): void;
+  patchContrastBackwardRows(z: number, dz: number, norms: number, rows: number, c: number): void;
+  patchContrastUnpoolChannels(
+    dz: number,
+    c0: number,
+    count: number,
+    c: number,
+    h: number,
+    w: number,
+    p: number,
+    rowOf: number,
     grad: number,
   ): void;
   infoNCEGather(

@@ -1,11 +1,12 @@
 // Worker pool: the tasks of per-image jobs spread over worker threads.
 //
 // Model: the compiled WebAssembly.Module is posted once to each worker, which instantiates it
-// with its own memory (no shared memory, so no COOP/COEP headers and no allocator races). A job
-// (one image) runs as tasks (image.ts: stage 1, the parts of each similarity pass, the backward
-// pass); a worker runs one task at a time, and the calling thread queues the rest and hands each
-// to the next idle worker, so one image uses every worker during its passes. Inputs move as
-// transferred copies where the caller is done with them; results always move.
+// with its own memory (no shared wasm memory, so no allocator races). A job (one image) runs as
+// tasks (image.ts: stage 1, the parts of each similarity pass, the backward pass); a worker runs
+// one task at a time, and the calling thread queues the rest and hands each to the next idle
+// worker, so one image uses every worker during its passes. Inputs move as transferred copies
+// where the caller is done with them, or as shared copies that several workers read (bands.ts);
+// results always move.
 // Partial results are merged by image.ts in part order and images reduced by the callers in image
 // order, so nothing depends on the thread count or on which worker finished first.
 // Thresholds: cross-entropy never leaves the calling thread (a batch costs about as much as its
@@ -148,7 +149,7 @@ export class WorkerPool implements Executor {
 
   run(job: ImageJob, control: CallControl): Promise<ImageResult> {
     if (this.disposed) return Promise.reject(new Error('forgery-losses: this engine has been disposed'));
-    return runImage(job, control, (task, transfer) => this.runTask(task, transfer, control), this.merger);
+    return runImage(job, control, (task, transfer) => this.runTask(task, transfer, control), this.merger, this.threads);
   }
 
   private runTask(task: Task, transfer: ArrayBuffer[], control: CallControl): Promise<TaskResult> {

@@ -2,7 +2,9 @@
 // features when it is made; into fresh pages that copy runs at about a tenth of its speed into
 // memory already touched. A copy that a finished call does not hand out (its gradient went into
 // `gradInto` or into a batch array, or no gradient was asked for) is kept here for the next call's
-// copies of the same length, and let go after a second without such a call, or on dispose.
+// copies of the same length, and let go after a second without such a call, or on dispose. Shared
+// copies (a SharedArrayBuffer: the workers of a pool read and write one image's bands of it,
+// runtime/bands.ts) are kept apart from the others.
 
 /** Copies under 1 MiB are not kept: fresh memory that small is cheap. */
 const MIN_FLOATS = 2 ** 18;
@@ -10,11 +12,22 @@ const MIN_FLOATS = 2 ** 18;
 const IDLE_MS = 1000;
 
 const kept = new Map<number, Float32Array[]>();
+const keptShared = new Map<number, Float32Array[]>();
 let timer: ReturnType<typeof setTimeout> | undefined;
 
+/** Whether this runtime can share memory with its workers (browsers: a cross-origin isolated page only). */
+export const canShare =
+  typeof SharedArrayBuffer === 'function' &&
+  (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false;
+
+/** Whether `view` lies in a SharedArrayBuffer. */
+export function isShared(view: ArrayBufferView): boolean {
+  return canShare && view.buffer instanceof SharedArrayBuffer;
+}
+
 /** A kept array of `length` floats, taken out (unspecified contents), if there is one. */
-function reuse(length: number): Float32Array | undefined {
-  const reused = kept.get(length)?.pop();
+function reuse(length: number, shared = false): Float32Array | undefined {
+  const reused = (shared ? keptShared : kept).get(length)?.pop();
   if (reused) armRelease();
   return reused;
 }
@@ -24,12 +37,21 @@ export function takeArray(length: number): Float32Array {
   return reuse(length) ?? new Float32Array(length);
 }
 
-/** A copy of `view` that the caller owns (into a kept array when one has its length). */
-export function copyOf(view: Float32Array): Float32Array {
-  const reused = reuse(view.length);
-  if (!reused) return view.slice();
-  reused.set(view);
-  return reused;
+/**
+ * A copy of `view` that the caller owns (into a kept array when one has its length); `shared`: in
+ * a SharedArrayBuffer (where the runtime has them).
+ */
+export function copyOf(view: Float32Array, shared = false): Float32Array {
+  const share = shared && canShare;
+  const reused = reuse(view.length, share);
+  if (reused) {
+    reused.set(view);
+    return reused;
+  }
+  if (!share) return view.slice();
+  const copy = new Float32Array(new SharedArrayBuffer(view.byteLength));
+  copy.set(view);
+  return copy;
 }
 
 /**
@@ -40,12 +62,14 @@ export function recycle(...arrays: (Float32Array | undefined)[]): void {
   let any = false;
   for (const a of arrays) {
     // Small, detached (a transfer that never came back), or a view into a larger buffer: not kept.
-    if (!a || a.length < MIN_FLOATS || !(a.buffer instanceof ArrayBuffer)) continue;
-    if (a.byteOffset !== 0 || a.buffer.byteLength !== a.byteLength) continue;
-    const list = kept.get(a.length) ?? [];
+    if (!a || a.length < MIN_FLOATS || a.byteOffset !== 0 || a.buffer.byteLength !== a.byteLength) continue;
+    const shared = isShared(a);
+    if (!shared && !(a.buffer instanceof ArrayBuffer)) continue;
+    const lists = shared ? keptShared : kept;
+    const list = lists.get(a.length) ?? [];
     if (list.includes(a)) continue;
     list.push(a);
-    kept.set(a.length, list);
+    lists.set(a.length, list);
     any = true;
   }
   if (any) armRelease();
@@ -54,6 +78,7 @@ export function recycle(...arrays: (Float32Array | undefined)[]): void {
 /** Lets every kept array go. */
 export function releaseCopies(): void {
   kept.clear();
+  keptShared.clear();
   if (timer !== undefined) clearTimeout(timer);
   timer = undefined;
 }
@@ -61,7 +86,7 @@ export function releaseCopies(): void {
 /** Floats held in kept arrays (tests). */
 export function keptFloats(): number {
   let n = 0;
-  for (const [length, list] of kept) n += length * list.length;
+  for (const [length, list] of [...kept, ...keptShared]) n += length * list.length;
   return n;
 }
 

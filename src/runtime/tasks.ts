@@ -18,15 +18,22 @@ interface TaskBase {
   memoryBytes: number;
 }
 
-/** patchContrast stage 1: labels, row map, Z and its norms (assembly/patch_contrast.ts patchContrastPool). */
+/**
+ * patchContrast stage 1: labels, row map, Z and its norms (assembly/patch_contrast.ts
+ * patchContrastPool), of the whole image or of one band of its pixel rows (bands.ts).
+ */
 export interface PatchPoolTask extends TaskBase {
   kind: 'patchPool';
+  /** The image's C × H × W features (shared, for a band). */
   features: Float32Array;
+  /** The float32 mask of the pooled rows (the band's, for a band). */
   mask: Float32Array;
   c: number;
   h: number;
   w: number;
   p: number;
+  /** Pixel rows [y0, y1) of a band; the whole image when absent. */
+  band?: [number, number];
 }
 
 export interface PatchPoolResult {
@@ -83,9 +90,13 @@ export interface PatchPartResult {
   forgedDz?: Float32Array;
 }
 
+/**
+ * The gradient of the whole image, or of a band's pixel rows: then Z, dZ, the norms and the row
+ * map are those of the band's patches alone (bands.ts).
+ */
 export interface PatchBackwardTask extends TaskBase {
   kind: 'patchBackward';
-  /** Rows of Z (assembly/patch_contrast.ts patchContrastRows). */
+  /** Rows of Z (assembly/patch_contrast.ts patchContrastRows; a band's patches). */
   rows: number;
   /** C × H × W floats that receive the gradient (memory already touched: no fresh pages to fault in). */
   out: Float32Array;
@@ -97,6 +108,8 @@ export interface PatchBackwardTask extends TaskBase {
   h: number;
   w: number;
   p: number;
+  /** Pixel rows [y0, y1) of a band; the whole image when absent. */
+  band?: [number, number];
 }
 
 /** infoNCE stage 1: U, X, their norms and, for mean-logit, the positive terms. */
@@ -239,20 +252,44 @@ function missing(what: string): never {
   throw new Error(`forgery-losses: internal error: ${what} of a similarity part neither sent nor pinned`);
 }
 
+/** Floats of an image a pooling or backward step holds (512 KiB): they stay in cache from the copy to the kernel. */
+const CHUNK_FLOATS = 2 ** 17;
+
+/** Channels per step of the pooling and the backward pass, for `pixels` pixels a channel. */
+export function channelChunk(c: number, pixels: number): number {
+  return Math.max(1, Math.min(c, Math.floor(CHUNK_FLOATS / pixels)));
+}
+
+// The image passes through the arena a few channels at a time, each chunk copied in and pooled (or
+// computed and copied out) while it is in cache: the arena never holds the whole image.
 function* patchPool(k: Kernels, ws: Workspace, t: PatchPoolTask): Generator<number, PatchPoolResult, void> {
-  const n = (t.h / t.p) * (t.w / t.p),
+  // A band is pooled as an image of its own rows: every patch is computed as in the whole image.
+  const [y0, y1] = t.band ?? [0, t.h];
+  const h = y1 - y0,
+    pixels = h * t.w;
+  const n = (h / t.p) * (t.w / t.p),
     cp = roundUp8(t.c);
   // Rows for any class split: each class block is padded to 8 (patchLayout).
   const most = roundUp8(n) + 8;
-  const features = ws.put(t.features),
-    mask = ws.put(t.mask);
-  const labels = ws.alloc(n),
-    rowOf = ws.alloc(n * 4),
-    z = ws.alloc(most * cp * 4),
-    norms = ws.alloc(most * 8);
-  const pristine = k.patchContrastPool(features, mask, t.c, t.h, t.w, t.p, labels, rowOf, z, norms);
+  const mask = ws.put(t.mask),
+    labels = ws.alloc(n),
+    rowOf = ws.alloc(n * 4);
+  const pristine = k.patchContrastLayout(mask, h, t.w, t.p, labels, rowOf);
   const { np } = patchLayout(n, pristine);
-  yield t.features.length;
+  const z = ws.allocZeroed(most * cp * 4),
+    norms = ws.alloc(most * 8);
+  const chunk = channelChunk(t.c, pixels),
+    scratch = ws.alloc(chunk * pixels * 4);
+  for (let c0 = 0; c0 < t.c; c0 += chunk) {
+    const count = Math.min(chunk, t.c - c0);
+    for (let ch = 0; ch < count; ch++) {
+      const from = (c0 + ch) * t.h * t.w + y0 * t.w;
+      ws.f32(scratch + ch * pixels * 4, pixels).set(t.features.subarray(from, from + pixels));
+    }
+    k.patchContrastPoolChannels(scratch, c0, count, t.c, h, t.w, t.p, rowOf, z);
+    yield count * pixels;
+  }
+  k.patchContrastNormalize(z, np, t.c, norms);
   return {
     spare: t.features,
     labels: ws.u8(labels, n).slice(),
@@ -345,10 +382,18 @@ function patchBackward(k: Kernels, ws: Workspace, t: PatchBackwardTask): Backwar
     dz = ws.put(t.dz),
     norms = ws.put(t.norms),
     rowOf = ws.put(t.rowOf);
-  const size = t.c * t.h * t.w;
-  const grad = ws.alloc(size * 4);
-  k.patchContrastBackward(z, dz, norms, rowOf, t.rows, t.c, t.h, t.w, t.p, grad);
-  t.out.set(ws.f32(grad, size));
+  const [y0, y1] = t.band ?? [0, t.h];
+  const h = y1 - y0,
+    pixels = h * t.w;
+  k.patchContrastBackwardRows(z, dz, norms, t.rows, t.c);
+  const chunk = channelChunk(t.c, pixels),
+    scratch = ws.alloc(chunk * pixels * 4);
+  for (let c0 = 0; c0 < t.c; c0 += chunk) {
+    const count = Math.min(chunk, t.c - c0);
+    k.patchContrastUnpoolChannels(dz, c0, count, t.c, h, t.w, t.p, rowOf, scratch);
+    for (let ch = 0; ch < count; ch++)
+      t.out.set(ws.f32(scratch + ch * pixels * 4, pixels), (c0 + ch) * t.h * t.w + y0 * t.w);
+  }
   return { grad: t.out };
 }
 

@@ -14,14 +14,18 @@ const TYPES = {
   '.css': 'text/css',
 };
 
-/** Serves files under `root`; resolves to { server, url }. */
-export function serve(root) {
+/** COOP and COEP: a page served with them is cross-origin isolated (SharedArrayBuffer works). */
+const ISOLATION = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
+
+/** Serves files under `root` (`isolated`: with COOP and COEP headers); resolves to { server, url }. */
+export function serve(root, { isolated = false } = {}) {
   const server = createServer(async (req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname));
     if (path.includes('..')) return void res.writeHead(403).end();
     try {
       const body = await readFile(new URL(`.${path}`, root));
-      res.writeHead(200, { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream' }).end(body);
+      const type = { 'content-type': TYPES[extname(path)] ?? 'application/octet-stream' };
+      res.writeHead(200, isolated ? { ...type, ...ISOLATION } : type).end(body);
     } catch {
       res.writeHead(404).end('not found');
     }

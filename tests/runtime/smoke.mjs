@@ -10,6 +10,8 @@ export const SMOKE_CASES = [
   ['cross_entropy', 'soft_weight_mean', 'crossEntropy'],
   ['patch_contrast', 'basic_b2_c6_12x12_p4__exact', 'patchContrast'],
   ['patch_contrast', 'b3_mixed__cflnet', 'patchContrast'],
+  // One image on two threads: pooled and back-propagated in bands where the runtime shares memory.
+  ['patch_contrast', 'realistic_b1_c16_24x24_p4__exact', 'patchContrast'],
   ['info_nce', 'basic_b2_c8_8x8__mean-logit', 'infoNCE'],
   ['info_nce', 'sampled_indices_b2_16x16__mean-exp', 'infoNCE'],
   ['info_nce', 'no_usable_image__mean-logit', 'infoNCE'],
