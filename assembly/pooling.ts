@@ -46,35 +46,53 @@ export function avgPoolRows(f: usize, c: i32, h: i32, w: i32, p: i32, cp: i32, r
   }
 }
 
-/** df[c][y][x] = dv[rowOf[patch(y,x)]][c] / p² for every pixel: the backward pass of avgPoolRows. */
-export function avgPoolRowsBackward(dv: usize, c: i32, h: i32, w: i32, p: i32, cp: i32, rowOf: usize, df: usize): void {
-  const kw = w / p;
-  const rowBytes = (<usize>cp) << 2,
-    wBytes = (<usize>w) << 2;
-  const inv: f32 = <f32>(1.0 / <f64>(p * p));
-  for (let ch = 0; ch < c; ch++) {
-    const plane = df + <usize>ch * <usize>h * wBytes;
-    const col = dv + ((<usize>ch) << 2);
-    for (let y = 0; y < h; y++) {
-      const rows = rowOf + ((<usize>((y / p) * kw)) << 2);
-      const out = plane + <usize>y * wBytes;
-      for (let q = 0; q < kw; q++) {
-        const g = load<f32>(col + <usize>load<i32>(rows + ((<usize>q) << 2)) * rowBytes) * inv;
-        const o = out + ((<usize>(q * p)) << 2);
-        if (p == 4) {
-          v128.store(o, f32x4.splat(g));
-          continue;
-        }
-        for (let x = 0; x < p; x++) store<f32>(o + ((<usize>x) << 2), g);
-      }
-    }
-  }
-}
-
 // Pixels are moved a block of CHANNEL_BLOCK channels at a time: the block's planes (8 × H·W floats)
 // stay in cache while every pixel passes. One pixel's C channels lie a plane apart, so moving them
 // together, pixel after pixel, sends C accesses to the same few cache sets.
 const CHANNEL_BLOCK = 8;
+
+/**
+ * df[c][y][x] = dv[rowOf[patch(y,x)]][c] / p² for every pixel: the backward pass of avgPoolRows.
+ * Channels go a block at a time (CHANNEL_BLOCK), patch after patch: each patch's values are
+ * read from one piece of its row of dv (rows lie C_p floats apart) and written to the p pixel rows
+ * of each channel's plane.
+ */
+export function avgPoolRowsBackward(dv: usize, c: i32, h: i32, w: i32, p: i32, cp: i32, rowOf: usize, df: usize): void {
+  const kh = h / p,
+    kw = w / p;
+  const rowBytes = (<usize>cp) << 2,
+    wBytes = (<usize>w) << 2,
+    planeBytes = <usize>h * wBytes;
+  const inv: f32 = <f32>(1.0 / <f64>(p * p));
+  for (let c0 = 0; c0 < c; c0 += CHANNEL_BLOCK) {
+    const count = min(CHANNEL_BLOCK, c - c0);
+    const planes = df + <usize>c0 * planeBytes;
+    for (let r = 0; r < kh; r++) {
+      const top = planes + <usize>(r * p) * wBytes;
+      const rows = rowOf + ((<usize>(r * kw)) << 2);
+      for (let q = 0; q < kw; q++) {
+        const src = dv + <usize>load<i32>(rows + ((<usize>q) << 2)) * rowBytes + ((<usize>c0) << 2);
+        const at = top + ((<usize>(q * p)) << 2);
+        for (let ch = 0; ch < count; ch++) {
+          const g = load<f32>(src + ((<usize>ch) << 2)) * inv;
+          const o = at + <usize>ch * planeBytes;
+          if (p == 4) {
+            const v = f32x4.splat(g);
+            v128.store(o, v);
+            v128.store(o + wBytes, v);
+            v128.store(o + 2 * wBytes, v);
+            v128.store(o + 3 * wBytes, v);
+            continue;
+          }
+          for (let y = 0; y < p; y++) {
+            const line = o + <usize>y * wBytes;
+            for (let x = 0; x < p; x++) store<f32>(line + ((<usize>x) << 2), g);
+          }
+        }
+      }
+    }
+  }
+}
 
 /** rows[i][c] = f[c][idx[i]] for the `n` pixel indices in `idx` (int32). */
 export function gatherPixelRows(f: usize, c: i32, hw: i32, idx: usize, n: i32, cp: i32, rows: usize): void {

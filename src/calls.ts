@@ -85,9 +85,9 @@ function jobCall<J extends ImageJob[], R>(
 
 /**
  * `finite` checks the float inputs that the kernels do not check as they go (all but crossEntropy's);
- * `share`: patchContrast's features copies go to shared memory (a worker pool splits its images).
+ * `splitThreads`: the worker threads over which patchContrast's images may be split (bands.ts).
  */
-export function prepareCall(loss: LossName, options: unknown, finite: FiniteCheck, share = false): PreparedCall {
+export function prepareCall(loss: LossName, options: unknown, finite: FiniteCheck, splitThreads = 1): PreparedCall {
   switch (loss) {
     case 'crossEntropy': {
       const o = checkOptions(options, 'crossEntropy', CROSS_ENTROPY_OPTIONS);
@@ -104,7 +104,7 @@ export function prepareCall(loss: LossName, options: unknown, finite: FiniteChec
       return make(p);
     }
     case 'patchContrast': {
-      const p = parsePatchContrast(options, finite, share);
+      const p = parsePatchContrast(options, finite, splitThreads);
       const o = options as Record<string, unknown>;
       return jobCall(
         o,
@@ -129,7 +129,7 @@ export function prepareCall(loss: LossName, options: unknown, finite: FiniteChec
       );
     }
     case 'cflObjective': {
-      const p = prepareCflObjective(options, finite, share);
+      const p = prepareCflObjective(options, finite, splitThreads);
       return jobCall(
         options as Record<string, unknown>,
         loss,

@@ -86,14 +86,14 @@ class LossEngine implements EngineImpl {
   /** The wasm SIMD finite check of the calling thread's instance. */
   readonly checkFinite: FiniteCheck = (values, field) => this.ctx.workspace.checkFinite(values, field);
 
-  /** Whether a call's image copies go to shared memory: wasm workers may split an image (runtime/bands.ts). */
-  get shareCopies(): boolean {
-    return canShare && !this.gpu && this.ctx.executor.threads > 1;
+  /** Worker threads that may split a call's images (runtime/bands.ts): they need shared memory. */
+  get splitThreads(): number {
+    return canShare && !this.gpu ? this.ctx.executor.threads : 1;
   }
 
   /** A call, its inputs taken now. */
   prepare(loss: LossName, options: unknown): PreparedCall {
-    return prepareCall(loss, options, this.checkFinite, this.shareCopies);
+    return prepareCall(loss, options, this.checkFinite, this.splitThreads);
   }
 
   private call<T>(loss: LossName, options: unknown): Promise<T> {

@@ -42,8 +42,8 @@ export interface PreparedCflObjective {
   alpha: number;
 }
 
-/** `share`: the features copies in shared memory (preparePatchContrast). */
-export function prepareCflObjective(options: unknown, finite: FiniteCheck, share = false): PreparedCflObjective {
+/** `splitThreads`: as preparePatchContrast's. */
+export function prepareCflObjective(options: unknown, finite: FiniteCheck, splitThreads = 1): PreparedCflObjective {
   const o = checkOptions(options, 'cflObjective', CFL_OBJECTIVE_OPTIONS);
   const gradInto = o.gradInto;
   const { features, logits } = (gradInto ?? {}) as { features?: unknown; logits?: unknown };
@@ -52,7 +52,7 @@ export function prepareCflObjective(options: unknown, finite: FiniteCheck, share
     { ...o, logits: undefined, gradInto: features && { features } },
     finite,
     { variant: 'cflnet' },
-    share,
+    splitThreads,
   );
   const { b, h, w } = contrast;
   const alpha = optionalNumber(o.alpha, 'alpha', 1);

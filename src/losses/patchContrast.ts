@@ -53,15 +53,15 @@ export interface PreparedPatchContrast {
 }
 
 /**
- * Validates every option and copies the inputs (so the caller may reuse its arrays at once);
- * `share`: the features copies in shared memory, where a worker pool splits an image into bands
- * (runtime/bands.ts).
+ * Validates every option and copies the inputs (so the caller may reuse its arrays at once).
+ * `splitThreads`: the worker threads that would split an image into bands (runtime/bands.ts); with
+ * more of them than images, the features copies go to shared memory, which the bands need.
  */
 export function preparePatchContrast(
   o: Record<string, unknown>,
   finite: FiniteCheck,
   defaults: { variant?: 'exact' | 'cflnet' } = {},
-  share = false,
+  splitThreads = 1,
 ): PreparedPatchContrast {
   const [b, c, h, w] = checkShape(o.shape);
   const hw = h * w,
@@ -85,15 +85,15 @@ export function preparePatchContrast(
   checkCallOptions(o);
   finite(features, 'features');
   for (let img = 0; img < b; img++) {
-    prepared.features.push(copyOf(features.subarray(img * chw, (img + 1) * chw), share));
+    prepared.features.push(copyOf(features.subarray(img * chw, (img + 1) * chw), splitThreads > b));
     const m = maskImage(mask, img, hw);
     prepared.masks.push(m.buffer === mask.buffer ? m.slice() : m);
   }
   return prepared;
 }
 
-export function parsePatchContrast(options: unknown, finite: FiniteCheck, share = false): PreparedPatchContrast {
-  return preparePatchContrast(checkOptions(options, 'patchContrast', PATCH_CONTRAST_OPTIONS), finite, {}, share);
+export function parsePatchContrast(options: unknown, finite: FiniteCheck, splitThreads = 1): PreparedPatchContrast {
+  return preparePatchContrast(checkOptions(options, 'patchContrast', PATCH_CONTRAST_OPTIONS), finite, {}, splitThreads);
 }
 
 /**
