@@ -84,7 +84,7 @@ class LossEngine implements EngineImpl {
   }
 
   /** The wasm SIMD finite check of the calling thread's instance. */
-  readonly checkFinite: FiniteCheck = (values, field) => this.ctx.workspace.checkFinite(values, field);
+  readonly checkFinite: FiniteCheck = (values, field, into) => this.ctx.workspace.checkFinite(values, field, into);
 
   /** Worker threads that may split a call's images (runtime/bands.ts): they need shared memory. */
   get splitThreads(): number {

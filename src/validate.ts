@@ -45,14 +45,29 @@ export function reportNonFinite(array: ArrayLike<number>, field: string, index: 
 }
 
 /**
- * Checks that every value of an input is finite, before any work on it: the engines' check is a
- * wasm SIMD scan (Workspace.checkFinite); checkFiniteJs serves a call made before any engine exists.
+ * Checks that every value of an input is finite, before any work on it, and given `into` (arrays
+ * that split `values` in order) copies the values there as it goes: the engines' check is a wasm
+ * SIMD scan that passes each chunk on while it is in cache (Workspace.checkFinite), so a call's
+ * copies of its inputs cost one read of them, not two; checkFiniteJs serves a call made before any
+ * engine exists.
  */
-export type FiniteCheck = (values: Float32Array, field: string) => void;
+export type FiniteCheck = (values: Float32Array, field: string, into?: Float32Array[]) => void;
 
-export const checkFiniteJs: FiniteCheck = (values, field) => {
+export const checkFiniteJs: FiniteCheck = (values, field, into) => {
   for (let i = 0; i < values.length; i++) if (values[i] - values[i] !== 0) reportNonFinite(values, field, i);
+  if (into) copyIntoPieces(values, 0, into);
 };
+
+/** Copies `part`, which starts at `offset` of an array that `pieces` split in order, into the pieces it covers. */
+export function copyIntoPieces(part: Float32Array, offset: number, pieces: Float32Array[]): void {
+  let start = 0;
+  for (const piece of pieces) {
+    const from = Math.max(start, offset),
+      to = Math.min(start + piece.length, offset + part.length);
+    if (from < to) piece.set(part.subarray(from - offset, to - offset), from - start);
+    start += piece.length;
+  }
+}
 
 export function optionalNumber(value: unknown, field: string, fallback: number): number {
   if (value === undefined) return fallback;

@@ -116,6 +116,35 @@ describe('a call owns its inputs when it is made', () => {
     });
   }
 
+  test("the copies taken by the finite scan are each image's, also where its chunks straddle images", async () => {
+    // 5 images of 64,032 floats: the scan's chunks (at most 2¹⁸ floats, what fits above the arena)
+    // end inside images, and each is copied into the pieces it covers (validate.ts copyIntoPieces).
+    const e = await pkg.createEngine({ wasmBuild: WASM_BUILD });
+    try {
+      const [b, c, h, w] = [5, 6, 116, 92];
+      const chw = c * h * w;
+      const f = gaussian(b * chw, 21),
+        m = blobMask(b, h, w, 22);
+      for (const [fn, extra] of [
+        ['patchContrast', { patchSize: 4 }],
+        ['infoNCE', {}],
+      ]) {
+        const batch = await e[fn]({ features: f, mask: m, shape: [b, c, h, w], ...extra });
+        for (let img = 0; img < b; img++) {
+          const one = await e[fn]({
+            features: f.subarray(img * chw, (img + 1) * chw),
+            mask: m.subarray(img * h * w, (img + 1) * h * w),
+            shape: [1, c, h, w],
+            ...extra,
+          });
+          assert.equal(batch.perImageLoss[img], one.loss, `${fn}: image ${img}`);
+        }
+      }
+    } finally {
+      await e.dispose();
+    }
+  });
+
   test('top-level functions, before and after the default engine exists: every loss', () => {
     // A fresh process: its first calls run before the default engine has been created.
     const script = `

@@ -20,7 +20,7 @@ import { ARENA_SLACK, checkMemoryBudget, type LossContext, type MemoryNeed } fro
 import type { CallControl } from '../runtime/control.js';
 import { type InfoNCEImage, type InfoNCEJob, partsPerImage } from '../runtime/jobs.js';
 import { joinImages } from '../runtime/image.js';
-import { copyOf } from '../runtime/recycle.js';
+import { takeArray } from '../runtime/recycle.js';
 import type { Kernels } from '../runtime/kernels.js';
 import { splitBatchResult, stackImages, stackSets } from './batchScope.js';
 
@@ -70,14 +70,12 @@ export function prepareInfoNCE(options: unknown, finite: FiniteCheck): PreparedI
   const grad = checkBoolean(o.grad, 'grad', true);
   const gradInto = checkGradInto(o.gradInto, { features: b * chw }).features;
   checkCallOptions(o);
-  finite(features, 'features');
+  // The copies: per image, taken by the finite check, or the stacked image, which is a copy already.
+  const copies = scope === 'batch' ? undefined : Array.from({ length: b }, () => takeArray(chw));
+  finite(features, 'features', copies);
   const { queries, negatives } =
     scope === 'batch' ? stackSets(mask, b, hw, o.sample, buildSets) : buildSets(mask, b, hw, o.sample);
-  // The copies: per image, or the stacked image, which is a copy already.
-  const images =
-    scope === 'batch'
-      ? [stackImages(features, b, c, hw)]
-      : queries.map((_, i) => copyOf(features.subarray(i * chw, (i + 1) * chw)));
+  const images = copies ?? [stackImages(features, b, c, hw)];
   return {
     b,
     c,

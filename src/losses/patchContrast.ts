@@ -20,7 +20,7 @@ import { ARENA_SLACK, checkMemoryBudget, type LossContext, type MemoryNeed } fro
 import type { CallControl } from '../runtime/control.js';
 import { countPristine, type PatchContrastImage, type PatchContrastJob, partsPerImage } from '../runtime/jobs.js';
 import { joinImages } from '../runtime/image.js';
-import { copyOf } from '../runtime/recycle.js';
+import { takeArray } from '../runtime/recycle.js';
 import type { Kernels } from '../runtime/kernels.js';
 import { channelChunk } from '../runtime/tasks.js';
 
@@ -83,9 +83,9 @@ export function preparePatchContrast(
     gradInto: checkGradInto(o.gradInto, { features: b * chw }).features,
   };
   checkCallOptions(o);
-  finite(features, 'features');
+  prepared.features = Array.from({ length: b }, () => takeArray(chw, splitThreads > b));
+  finite(features, 'features', prepared.features);
   for (let img = 0; img < b; img++) {
-    prepared.features.push(copyOf(features.subarray(img * chw, (img + 1) * chw), splitThreads > b));
     const m = maskImage(mask, img, hw);
     prepared.masks.push(m.buffer === mask.buffer ? m.slice() : m);
   }

@@ -33,25 +33,11 @@ function reuse(length: number, shared = false): Float32Array | undefined {
 }
 
 /** An array of `length` floats, unspecified contents: a kept one if there is one, else fresh. */
-export function takeArray(length: number): Float32Array {
-  return reuse(length) ?? new Float32Array(length);
-}
-
-/**
- * A copy of `view` that the caller owns (into a kept array when one has its length); `shared`: in
- * a SharedArrayBuffer (where the runtime has them).
- */
-export function copyOf(view: Float32Array, shared = false): Float32Array {
+export function takeArray(length: number, shared = false): Float32Array {
   const share = shared && canShare;
-  const reused = reuse(view.length, share);
-  if (reused) {
-    reused.set(view);
-    return reused;
-  }
-  if (!share) return view.slice();
-  const copy = new Float32Array(new SharedArrayBuffer(view.byteLength));
-  copy.set(view);
-  return copy;
+  const reused = reuse(length, share);
+  if (reused) return reused;
+  return share ? new Float32Array(new SharedArrayBuffer(length * 4)) : new Float32Array(length);
 }
 
 /**

@@ -2,7 +2,7 @@
 // out. Views are made afresh from `memory.buffer` every time, because growing the memory detaches
 // every earlier view. `reset` frees everything at once (the kernels' allocator is an arena).
 
-import { checkFiniteJs, reportNonFinite } from '../validate.js';
+import { checkFiniteJs, copyIntoPieces, reportNonFinite } from '../validate.js';
 import { formatBytes } from './context.js';
 import type { Kernels } from './kernels.js';
 
@@ -118,14 +118,15 @@ export class Workspace {
    * Checks that every value is finite, in chunks through a scratch buffer above whatever the arena
    * holds (a job suspended between its steps keeps its buffers). The scratch uses the memory there
    * is (growing it by a page only when under 16 KiB are free), is zeroed afterwards, and leaves the
-   * arena as it was; throws a RangeError naming the first bad value of `field`.
+   * arena as it was; throws a RangeError naming the first bad value of `field`. With `into`, each
+   * chunk is copied on from the scratch (validate.ts FiniteCheck).
    */
-  checkFinite(values: Float32Array, field: string): void {
+  checkFinite(values: Float32Array, field: string, into?: Float32Array[]): void {
     const k = this.kernels;
     const end = k.mark() >>> 0;
     const chunk = this.scratchFloats(values.length);
     if (chunk === 0) {
-      checkFiniteJs(values, field); // a runtime that refuses memory still gets the check
+      checkFiniteJs(values, field, into); // a runtime that refuses memory still gets the check
       return;
     }
     const ptr = this.alloc(chunk * 4);
@@ -136,6 +137,7 @@ export class Workspace {
         view.set(part);
         const bad = k.findNonFinite(ptr, part.length);
         if (bad >= 0) reportNonFinite(values, field, bad, i);
+        if (into) copyIntoPieces(view.subarray(0, part.length), i, into);
       }
     } finally {
       view.fill(0);
