@@ -28,11 +28,15 @@ export {
 export {
   infoNCEAttach,
   infoNCEBackward,
+  infoNCEBackwardRows,
   infoNCEGather,
+  infoNCEGatherChannels,
   infoNCEKernelBytes,
   infoNCEMeanLogit,
+  infoNCENormalize,
   infoNCEQueryGrad,
   infoNCEQueryLse,
+  infoNCEScatterChannels,
   infoNCEStripCount,
   infoNCEStrips,
 } from './info_nce';

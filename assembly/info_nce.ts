@@ -94,15 +94,39 @@ export function infoNCEGather(
   normsU: usize,
   normsX: usize,
 ): void {
-  const jp = roundUp8(j),
-    mp = roundUp8(m),
-    rowBytes = (<usize>roundUp8(c)) << 2;
-  memory.fill(u, 0, <usize>jp * rowBytes);
-  memory.fill(x, 0, <usize>mp * rowBytes);
-  gatherPixelRows(features, c, hw, queries, j, roundUp8(c), u);
-  gatherPixelRows(features, c, hw, negatives, m, roundUp8(c), x);
-  normalizeRows(u, jp, roundUp8(c), u, normsU);
-  normalizeRows(x, mp, roundUp8(c), x, normsX);
+  const rowBytes = (<usize>roundUp8(c)) << 2;
+  memory.fill(u, 0, <usize>roundUp8(j) * rowBytes);
+  memory.fill(x, 0, <usize>roundUp8(m) * rowBytes);
+  infoNCEGatherChannels(features, 0, c, c, hw, queries, j, negatives, m, u, x);
+  infoNCENormalize(u, j, x, m, c, normsU, normsX);
+}
+
+/**
+ * infoNCEGather in steps, for features that arrive a few channels at a time: channels [c0, c0 +
+ * count) of C, `features` holding just them (count × H·W), gathered into their columns of U and X
+ * (zeroed by the caller); then the rows normalized. The same bits as infoNCEGather.
+ */
+export function infoNCEGatherChannels(
+  features: usize,
+  c0: i32,
+  count: i32,
+  c: i32,
+  hw: i32,
+  queries: usize,
+  j: i32,
+  negatives: usize,
+  m: i32,
+  u: usize,
+  x: usize,
+): void {
+  const column = (<usize>c0) << 2;
+  gatherPixelRows(features, count, hw, queries, j, roundUp8(c), u + column);
+  gatherPixelRows(features, count, hw, negatives, m, roundUp8(c), x + column);
+}
+
+export function infoNCENormalize(u: usize, j: i32, x: usize, m: i32, c: i32, normsU: usize, normsX: usize): void {
+  normalizeRows(u, roundUp8(j), roundUp8(c), u, normsU);
+  normalizeRows(x, roundUp8(m), roundUp8(c), x, normsX);
 }
 
 /**
@@ -376,12 +400,55 @@ export function infoNCEBackward(
   dl0: usize,
   grad: usize,
 ): void {
+  infoNCEBackwardRows(u, du, x, dx, j, m, c, normsU, normsX, positive, temperature, sumU, dl0);
+  infoNCEScatterChannels(du, dx, 0, c, c, hw, queries, j, negatives, m, grad);
+}
+
+/**
+ * infoNCEBackward in steps, for a gradient taken a few channels at a time: dU and dX through the
+ * positive term and the normalization (in place) first; then channels [c0, c0 + count) of the
+ * gradient to `grad`, which holds just them (count × H·W; zeroed here, then the queries' and
+ * negatives' pixels written). The same bits as infoNCEBackward.
+ */
+export function infoNCEBackwardRows(
+  u: usize,
+  du: usize,
+  x: usize,
+  dx: usize,
+  j: i32,
+  m: i32,
+  c: i32,
+  normsU: usize,
+  normsX: usize,
+  positive: i32,
+  temperature: f64,
+  sumU: usize,
+  dl0: usize,
+): void {
   const cp = roundUp8(c);
   if (positive != POSITIVE_MEAN_EXP) meanLogitBackward(u, j, cp, <f32>(1.0 / temperature), sumU, dl0, du);
   normalizeRowsBackward(u, du, roundUp8(j), cp, normsU, du);
   normalizeRowsBackward(x, dx, roundUp8(m), cp, normsX, dx);
-  scatterPixelRows(du, j, cp, queries, c, hw, grad);
-  scatterPixelRows(dx, m, cp, negatives, c, hw, grad);
+}
+
+export function infoNCEScatterChannels(
+  du: usize,
+  dx: usize,
+  c0: i32,
+  count: i32,
+  c: i32,
+  hw: i32,
+  queries: usize,
+  j: i32,
+  negatives: usize,
+  m: i32,
+  grad: usize,
+): void {
+  const cp = roundUp8(c),
+    column = (<usize>c0) << 2;
+  memory.fill(grad, 0, <usize>count * <usize>hw * 4);
+  scatterPixelRows(du + column, j, cp, queries, count, hw, grad);
+  scatterPixelRows(dx + column, m, cp, negatives, count, hw, grad);
 }
 
 /**

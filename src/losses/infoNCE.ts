@@ -22,6 +22,7 @@ import { type InfoNCEImage, type InfoNCEJob, partsPerImage } from '../runtime/jo
 import { joinImages } from '../runtime/image.js';
 import { takeArray } from '../runtime/recycle.js';
 import type { Kernels } from '../runtime/kernels.js';
+import { channelChunk } from '../runtime/tasks.js';
 import { splitBatchResult, stackImages, stackSets } from './batchScope.js';
 
 const POSITIVE = { 'mean-logit': 0, 'mean-exp': 1 } as const;
@@ -204,15 +205,15 @@ export function drawInfoNCESample(options: {
 
 /**
  * Wasm memory of one image of C channels and `hw` pixels with j queries and m negatives: the
- * wrapper's buffers (runtime/jobs.ts: the features, the index lists, the per-query outputs, 8 bytes
- * per query, and the zeroed gradient) and the kernel's own (infoNCEKernelBytes,
- * assembly/info_nce.ts). A skipped image only has its features checked.
+ * wrapper's buffers (runtime/tasks.ts: the chunk of channels that passes through the arena, the
+ * index lists and the per-query outputs, 8 bytes per query) and the kernel's own
+ * (infoNCEKernelBytes, assembly/info_nce.ts). A skipped image runs no task.
  */
 function imageMemory(k: Kernels, p: PreparedInfoNCE, hw: number, j: number, m: number, used: boolean): MemoryNeed {
-  const features = p.c * hw * 4;
-  if (!used) return features + ARENA_SLACK;
+  if (!used) return ARENA_SLACK;
+  const chunk = channelChunk(p.c, hw) * hw * 4;
   const kernel = k.infoNCEKernelBytes(j, m, p.c, POSITIVE[p.positive]);
-  return features * (p.grad ? 2 : 1) + 12 * j + 4 * m + kernel + ARENA_SLACK;
+  return chunk + 12 * j + 4 * m + kernel + ARENA_SLACK;
 }
 
 /** One job per dictionary, their memory checked. */

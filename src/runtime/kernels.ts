@@ -170,6 +170,20 @@ export interface Kernels {
     normsU: number,
     normsX: number,
   ): void;
+  infoNCEGatherChannels(
+    features: number,
+    c0: number,
+    count: number,
+    c: number,
+    hw: number,
+    queries: number,
+    j: number,
+    negatives: number,
+    m: number,
+    u: number,
+    x: number,
+  ): void;
+  infoNCENormalize(u: number, j: number, x: number, m: number, c: number, normsU: number, normsX: number): void;
   infoNCEMeanLogit(
     u: number,
     j: number,
@@ -213,6 +227,34 @@ export interface Kernels {
     temperature: number,
     sumU: number,
     dl0: number,
+    grad: number,
+  ): void;
+  infoNCEBackwardRows(
+    u: number,
+    du: number,
+    x: number,
+    dx: number,
+    j: number,
+    m: number,
+    c: number,
+    normsU: number,
+    normsX: number,
+    positive: number,
+    temperature: number,
+    sumU: number,
+    dl0: number,
+  ): void;
+  infoNCEScatterChannels(
+    du: number,
+    dx: number,
+    c0: number,
+    count: number,
+    c: number,
+    hw: number,
+    queries: number,
+    j: number,
+    negatives: number,
+    m: number,
     grad: number,
   ): void;
 }

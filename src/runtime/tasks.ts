@@ -260,8 +260,8 @@ export function channelChunk(c: number, pixels: number): number {
   return Math.max(1, Math.min(c, Math.floor(CHUNK_FLOATS / pixels)));
 }
 
-// The image passes through the arena a few channels at a time, each chunk copied in and pooled (or
-// computed and copied out) while it is in cache: the arena never holds the whole image.
+// The image passes through the arena a few channels at a time, each chunk copied in and pooled or
+// gathered (or computed and copied out) while it is in cache: the arena never holds the whole image.
 function* patchPool(k: Kernels, ws: Workspace, t: PatchPoolTask): Generator<number, PatchPoolResult, void> {
   // A band is pooled as an image of its own rows: every patch is computed as in the whole image.
   const [y0, y1] = t.band ?? [0, t.h];
@@ -403,14 +403,21 @@ function* nceGather(k: Kernels, ws: Workspace, t: NceGatherTask): Generator<numb
   const jp = roundUp8(j),
     mp = roundUp8(m),
     cp = roundUp8(t.c);
-  const features = ws.put(t.features),
-    queries = ws.put(t.queries),
+  const queries = ws.put(t.queries),
     negatives = ws.put(t.negatives);
-  const u = ws.alloc(jp * cp * 4),
-    x = ws.alloc(mp * cp * 4),
+  const u = ws.allocZeroed(jp * cp * 4),
+    x = ws.allocZeroed(mp * cp * 4),
     normsU = ws.alloc(jp * 8),
     normsX = ws.alloc(mp * 8);
-  k.infoNCEGather(features, t.c, t.hw, queries, j, negatives, m, u, x, normsU, normsX);
+  const chunk = channelChunk(t.c, t.hw),
+    scratch = ws.alloc(chunk * t.hw * 4);
+  for (let c0 = 0; c0 < t.c; c0 += chunk) {
+    const count = Math.min(chunk, t.c - c0);
+    ws.f32(scratch, count * t.hw).set(t.features.subarray(c0 * t.hw, (c0 + count) * t.hw));
+    k.infoNCEGatherChannels(scratch, c0, count, t.c, t.hw, queries, j, negatives, m, u, x);
+    yield count * t.hw;
+  }
+  k.infoNCENormalize(u, j, x, m, t.c, normsU, normsX);
   const result: NceGatherResult = {
     spare: t.features,
     u: ws.copyF32(u, jp * cp),
@@ -426,7 +433,6 @@ function* nceGather(k: Kernels, ws: Workspace, t: NceGatherTask): Generator<numb
     result.sumU = ws.copyF32(sumU, cp);
     result.l0 = ws.copyF32(l0, jp);
   }
-  yield t.features.length;
   return result;
 }
 
@@ -493,28 +499,15 @@ function nceBackward(k: Kernels, ws: Workspace, t: NceBackwardTask): BackwardRes
     negatives = ws.put(t.negatives);
   const sumU = t.sumU ? ws.put(t.sumU) : 0,
     dl0 = ws.put(t.dl0);
-  const size = t.c * t.hw;
-  const grad = ws.allocZeroed(size * 4);
-  k.infoNCEBackward(
-    u,
-    du,
-    x,
-    dx,
-    j,
-    m,
-    t.c,
-    t.hw,
-    queries,
-    negatives,
-    normsU,
-    normsX,
-    t.positive,
-    t.temperature,
-    sumU,
-    dl0,
-    grad,
-  );
-  t.out.set(ws.f32(grad, size));
+  const [c, hw] = [t.c, t.hw];
+  k.infoNCEBackwardRows(u, du, x, dx, j, m, c, normsU, normsX, t.positive, t.temperature, sumU, dl0);
+  const chunk = channelChunk(c, hw),
+    scratch = ws.alloc(chunk * hw * 4);
+  for (let c0 = 0; c0 < c; c0 += chunk) {
+    const count = Math.min(chunk, c - c0);
+    k.infoNCEScatterChannels(du, dx, c0, count, c, hw, queries, j, negatives, m, scratch);
+    t.out.set(ws.f32(scratch, count * hw), c0 * hw);
+  }
   return { grad: t.out };
 }
 
