@@ -165,15 +165,16 @@ function explicitList(
     throw new TypeError(`sample.${field}[${b}] must be an array of pixel indices`);
   const out = new Int32Array(list.length);
   const seen = new Uint8Array(hw);
+  // The message is built only for a bad index: a call checks thousands of good ones.
+  const where = (i: number) => `sample.${field}[${b}][${i}] = ${list[i]}`;
   for (let i = 0; i < list.length; i++) {
     const k = list[i];
-    const where = `sample.${field}[${b}][${i}] = ${k}`;
     if (!Number.isInteger(k) || k < 0 || k >= hw)
-      throw new RangeError(`${where}: pixel indices must be integers in [0, ${hw})`);
-    if (seen[k]) throw new RangeError(`${where}: repeated index`);
+      throw new RangeError(`${where(i)}: pixel indices must be integers in [0, ${hw})`);
+    if (seen[k]) throw new RangeError(`${where(i)}: repeated index`);
     if (mask[b * hw + k] !== cls)
       throw new RangeError(
-        `${where}: the mask there is ${mask[b * hw + k]}, not ${cls} (${field} pixels must have mask ${cls})`,
+        `${where(i)}: the mask there is ${mask[b * hw + k]}, not ${cls} (${field} pixels must have mask ${cls})`,
       );
     seen[k] = 1;
     out[i] = k;
