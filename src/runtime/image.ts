@@ -1,8 +1,9 @@
 // One image job as tasks (tasks.ts): stage 1, then each similarity pass as its parts — all parts
-// of a pass at once, on whatever instances the executor has — then the backward pass. The parts'
-// results are merged here, in part order: row results are placed, column maxima taken, partial
-// gradients summed part after part. The parts depend on the call's sizes alone (jobs.ts
-// planParts), so the bits do not depend on the thread count (docs/design.md §9).
+// of a pass at once, on whatever instances the executor has — then the backward pass (for a
+// patchContrast call with fewer images than threads, stage 1 and the backward pass in bands:
+// bands.ts). The parts' results are merged here, in part order: row results are placed, column
+// maxima taken, partial gradients summed part after part. The parts depend on the call's sizes
+// alone (jobs.ts planParts), so the bits do not depend on the thread count (docs/design.md §9).
 
 import { bandRows, joinBandPools, planBands } from './bands.js';
 import type { CallControl } from './control.js';
