@@ -22,7 +22,7 @@ import { countPristine, type PatchContrastImage, type PatchContrastJob, partsPer
 import { joinImages } from '../runtime/image.js';
 import { takeArray } from '../runtime/recycle.js';
 import type { Kernels } from '../runtime/kernels.js';
-import { channelChunk } from '../runtime/tasks.js';
+import { chunkFloats } from '../runtime/tasks.js';
 
 const VARIANT = { exact: 0, cflnet: 1 } as const;
 
@@ -103,7 +103,7 @@ export function parsePatchContrast(options: unknown, finite: FiniteCheck, splitT
  */
 export function patchContrastMemory(k: Kernels, p: PreparedPatchContrast): MemoryNeed {
   const n = (p.h / p.patchSize) * (p.w / p.patchSize);
-  const features = channelChunk(p.c, p.h * p.w) * p.h * p.w * 4,
+  const features = chunkFloats(p.c, p.h * p.w) * 4,
     mask = p.h * p.w * 4;
   return features + mask + 5 * n + k.patchContrastKernelBytes(n, p.c) + ARENA_SLACK;
 }

@@ -260,6 +260,14 @@ export function channelChunk(c: number, pixels: number): number {
   return Math.max(1, Math.min(c, Math.floor(CHUNK_FLOATS / pixels)));
 }
 
+/**
+ * The most floats a step holds for an image of C channels of `pixels` pixels, or any band of it
+ * (fewer pixels a channel, so maybe more channels a step): at most 2¹⁷ floats, or one channel.
+ */
+export function chunkFloats(c: number, pixels: number): number {
+  return Math.min(c * pixels, Math.max(CHUNK_FLOATS, pixels));
+}
+
 // The image passes through the arena a few channels at a time, each chunk copied in and pooled or
 // gathered (or computed and copied out) while it is in cache: the arena never holds the whole image.
 function* patchPool(k: Kernels, ws: Workspace, t: PatchPoolTask): Generator<number, PatchPoolResult, void> {
