@@ -5,11 +5,9 @@
 // The workers read their bands from, and write their gradients into, the image's features copy,
 // which is therefore shared memory (runtime/recycle.ts); without it an image is one band.
 
-import { type PatchContrastJob, patchLayout } from './jobs.js';
+import { type PatchContrastJob, patchLayout, roundUp8 } from './jobs.js';
 import { isShared } from './recycle.js';
 import type { PatchPoolResult } from './tasks.js';
-
-const roundUp8 = (n: number) => (n + 7) & ~7;
 
 /** Pixel rows [y0, y1) of each band, whole patch rows, as even as they allow; one band: the whole image. */
 export function planBands(job: PatchContrastJob, threads: number): [number, number][] {

@@ -19,6 +19,7 @@ import {
   patchLayout,
   POSITIVE_MEAN_EXP,
   planParts,
+  roundUp8,
   type Stage,
   VARIANT_CFLNET,
 } from './jobs.js';
@@ -39,8 +40,6 @@ import type {
  * them): the caller no longer reads them.
  */
 export type TaskRunner = (task: Task, transfer: ArrayBuffer[]) => Promise<TaskResult>;
-
-const roundUp8 = (n: number) => (n + 7) & ~7;
 
 /** Names each image run, so that an instance can tell whose operands it holds (tasks.ts). */
 let nextImage = 1;

@@ -143,7 +143,8 @@ export interface Part {
   steps: Step[];
 }
 
-const roundUp8 = (n: number) => (n + 7) & ~7;
+/** n rounded up to a multiple of 8: the row and channel padding of the kernels' matrices. */
+export const roundUp8 = (n: number) => (n + 7) & ~7;
 
 /** Groups strips [s0, s1) of one stage into steps of about STEP_WORK (`cost(s)`: work of strip s). */
 function group(stage: Stage, s0: number, s1: number, cost: (s: number) => number): Step[] {

@@ -7,11 +7,9 @@
 // same image; a part sent to an instance that holds them comes without them (pool.ts).
 // `taskSteps` runs a task as a generator of work units, one per step (docs/design.md §8).
 
-import { classStrip, patchLayout, STRIP_ROWS, type Step } from './jobs.js';
+import { classStrip, patchLayout, roundUp8, STRIP_ROWS, type Step } from './jobs.js';
 import type { Kernels } from './kernels.js';
 import type { Workspace } from './workspace.js';
-
-const roundUp8 = (n: number) => (n + 7) & ~7;
 
 interface TaskBase {
   /** Wasm memory reserved before the task starts (the job's estimate, an upper bound). */
@@ -507,7 +505,8 @@ function nceBackward(k: Kernels, ws: Workspace, t: NceBackwardTask): BackwardRes
     negatives = ws.put(t.negatives);
   const sumU = t.sumU ? ws.put(t.sumU) : 0,
     dl0 = ws.put(t.dl0);
-  const [c, hw] = [t.c, t.hw];
+  const c = t.c,
+    hw = t.hw;
   k.infoNCEBackwardRows(u, du, x, dx, j, m, c, normsU, normsX, t.positive, t.temperature, sumU, dl0);
   const chunk = channelChunk(c, hw),
     scratch = ws.alloc(chunk * hw * 4);
