@@ -285,17 +285,17 @@ export function accumulateWeightedTransposed(
       for (let i = 0; i < rows; i++) {
         const a0 = v128.load(ap),
           a1 = v128.load(ap, 16);
-        const wv = v128.load(wp);
-        let x = v128.shuffle<f32>(wv, wv, 0, 0, 0, 0);
+        // Broadcasts from memory (load-port work), not lane shuffles, which would take the FP pipes.
+        let x = v128.load32_splat(wp);
         c00 = madd(x, a0, c00);
         c01 = madd(x, a1, c01);
-        x = v128.shuffle<f32>(wv, wv, 1, 1, 1, 1);
+        x = v128.load32_splat(wp, 4);
         c10 = madd(x, a0, c10);
         c11 = madd(x, a1, c11);
-        x = v128.shuffle<f32>(wv, wv, 2, 2, 2, 2);
+        x = v128.load32_splat(wp, 8);
         c20 = madd(x, a0, c20);
         c21 = madd(x, a1, c21);
-        x = v128.shuffle<f32>(wv, wv, 3, 3, 3, 3);
+        x = v128.load32_splat(wp, 12);
         c30 = madd(x, a0, c30);
         c31 = madd(x, a1, c31);
         ap += 32;
