@@ -80,6 +80,8 @@ export interface TaskRecord {
   posted: number;
   /** When its reply (result, error or abort) reached the calling thread. */
   answered?: number;
+  /** A part that brings its similarity operands (Z, or U and X): whether they came in shared memory. */
+  operands?: 'shared' | 'copied';
 }
 
 /**
@@ -90,7 +92,7 @@ export function traceTasks(engine: Engine): TaskRecord[] {
   const records: TaskRecord[] = [];
   const pool = internals(engine).ctx.executor;
   if (!(pool instanceof WorkerPool)) return records;
-  type Task = { kind: string; stage?: string };
+  type Task = { kind: string; stage?: string; z?: Float32Array; u?: Float32Array; x?: Float32Array };
   const inside = pool as unknown as {
     slots: { port: { post: (message: { type?: string; task?: Task }, transfer?: ArrayBuffer[]) => void } }[];
     finish(slot: unknown, data: { type: string }): void;
@@ -100,7 +102,11 @@ export function traceTasks(engine: Engine): TaskRecord[] {
     const post = slot.port.post.bind(slot.port);
     slot.port.post = (message, transfer) => {
       if (message.type === 'task' && message.task) {
-        const record = { worker, kind: message.task.kind, stage: message.task.stage, posted: performance.now() };
+        const { kind, stage, z, u, x } = message.task;
+        const record: TaskRecord = { worker, kind, stage, posted: performance.now() };
+        const operands = [z, u, x].filter((v) => v !== undefined);
+        if (kind.endsWith('Part') && operands.length > 0)
+          record.operands = operands.every((v) => v.buffer instanceof SharedArrayBuffer) ? 'shared' : 'copied';
         records.push(record);
         open.set(slot, record);
       }

@@ -94,6 +94,21 @@ test('fewer images than threads: each is pooled and back-propagated in bands, on
   }
 });
 
+test('with workers, the parts bring their operands in shared memory: no message copies them', async () => {
+  const [, two] = engines;
+  for (const kase of CASES) {
+    const records = testing.traceTasks(two);
+    const input = inputs(kase, 71);
+    const got = await two[kase.loss]({ ...input, ...kase.options });
+    const carrying = records.filter((r) => r.operands);
+    // Each worker gets an image's operands with its first part of that image.
+    assert.ok(carrying.length >= 2, `${kase.loss}: ${carrying.length} parts brought operands`);
+    for (const r of carrying) assert.equal(r.operands, 'shared', `${r.kind} ${r.stage}`);
+    // The shared copies go back to the pool of kept arrays: a second call reuses them, to the bit.
+    assert.deepEqual(await two[kase.loss]({ ...input, ...kase.options }), got);
+  }
+});
+
 test('an abort while parts run on every worker stops the call; the next call is exact', async () => {
   const kase = CASES[0];
   const input = inputs(kase, 40);

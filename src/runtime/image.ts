@@ -7,7 +7,7 @@
 
 import { bandRows, joinBandPools, planBands } from './bands.js';
 import type { CallControl } from './control.js';
-import { isShared, recycle } from './recycle.js';
+import { isShared, recycle, sharedCopy } from './recycle.js';
 import {
   edgeWork,
   type ImageJob,
@@ -69,7 +69,7 @@ export function runImage(
 ): Promise<ImageResult> {
   return job.kind === 'patchContrast'
     ? runPatchImage(job, control, run, merger, threads)
-    : runNceImage(job, control, run, merger);
+    : runNceImage(job, control, run, merger, threads);
 }
 
 /**
@@ -152,10 +152,16 @@ async function runPatchImage(
   if (pool.pristine !== job.pristine)
     throw new Error(`forgery-losses: internal error: ${pool.pristine} pristine patches, planned ${job.pristine}`);
   control.throwIfStopped();
+  // With workers, the parts' operand in shared memory: each worker's first part carries it uncopied.
+  const z = threads > 1 ? sharedCopy(pool.z) : pool.z;
+  /** Every part has answered: no worker reads the shared copy any more. */
+  const partsDone = () => {
+    if (z !== pool.z) recycle(z);
+  };
   const base = {
     kind: 'patchPart' as const,
     image: nextImage++,
-    z: pool.z,
+    z,
     n,
     c,
     pristine: job.pristine,
@@ -232,6 +238,7 @@ async function runPatchImage(
   for (let k = 0; k < n; k++) perPatch[k] = rowLoss[pool.rowOf[k]];
   const result: PatchContrastImage = { loss: total / n, perPatch, labels: pool.labels };
   if (!dz) {
+    partsDone();
     recycle(pool.spare);
     return result;
   }
@@ -241,6 +248,7 @@ async function runPatchImage(
     add(dz, r.forgedDz as Float32Array, layout.forgedStart * cp);
     done(r);
   }
+  partsDone();
   control.throwIfStopped();
   if (!whole) {
     // Each band's gradient goes into its rows of the shared features copy.
@@ -284,6 +292,7 @@ async function runNceImage(
   control: CallControl,
   run: TaskRunner,
   { add, done }: Merger,
+  threads: number,
 ): Promise<InfoNCEImage> {
   if (!job.used) {
     control.advance(edgeWork(job));
@@ -312,11 +321,17 @@ async function runNceImage(
     moved(job.features),
   )) as NceGatherResult;
   control.throwIfStopped();
+  // With workers, the parts' operands in shared memory, as for patchContrast.
+  const [u, x] = threads > 1 ? [sharedCopy(g.u), sharedCopy(g.x)] : [g.u, g.x];
+  const partsDone = () => {
+    if (u !== g.u) recycle(u);
+    if (x !== g.x) recycle(x);
+  };
   const base = {
     kind: 'ncePart' as const,
     image: nextImage++,
-    u: g.u,
-    x: g.x,
+    u,
+    x,
     j,
     m,
     c,
@@ -367,6 +382,7 @@ async function runNceImage(
   for (let a = 0; a < j; a++) total += perQuery[a];
   const result: InfoNCEImage = { loss: total / j, perQuery };
   if (!job.grad) {
+    partsDone();
     recycle(g.spare);
     return result;
   }
@@ -387,6 +403,7 @@ async function runNceImage(
     add(du, r.du as Float32Array, r.row0 * cp);
     done(r);
   }
+  partsDone();
   control.throwIfStopped();
   const back = (await run(
     {

@@ -61,6 +61,18 @@ export function recycle(...arrays: (Float32Array | undefined)[]): void {
   if (any) armRelease();
 }
 
+/**
+ * `view`'s values in shared memory, where this runtime can share it (else `view` itself): a
+ * worker's message carries a shared array without copying it, where a structured clone copies
+ * on both sides (docs/design.md §9). The caller recycles the copy once no task reads it.
+ */
+export function sharedCopy(view: Float32Array): Float32Array {
+  if (!canShare || isShared(view)) return view;
+  const copy = takeArray(view.length, true);
+  copy.set(view);
+  return copy;
+}
+
 /** Lets every kept array go. */
 export function releaseCopies(): void {
   kept.clear();
