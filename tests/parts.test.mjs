@@ -104,7 +104,7 @@ test('with workers, the parts bring their operands in shared memory: no message 
     // Each worker gets an image's operands with its first part of that image.
     assert.ok(carrying.length >= 2, `${kase.loss}: ${carrying.length} parts brought operands`);
     for (const r of carrying) assert.equal(r.operands, 'shared', `${r.kind} ${r.stage}`);
-    // The shared copies go back to the pool of kept arrays: a second call reuses them, to the bit.
+    // Once every part has answered, the copies may serve a later call (recycle.ts): the same bits again.
     assert.deepEqual(await two[kase.loss]({ ...input, ...kase.options }), got);
   }
 });
