@@ -3,10 +3,8 @@
 // pixel in wasm memory): the loaders the kernels share, and the one pass that checks every target
 // and counts the classes for the 'mean' normalizer.
 
+import { TARGET_U16, TARGET_U8 } from '../src/codes';
 import { alloc } from './memory';
-
-export const TARGET_U8: i32 = 1;
-export const TARGET_U16: i32 = 2;
 
 // @ts-ignore: decorator
 @inline

@@ -6,7 +6,8 @@
 // (fewer than 8; fewer than 4 for probability targets) go through a padded scratch group with the
 // general code.
 
-import { loadTarget, loadTargets4, loadTargetsOf, TARGET_U16, TARGET_U8 } from './ce_targets';
+import { TARGET_U16, TARGET_U8 } from '../src/codes';
+import { loadTarget, loadTargets4, loadTargetsOf } from './ce_targets';
 import { addWide, expNonPositive, hsum, hsumWide, logv, madd, sigmoidFrom, softplusFrom } from './simd_math';
 
 // `scratch` (32 + 96·C bytes) holds the tail group: targets, then C × 8 lanes of logits and of

@@ -1,5 +1,7 @@
 // The kernel module: every export is a raw-pointer function over linear memory (see each file's
-// header for layouts). Built twice: SIMD128, and SIMD128 + relaxed-simd (asconfig.json).
+// header for layouts), and each is called by the runtime (src/runtime/wasm/). Built twice:
+// SIMD128, and SIMD128 + relaxed-simd (asconfig.json). The exports that only tests and
+// benchmarks call are in the test build (testing.ts).
 
 export { alloc, mark, reset, resetTo } from './memory';
 export { findNonFinite } from './validate';
@@ -8,28 +10,19 @@ export { crossEntropyPrepareTargets } from './ce_targets';
 export { crossEntropyIndex, crossEntropyProbs } from './cross_entropy';
 export {
   patchContrastAttach,
-  patchContrastBackward,
   patchContrastBackwardRows,
-  patchContrastClassStrips,
   patchContrastColumnMax,
   patchContrastKernelBytes,
-  patchContrastLayout,
   patchContrastNegativeGrad,
   patchContrastNegatives,
   patchContrastNormalize,
-  patchContrastPool,
   patchContrastPoolChannels,
   patchContrastPositives,
-  patchContrastPristineStrips,
-  patchContrastRows,
-  patchContrastStrips,
   patchContrastUnpoolChannels,
 } from './patch_contrast';
 export {
   infoNCEAttach,
-  infoNCEBackward,
   infoNCEBackwardRows,
-  infoNCEGather,
   infoNCEGatherChannels,
   infoNCEKernelBytes,
   infoNCEMeanLogit,
@@ -37,13 +30,6 @@ export {
   infoNCEQueryGrad,
   infoNCEQueryLse,
   infoNCEScatterChannels,
-  infoNCEStripCount,
   infoNCEStrips,
 } from './info_nce';
-export {
-  packOperand,
-  similarityStrip,
-  accumulateWeighted,
-  accumulateWeightedTransposed,
-  STRIP_ROWS,
-} from './similarity';
+export { packOperand } from './similarity';

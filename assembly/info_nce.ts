@@ -20,14 +20,11 @@ import {
   groupsOf,
   lanesIn,
   roundUp8,
-  STRIP_ROWS,
   similarityStrip,
 } from './similarity';
+import { POSITIVE_MEAN_EXP, STRIP_ROWS } from '../src/codes';
 import { normalizeRows, normalizeRowsBackward } from './normalize';
 import { gatherPixelRows, scatterPixelRows } from './pooling';
-
-export const POSITIVE_MEAN_LOGIT: i32 = 0;
-export const POSITIVE_MEAN_EXP: i32 = 1;
 
 // Stands for −∞ in a strip: exp(NEG − m) is 0 and it never wins a maximum.
 const NEG: f32 = -3.0e38;

@@ -18,7 +18,7 @@
 
 import { alloc } from './memory';
 import { normalizeRows, normalizeRowsBackward } from './normalize';
-import { avgPoolRows, avgPoolRowsBackward, patchLabels } from './pooling';
+import { avgPoolRows, avgPoolRowsBackward } from './pooling';
 import { expNonPositive, hmax, hsum, logv, mergeRunningLse, sigmoidFrom, softplusFrom } from './simd_math';
 import {
   accumulateWeighted,
@@ -26,12 +26,9 @@ import {
   groupRow,
   lanesIn,
   roundUp8,
-  STRIP_ROWS,
   similarityStrip,
 } from './similarity';
-
-export const VARIANT_EXACT: i32 = 0;
-export const VARIANT_CFLNET: i32 = 1;
+import { STRIP_ROWS, VARIANT_CFLNET } from '../src/codes';
 
 const EPS: f32 = 1e-18;
 // Stands for −∞ in a maximum: it never wins one.
@@ -109,56 +106,32 @@ class PatchState {
 }
 
 /**
- * Stage 1 of one image (C × H × W features, H × W float32 mask): patch labels (N bytes, patch
- * order) to `labelsOut`, each patch's row (N int32: pristine patches from row 0, forged ones from
- * row roundUp8(P), each in patch order) to `rowOfOut`, the pooled, sorted and L2-normalized rows Z
- * (patchContrastRows × C_p float32, the padding zero) to `zOut` and their norms (float64 per row)
- * to `normsOut`. Returns P, the number of pristine patches. The passes then take Z
- * (patchContrastAttach); they may run on other instances, each over a range of strips
- * (docs/design.md §9).
+ * Stage 1 of one image in one call (tests and benchmarks; the runtime pools a few channels at a
+ * time with patchContrastPoolChannels): the C × H × W features average-pooled into the rows that
+ * `rowOf` gives each patch (N int32, docs/design.md §2: pristine patches from row 0, forged ones
+ * from row roundUp8(P)), then L2-normalized: `rows` rows of Z (rows × C_p float32, the padding
+ * zero) to `zOut` and their norms (float64 per row) to `normsOut`.
  */
 export function patchContrastPool(
   features: usize,
-  mask: usize,
   c: i32,
   h: i32,
   w: i32,
   p: i32,
-  labelsOut: usize,
-  rowOfOut: usize,
+  rowOf: usize,
+  rows: i32,
   zOut: usize,
   normsOut: usize,
-): i32 {
-  const n = (h / p) * (w / p),
-    cp = roundUp8(c);
-  const pristine = patchContrastLayout(mask, h, w, p, labelsOut, rowOfOut);
-  const np = patchContrastRows(n, pristine);
-  memory.fill(zOut, 0, <usize>np * ((<usize>cp) << 2));
-  patchContrastPoolChannels(features, 0, c, c, h, w, p, rowOfOut, zOut);
-  patchContrastNormalize(zOut, np, c, normsOut);
-  return pristine;
+): void {
+  memory.fill(zOut, 0, <usize>rows * ((<usize>roundUp8(c)) << 2));
+  patchContrastPoolChannels(features, 0, c, c, h, w, p, rowOf, zOut);
+  patchContrastNormalize(zOut, rows, c, normsOut);
 }
 
 /**
- * patchContrastPool in steps, for features that arrive a few channels at a time: the labels and
- * the row map first (returns P); then channels [c0, c0 + count) of C, `features` holding just them
- * (count × H × W), pooled into their columns of Z (zeroed by the caller, patchContrastRows rows);
- * then every row normalized. The same bits as patchContrastPool.
+ * Channels [c0, c0 + count) of C, `features` holding just them (count × H × W), pooled into their
+ * columns of Z (zeroed by the caller) at the rows `rowOf` gives each patch.
  */
-export function patchContrastLayout(mask: usize, h: i32, w: i32, p: i32, labelsOut: usize, rowOfOut: usize): i32 {
-  const n = (h / p) * (w / p);
-  patchLabels(mask, h, w, p, labelsOut);
-  let pristine = 0;
-  for (let k = 0; k < n; k++) if (load<u8>(labelsOut + <usize>k) == 0) pristine++;
-  let nextPristine = 0,
-    nextForged = roundUp8(pristine);
-  for (let k = 0; k < n; k++) {
-    const row = load<u8>(labelsOut + <usize>k) == 0 ? nextPristine++ : nextForged++;
-    store<i32>(rowOfOut + ((<usize>k) << 2), row);
-  }
-  return pristine;
-}
-
 export function patchContrastPoolChannels(
   features: usize,
   c0: i32,

@@ -125,19 +125,3 @@ export function scatterPixelRows(rows: usize, n: i32, cp: i32, idx: usize, c: i3
     }
   }
 }
-
-/** labels[n] = 1 when the mean of the mask over patch n is > 0.5 (strict), else 0. */
-export function patchLabels(mask: usize, h: i32, w: i32, p: i32, labels: usize): void {
-  const kh = h / p,
-    kw = w / p;
-  const area = <f64>(p * p);
-  for (let r = 0; r < kh; r++) {
-    for (let q = 0; q < kw; q++) {
-      let s: f64 = 0;
-      for (let y = r * p; y < r * p + p; y++) {
-        for (let x = q * p; x < q * p + p; x++) s += <f64>load<f32>(mask + (<usize>y * <usize>w + <usize>x) * 4);
-      }
-      store<u8>(labels + <usize>(r * kw + q), s / area > 0.5 ? 1 : 0);
-    }
-  }
-}

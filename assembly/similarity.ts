@@ -14,9 +14,6 @@
 
 import { madd } from './simd_math';
 
-/** Rows of similarities produced and consumed at a time: a strip is STRIP_ROWS × (row length). */
-export const STRIP_ROWS = 32;
-
 /** Lanes j..j+3 (row or column indices) that lie in [lo, hi), as an all-ones mask per lane. */
 // @ts-ignore: decorator
 @inline

@@ -1,28 +1,37 @@
-// A loss call from options to result, in two halves. `prepareCall` runs when the call is made:
-// it validates every option and takes the inputs (copies, or for cross-entropy run now, the
-// arrays themselves), so the caller may reuse its arrays at once (docs/design.md §8). `run` then
-// does the work on whichever context the engine picks, with the call's signal and progress.
+// A loss call from options to result, in two halves. `prepareCall` runs when the call is made: it
+// validates every option and takes the inputs (copies, or for cross-entropy run now, the arrays
+// themselves), so the caller may reuse its arrays at once (docs/design.md §8). `run` then does the
+// work on whichever context the engine picks, with the call's signal and progress; `runSync` does
+// the same work to completion, for the engine's sync methods.
 
 import {
-  type CflObjectiveJobs,
+  CFL_OBJECTIVE_OPTIONS,
   cflObjectiveJobs,
+  combineCflObjective,
+  type PreparedCflObjective,
   prepareCflObjective,
-  runCflObjective,
 } from './losses/cflObjective.js';
 import {
   CROSS_ENTROPY_OPTIONS,
   crossEntropyWork,
   ownInputs,
+  type ParsedCrossEntropy,
   parseCrossEntropy,
   runCrossEntropy,
+  runCrossEntropySync,
 } from './losses/crossEntropy.js';
-import { infoNCEJobs, prepareInfoNCE, runInfoNCE } from './losses/infoNCE.js';
-import { parsePatchContrast, patchContrastJobs, runPatchContrast } from './losses/patchContrast.js';
+import type { PrepareEnv } from './losses/env.js';
+import { infoNCEJobs, prepareInfoNCE, reduceInfoNCE } from './losses/infoNCE.js';
+import { parsePatchContrast, patchContrastJobs, reducePatchContrast } from './losses/patchContrast.js';
 import type { LossContext } from './runtime/context.js';
 import { CallControl } from './runtime/control.js';
-import { type ImageJob, jobWork } from './runtime/jobs.js';
-import { checkCallOptions, checkOptions, type FiniteCheck } from './validate.js';
+import type { Executor } from './runtime/executors/executor.js';
+import { type ImageJob, type ImageResultOf, jobWork } from './runtime/schedule/jobs.js';
+import type { PatchContrastResult } from './types.js';
+import { checkCallOptions, checkOptions } from './validate.js';
 import { infoNCEWork, type LossName, patchWork, type Work } from './webgpu/select.js';
+
+export { CFL_OBJECTIVE_OPTIONS };
 
 /** A call whose inputs are taken: it only waits for a context to run on. */
 export interface PreparedCall {
@@ -33,6 +42,8 @@ export interface PreparedCall {
   /** The same call on copies of the inputs that it still shares with the caller (if any). */
   own(): PreparedCall;
   run(ctx: LossContext): Promise<unknown>;
+  /** The call to completion now (a sync method's: no signal, no progress). */
+  runSync(ctx: LossContext): unknown;
 }
 
 /** Runs a call's work under its control: progress completed at the end, listeners removed. */
@@ -56,88 +67,110 @@ async function controlled<R>(
   }
 }
 
-/** Runs jobs-based work: the jobs (memory checked), a control over their total work, the result. */
-function jobCall<J extends ImageJob[], R>(
-  o: Record<string, unknown>,
-  loss: LossName,
-  work: Work | null,
-  extraWork: number,
-  jobs: (ctx: LossContext) => J,
-  run: (ctx: LossContext, jobs: J, control: CallControl) => Promise<R>,
-): PreparedCall {
+/** What a call over per-image jobs does besides running them. */
+interface JobsCall<J extends ImageJob, A, R> {
+  loss: LossName;
+  work: Work | null;
+  /** The call's jobs, their memory checked. */
+  jobs(ctx: LossContext): J[];
+  /** The result from the jobs' images. */
+  reduce(ctx: LossContext, jobs: J[], images: ImageResultOf<J>[]): A;
+  /** Work after the jobs (cflObjective's cross-entropy), async and sync. */
+  tail?: {
+    work: number;
+    run(ctx: LossContext, a: A, control: CallControl): Promise<R>;
+    runSync(ctx: LossContext, a: A): R;
+  };
+}
+
+/** `ctx` with the executor a call's work picked (threads 'auto': the calling thread or the pool), if it picked one. */
+function contextFor(ctx: LossContext, executor: Executor | undefined): LossContext {
+  return !executor || executor === ctx.executor ? ctx : { ...ctx, executor };
+}
+
+function jobCall<J extends ImageJob, A, R = A>(o: Record<string, unknown>, spec: JobsCall<J, A, R>): PreparedCall {
   const { signal, onProgress } = checkCallOptions(o);
+  const workOf = (jobs: J[]) => jobs.reduce((sum, job) => sum + jobWork(job), spec.tail?.work ?? 0);
   const call: PreparedCall = {
-    loss,
-    work,
+    loss: spec.loss,
+    work: spec.work,
     signal,
     own: () => call,
     async run(ctx) {
-      const made = jobs(ctx);
-      const total = made.reduce((sum, job) => sum + jobWork(job), extraWork);
-      // threads 'auto' picks the calling thread or the pool by the call's size (runtime/lazy-pool.ts).
-      const executor = (await ctx.executor.forWork?.(total)) ?? ctx.executor;
-      const on = executor === ctx.executor ? ctx : { ...ctx, executor };
-      return controlled(signal, onProgress, total, (control) => run(on, made, control));
+      const jobs = spec.jobs(ctx);
+      const total = workOf(jobs);
+      const on = contextFor(ctx, await ctx.executor.forWork?.(total));
+      return controlled(signal, onProgress, total, async (control) => {
+        const a = spec.reduce(on, jobs, await on.executor.runJobs(jobs, control));
+        return spec.tail ? spec.tail.run(on, a, control) : a;
+      });
+    },
+    runSync(ctx) {
+      const jobs = spec.jobs(ctx);
+      const on = contextFor(ctx, ctx.executor.forWorkSync?.(workOf(jobs)));
+      // Workers only where this thread may wait for them (executors/blocking.ts).
+      const executor = on.executor.syncThreads > 1 && on.executor.runJobsSync ? on.executor : ctx.inline;
+      const a = spec.reduce(on, jobs, executor.runJobsSync?.(jobs) ?? []);
+      return spec.tail ? spec.tail.runSync(on, a) : a;
     },
   };
   return call;
 }
 
-/**
- * `finite` checks the float inputs that the kernels do not check as they go (all but crossEntropy's);
- * `splitThreads`: the worker threads over which patchContrast's images may be split (bands.ts).
- */
-export function prepareCall(loss: LossName, options: unknown, finite: FiniteCheck, splitThreads = 1): PreparedCall {
+function crossEntropyCall(o: Record<string, unknown>): PreparedCall {
+  const { signal, onProgress } = checkCallOptions(o);
+  const make = (p: ParsedCrossEntropy): PreparedCall => ({
+    loss: 'crossEntropy',
+    work: null,
+    signal,
+    own: () => make(ownInputs(p)),
+    run: (ctx) => controlled(signal, onProgress, crossEntropyWork(p), (control) => runCrossEntropy(ctx, p, control)),
+    runSync: (ctx) => runCrossEntropySync(ctx, p),
+  });
+  return make(parseCrossEntropy(o));
+}
+
+function cflObjectiveCall(options: unknown, env: PrepareEnv): PreparedCall {
+  const p: PreparedCflObjective = prepareCflObjective(options, env);
+  return jobCall(options as Record<string, unknown>, {
+    loss: 'cflObjective',
+    work: patchWork(p.contrast, 'cflnet'),
+    jobs: (ctx) => cflObjectiveJobs(ctx, p),
+    reduce: (ctx, _, images) => reducePatchContrast(ctx, p.contrast, images),
+    tail: {
+      work: crossEntropyWork(p.ce),
+      run: async (ctx, contrast: PatchContrastResult, control) =>
+        combineCflObjective(ctx, p, contrast, await runCrossEntropy(ctx, p.ce, control)),
+      runSync: (ctx, contrast) => combineCflObjective(ctx, p, contrast, runCrossEntropySync(ctx, p.ce)),
+    },
+  });
+}
+
+/** A call, validated and its inputs taken (`env`: the engine's finite check, copies and sharing). */
+export function prepareCall(loss: LossName, options: unknown, env: PrepareEnv): PreparedCall {
   switch (loss) {
-    case 'crossEntropy': {
-      const o = checkOptions(options, 'crossEntropy', CROSS_ENTROPY_OPTIONS);
-      const p = parseCrossEntropy(o);
-      const { signal, onProgress } = checkCallOptions(o);
-      const make = (q: typeof p): PreparedCall => ({
-        loss,
-        work: null,
-        signal,
-        own: () => make(ownInputs(q)),
-        run: (ctx) =>
-          controlled(signal, onProgress, crossEntropyWork(q), (control) => runCrossEntropy(ctx, q, control)),
-      });
-      return make(p);
-    }
+    case 'crossEntropy':
+      return crossEntropyCall(checkOptions(options, 'crossEntropy', CROSS_ENTROPY_OPTIONS));
     case 'patchContrast': {
-      const p = parsePatchContrast(options, finite, splitThreads);
-      const o = options as Record<string, unknown>;
-      return jobCall(
-        o,
+      const p = parsePatchContrast(options, env);
+      return jobCall(options as Record<string, unknown>, {
         loss,
-        patchWork(p, p.variant),
-        0,
-        (ctx) => patchContrastJobs(ctx, p),
-        (ctx, jobs, control) => runPatchContrast(ctx, p, jobs, control),
-      );
+        work: patchWork(p, p.variant),
+        jobs: (ctx) => patchContrastJobs(ctx, p),
+        reduce: (ctx, _, images) => reducePatchContrast(ctx, p, images),
+      });
     }
     case 'infoNCE': {
-      const p = prepareInfoNCE(options, finite);
+      const p = prepareInfoNCE(options, env);
       const counts = p.dictionaries.map((d): [number, number] => [d.queries.length, d.negatives.length]);
-      const work = infoNCEWork(counts, p.c, p.b * p.c * p.hw * 4, p.grad, p.positive === 'mean-exp');
-      return jobCall(
-        options as Record<string, unknown>,
+      return jobCall(options as Record<string, unknown>, {
         loss,
-        work,
-        0,
-        (ctx) => infoNCEJobs(ctx, p),
-        (ctx, jobs, control) => runInfoNCE(ctx, p, jobs, control),
-      );
+        work: infoNCEWork(counts, p.c, p.b * p.c * p.hw * 4, p.grad, p.positive === 'mean-exp'),
+        jobs: (ctx) => infoNCEJobs(ctx, p),
+        reduce: (ctx, jobs, images) => reduceInfoNCE(ctx, p, jobs, images),
+      });
     }
-    case 'cflObjective': {
-      const p = prepareCflObjective(options, finite, splitThreads);
-      return jobCall(
-        options as Record<string, unknown>,
-        loss,
-        patchWork(p.contrast, 'cflnet'),
-        crossEntropyWork(p.ce),
-        (ctx): CflObjectiveJobs => cflObjectiveJobs(ctx, p),
-        (ctx, jobs, control) => runCflObjective(ctx, p, jobs, control),
-      );
-    }
+    case 'cflObjective':
+      return cflObjectiveCall(options, env);
   }
 }

@@ -5,7 +5,7 @@
 
 import { makeApi } from './engine.js';
 import { sourceFromChunks } from './runtime/source.js';
-import { webPlatform } from './runtime/spawn-web.js';
+import { webPlatform } from './runtime/executors/spawn-web.js';
 import type { PackageApi } from './types.js';
 
 export type * from './types.js';

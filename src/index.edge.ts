@@ -5,7 +5,7 @@ import relaxedModule from './kernels.relaxed.wasm';
 import simdModule from './kernels.simd.wasm';
 import { makeApi } from './engine.js';
 import { sourceFromModules } from './runtime/source.js';
-import { NO_WORKERS } from './runtime/spawn.js';
+import { NO_WORKERS } from './runtime/executors/spawn.js';
 import type { PackageApi } from './types.js';
 
 export type * from './types.js';

@@ -3,7 +3,7 @@
 
 import { makeApi } from './engine.js';
 import { sourceFromChunks } from './runtime/source.js';
-import { nodePlatform } from './runtime/spawn-node.js';
+import { nodePlatform } from './runtime/executors/spawn-node.js';
 import type { PackageApi } from './types.js';
 
 export type * from './types.js';

@@ -32,6 +32,12 @@ export interface CallOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+/** A sync call's options: an async call's without `signal` and `onProgress`. */
+export type SyncOptions<O extends CallOptions> = Omit<O, 'signal' | 'onProgress'> & {
+  signal?: never;
+  onProgress?: never;
+};
+
 /** What actually ran a call. */
 export type BackendName = 'wasm-simd' | 'wasm-relaxed-simd' | 'webgpu';
 
@@ -140,6 +146,11 @@ export interface CflObjectiveResult {
 export interface EngineOptions {
   /** Worker threads: a count, or 'auto' for the core count (capped). 1 runs in the calling thread. */
   threads?: number | 'auto';
+  /**
+   * When 'auto' threads start their workers: with the first call large enough to pay for them
+   * ('lazy', the default), or in createEngine ('eager': a sync call cannot wait for them to start).
+   */
+  workers?: 'lazy' | 'eager';
   backend?: 'auto' | 'wasm' | 'webgpu';
   /** Which wasm build to run: the relaxed-SIMD one is chosen by 'auto' wherever it validates. */
   wasmBuild?: 'auto' | 'simd' | 'relaxed-simd';
@@ -167,7 +178,10 @@ export interface WebGpuAdapterInfo {
 /** What the engine found and uses. */
 export interface EngineInfo {
   backend: BackendName;
+  /** Threads of an async call (threads 'auto': once its workers run). */
   threads: number;
+  /** Threads of a sync call: 1 where the calling thread may not wait for workers (`notes` says why). */
+  syncThreads: number;
   features: { simd: boolean; relaxedSimd: boolean; workers: boolean; crossOriginIsolated: boolean; webgpu: boolean };
   /** Why fewer threads than asked run, when that happens; how backend 'auto' decides. */
   notes: string[];
@@ -199,6 +213,26 @@ export interface Engine {
   cflObjective(options: CflObjectiveOptions & { grad?: true }): Promise<WithGrad<CflObjectiveResult>>;
   cflObjective(options: CflObjectiveOptions & { grad: false }): Promise<WithoutGrad<CflObjectiveResult>>;
   cflObjective(options: CflObjectiveOptions): Promise<CflObjectiveResult>;
+  /**
+   * The same losses as synchronous calls (for tape-based trainers such as TF.js): the same options
+   * but `signal` and `onProgress`, the same result to the bit, always on wasm (docs/api.md).
+   */
+  crossEntropySync<R extends Reduction = 'mean'>(
+    options: SyncOptions<CrossEntropyOptions<R>> & { grad?: true },
+  ): WithGrad<CrossEntropyResult<R>>;
+  crossEntropySync<R extends Reduction = 'mean'>(
+    options: SyncOptions<CrossEntropyOptions<R>> & { grad: false },
+  ): WithoutGrad<CrossEntropyResult<R>>;
+  crossEntropySync<R extends Reduction = 'mean'>(options: SyncOptions<CrossEntropyOptions<R>>): CrossEntropyResult<R>;
+  patchContrastSync(options: SyncOptions<PatchContrastOptions> & { grad?: true }): WithGrad<PatchContrastResult>;
+  patchContrastSync(options: SyncOptions<PatchContrastOptions> & { grad: false }): WithoutGrad<PatchContrastResult>;
+  patchContrastSync(options: SyncOptions<PatchContrastOptions>): PatchContrastResult;
+  infoNCESync(options: SyncOptions<InfoNCEOptions> & { grad?: true }): WithGrad<InfoNCEResult>;
+  infoNCESync(options: SyncOptions<InfoNCEOptions> & { grad: false }): WithoutGrad<InfoNCEResult>;
+  infoNCESync(options: SyncOptions<InfoNCEOptions>): InfoNCEResult;
+  cflObjectiveSync(options: SyncOptions<CflObjectiveOptions> & { grad?: true }): WithGrad<CflObjectiveResult>;
+  cflObjectiveSync(options: SyncOptions<CflObjectiveOptions> & { grad: false }): WithoutGrad<CflObjectiveResult>;
+  cflObjectiveSync(options: SyncOptions<CflObjectiveOptions>): CflObjectiveResult;
   /** Bytes of wasm memory the engine holds now. */
   memoryBytes(): number;
   /** Terminates the engine's workers and frees its GPU resources; later calls reject. */

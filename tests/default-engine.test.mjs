@@ -1,4 +1,4 @@
-// Threads by default (runtime/lazy-pool.ts): the top-level functions run on an engine with
+// Threads by default (runtime/executors/lazy-pool.ts): the top-level functions run on an engine with
 // threads 'auto', whose workers start only with a call whose work pays for them. Import plus a
 // small call starts none; a large call starts them; the bits are those of one thread either way.
 import assert from 'node:assert/strict';
@@ -15,13 +15,15 @@ function call(shape, seed) {
   return { features: gaussian(b * c * h * w, seed), mask: blobMask(b, h, w, seed + 1), shape, patchSize: 2 };
 }
 
-/** The work units of a patchContrast call (src/runtime/jobs.ts), as the executor sees it. */
+/** The work units of a patchContrast call (src/runtime/schedule/jobs.ts), as the executor sees it. */
 function work({ shape: [b, c, h, w], mask }) {
   let total = 0;
   for (let img = 0; img < b; img++) {
-    const pristine = testing.countPristine(mask.subarray(img * h * w, (img + 1) * h * w), h, w, 2);
-    const job = { kind: 'patchContrast', features: { length: c * h * w }, c, h, w, patchSize: 2, variant: 0 };
-    total += testing.planSteps({ ...job, grad: true, pristine }).reduce((sum, s) => sum + s.work, c * h * w);
+    const labels = testing.patchLabels(mask.subarray(img * h * w, (img + 1) * h * w), h, w, 2);
+    const { pristine } = testing.rowMap(labels, 8);
+    const job = { kind: 'patchContrast', features: { length: c * h * w }, labels, pristine, c, h, w, patchSize: 2 };
+    const plan = { ...job, variant: 0, grad: true, maxParts: testing.partsPerImage(b), partWork: testing.PART_WORK };
+    total += testing.planSteps(plan).reduce((sum, s) => sum + s.work, c * h * w);
   }
   return total;
 }

@@ -1,6 +1,6 @@
 // One image on every thread (docs/design.md §9): the similarity passes of an image run as parts,
 // fixed ranges of strips that any worker may run, merged in part order. With a small part size
-// (a test hook) these modest images split into many parts, so that the checks run in seconds:
+// (the test entry's engines) these modest images split into many parts, so that the checks run in seconds:
 // B = 1 and B < threads give the same bits on 1, 2 and 3 threads, and still match the float64
 // reference with the tolerances of docs/spec.md §8; so do 60 random shapes and class splits (one
 // class only, a few patches of one, fractional mask values) cut into parts of a few thousand units.
@@ -12,9 +12,15 @@ import { blobMask, gaussian } from './helpers/engine.mjs';
 import { mulberry32 } from './fuzz/materialize.mjs';
 import { infoNCERef, patchContrastRef } from './reference/index.mjs';
 
-testing.setPartWork(2 ** 18);
-const engines = await Promise.all([1, 2, 3].map((threads) => testing.createEngine({ threads, wasmBuild: 'simd' })));
-after(() => Promise.all(engines.map((e) => e.dispose())));
+const PART_WORK = 2 ** 18;
+const engines = await Promise.all(
+  [1, 2, 3].map((threads) => testing.createEngine({ threads, wasmBuild: 'simd' }, { partWork: PART_WORK })),
+);
+// Parts of a few thousand units: even the smallest of the random images splits.
+const tiny = await Promise.all(
+  [1, 3].map((threads) => testing.createEngine({ threads, wasmBuild: 'simd' }, { partWork: 2 ** 12 })),
+);
+after(() => Promise.all([...engines, ...tiny].map((e) => e.dispose())));
 
 const CASES = [
   { loss: 'patchContrast', shape: [1, 24, 64, 48], options: { variant: 'exact', patchSize: 2 } },
@@ -32,22 +38,30 @@ function inputs({ shape }, seed) {
 
 /** The job the wrappers make for image 0, as the planner sees it. */
 function jobOf({ loss, shape, options }, mask) {
-  const [, c, h, w] = shape;
-  if (loss === 'patchContrast')
-    return { kind: 'patchContrast', features: { length: c * h * w }, c, h, w, patchSize: 2, variant: 0, grad: true };
+  const [b, c, h, w] = shape;
   const hw = h * w;
+  const common = {
+    features: { length: c * hw },
+    c,
+    grad: true,
+    maxParts: testing.partsPerImage(b),
+    partWork: PART_WORK,
+  };
+  if (loss === 'patchContrast') {
+    const labels = testing.patchLabels(mask.subarray(0, hw), h, w, 2);
+    const { pristine } = testing.rowMap(labels, 8);
+    return { kind: 'patchContrast', ...common, labels, pristine, h, w, patchSize: 2, variant: 0 };
+  }
   const pristine = mask.subarray(0, hw).filter((v) => v === 0).length;
   const forged = mask.subarray(0, hw).filter((v) => v === 1).length;
   const max = options.sample?.maxPerClass ?? Infinity;
   return {
     kind: 'infoNCE',
-    features: { length: c * hw },
-    c,
+    ...common,
     used: true,
     queries: { length: Math.min(max, pristine) },
     negatives: { length: Math.min(max, forged) },
     positive: options.positive === 'mean-exp' ? 1 : 0,
-    grad: true,
   };
 }
 
@@ -128,14 +142,8 @@ test('an abort while parts run on every worker stops the call; the next call is 
 });
 
 test('random shapes and class splits, split into parts: 1 and 3 threads agree to the bit and with the reference', async () => {
-  const [one, , three] = engines;
-  // Parts of a few thousand units: even the smallest of these images splits.
-  testing.setPartWork(2 ** 12);
-  try {
-    for (let seed = 1; seed <= 60; seed++) await randomCase(seed, one, three);
-  } finally {
-    testing.setPartWork(2 ** 18);
-  }
+  const [one, three] = tiny;
+  for (let seed = 1; seed <= 60; seed++) await randomCase(seed, one, three);
 });
 
 /** One random case (shape, class split, loss and options drawn from `seed`) on 1 and 3 threads. */

@@ -1,4 +1,4 @@
-// Reused call-time copies (src/runtime/recycle.ts): a copy that a finished call does not hand out
+// Reused call-time copies (src/runtime/copies.ts, one cache per engine): a copy that a finished call does not hand out
 // serves the next call's copy of the same length. These tests check that a copy is reused, that
 // no array a result holds is ever reused (which would overwrite a caller's gradient), that the
 // bits do not change, and that kept copies are let go when idle or on dispose.
@@ -11,7 +11,11 @@ import { blobMask, gaussian } from './helpers/engine.mjs';
 // 16 × 128 × 128 floats: exactly the smallest copy that is kept (1 MiB).
 const [C, H, W] = [16, 128, 128];
 const CHW = C * H * W;
-const engines = await Promise.all([1, 2].map((threads) => testing.createEngine({ threads, wasmBuild: 'simd' })));
+// Each engine with its own cache, which the test entry lets the tests look into.
+const caches = [new testing.CopyCache(), new testing.CopyCache()];
+const engines = await Promise.all(
+  [1, 2].map((threads, i) => testing.createEngine({ threads, wasmBuild: 'simd' }, { copies: caches[i] })),
+);
 after(() => Promise.all(engines.map((e) => e.dispose())));
 
 const patchCall = (b, seed, extra = {}) => ({
@@ -29,35 +33,36 @@ const nceCall = (b, seed, extra = {}) => ({
   ...extra,
 });
 
-for (const engine of engines) {
+for (const [i, engine] of engines.entries()) {
   const threads = engine.info.threads;
+  const cache = caches[i];
 
   test(`${threads} thread(s): copies reused with gradInto, with the same bits`, async () => {
-    testing.releaseCopies();
+    cache.release();
     const into = new Float32Array(2 * CHW);
     const options = patchCall(2, 1, { gradInto: { features: into } });
     const first = await engine.patchContrast(options);
     const firstGrad = into.slice();
-    assert.equal(testing.keptFloats(), 2 * CHW, 'both images’ copies kept');
+    assert.equal(cache.heldFloats(), 2 * CHW, 'both images’ copies kept');
     const second = await engine.patchContrast(options);
-    assert.equal(testing.keptFloats(), 2 * CHW, 'the same two copies again, no more');
+    assert.equal(cache.heldFloats(), 2 * CHW, 'the same two copies again, no more');
     assert.equal(second.loss, first.loss);
     assert.deepEqual(into, firstGrad);
   });
 
   test(`${threads} thread(s): a gradient handed out is never reused`, async () => {
-    testing.releaseCopies();
+    cache.release();
     // One image without gradInto: on one thread the image's own array is the result's gradient; on
     // a pool it is shared memory (split into bands, runtime/bands.ts), copied out, then kept.
     const one = await engine.patchContrast(patchCall(1, 3));
     const oneGrad = one.grad.features.slice();
     assert.ok(one.grad.features.buffer instanceof ArrayBuffer, 'the gradient is never shared memory');
     const shared = threads > 1 ? CHW : 0;
-    assert.equal(testing.keptFloats(), shared);
+    assert.equal(cache.heldFloats(), shared);
     // A batch: the images' arrays are copied into the result's gradient, then kept.
     const batch = await engine.infoNCE(nceCall(2, 5));
     const batchGrad = batch.grad.features.slice();
-    assert.equal(testing.keptFloats(), shared + 2 * CHW);
+    assert.equal(cache.heldFloats(), shared + 2 * CHW);
     const stacked = await engine.infoNCE(nceCall(2, 9, { scope: 'batch' }));
     const stackedGrad = stacked.grad.features.slice();
     // Calls of the same lengths that take every kept copy and write other features into them.
@@ -70,9 +75,9 @@ for (const engine of engines) {
   });
 
   test(`${threads} thread(s): a reused copy is still the call's own`, async () => {
-    testing.releaseCopies();
+    cache.release();
     const reference = await engine.patchContrast(patchCall(2, 17));
-    assert.equal(testing.keptFloats(), 2 * CHW);
+    assert.equal(cache.heldFloats(), 2 * CHW);
     const options = patchCall(2, 17);
     const pending = engine.patchContrast(options);
     options.features.fill(0.5); // the caller refills its array at once
@@ -82,15 +87,17 @@ for (const engine of engines) {
   });
 }
 
-test('kept copies are let go after a second without calls, and on dispose', async () => {
-  testing.releaseCopies();
-  const engine = await testing.createEngine({ threads: 1, wasmBuild: 'simd' });
+test("kept copies are let go after a second without calls, and on their engine's dispose only", async () => {
+  caches[0].release();
+  const cache = new testing.CopyCache();
+  const engine = await testing.createEngine({ threads: 1, wasmBuild: 'simd' }, { copies: cache });
   await engine.patchContrast(patchCall(2, 19, { grad: false }));
-  assert.equal(testing.keptFloats(), 2 * CHW, 'no gradient asked for: both copies kept');
-  await engine.dispose();
-  assert.equal(testing.keptFloats(), 0);
   await engines[0].patchContrast(patchCall(2, 19, { grad: false }));
-  assert.equal(testing.keptFloats(), 2 * CHW);
+  assert.equal(cache.heldFloats(), 2 * CHW, 'no gradient asked for: both copies kept');
+  assert.equal(caches[0].heldFloats(), 2 * CHW);
+  await engine.dispose();
+  assert.equal(cache.heldFloats(), 0);
+  assert.equal(caches[0].heldFloats(), 2 * CHW, "another engine's copies stay");
   await sleep(1300);
-  assert.equal(testing.keptFloats(), 0);
+  assert.equal(caches[0].heldFloats(), 0);
 });

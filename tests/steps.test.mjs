@@ -9,7 +9,8 @@ import { arena } from '../support/arena.mjs';
 import { mulberry32 } from './fuzz/materialize.mjs';
 import { blobMask, gaussian } from './helpers/engine.mjs';
 
-const bytes = readFileSync(new URL('../build/kernels.simd.wasm', import.meta.url));
+// The test build: the product's exports and the whole-stage ones that only tests call.
+const bytes = readFileSync(new URL('../build/kernels.testing.wasm', import.meta.url));
 const k = (await WebAssembly.instantiate(bytes, {})).instance.exports;
 
 const { put, zeros, f32, nceOperands, packed } = arena(k);
@@ -34,14 +35,14 @@ function patchContrast({ features, mask, c, h, w, p, variant }, group) {
   const n = (h / p) * (w / p),
     cp = roundUp8(c),
     most = roundUp8(n) + 8;
-  const fPtr = put(features),
-    mPtr = put(mask);
-  const labels = k.alloc(n),
-    rowOf = k.alloc(4 * n),
+  const fPtr = put(features);
+  const layout = testing.rowMap(testing.patchLabels(mask, h, w, p), 8);
+  const pristine = layout.pristine,
+    np = k.patchContrastRows(n, pristine);
+  const rowOf = put(layout.rowOf),
     z = k.alloc(most * cp * 4),
     norms = k.alloc(most * 8);
-  const pristine = k.patchContrastPool(fPtr, mPtr, c, h, w, p, labels, rowOf, z, norms);
-  const np = k.patchContrastRows(n, pristine);
+  k.patchContrastPool(fPtr, c, h, w, p, rowOf, np, z, norms);
   const zPacked = packed(z, np, cp);
   const [cmax, statA, statB, invP] = [0, 1, 2, 3].map(() => zeros(np * 4));
   const dz = zeros(np * cp * 4),
@@ -112,8 +113,9 @@ function infoNCE({ features, mask, c, hw, positive }, ranges) {
   return { perQuery: f32(perQuery, j), grad: f32(grad, features.length) };
 }
 
-test('the module and the planner agree on the strip height', () => {
-  assert.equal(k.STRIP_ROWS.value, testing.STRIP_ROWS);
+test('the module and the planner count the same strips (both read STRIP_ROWS from src/codes.ts)', () => {
+  for (const j of [1, 8, 31, 32, 33, 1000])
+    assert.equal(k.infoNCEStripCount(j), Math.ceil(((j + 7) & ~7) / testing.STRIP_ROWS));
 });
 
 test('packOperand writes the panels, then the groups, and nothing past them', () => {
@@ -179,7 +181,10 @@ const PC1 = {
   patchSize: 4,
   variant: 1,
   grad: true,
+  labels: new Uint8Array(3136),
   pristine: 2200,
+  maxParts: testing.MAX_PARTS,
+  partWork: testing.PART_WORK,
 };
 
 /** Strips of each pass of PC1, from the module's own counts. */
@@ -229,7 +234,8 @@ test('parts: each pass cut into contiguous parts of about equal work, by the siz
     for (const work of works.slice(0, -1)) assert.ok(work <= 2 * mean, `${work} vs mean ${mean}`);
   }
   // A small image is one part per pass: it never pays for a split.
-  const small = { ...PC1, features: new Float32Array(16 * 32 * 32), c: 16, h: 32, w: 32, pristine: 40 };
+  const small = { ...PC1, features: new Float32Array(16 * 32 * 32), labels: new Uint8Array(64), c: 16, h: 32, w: 32 };
+  small.pristine = 40;
   for (const pass of testing.planParts(small)) assert.equal(pass.length, 1);
 });
 
@@ -252,28 +258,26 @@ test('parts: a batch shares MAX_PARTS out among its images, covering the same st
   });
 });
 
-test("the planner counts pristine patches by the kernel's rule", () => {
+test('patch labels: forged when the mean of the mask over the patch is over 0.5, strictly', () => {
   const [h, w, p] = [12, 16, 4];
   const mask = blobMask(1, h, w, 9);
   mask[0] = 0.5; // a fractional value: the patch is forged only if its mean is over 0.5
-  k.reset();
-  const n = (h / p) * (w / p);
-  const labels = k.alloc(n);
-  const fPtr = put(new Float32Array(h * w)),
-    mPtr = put(mask);
-  const pristine = k.patchContrastPool(
-    fPtr,
-    mPtr,
-    1,
-    h,
-    w,
-    p,
-    labels,
-    k.alloc(4 * n),
-    k.alloc(64 * 8 * 4),
-    k.alloc(64 * 8),
-  );
-  assert.equal(testing.countPristine(mask, h, w, p), pristine);
+  // Patch 1 at exactly half: pristine.
+  for (let y = 0; y < p; y++) for (let x = p; x < 2 * p; x++) mask[y * w + x] = x < p + 2 ? 1 : 0;
+  const labels = testing.patchLabels(mask, h, w, p);
+  const kw = w / p;
+  const expected = labels.map((_, n) => {
+    let sum = 0;
+    for (let y = 0; y < p; y++)
+      for (let x = 0; x < p; x++) sum += mask[(Math.floor(n / kw) * p + y) * w + (n % kw) * p + x];
+    return sum / (p * p) > 0.5 ? 1 : 0;
+  });
+  assert.deepEqual(labels, expected);
+  assert.equal(labels[1], 0);
+  const { rowOf, pristine } = testing.rowMap(labels, 8);
+  // Pristine patches from row 0, forged ones from roundUp8(P), each class in patch order.
+  let [nextP, nextF] = [0, (pristine + 7) & ~7];
+  for (let n = 0; n < labels.length; n++) assert.equal(rowOf[n], labels[n] ? nextF++ : nextP++);
 });
 
 test('infoNCE mean-exp: the query block before and after the negatives; mean-logit: the negatives only', () => {
@@ -286,6 +290,8 @@ test('infoNCE mean-exp: the query block before and after the negatives; mean-log
     negatives: { length: 1296 },
     positive: 1,
     grad: true,
+    maxParts: testing.MAX_PARTS,
+    partWork: testing.PART_WORK,
   };
   const strips = Math.ceil(2800 / testing.STRIP_ROWS);
   const passes = testing.planParts(job);

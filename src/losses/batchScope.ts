@@ -2,16 +2,15 @@
 // image (1, C, B·H, W) that stacks the batch vertically, so stacked pixel b·H·W + k is pixel k of
 // image b. These helpers build that image from the batch and split its results back per image.
 
+import type { CopyCache } from '../runtime/copies.js';
+import type { InfoNCEImage } from '../runtime/schedule/jobs.js';
 import type { InfoNCEResult, Mask } from '../types.js';
-import type { InfoNCEImage } from '../runtime/jobs.js';
-import { recycle, takeArray } from '../runtime/recycle.js';
 
 type Sets = { queries: Int32Array[]; negatives: Int32Array[] };
 type BuildSets = (mask: Mask, images: number, hw: number, sample: unknown) => Sets;
 
-/** (B, C, H·W) → (C, B·H·W): channel c of image b lands at rows b·H of the stacked channel c. */
-export function stackImages(features: Float32Array, b: number, c: number, hw: number): Float32Array {
-  const out = takeArray(features.length);
+/** (B, C, H·W) → (C, B·H·W) into `out`: channel c of image b lands at rows b·H of the stacked channel c. */
+export function stackImages(features: Float32Array, b: number, c: number, hw: number, out: Float32Array): Float32Array {
   for (let img = 0; img < b; img++) {
     for (let ch = 0; ch < c; ch++) {
       const from = (img * c + ch) * hw;
@@ -59,10 +58,9 @@ export function splitBatchResult(
   image: InfoNCEImage,
   queries: Int32Array,
   negatives: Int32Array,
-  b: number,
-  c: number,
-  hw: number,
+  { b, c, hw }: { b: number; c: number; hw: number },
   grad: boolean,
+  copies: CopyCache,
   gradInto?: Float32Array,
 ): Omit<InfoNCEResult, 'backend'> {
   const used = image.loss !== null;
@@ -98,7 +96,7 @@ export function splitBatchResult(
     const out = gradInto ?? new Float32Array(b * c * hw);
     if (image.grad) unstackImages(image.grad, b, c, hw, out);
     else out.fill(0);
-    recycle(image.grad);
+    copies.recycle(image.grad);
     result.grad = { features: out };
   }
   return result;

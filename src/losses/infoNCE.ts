@@ -1,6 +1,7 @@
 // infoNCE: FOCAL's per-image InfoNCE++ (docs/spec.md §5). The TypeScript side builds the query and
 // negative index lists (all pixels, a seeded sample, or explicit lists); the kernel does the rest.
 
+import { POSITIVE_MEAN_EXP, POSITIVE_MEAN_LOGIT } from '../codes.js';
 import { drawSample, imageGenerator } from '../sampler.js';
 import type { InfoNCEResult, Mask } from '../types.js';
 import {
@@ -14,18 +15,16 @@ import {
   checkOptions,
   checkShape,
   checkTemperature,
-  type FiniteCheck,
 } from '../validate.js';
 import { ARENA_SLACK, checkMemoryBudget, type LossContext, type MemoryNeed } from '../runtime/context.js';
-import type { CallControl } from '../runtime/control.js';
-import { type InfoNCEImage, type InfoNCEJob, partsPerImage } from '../runtime/jobs.js';
-import { joinImages } from '../runtime/image.js';
-import { takeArray } from '../runtime/recycle.js';
-import type { Kernels } from '../runtime/kernels.js';
-import { channelChunk } from '../runtime/tasks.js';
+import { joinImages } from '../runtime/schedule/join.js';
+import { type InfoNCEImage, type InfoNCEJob, partsPerImage } from '../runtime/schedule/jobs.js';
+import type { Kernels } from '../runtime/wasm/kernels.js';
+import { channelChunk } from '../runtime/wasm/layout.js';
 import { splitBatchResult, stackImages, stackSets } from './batchScope.js';
+import type { PrepareEnv } from './env.js';
 
-const POSITIVE = { 'mean-logit': 0, 'mean-exp': 1 } as const;
+const POSITIVE = { 'mean-logit': POSITIVE_MEAN_LOGIT, 'mean-exp': POSITIVE_MEAN_EXP } as const;
 
 export const INFO_NCE_OPTIONS = [
   'features',
@@ -58,7 +57,7 @@ export interface PreparedInfoNCE {
   gradInto?: Float32Array;
 }
 
-export function prepareInfoNCE(options: unknown, finite: FiniteCheck): PreparedInfoNCE {
+export function prepareInfoNCE(options: unknown, env: PrepareEnv): PreparedInfoNCE {
   const o = checkOptions(options, 'infoNCE', INFO_NCE_OPTIONS);
   const [b, c, h, w] = checkShape(o.shape);
   const hw = h * w,
@@ -71,12 +70,14 @@ export function prepareInfoNCE(options: unknown, finite: FiniteCheck): PreparedI
   const grad = checkBoolean(o.grad, 'grad', true);
   const gradInto = checkGradInto(o.gradInto, { features: b * chw }).features;
   checkCallOptions(o);
-  // The copies: per image, taken by the finite check, or the stacked image, which is a copy already.
-  const copies = scope === 'batch' ? undefined : Array.from({ length: b }, () => takeArray(chw));
-  finite(features, 'features', copies);
+  // The copies: per image, taken by the finite check, or the stacked image, which is a copy already
+  // (in shared memory where workers answer a sync call).
+  const images = scope === 'batch' ? 1 : b;
+  const copies = scope === 'batch' ? undefined : Array.from({ length: b }, () => env.copies.take(chw, env.share(b)));
+  env.finite(features, 'features', copies);
   const { queries, negatives } =
     scope === 'batch' ? stackSets(mask, b, hw, o.sample, buildSets) : buildSets(mask, b, hw, o.sample);
-  const images = copies ?? [stackImages(features, b, c, hw)];
+  const stacked = copies ?? [stackImages(features, b, c, hw, env.copies.take(features.length, env.share(images)))];
   return {
     b,
     c,
@@ -84,7 +85,7 @@ export function prepareInfoNCE(options: unknown, finite: FiniteCheck): PreparedI
     temperature,
     positive,
     scope,
-    dictionaries: images.map((f, i) => ({ features: f, queries: queries[i], negatives: negatives[i] })),
+    dictionaries: stacked.map((f, i) => ({ features: f, queries: queries[i], negatives: negatives[i] })),
     grad,
     gradInto,
   };
@@ -242,25 +243,32 @@ export function infoNCEJobs(ctx: LossContext, p: PreparedInfoNCE): InfoNCEJob[] 
     gradScale: 1 / (counts[img][0] * numUsed),
     grad: p.grad,
     maxParts: partsPerImage(p.dictionaries.length),
+    partWork: ctx.partWork,
     memoryBytes: needs[img],
   }));
 }
 
-export async function runInfoNCE(
+/** The call's result from its images, reduced in image order, whatever finished first. */
+export function reduceInfoNCE(
   ctx: LossContext,
   p: PreparedInfoNCE,
   jobs: InfoNCEJob[],
-  control: CallControl,
-): Promise<InfoNCEResult> {
+  images: InfoNCEImage[],
+): InfoNCEResult {
   const { b, c } = p;
-  const chw = c * p.hw;
-  const images = (await Promise.all(jobs.map((job) => ctx.executor.run(job, control)))) as InfoNCEImage[];
   if (p.scope === 'batch') {
     const d = p.dictionaries[0];
-    const split = splitBatchResult(images[0], d.queries, d.negatives, b, c, p.hw, p.grad, p.gradInto);
+    const split = splitBatchResult(
+      images[0],
+      d.queries,
+      d.negatives,
+      { b, c, hw: p.hw },
+      p.grad,
+      ctx.copies,
+      p.gradInto,
+    );
     return { ...split, backend: ctx.backend };
   }
-  // Reduced in image order, whatever finished first.
   const used = jobs.map((job) => job.used);
   const numUsed = used.filter(Boolean).length;
   let loss = 0;
@@ -274,6 +282,6 @@ export async function runInfoNCE(
     perQueryLoss: images.map((image) => image.perQuery ?? null),
     backend: ctx.backend,
   };
-  if (p.grad) result.grad = { features: joinImages(images, b, chw, p.gradInto) };
+  if (p.grad) result.grad = { features: joinImages(images, c * p.hw, ctx.copies, p.gradInto) };
   return result;
 }

@@ -1,5 +1,6 @@
 // patchContrast: the CFL-Net patch contrastive loss (docs/spec.md §4), image by image.
 
+import { VARIANT_CFLNET, VARIANT_EXACT } from '../codes.js';
 import type { PatchContrastResult } from '../types.js';
 import {
   CALL_OPTIONS,
@@ -13,18 +14,16 @@ import {
   checkPatchSize,
   checkShape,
   checkTemperature,
-  type FiniteCheck,
   maskImage,
 } from '../validate.js';
 import { ARENA_SLACK, checkMemoryBudget, type LossContext, type MemoryNeed } from '../runtime/context.js';
-import type { CallControl } from '../runtime/control.js';
-import { countPristine, type PatchContrastImage, type PatchContrastJob, partsPerImage } from '../runtime/jobs.js';
-import { joinImages } from '../runtime/image.js';
-import { takeArray } from '../runtime/recycle.js';
-import type { Kernels } from '../runtime/kernels.js';
-import { chunkFloats } from '../runtime/tasks.js';
+import { joinImages } from '../runtime/schedule/join.js';
+import { type PatchContrastImage, type PatchContrastJob, partsPerImage } from '../runtime/schedule/jobs.js';
+import { chunkFloats, patchLabels, rowMap } from '../runtime/wasm/layout.js';
+import type { Kernels } from '../runtime/wasm/kernels.js';
+import type { PrepareEnv } from './env.js';
 
-const VARIANT = { exact: 0, cflnet: 1 } as const;
+const VARIANT = { exact: VARIANT_EXACT, cflnet: VARIANT_CFLNET } as const;
 
 export const PATCH_CONTRAST_OPTIONS = [
   'features',
@@ -52,16 +51,11 @@ export interface PreparedPatchContrast {
   gradInto?: Float32Array;
 }
 
-/**
- * Validates every option and copies the inputs (so the caller may reuse its arrays at once).
- * `splitThreads`: the worker threads that would split an image into bands (runtime/bands.ts); with
- * more of them than images, the features copies go to shared memory, which the bands need.
- */
+/** Validates every option and copies the inputs (so the caller may reuse its arrays at once). */
 export function preparePatchContrast(
   o: Record<string, unknown>,
-  finite: FiniteCheck,
+  env: PrepareEnv,
   defaults: { variant?: 'exact' | 'cflnet' } = {},
-  splitThreads = 1,
 ): PreparedPatchContrast {
   const [b, c, h, w] = checkShape(o.shape);
   const hw = h * w,
@@ -83,8 +77,9 @@ export function preparePatchContrast(
     gradInto: checkGradInto(o.gradInto, { features: b * chw }).features,
   };
   checkCallOptions(o);
-  prepared.features = Array.from({ length: b }, () => takeArray(chw, splitThreads > b));
-  finite(features, 'features', prepared.features);
+  // Shared memory where workers read and write one image (bands) or answer a sync call.
+  prepared.features = Array.from({ length: b }, () => env.copies.take(chw, env.share(b)));
+  env.finite(features, 'features', prepared.features);
   for (let img = 0; img < b; img++) {
     const m = maskImage(mask, img, hw);
     prepared.masks.push(m.buffer === mask.buffer ? m.slice() : m);
@@ -92,20 +87,18 @@ export function preparePatchContrast(
   return prepared;
 }
 
-export function parsePatchContrast(options: unknown, finite: FiniteCheck, splitThreads = 1): PreparedPatchContrast {
-  return preparePatchContrast(checkOptions(options, 'patchContrast', PATCH_CONTRAST_OPTIONS), finite, {}, splitThreads);
+export function parsePatchContrast(options: unknown, env: PrepareEnv): PreparedPatchContrast {
+  return preparePatchContrast(checkOptions(options, 'patchContrast', PATCH_CONTRAST_OPTIONS), env);
 }
 
 /**
- * Wasm memory one image needs: the wrapper's buffers (runtime/tasks.ts: the chunk of channels that
- * passes through the arena, the float32 mask, labels and the row map, 5 bytes per patch) and the
- * kernel's own (patchContrastKernelBytes, assembly/patch_contrast.ts).
+ * Wasm memory one image needs: the wrapper's buffers (runtime/wasm/patch-tasks.ts: the chunk of
+ * channels that passes through the arena and the row map, 4 bytes per patch) and the kernel's own
+ * (patchContrastKernelBytes, assembly/patch_contrast.ts).
  */
 export function patchContrastMemory(k: Kernels, p: PreparedPatchContrast): MemoryNeed {
   const n = (p.h / p.patchSize) * (p.w / p.patchSize);
-  const features = chunkFloats(p.c, p.h * p.w) * 4,
-    mask = p.h * p.w * 4;
-  return features + mask + 5 * n + k.patchContrastKernelBytes(n, p.c) + ARENA_SLACK;
+  return chunkFloats(p.c, p.h * p.w) * 4 + 4 * n + k.patchContrastKernelBytes(n, p.c) + ARENA_SLACK;
 }
 
 /** One job per image, their memory checked; `gradScale` multiplies the batch-mean gradient. */
@@ -113,35 +106,36 @@ export function patchContrastJobs(ctx: LossContext, p: PreparedPatchContrast, gr
   const need = patchContrastMemory(ctx.kernels, p);
   checkMemoryBudget(ctx, need, 'patchContrast (one image)');
   const n = (p.h / p.patchSize) * (p.w / p.patchSize);
-  return p.features.map((features, img) => ({
-    kind: 'patchContrast',
-    features,
-    mask: p.masks[img],
-    c: p.c,
-    h: p.h,
-    w: p.w,
-    patchSize: p.patchSize,
-    temperature: p.temperature,
-    variant: VARIANT[p.variant],
-    gradScale: gradScale / (n * p.b),
-    grad: p.grad,
-    pristine: countPristine(p.masks[img], p.h, p.w, p.patchSize),
-    maxParts: partsPerImage(p.b),
-    images: p.b,
-    memoryBytes: need,
-  }));
+  return p.features.map((features, img) => {
+    const labels = patchLabels(p.masks[img], p.h, p.w, p.patchSize);
+    return {
+      kind: 'patchContrast',
+      features,
+      labels,
+      ...rowMap(labels, 8),
+      c: p.c,
+      h: p.h,
+      w: p.w,
+      patchSize: p.patchSize,
+      temperature: p.temperature,
+      variant: VARIANT[p.variant],
+      gradScale: gradScale / (n * p.b),
+      grad: p.grad,
+      maxParts: partsPerImage(p.b),
+      partWork: ctx.partWork,
+      images: p.b,
+      memoryBytes: need,
+    };
+  });
 }
 
-/** Runs the jobs of a call and reduces them in image order, whatever finished first. */
-export async function runPatchContrast(
+/** The call's result from its images, reduced in image order, whatever finished first. */
+export function reducePatchContrast(
   ctx: LossContext,
   p: PreparedPatchContrast,
-  jobs: PatchContrastJob[],
-  control: CallControl,
-): Promise<PatchContrastResult> {
-  const images = (await Promise.all(jobs.map((job) => ctx.executor.run(job, control)))) as PatchContrastImage[];
+  images: PatchContrastImage[],
+): PatchContrastResult {
   const { b, c, h, w, patchSize } = p;
-  const chw = c * h * w;
   const kh = h / patchSize,
     kw = w / patchSize,
     n = kh * kw;
@@ -163,6 +157,6 @@ export async function runPatchContrast(
     grid: [kh, kw],
     backend: ctx.backend,
   };
-  if (p.grad) result.grad = { features: joinImages(images, b, chw, p.gradInto) };
+  if (p.grad) result.grad = { features: joinImages(images, c * h * w, ctx.copies, p.gradInto) };
   return result;
 }

@@ -1,21 +1,28 @@
 // What a loss wrapper runs on, whatever the backend: the executor of its per-image jobs (the
-// calling thread, the worker pool or WebGPU), the calling thread's wasm instance (kernels and
-// workspace: cross-entropy and the checks run there on every backend), and the backend's name,
+// calling thread, the worker pool or WebGPU), the calling thread's executor (cross-entropy and the
+// target checks run there on every backend), the engine's copies, and the backend's name,
 // reported in every result.
 
-import type { Executor } from './executor.js';
-import type { Kernels } from './kernels.js';
-import type { Workspace } from './workspace.js';
+import { formatBytes } from '../format.js';
 import type { BackendName } from '../types.js';
+import type { CopyCache } from './copies.js';
+import type { Executor } from './executors/executor.js';
+import type { InlineExecutor } from './executors/inline.js';
+import type { Kernels } from './wasm/kernels.js';
 
 export interface LossContext {
-  kernels: Kernels;
-  workspace: Workspace;
   backend: BackendName;
-  /** Runs the per-image jobs: in this thread, or on the worker pool. */
+  /** Runs the per-image jobs: in this thread, on the worker pool, or on the GPU. */
   executor: Executor;
+  /** The calling thread's instance. */
+  inline: InlineExecutor;
+  /** Its kernels (the memory estimates read the kernels' own formulas). */
+  kernels: Kernels;
+  copies: CopyCache;
   /** Largest wasm memory a call may need, in bytes. */
   maxMemoryBytes: number;
+  /** Work per part of a similarity pass (schedule/jobs.ts PART_WORK; the test entry makes parts small). */
+  partWork: number;
 }
 
 /**
@@ -26,15 +33,8 @@ export interface LossContext {
  */
 export type MemoryNeed = number;
 
-/** Per-buffer headers and 16-byte rounding (≤ 20 bytes each, a few dozen buffers) and small objects. */
+/** Per-buffer 16-byte rounding (a few dozen buffers) and small objects. */
 export const ARENA_SLACK = 4096;
-
-/** A byte count for messages: exact below 1 KiB, else in KiB, MiB or GiB to three digits, with the bytes. */
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} bytes`;
-  const [value, unit] = n < 2 ** 20 ? [n / 1024, 'KiB'] : n < 2 ** 30 ? [n / 2 ** 20, 'MiB'] : [n / 2 ** 30, 'GiB'];
-  return `${Number(value.toPrecision(3))} ${unit} (${n} bytes)`;
-}
 
 /** Rejects a call whose estimated wasm memory exceeds the engine's limits, before any work. */
 export function checkMemoryBudget(ctx: LossContext, bytes: MemoryNeed, what: string): void {

@@ -54,9 +54,20 @@ export const STRIP_BUDGET = 32 * 2 ** 20;
 /** Default bytes of one uploaded slice of features or logits. */
 export const SLICE_BUDGET = 64 * 2 ** 20;
 
+/** Work-splitting budgets in bytes (each also capped by maxStorageBufferBindingSize). */
+export interface GpuBudgets {
+  strip: number;
+  slice: number;
+}
+
+/** What the test entry sets (engine-wasm.ts EngineInternals): small budgets, and a look at each device. */
+export interface GpuOptions {
+  budgets?: Partial<GpuBudgets>;
+  onDevice?: (device: GPUDevice) => void;
+}
+
 export class GpuRuntime {
-  /** Work-splitting budgets in bytes (each also capped by maxStorageBufferBindingSize). */
-  budgets = { strip: STRIP_BUDGET, slice: SLICE_BUDGET };
+  readonly budgets: GpuBudgets;
   private device: GPUDevice | null = null;
   private adapter: GPUAdapter | null;
   private generation = 0;
@@ -70,23 +81,25 @@ export class GpuRuntime {
   private constructor(
     adapter: GPUAdapter,
     public report: AdapterReport,
+    private readonly options: GpuOptions = {},
   ) {
     this.adapter = adapter;
+    this.budgets = { strip: STRIP_BUDGET, slice: SLICE_BUDGET, ...options.budgets };
   }
 
   /** Requests an adapter and a device; rejects with a WebGpuError saying why when there is none. */
-  static async create(): Promise<GpuRuntime> {
+  static async create(options?: GpuOptions): Promise<GpuRuntime> {
     const got = await requestAdapter();
     if ('reason' in got)
       throw new WebGpuError(`forgery-losses: backend "webgpu" is unavailable: ${got.reason}`, 'unavailable');
-    const runtime = new GpuRuntime(got.adapter, got.report);
+    const runtime = new GpuRuntime(got.adapter, got.report, options);
     await runtime.ensureDevice();
     return runtime;
   }
 
   /** An adapter probe that does not create a device (backend 'auto' until a call needs the GPU). */
-  static fromAdapter(adapter: GPUAdapter, adapterReport: AdapterReport): GpuRuntime {
-    return new GpuRuntime(adapter, adapterReport);
+  static fromAdapter(adapter: GPUAdapter, adapterReport: AdapterReport, options?: GpuOptions): GpuRuntime {
+    return new GpuRuntime(adapter, adapterReport, options);
   }
 
   get limits(): { maxBinding: number; maxBuffer: number } {
@@ -130,6 +143,7 @@ export class GpuRuntime {
     void device.lost.then((info) =>
       this.forget(generation, `${info.reason}${info.message ? `: ${info.message}` : ''}`),
     );
+    this.options.onDevice?.(device);
     return device;
   }
 

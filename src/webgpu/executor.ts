@@ -5,19 +5,20 @@
 // pixel ranges (logits); the similarity work goes through strips within the strip budget
 // (GpuRuntime.budgets, both also capped by maxStorageBufferBindingSize).
 
+import { POSITIVE_MEAN_EXP, VARIANT_CFLNET } from '../codes.js';
 import type { CallControl } from '../runtime/control.js';
-import type { Executor } from '../runtime/executor.js';
+import type { Executor } from '../runtime/executors/executor.js';
 import {
-  type CrossEntropySums,
   type ImageJob,
-  type ImageResult,
+  type ImageResultOf,
   type InfoNCEImage,
   type InfoNCEJob,
   jobWork,
   type PatchContrastImage,
-  type ParsedCrossEntropy,
   type PatchContrastJob,
-} from '../runtime/jobs.js';
+} from '../runtime/schedule/jobs.js';
+import { rowMap } from '../runtime/wasm/layout.js';
+import type { CrossEntropySums, CrossEntropyTask } from '../runtime/wasm/protocol.js';
 import { reportNonFinite } from '../validate.js';
 import { type Binding, type GpuRuntime, Recorder, WebGpuError } from './device.js';
 import type { KernelName } from './shaders/index.js';
@@ -29,11 +30,17 @@ const BAD_INIT = new Uint32Array([NONE, NONE, 0, 0]);
 
 export class WebGpuExecutor implements Executor {
   readonly threads = 1;
+  readonly syncThreads = 1;
 
   constructor(readonly runtime: GpuRuntime) {}
 
+  runJobs<J extends ImageJob>(jobs: J[], control: CallControl): Promise<ImageResultOf<J>[]> {
+    // A job's kind decides its result's type (schedule/jobs.ts ImageResultOf).
+    return Promise.all(jobs.map((job) => this.#run(job, control) as Promise<ImageResultOf<J>>));
+  }
+
   /** A job runs whole on the GPU (its submissions do not block the thread); a stopped call skips it. */
-  run(job: ImageJob, control: CallControl): Promise<ImageResult> {
+  #run(job: ImageJob, control: CallControl): Promise<PatchContrastImage | InfoNCEImage> {
     return new Promise((resolve, reject) => {
       control.onStop(reject);
       this.runtime
@@ -48,7 +55,7 @@ export class WebGpuExecutor implements Executor {
     });
   }
 
-  crossEntropy(p: ParsedCrossEntropy, gradScale: number): Promise<CrossEntropySums> {
+  crossEntropy(p: CrossEntropyTask, gradScale: number): Promise<CrossEntropySums> {
     return this.runtime.exclusive(() => crossEntropyJob(this.runtime, p, gradScale));
   }
 
@@ -97,25 +104,13 @@ async function patchContrastJob(rt: GpuRuntime, job: PatchContrastJob): Promise<
     kw = w / p,
     n = kh * kw,
     hw = h * w;
-  // Labels (strict > 0.5 on the float64 patch mean) and the class-sorted row order, as the wasm kernel.
-  const labels = new Uint8Array(n);
-  for (let r = 0; r < kh; r++) {
-    for (let q = 0; q < kw; q++) {
-      let s = 0;
-      for (let y = r * p; y < r * p + p; y++) for (let x = q * p; x < q * p + p; x++) s += job.mask[y * w + x];
-      labels[r * kw + q] = s / (p * p) > 0.5 ? 1 : 0;
-    }
-  }
-  let p0 = 0;
-  for (let k = 0; k < n; k++) if (labels[k] === 0) p0++;
-  const rowOf = new Uint32Array(n),
+  // The class-sorted rows of the job's labels, unpadded (the shaders bound each class by P).
+  const labels = job.labels;
+  const { rowOf: rows32, pristine: p0 } = rowMap(labels, 1);
+  const rowOf = new Uint32Array(rows32.buffer),
     patchOf = new Uint32Array(n);
-  for (let k = 0, nextP = 0, nextF = p0; k < n; k++) {
-    const row = labels[k] === 0 ? nextP++ : nextF++;
-    rowOf[k] = row;
-    patchOf[row] = k;
-  }
-  const cflnet = job.variant === 1;
+  for (let k = 0; k < n; k++) patchOf[rowOf[k]] = k;
+  const cflnet = job.variant === VARIANT_CFLNET;
   const invT = Math.fround(1 / job.temperature);
   const weightScale = Math.fround(Math.fround(job.gradScale) * invT);
   rt.checkBinding(n * c * 4, `patchContrast's ${n} × ${c} patch matrix`);
@@ -225,7 +220,7 @@ async function infoNCEJob(rt: GpuRuntime, job: InfoNCEJob): Promise<InfoNCEImage
   const { c, hw } = job;
   const j = job.queries.length,
     m = job.negatives.length;
-  const meanExp = job.positive === 1;
+  const meanExp = job.positive === POSITIVE_MEAN_EXP;
   const invT = Math.fround(1 / job.temperature);
   const gradScale = Math.fround(job.gradScale);
   const weightScale = Math.fround(gradScale * invT);
@@ -388,7 +383,7 @@ async function infoNCEJob(rt: GpuRuntime, job: InfoNCEJob): Promise<InfoNCEImage
  * The raw sums of a cross-entropy call (the targets were checked, and gradScale worked out, by
  * src/losses/crossEntropy.ts, which also reduces them).
  */
-async function crossEntropyJob(rt: GpuRuntime, p: ParsedCrossEntropy, gradScale: number): Promise<CrossEntropySums> {
+async function crossEntropyJob(rt: GpuRuntime, p: CrossEntropyTask, gradScale: number): Promise<CrossEntropySums> {
   const { b, c, hw } = p;
   const target = p.target && (p.target instanceof Int32Array ? p.target : Int32Array.from(p.target));
   const weights = Float32Array.from(p.weight);

@@ -1,6 +1,8 @@
 // The runtime smoke suite: every loss on a few golden cases with threads 2 (workers really
-// started), checked against the golden values and against threads 1 bit for bit. Runtime-neutral:
-// each runner (Deno, Bun, Chromium) passes the package and a way to read a fixture.
+// started), checked against the golden values and against threads 1 bit for bit, and the sync
+// methods against the async ones (on the workers where the thread may wait for them, else in the
+// calling thread). Runtime-neutral: each runner (Deno, Bun, Chromium) passes the package and a way
+// to read a fixture.
 import { checkAgainstGolden } from '../helpers/check.mjs';
 import { optionsOf } from '../helpers/compare.mjs';
 
@@ -48,6 +50,7 @@ export async function runSmoke(pkg, loadCase) {
       const result = await threaded[fn](optionsOf(c));
       checkAgainstGolden(c, result);
       if (!same(result, await single[fn](optionsOf(c)))) throw new Error('threads 2 and threads 1 differ');
+      if (!same(result, threaded[`${fn}Sync`](optionsOf(c)))) throw new Error('sync and async differ');
     });
   }
   await check('bad input is a RangeError naming the field', async () => {

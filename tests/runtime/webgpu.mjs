@@ -55,9 +55,10 @@ const SPLIT_CASES = [
  * { passed, failed, failures, info, worst: { <loss>: { loss, grad } } }.
  */
 export async function runWebGpuSuite(pkg, loadCase, { cases = WEBGPU_CASES } = {}) {
-  let engine;
+  let engine, device;
   try {
-    engine = await pkg.createEngine({ backend: 'webgpu' });
+    // The test entry's look at each device the engine gets (to lose it on purpose, below).
+    engine = await pkg.createEngine({ backend: 'webgpu' }, { gpu: { onDevice: (d) => (device = d) } });
   } catch (error) {
     return { skipped: String(error?.message ?? error) };
   }
@@ -103,10 +104,11 @@ export async function runWebGpuSuite(pkg, loadCase, { cases = WEBGPU_CASES } = {
       throw new Error(`loss ${a.loss} vs ${b.loss}, grad ${typeof b.grad}`);
   });
 
-  pkg.setWebGpuBudgets(engine, { strip: 1, slice: 1 });
+  // An engine of the test entry with tiny budgets: every call split.
+  const split = await pkg.createEngine({ backend: 'webgpu' }, { gpu: { budgets: { strip: 1, slice: 1 } } });
   for (const [loss, name] of SPLIT_CASES)
-    await golden(engine, loss, name, ' (split: 32-row strips, 1-channel slices, pixel chunks)');
-  pkg.setWebGpuBudgets(engine, { strip: 32 * 2 ** 20, slice: 64 * 2 ** 20 });
+    await golden(split, loss, name, ' (split: 32-row strips, 1-channel slices, pixel chunks)');
+  await split.dispose();
 
   await check('a non-finite feature is a RangeError naming it, and the engine keeps working', async () => {
     const o = optionsOf(await loadCase('info_nce', 'basic_b2_c8_8x8__mean-logit'));
@@ -153,13 +155,14 @@ export async function runWebGpuSuite(pkg, loadCase, { cases = WEBGPU_CASES } = {
 
   // A new device recompiles every pipeline it uses (slow on software adapters): cross-entropy needs one.
   await check('device lost between calls: the next call gets a new device', async () => {
-    pkg.loseWebGpuDevice(engine);
+    device.destroy();
+    await device.lost;
   });
   await golden(engine, 'cross_entropy', 'label_smoothing_0p1_weight_ignore_mean', ' (after device loss)');
   await check('device lost during a call: a clear error (or the result), then the engine works', async () => {
     const c = await loadCase('cross_entropy', 'soft_weight_sum');
     const pending = engine.crossEntropy(optionsOf(c));
-    pkg.loseWebGpuDevice(engine);
+    device.destroy();
     const outcome = await pending.then(
       (r) => r,
       (e) => e,

@@ -10,7 +10,7 @@ import { navigatorCores, type Platform, startWebWorker } from './spawn.js';
 let scriptUrl: Promise<string> | undefined;
 
 function workerScriptUrl(): Promise<string> {
-  scriptUrl ??= import('./worker-script.js').then(({ default: code }) =>
+  scriptUrl ??= import('../worker-script.js').then(({ default: code }) =>
     URL.createObjectURL(new Blob([code], { type: 'text/javascript' })),
   );
   return scriptUrl;

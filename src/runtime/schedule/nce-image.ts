@@ -1,0 +1,188 @@
+// One infoNCE image as a plan (plan.ts): stage 1 (gathering U and X), the similarity passes as
+// their parts — mean-exp's query block (its LSE before the negatives, its gradient after), the
+// negatives — then the backward pass (the scatter). Merged in part order, as patch-image.ts.
+
+import { POSITIVE_MEAN_EXP } from '../../codes.js';
+import { roundUp8 } from '../wasm/layout.js';
+import type { NceBackwardTask, NceGatherResult, NceGatherTask, NcePartResult, NcePartTask } from '../wasm/protocol.js';
+import { edgeWork, type InfoNCEImage, type InfoNCEJob, planParts } from './jobs.js';
+import { RunningLse } from './merge.js';
+import { moved, type Plan, type PlanHost, result, start, startAll, type Ticket } from './plan.js';
+
+/** Names each image run, so that an instance can tell whose operands it holds. */
+let nextImage = 1;
+
+type Extra = Pick<NcePartTask, 'l0' | 'lse' | 'dl0'>;
+
+/** What the passes of one image share. */
+interface Passes {
+  job: InfoNCEJob;
+  gather: NceGatherResult;
+  jp: number;
+  cp: number;
+  host: PlanHost;
+  start(stage: NcePartTask['stage'], extra: Extra): Plan<Ticket<NcePartTask>[]>;
+}
+
+export function* nceImage(job: InfoNCEJob, host: PlanHost): Plan<InfoNCEImage> {
+  if (!job.used) {
+    host.advance(edgeWork(job));
+    host.copies.recycle(job.features);
+    return { loss: null };
+  }
+  const gather = yield* gatherStage(job);
+  // With workers, the parts' operands in shared memory, as for patchContrast.
+  const [u, x] = host.threads > 1 ? [host.copies.shared(gather.u), host.copies.shared(gather.x)] : [gather.u, gather.x];
+  const s = passesOf(job, gather, host, u, x);
+  const { l0, lse } = job.positive === POSITIVE_MEAN_EXP ? yield* queryLsePass(s) : { l0: gather.l0, lse: undefined };
+  const { image, dl0, parts } = yield* lossOf(s, yield* s.start('strips', { l0 }));
+  let du: Float32Array | undefined, dx: Float32Array | undefined;
+  if (job.grad) {
+    [du, dx] = negativeGrads(s, parts);
+    yield* queryGradPass(s, du, { lse, dl0 });
+  }
+  // Every part has answered: no worker reads the shared copies any more (a stopped call drops them).
+  if (u !== gather.u) host.copies.recycle(u);
+  if (x !== gather.x) host.copies.recycle(x);
+  if (!du || !dx) {
+    host.copies.recycle(gather.spare);
+    return image;
+  }
+  image.grad = yield* backwardStage(job, gather, du, dx, dl0);
+  return image;
+}
+
+function* gatherStage(job: InfoNCEJob): Plan<NceGatherResult> {
+  const { features, queries, negatives, c, hw, temperature, positive, memoryBytes } = job;
+  const task: NceGatherTask = {
+    kind: 'nceGather',
+    features,
+    queries,
+    negatives,
+    c,
+    hw,
+    temperature,
+    positive,
+    memoryBytes,
+  };
+  // The index lists are copied, not moved: the call's result reads them again.
+  return yield* result(yield* start(task, moved(features)));
+}
+
+function passesOf(job: InfoNCEJob, gather: NceGatherResult, host: PlanHost, u: Float32Array, x: Float32Array): Passes {
+  const plan = planParts(job);
+  const base = {
+    kind: 'ncePart' as const,
+    image: nextImage++,
+    u,
+    x,
+    j: job.queries.length,
+    m: job.negatives.length,
+    c: job.c,
+    temperature: job.temperature,
+    positive: job.positive,
+    gradScale: job.gradScale,
+    grad: job.grad,
+    memoryBytes: job.memoryBytes,
+  };
+  return {
+    job,
+    gather,
+    jp: roundUp8(job.queries.length),
+    cp: roundUp8(job.c),
+    host,
+    *start(stage, extra) {
+      const parts = plan.find((pass) => pass[0].stage === stage) ?? [];
+      return yield* startAll(
+        parts.map((part): [NcePartTask, ArrayBuffer[]] => [{ ...base, ...extra, stage, steps: part.steps }, []]),
+      );
+    },
+  };
+}
+
+/**
+ * mean-exp's ℓ0, from the query block's maxima and sums merged in part order (in float64:
+ * m = max, sum = Σ sum_k·e^(m_k − m)): LSE = m + ln(sum), ℓ0 = LSE − ln(J − 1).
+ */
+function* queryLsePass(s: Passes) {
+  const j = s.job.queries.length;
+  const running = new RunningLse(s.jp);
+  for (const ticket of yield* s.start('queryLse', {})) {
+    const r = yield* result(ticket);
+    running.merge(r.lseMax as Float32Array, r.lseSum as Float32Array, j);
+    s.host.done(r);
+  }
+  const lse = new Float32Array(s.jp),
+    l0 = new Float32Array(s.jp);
+  const logJm1 = Math.fround(Math.log(j - 1));
+  for (let a = 0; a < j; a++) {
+    lse[a] = running.lse(a);
+    l0[a] = lse[a] - logJm1;
+  }
+  return { l0, lse };
+}
+
+/**
+ * The queries' losses and dl0, placed; the image's loss, its queries summed in order; and, for the
+ * gradient, the parts' results.
+ */
+function* lossOf(s: Passes, negatives: Ticket<NcePartTask>[]) {
+  const j = s.job.queries.length;
+  const perQuery = new Float32Array(j),
+    dl0 = new Float32Array(s.jp);
+  const parts: NcePartResult[] = [];
+  for (const ticket of negatives) {
+    const r = yield* result(ticket);
+    perQuery.set(r.perQuery as Float32Array, r.row0);
+    dl0.set(r.dl0 as Float32Array, r.row0);
+    if (s.job.grad) parts.push(r);
+    else s.host.done(r);
+  }
+  let total = 0;
+  for (let a = 0; a < j; a++) total += perQuery[a];
+  const image: InfoNCEImage = { loss: total / j, perQuery };
+  return { image, dl0, parts };
+}
+
+/**
+ * dU from the negatives' parts (their own rows: placed); dX the first part's, then the others'
+ * summed into it, in part order.
+ */
+function negativeGrads(s: Passes, parts: NcePartResult[]): [Float32Array, Float32Array] {
+  const du = new Float32Array(s.jp * s.cp);
+  let dx: Float32Array | undefined;
+  for (const r of parts) {
+    du.set(r.du as Float32Array, r.row0 * s.cp);
+    if (dx) s.host.add(dx, r.dx as Float32Array, 0);
+    else [dx, r.dx] = [s.host.keep(r.dx as Float32Array), undefined];
+    s.host.done(r);
+  }
+  if (!dx) throw new Error('forgery-losses: internal error: an infoNCE image without a part');
+  return [du, dx];
+}
+
+/** The query block's partial dU (mean-exp), summed in part order. */
+function* queryGradPass(s: Passes, du: Float32Array, extra: Extra): Plan<void> {
+  for (const ticket of yield* s.start('queryGrad', extra)) {
+    const r = yield* result(ticket);
+    s.host.add(du, r.du as Float32Array, r.row0 * s.cp);
+    s.host.done(r);
+  }
+}
+
+function* backwardStage(
+  job: InfoNCEJob,
+  g: NceGatherResult,
+  du: Float32Array,
+  dx: Float32Array,
+  dl0: Float32Array,
+): Plan<Float32Array> {
+  const { queries, negatives, c, hw, temperature, positive, memoryBytes } = job;
+  const task: NceBackwardTask = {
+    kind: 'nceBackward',
+    ...{ out: g.spare, u: g.u, du, x: g.x, dx, normsU: g.normsU, normsX: g.normsX, sumU: g.sumU, dl0 },
+    ...{ queries, negatives, c, hw, temperature, positive, memoryBytes },
+  };
+  const back = yield* result(yield* start(task, moved(g.spare, g.u, du, g.x, dx)));
+  return back.grad;
+}
