@@ -8,10 +8,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { createEngine } from '../dist/index.js';
-import { tfjsLosses } from '../dist/tfjs.js';
+import { mainThreadLosses } from '../dist/tfjs.js';
 
 const engine = await createEngine({ threads: 1 });
-const fl = tfjsLosses(engine);
+const fl = mainThreadLosses(engine);
 const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const SHAPES = [
   [8, 16, 64, 64],

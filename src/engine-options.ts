@@ -1,9 +1,9 @@
 // createEngine's options, checked, and the WebGPU side an engine starts with.
 
-import type { EngineInternals } from './engine-wasm.js';
 import type { EngineInfo, EngineOptions } from './types.js';
 import { checkChoice, checkOptions } from './validate.js';
-import type { GpuRuntime } from './webgpu/device.js';
+import type { CopyCache } from './runtime/copies.js';
+import type { GpuOptions, GpuRuntime } from './webgpu/device.js';
 import { COST } from './webgpu/select.js';
 
 // The WebGPU backend (device, executor, shaders) is loaded only by an engine that may use a GPU;
@@ -18,6 +18,18 @@ const WASM32_LIMIT = 4 * 2 ** 30 - 2 ** 17;
 
 /** Most threads an engine takes: each worker holds a wasm instance and its memory. */
 const MAX_THREADS = 256;
+
+/**
+ * What the test entry (src/testing.ts) sets and the published entries leave at their defaults:
+ * smaller parts (so that small images split), its own copy cache to look into, a shorter wait for
+ * a stalled worker, and on WebGPU small budgets (so that small calls split) and a look at the device.
+ */
+export interface EngineInternals {
+  partWork?: number;
+  copies?: CopyCache;
+  stallMs?: number;
+  gpu?: GpuOptions;
+}
 
 const ENGINE_OPTIONS = ['threads', 'workers', 'backend', 'wasmBuild', 'maxMemoryBytes', 'webgpuAuto'];
 

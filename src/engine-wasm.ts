@@ -1,7 +1,7 @@
 // An engine's wasm side: the build it runs, the calling thread's instances, and the executor of
 // its jobs (the calling thread, a worker pool, or a pool started when a call pays for it).
 
-import type { ParsedEngineOptions } from './engine-options.js';
+import type { EngineInternals, ParsedEngineOptions } from './engine-options.js';
 import type { LossContext } from './runtime/context.js';
 import { CopyCache } from './runtime/copies.js';
 import { cannotBlock } from './runtime/executors/blocking.js';
@@ -15,19 +15,6 @@ import { PART_WORK } from './runtime/schedule/jobs.js';
 import type { KernelSource } from './runtime/source.js';
 import { WasmInstance } from './runtime/wasm/instance.js';
 import type { BackendName } from './types.js';
-import type { GpuOptions } from './webgpu/device.js';
-
-/**
- * What the test entry (src/testing.ts) sets and the published entries leave at their defaults:
- * smaller parts (so that small images split), its own copy cache to look into, a shorter wait for
- * a stalled worker, and on WebGPU small budgets (so that small calls split) and a look at the device.
- */
-export interface EngineInternals {
-  partWork?: number;
-  copies?: CopyCache;
-  stallMs?: number;
-  gpu?: GpuOptions;
-}
 
 /** How long a sync call waits for a worker whose task has stopped stepping before it replaces the worker. */
 const STALL_MS = 10_000;

@@ -5,26 +5,6 @@
 
 export { type ReadyOptions, ready } from './tfjs/engine.js';
 export type { CrossEntropyTarget, DataFormat, MaskInput } from './tfjs/inputs.js';
-export { type LayersLoss, type LayersLossOptions, layersLoss } from './tfjs/layers.js';
-export {
-  type AnyBoundLoss,
-  type BoundLoss,
-  type ForwardOutput,
-  type LossRunner,
-  type MainThreadLosses,
-  mainThreadLosses,
-  mainThreadMinimize,
-  mainThreadVariableGrads,
-  type StepResult,
-  type TransferCost,
-} from './tfjs/main-thread.js';
-export {
-  type CflObjectiveTfjsOptions,
-  type CrossEntropyTfjsOptions,
-  cflObjective,
-  crossEntropy,
-  type InfoNCETfjsOptions,
-  infoNCE,
-  type PatchContrastTfjsOptions,
-  patchContrast,
-} from './tfjs/ops.js';
+export * from './tfjs/layers.js';
+export * from './tfjs/main-thread.js';
+export * from './tfjs/ops.js';

@@ -199,6 +199,37 @@ export function checkGradInto(
   return out;
 }
 
+/**
+ * What every loss checks of its call options alike: `grad` (default true), `gradInto`'s array of
+ * the input `field` (`length` floats), and `signal` and `onProgress`.
+ */
+export function checkGradOptions(o: Record<string, unknown>, field: 'logits' | 'features', length: number) {
+  const grad = checkBoolean(o.grad, 'grad', true);
+  const gradInto = checkGradInto(o.gradInto, { [field]: length })[field];
+  checkCallOptions(o);
+  return { grad, gradInto };
+}
+
+/**
+ * The inputs both contrastive losses take alike: `shape`, `features` (finite-checked later, as
+ * they are copied), `mask`, `temperature` and the gradient options.
+ */
+export function checkFeatureInputs(o: Record<string, unknown>) {
+  const [b, c, h, w] = checkShape(o.shape);
+  const hw = h * w,
+    chw = c * hw;
+  return {
+    b,
+    c,
+    h,
+    w,
+    features: checkFloat32(o.features, 'features', b * chw),
+    mask: checkMask(o.mask, 'mask', b * hw),
+    temperature: checkTemperature(o.temperature),
+    ...checkGradOptions(o, 'features', b * chw),
+  };
+}
+
 /** Positive integer patch size dividing H and W. */
 export function checkPatchSize(value: unknown, h: number, w: number): number {
   const p = optionalNumber(value, 'patchSize', 4);

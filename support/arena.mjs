@@ -1,5 +1,5 @@
 // Buffers in a kernel module's memory, for the scripts that drive its raw exports
-// (tests/steps.test.mjs, bench/passes.mjs) as src/runtime/workspace.ts does for the package.
+// (tests/steps.test.mjs, bench/passes.mjs) as src/runtime/wasm/arena.ts does for the package.
 
 const roundUp8 = (n) => (n + 7) & ~7;
 

@@ -249,7 +249,7 @@ test('beyond 4 GiB: refused with a RangeError naming the wasm32 limit, not a tra
 
 test('one buffer past 1 GiB is no limit of its own (the arena has none); an image never sits in it whole', async () => {
   // A 65,536-patch image (docs/design.md §4) at the benchmark's C = 256 (1024 × 1024, p = 4): its
-  // features are 1 GiB, which pass through the arena a few channels at a time (runtime/tasks.ts),
+  // features are 1 GiB, which pass through the arena a few channels at a time (runtime/wasm/patch-tasks.ts),
   // so the estimate, read from the refusal of an engine with a small limit, is a fraction of that.
   // The inputs are never touched, so these arrays cost no real memory.
   const big = new Float32Array(256 * 1024 * 1024),

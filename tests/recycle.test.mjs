@@ -53,7 +53,7 @@ for (const [i, engine] of engines.entries()) {
   test(`${threads} thread(s): a gradient handed out is never reused`, async () => {
     cache.release();
     // One image without gradInto: on one thread the image's own array is the result's gradient; on
-    // a pool it is shared memory (split into bands, runtime/bands.ts), copied out, then kept.
+    // a pool it is shared memory (split into bands, runtime/schedule/bands.ts), copied out, then kept.
     const one = await engine.patchContrast(patchCall(1, 3));
     const oneGrad = one.grad.features.slice();
     assert.ok(one.grad.features.buffer instanceof ArrayBuffer, 'the gradient is never shared memory');

@@ -1,6 +1,6 @@
 // The kernels' row-range stages (docs/design.md §8): however the strips of a pass are grouped into
 // calls, the result is the same to the bit, since the strips run in the same order with the same
-// arithmetic. Driven through the raw exports of the built module, as src/runtime/jobs.ts does.
+// arithmetic. Driven through the raw exports of the built module, as the runtime does (src/runtime/wasm/*-tasks.ts).
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
@@ -57,7 +57,7 @@ function patchContrast({ features, mask, c, h, w, p, variant }, group) {
   new Float32Array(k.memory.buffer, colMax, np).fill(-3e38);
   for (const [s0, s1] of group(k.patchContrastPristineStrips(pristine)))
     k.patchContrastNegatives(state, s0, s1, colMax, colSum);
-  // The forged rows' statistics and every row's 1/|P|, as src/runtime/image.ts finishes them.
+  // The forged rows' statistics and every row's 1/|P|, as src/runtime/schedule/patch-image.ts finishes them.
   const a = new Float32Array(k.memory.buffer, statA, np),
     ip = new Float32Array(k.memory.buffer, invP, np);
   const [top, sum] = [colMax, colSum].map((ptr) => new Float32Array(k.memory.buffer, ptr, np));
@@ -65,7 +65,7 @@ function patchContrast({ features, mask, c, h, w, p, variant }, group) {
   ip.fill(1 / (pristine - 1), 0, pristine);
   ip.fill(1 / (forged - 1), f0, f0 + forged);
   for (const [s0, s1] of group(classStrips)) k.patchContrastPositives(state, s0, s1, sums, sums + np * 8, 1 / n, 1);
-  // b = bSum/|P| for the negative gradient, as src/runtime/image.ts does.
+  // b = bSum/|P| for the negative gradient, as src/runtime/schedule/patch-image.ts does.
   const bSum = new Float64Array(k.memory.buffer, sums + np * 8, np);
   const inv = new Float32Array(k.memory.buffer, invP, np),
     b = new Float32Array(k.memory.buffer, statB, np);
@@ -99,7 +99,7 @@ function infoNCE({ features, mask, c, hw, positive }, ranges) {
   const state = k.infoNCEAttach(u, packedU, j, packedX, m, c, 0.1, positive, l0, dl0, du, dx);
   if (positive === 1) {
     for (const [s0, s1] of ranges) k.infoNCEQueryLse(state, s0, s1, lseMax, lseSum);
-    // One range set: the merged LSE is max + ln(sum), as src/runtime/image.ts computes it.
+    // One range set: the merged LSE is max + ln(sum), as src/runtime/schedule/nce-image.ts computes it.
     const [top, sum] = [lseMax, lseSum].map((ptr) => new Float32Array(k.memory.buffer, ptr, jp));
     const [l, l0s] = [lse, l0].map((ptr) => new Float32Array(k.memory.buffer, ptr, jp));
     for (let a = 0; a < j; a++) {

@@ -1,5 +1,6 @@
 // npm run example:train: a small convolutional feature extractor in TF.js (wasm backend), trained
-// on synthetic forgeries generated on the fly, with the losses of forgery-losses/tfjs:
+// on synthetic forgeries generated on the fly, with the losses of forgery-losses/tfjs as sync ops
+// (each step one optimizer.minimize, one forward pass):
 //
 //   1. infoNCE (FOCAL): per-pixel features, localized at test time by 2-means clustering of the
 //      features (the smaller cluster is the forged region);
@@ -15,7 +16,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { createEngine } from 'forgery-losses';
-import { minimize, tfjsLosses } from 'forgery-losses/tfjs';
+import { cflObjective, infoNCE, ready } from 'forgery-losses/tfjs';
 import { registerTfjsGradients } from '../../support/tfjs-gradients.mjs';
 import { makeBatch, rng } from './data.mjs';
 import { iou, twoMeans } from './kmeans.mjs';
@@ -45,7 +46,7 @@ await registerTfjsGradients(); // tfjs-core's Node bundle registers none
 await tf.setBackend('wasm');
 await tf.ready();
 const engine = await createEngine({ threads: 1 });
-const fl = tfjsLosses(engine);
+await ready({ engine });
 const { size, batch, dim } = CONFIG;
 const hw = size * size;
 const log = (line) => console.log(line);
@@ -114,35 +115,23 @@ async function run(name, mode, steps, seed, title) {
   log(`[${name}] held-out before training: loss ${before.loss.toFixed(4)}, IoU ${before.iou.toFixed(3)}`);
   const curve = { name, loss: [], iou: [[0, before.iou]] };
   const started = performance.now();
-  let movedBytes = 0,
-    moveMs = 0,
-    engineMs = 0;
   for (let step = 1; step <= steps; step++) {
     const data = makeBatch(trainRand, batch, size);
     const images = tf.tensor4d(data.images, [batch, 3, size, size]);
     const masks = tf.tensor3d(data.masks, [batch, size, size]);
-    const forward =
-      mode === 'nce'
-        ? () => model.forward(images).features
-        : () => {
-            const o = model.forward(images);
-            return [o.logits, o.features];
-          };
-    const loss =
-      mode === 'nce'
-        ? (features) =>
-            fl.infoNCE(features, masks, {
-              temperature: CONFIG.temperature,
-              sample: { maxPerClass: CONFIG.maxPerClass, seed: step },
-            })
-        : ([logits, features]) =>
-            fl.cflObjective(logits, features, masks, { patchSize: CONFIG.patchSize, temperature: CONFIG.temperature });
-    const { value, cost } = await minimize(optimizer, forward, loss, varList);
-    tf.dispose([images, masks]);
-    curve.loss.push(value);
-    movedBytes += cost.bytesIn + cost.bytesOut;
-    moveMs += cost.readMs + cost.writeMs;
-    engineMs += cost.engineMs;
+    // One forward pass on the tape, the loss a sync op over it.
+    const loss = () => {
+      const { features, logits } = model.forward(images);
+      if (mode === 'nce')
+        return infoNCE(features, masks, {
+          temperature: CONFIG.temperature,
+          sample: { maxPerClass: CONFIG.maxPerClass, seed: step },
+        });
+      return cflObjective(logits, features, masks, { patchSize: CONFIG.patchSize, temperature: CONFIG.temperature });
+    };
+    const value = optimizer.minimize(loss, true, varList);
+    curve.loss.push(value.dataSync()[0]);
+    tf.dispose([value, images, masks]);
     if (step % CONFIG.evalEvery === 0 || step === steps) {
       const e = await evaluate(model, mode);
       curve.iou.push([step, e.iou]);
@@ -157,9 +146,6 @@ async function run(name, mode, steps, seed, title) {
   const seconds = (performance.now() - started) / 1000;
   log(
     `[${name}] held-out after ${steps} steps (${seconds.toFixed(0)} s): loss ${after.loss.toFixed(4)}, IoU ${after.iou.toFixed(3)}`,
-  );
-  log(
-    `[${name}] TF.js <-> engine per step: ${(movedBytes / steps / 2 ** 20).toFixed(2)} MiB moved, ${(moveMs / steps).toFixed(2)} ms reading/writing tensors, ${(engineMs / steps).toFixed(1)} ms in the engine (copies in/out of its memory included)`,
   );
   model.dispose();
   optimizer.dispose();

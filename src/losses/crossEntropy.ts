@@ -5,11 +5,9 @@
 import type { CrossEntropyResult } from '../types.js';
 import {
   CALL_OPTIONS,
-  checkBoolean,
-  checkCallOptions,
   checkChoice,
   checkFloat32,
-  checkGradInto,
+  checkGradOptions,
   checkShape,
   FLOAT32_MAX,
   optionalNumber,
@@ -82,9 +80,7 @@ export function parseCrossEntropy(o: Record<string, unknown>): ParsedCrossEntrop
   const reduction = checkChoice(o.reduction, 'reduction', ['mean', 'sum', 'none'] as const, 'mean');
   const smoothing = optionalNumber(o.labelSmoothing, 'labelSmoothing', 0);
   if (!(smoothing >= 0 && smoothing <= 1)) throw new RangeError(`labelSmoothing must lie in [0, 1]; got ${smoothing}`);
-  const grad = checkBoolean(o.grad, 'grad', true);
-  const gradInto = checkGradInto(o.gradInto, { logits: b * c * hw }).logits;
-  checkCallOptions(o);
+  const { grad, gradInto } = checkGradOptions(o, 'logits', b * c * hw);
   const input = { b, c, hw, logits, target, targetProbs, weight, ignoreIndex, reduction, smoothing, grad, gradInto };
   return { kind: 'crossEntropy', ...input };
 }

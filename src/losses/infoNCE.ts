@@ -4,18 +4,7 @@
 import { POSITIVE_MEAN_EXP, POSITIVE_MEAN_LOGIT } from '../codes.js';
 import { drawSample, imageGenerator } from '../sampler.js';
 import type { InfoNCEResult, Mask } from '../types.js';
-import {
-  CALL_OPTIONS,
-  checkBoolean,
-  checkCallOptions,
-  checkGradInto,
-  checkChoice,
-  checkFloat32,
-  checkMask,
-  checkOptions,
-  checkShape,
-  checkTemperature,
-} from '../validate.js';
+import { CALL_OPTIONS, checkChoice, checkFeatureInputs, checkMask, checkOptions, checkShape } from '../validate.js';
 import { ARENA_SLACK, checkMemoryBudget, type LossContext, type MemoryNeed } from '../runtime/context.js';
 import { joinImages } from '../runtime/schedule/join.js';
 import { type InfoNCEImage, type InfoNCEJob, partsPerImage } from '../runtime/schedule/jobs.js';
@@ -59,17 +48,11 @@ export interface PreparedInfoNCE {
 
 export function prepareInfoNCE(options: unknown, env: PrepareEnv): PreparedInfoNCE {
   const o = checkOptions(options, 'infoNCE', INFO_NCE_OPTIONS);
-  const [b, c, h, w] = checkShape(o.shape);
+  const { b, c, h, w, features, mask, temperature, grad, gradInto } = checkFeatureInputs(o);
   const hw = h * w,
     chw = c * hw;
-  const features = checkFloat32(o.features, 'features', b * chw);
-  const mask = checkMask(o.mask, 'mask', b * hw);
-  const temperature = checkTemperature(o.temperature);
   const positive = checkChoice(o.positive, 'positive', ['mean-logit', 'mean-exp'] as const, 'mean-logit');
   const scope = checkChoice(o.scope, 'scope', ['image', 'batch'] as const, 'image');
-  const grad = checkBoolean(o.grad, 'grad', true);
-  const gradInto = checkGradInto(o.gradInto, { features: b * chw }).features;
-  checkCallOptions(o);
   // The copies: per image, taken by the finite check, or the stacked image, which is a copy already
   // (in shared memory where workers answer a sync call).
   const images = scope === 'batch' ? 1 : b;

@@ -2,20 +2,7 @@
 
 import { VARIANT_CFLNET, VARIANT_EXACT } from '../codes.js';
 import type { PatchContrastResult } from '../types.js';
-import {
-  CALL_OPTIONS,
-  checkBoolean,
-  checkCallOptions,
-  checkChoice,
-  checkFloat32,
-  checkGradInto,
-  checkMask,
-  checkOptions,
-  checkPatchSize,
-  checkShape,
-  checkTemperature,
-  maskImage,
-} from '../validate.js';
+import { CALL_OPTIONS, checkChoice, checkFeatureInputs, checkOptions, checkPatchSize, maskImage } from '../validate.js';
 import { ARENA_SLACK, checkMemoryBudget, type LossContext, type MemoryNeed } from '../runtime/context.js';
 import { joinImages } from '../runtime/schedule/join.js';
 import { type PatchContrastImage, type PatchContrastJob, partsPerImage } from '../runtime/schedule/jobs.js';
@@ -57,12 +44,9 @@ export function preparePatchContrast(
   env: PrepareEnv,
   defaults: { variant?: 'exact' | 'cflnet' } = {},
 ): PreparedPatchContrast {
-  const [b, c, h, w] = checkShape(o.shape);
+  const { b, c, h, w, features, mask, temperature, grad, gradInto } = checkFeatureInputs(o);
   const hw = h * w,
     chw = c * hw;
-  const features = checkFloat32(o.features, 'features', b * chw);
-  const mask = checkMask(o.mask, 'mask', b * hw);
-  const grad = checkBoolean(o.grad, 'grad', true);
   const prepared: PreparedPatchContrast = {
     b,
     c,
@@ -71,12 +55,11 @@ export function preparePatchContrast(
     features: [],
     masks: [],
     patchSize: checkPatchSize(o.patchSize, h, w),
-    temperature: checkTemperature(o.temperature),
+    temperature,
     variant: checkChoice(o.variant, 'variant', ['exact', 'cflnet'] as const, defaults.variant ?? 'exact'),
     grad,
-    gradInto: checkGradInto(o.gradInto, { features: b * chw }).features,
+    gradInto,
   };
-  checkCallOptions(o);
   // Shared memory where workers read and write one image (bands) or answer a sync call.
   prepared.features = Array.from({ length: b }, () => env.copies.take(chw, env.share(b)));
   env.finite(features, 'features', prepared.features);

@@ -2,7 +2,7 @@
 // images × `len` pixels (each image's C class planes of `len` values). Per-workgroup partial sums
 // of the per-element losses are reduced in float64 on the CPU.
 
-import { defineKernel } from './kernel.js';
+import { defineKernel, perItemReduced } from './kernel.js';
 
 /** The parameters both cross-entropy kernels read. */
 const CE_PARAMS = {
@@ -45,30 +45,40 @@ fn checkFinite(x: f32, at: u32, which: u32) {
 fn callerIndex(bi: u32, k: u32, e: u32) -> u32 { return ((P.firstImage + bi) * P.c + k) * P.hw + P.firstPixel + e; }
 `;
 
-/** Index targets: the loss with label smoothing and class weights, skipping ignoreIndex. */
-export const CE_INDEX = defineKernel({
-  label: 'ceIndex',
-  params: CE_PARAMS,
-  bindings: {
-    logits: ['read', 'f32'],
-    tgt: ['read', 'i32'],
-    weights: ['read', 'f32'],
-    per: ['read_write', 'f32'],
-    grad: ['read_write', 'f32'],
-    partial: ['read_write', 'f32'],
-    bad: ['read_write', 'atomic<u32>'],
-  },
-  body: /* wgsl */ `${CE_COMMON}
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
-  let id = flatIndex(gid, nwg);
-  var loss = 0.0;
+/** The bindings both kernels have after the logits and the targets, in binding order. */
+const CE_OUTPUTS = {
+  weights: ['read', 'f32'],
+  per: ['read_write', 'f32'],
+  grad: ['read_write', 'f32'],
+  partial: ['read_write', 'f32'],
+  bad: ['read_write', 'atomic<u32>'],
+} as const;
+
+/**
+ * The entry of both kernels: one invocation per pixel of the chunk (`bi`, `e`; its class k at
+ * `base + k·len`), `body` setting its `loss`, then the workgroup's sum of the losses.
+ */
+const perPixel = (body: string) =>
+  perItemReduced(
+    'id',
+    /* wgsl */ `  var loss = 0.0;
   if (id < P.images * P.len) {
     let c = P.c;
     let bi = id / P.len;
     let e = id % P.len;
     let base = bi * c * P.len + e;
+${body}
+  }
+  reduceLoss(loss, lid, wid.x + wid.y * nwg.x);`,
+  );
+
+/** Index targets: the loss with label smoothing and class weights, skipping ignoreIndex. */
+export const CE_INDEX = defineKernel({
+  label: 'ceIndex',
+  params: CE_PARAMS,
+  bindings: { logits: ['read', 'f32'], tgt: ['read', 'i32'], ...CE_OUTPUTS },
+  body: `${CE_COMMON}
+${perPixel(/* wgsl */ `
     let y = tgt[id];
     let valid = y != P.ignoreIndex;
     var m = logits[base];
@@ -104,36 +114,16 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
         if (P.smoothing != 0.0) { g -= share * weights[k] * scale; }
         grad[base + k * P.len] = g;
       }
-    }
-  }
-  reduceLoss(loss, lid, wid.x + wid.y * nwg.x);
-}`,
+    }`)}`,
 });
 
 /** Probability targets: per_e = −Σ_c w_c q'_c l_c (q' the smoothed probabilities); ignoreIndex unused. */
 export const CE_PROBS = defineKernel({
   label: 'ceProbs',
   params: CE_PARAMS,
-  bindings: {
-    logits: ['read', 'f32'],
-    probs: ['read', 'f32'],
-    weights: ['read', 'f32'],
-    per: ['read_write', 'f32'],
-    grad: ['read_write', 'f32'],
-    partial: ['read_write', 'f32'],
-    bad: ['read_write', 'atomic<u32>'],
-  },
-  body: /* wgsl */ `${CE_COMMON}
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
-  let id = flatIndex(gid, nwg);
-  var loss = 0.0;
-  if (id < P.images * P.len) {
-    let c = P.c;
-    let bi = id / P.len;
-    let e = id % P.len;
-    let base = bi * c * P.len + e;
+  bindings: { logits: ['read', 'f32'], probs: ['read', 'f32'], ...CE_OUTPUTS },
+  body: `${CE_COMMON}
+${perPixel(/* wgsl */ `
     var m = logits[base];
     for (var k = 0u; k < c; k++) {
       let x = logits[base + k * P.len];
@@ -163,8 +153,5 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
         let wqk = weights[k] * (keep * probs[o] + share);
         grad[o] = exp(logits[o] - m) * alpha - wqk * P.gradScale;
       }
-    }
-  }
-  reduceLoss(loss, lid, wid.x + wid.y * nwg.x);
-}`,
+    }`)}`,
 });

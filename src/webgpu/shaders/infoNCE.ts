@@ -5,7 +5,7 @@
 // Stats rows (one per query): x = ℓ0, y = LSE over the other queries (mean-exp), z = LSE over
 // [ℓ0, negatives], w = ∂loss/∂ℓ0 · gradScale.
 
-import { defineKernel } from './kernel.js';
+import { defineKernel, perItem } from './kernel.js';
 import { rowStatsKernels, weightsKernels } from './similarity.js';
 
 export const INFO_NCE_KERNELS = {
@@ -50,11 +50,10 @@ export const COLSUM = defineKernel({
   label: 'colsum',
   params: { rows: 'u32', c: 'u32', weighted: 'u32' },
   bindings: { U: ['read', 'f32'], stats: ['read', 'vec4<f32>'], outSum: ['read_write', 'f32'] },
-  body: /* wgsl */ `
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let c = flatIndex(gid, nwg);
-  if (c >= P.c) { return; }
+  body: perItem(
+    'c',
+    'P.c',
+    /* wgsl */ `
   var inner = 0.0;
   var outer = 0.0;
   for (var a = 0u; a < P.rows; a++) {
@@ -63,8 +62,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     inner += w * U[a * P.c + c];
     if ((a & 31u) == 31u) { outer += inner; inner = 0.0; }
   }
-  outSum[c] = outer + inner;
-}`,
+  outSum[c] = outer + inner;`,
+  ),
 });
 
 /** mean-logit: ℓ0_a = (u_a·S − u_a·u_a)/(J−1) / t into stats[a].x, for the J = rows queries; others = J − 1. */
@@ -72,11 +71,10 @@ export const MEAN_LOGIT = defineKernel({
   label: 'meanLogit',
   params: { rows: 'u32', c: 'u32', invT: 'f32', others: 'f32' },
   bindings: { U: ['read', 'f32'], S: ['read', 'f32'], stats: ['read_write', 'vec4<f32>'] },
-  body: /* wgsl */ `
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let a = flatIndex(gid, nwg);
-  if (a >= P.rows) { return; }
+  body: perItem(
+    'a',
+    'P.rows',
+    /* wgsl */ `
   let base = a * P.c;
   var ds = vec2<f32>(0.0);
   var outer = vec2<f32>(0.0);
@@ -86,8 +84,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
     if ((k & 15u) == 15u) { outer += ds; ds = vec2<f32>(0.0); }
   }
   let d = outer + ds;
-  stats[a].x = (d.x - d.y) / P.others * P.invT;
-}`,
+  stats[a].x = (d.x - d.y) / P.others * P.invT;`,
+  ),
 });
 
 /**
@@ -104,15 +102,14 @@ export const MEAN_LOGIT_BACK = defineKernel({
     stats: ['read', 'vec4<f32>'],
     dU: ['read_write', 'f32'],
   },
-  body: /* wgsl */ `
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let id = flatIndex(gid, nwg);
-  if (id >= P.rows * P.c) { return; }
+  body: perItem(
+    'id',
+    'P.rows * P.c',
+    /* wgsl */ `
   let a = id / P.c;
   let c = id % P.c;
   let w = stats[a].w;
   let u = U[id];
-  dU[id] += (w * (S[c] - u) + (T[c] - w * u)) * P.scale;
-}`,
+  dU[id] += (w * (S[c] - u) + (T[c] - w * u)) * P.scale;`,
+  ),
 });

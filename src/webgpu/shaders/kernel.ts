@@ -80,6 +80,32 @@ export function defineKernel<const P extends ParamTable, const B extends Binding
   };
 }
 
+/**
+ * The entry point of a kernel with one invocation per item on a 64-wide grid (flatIndex): `index`
+ * names the item, invocations past `count` return, then `body`.
+ */
+export function perItem(index: string, count: string, body: string): string {
+  return `@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let ${index} = flatIndex(gid, nwg);
+  if (${index} >= ${count}) { return; }
+${body}
+}`;
+}
+
+/**
+ * The entry point of a kernel with one invocation per item that also takes part in a workgroup
+ * reduction (`lid`, `wid` in scope): `body` runs for every invocation, `index` naming its item.
+ */
+export function perItemReduced(index: string, body: string): string {
+  return `@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u) {
+  let ${index} = flatIndex(gid, nwg);
+${body}
+}`;
+}
+
 /** A dispatch's `Params` block (PARAM_BYTES), its parameters written by name. */
 export function packParams<D extends KernelDef>(def: D, params: ParamsOf<D>): Uint32Array {
   const u32 = new Uint32Array(MAX_PARAMS),

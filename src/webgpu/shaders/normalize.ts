@@ -2,7 +2,7 @@
 // Long float32 sums are two-level (a short inner sum flushed into an outer one), which keeps the
 // rounding error near √n·ε without relying on compensated arithmetic that compilers may fold.
 
-import { defineKernel } from './kernel.js';
+import { defineKernel, perItem } from './kernel.js';
 
 /**
  * L2 normalization of `rows` rows of C values in place; norms[r] = ‖v_r‖. The norm is taken of
@@ -13,11 +13,10 @@ export const NORMALIZE = defineKernel({
   label: 'normalize',
   params: { rows: 'u32', c: 'u32' },
   bindings: { m: ['read_write', 'f32'], norms: ['read_write', 'f32'] },
-  body: /* wgsl */ `
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let r = flatIndex(gid, nwg);
-  if (r >= P.rows) { return; }
+  body: perItem(
+    'r',
+    'P.rows',
+    /* wgsl */ `
   let base = r * P.c;
   var mx = 0.0;
   for (var k = 0u; k < P.c; k++) { mx = max(mx, abs(m[base + k])); }
@@ -34,8 +33,8 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   }
   norms[r] = norm;
   let inv = 1.0 / max(norm, 1e-12);
-  for (var k = 0u; k < P.c; k++) { m[base + k] = m[base + k] * inv; }
-}`,
+  for (var k = 0u; k < P.c; k++) { m[base + k] = m[base + k] * inv; }`,
+  ),
 });
 
 /** dv = (dz − z (z·dz))/‖v‖ when ‖v‖ ≥ 1e-12, else dz/1e-12, in place over g (= dz). */
@@ -43,11 +42,10 @@ export const NORMALIZE_BACK = defineKernel({
   label: 'normalizeBack',
   params: { rows: 'u32', c: 'u32' },
   bindings: { z: ['read', 'f32'], g: ['read_write', 'f32'], norms: ['read', 'f32'] },
-  body: /* wgsl */ `
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let r = flatIndex(gid, nwg);
-  if (r >= P.rows) { return; }
+  body: perItem(
+    'r',
+    'P.rows',
+    /* wgsl */ `
   let base = r * P.c;
   let norm = norms[r];
   if (norm >= 1e-12) {
@@ -63,6 +61,6 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   } else {
     let inv = 1.0 / 1e-12;
     for (var k = 0u; k < P.c; k++) { g[base + k] = g[base + k] * inv; }
-  }
-}`,
+  }`,
+  ),
 });

@@ -25,7 +25,7 @@ const assert = (ok, what) => {
 };
 
 const [B, C, H, W, CIN] = [2, 8, 16, 16, 3];
-const mask = Float32Array.from({ length: B * H * W }, (_, i) => ((i % W) > 9 && Math.floor(i / W) % H > 5 ? 1 : 0));
+const mask = Float32Array.from({ length: B * H * W }, (_, i) => (i % W > 9 && Math.floor(i / W) % H > 5 ? 1 : 0));
 const masks = tf.tensor3d(mask, [B, H, W]);
 const input = tf.randomNormal([B * H * W, CIN], 0, 1, 'float32', 1);
 const linear = (w) => tf.transpose(tf.reshape(tf.matMul(input, w), [B, H, W, C]), [0, 3, 1, 2]);
@@ -84,24 +84,34 @@ await check('optimizer.minimize lowers the loss', () => {
   assert(losses.minimize.at(-1) < losses.minimize[0], losses.minimize.join(', '));
 });
 
-await check("model.fit with layersLoss('infoNCE', { temperature: 0.1 }) lowers a 2-conv model's loss over 8 epochs", async () => {
-  const n = 8;
-  const m = Float32Array.from({ length: n * H * W }, (_, i) => ((i % W) > 7 && Math.floor(i / W) % H < 8 ? 1 : 0));
-  const noise = tf.randomNormal([n, H, W, CIN], 0, 1, 'float32', 7);
-  const x = tf.mul(noise, tf.add(0.3, tf.mul(tf.tensor4d(m, [n, H, W, 1]), 1.2)));
-  const y = tf.tile(tf.tensor4d(m, [n, H, W, 1]), [1, 1, 1, C]);
-  const init = (seed) => tfl.initializers.glorotNormal({ seed });
-  const model = tfl.sequential({
-    layers: [
-      tfl.layers.conv2d({ inputShape: [H, W, CIN], filters: 12, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: init(1) }),
-      tfl.layers.conv2d({ filters: C, kernelSize: 3, padding: 'same', kernelInitializer: init(2) }),
-    ],
-  });
-  model.compile({ optimizer: tf.train.adam(0.01), loss: layersLoss('infoNCE', { temperature: 0.1 }) });
-  const history = await model.fit(x, y, { epochs: 8, batchSize: 4, shuffle: false, verbose: 0 });
-  losses.fit = history.history.loss;
-  assert(losses.fit.at(-1) < losses.fit[0], losses.fit.join(', '));
-});
+await check(
+  "model.fit with layersLoss('infoNCE', { temperature: 0.1 }) lowers a 2-conv model's loss over 8 epochs",
+  async () => {
+    const n = 8;
+    const m = Float32Array.from({ length: n * H * W }, (_, i) => (i % W > 7 && Math.floor(i / W) % H < 8 ? 1 : 0));
+    const noise = tf.randomNormal([n, H, W, CIN], 0, 1, 'float32', 7);
+    const x = tf.mul(noise, tf.add(0.3, tf.mul(tf.tensor4d(m, [n, H, W, 1]), 1.2)));
+    const y = tf.tile(tf.tensor4d(m, [n, H, W, 1]), [1, 1, 1, C]);
+    const init = (seed) => tfl.initializers.glorotNormal({ seed });
+    const model = tfl.sequential({
+      layers: [
+        tfl.layers.conv2d({
+          inputShape: [H, W, CIN],
+          filters: 12,
+          kernelSize: 3,
+          padding: 'same',
+          activation: 'relu',
+          kernelInitializer: init(1),
+        }),
+        tfl.layers.conv2d({ filters: C, kernelSize: 3, padding: 'same', kernelInitializer: init(2) }),
+      ],
+    });
+    model.compile({ optimizer: tf.train.adam(0.01), loss: layersLoss('infoNCE', { temperature: 0.1 }) });
+    const history = await model.fit(x, y, { epochs: 8, batchSize: 4, shuffle: false, verbose: 0 });
+    losses.fit = history.history.loss;
+    assert(losses.fit.at(-1) < losses.fit[0], losses.fit.join(', '));
+  },
+);
 
 await engine.dispose();
 await createEngine().then((e) => e.dispose());
