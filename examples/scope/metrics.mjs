@@ -14,6 +14,12 @@ export function finalLoss(losses) {
 export function lossJitter(losses) {
   const half = losses.slice(Math.floor(losses.length / 2));
   if (half.length < 2) return 0;
-  const changes = half.slice(1).map((v, i) => Math.abs(v - half[i]));
-  return mean(changes) / mean(half);
+  return stepChangeRaw(losses) / mean(half);
+}
+
+/** The mean absolute step-to-step change of the loss over the second half of training, in loss units. */
+export function stepChangeRaw(losses) {
+  const half = losses.slice(Math.floor(losses.length / 2));
+  if (half.length < 2) return 0;
+  return mean(half.slice(1).map((v, i) => Math.abs(v - half[i])));
 }

@@ -7,12 +7,12 @@ import { Canvas } from '../train/png.mjs';
 const BLACK = [0, 0, 0],
   GREY = [225, 225, 225],
   AXIS = [90, 90, 90];
-const COLORS = [
+export const COLORS = [
   { line: [25, 80, 170], raw: [175, 200, 238] },
   { line: [215, 95, 10], raw: [245, 205, 170] },
 ];
 
-function niceStep(range, ticks) {
+export function niceStep(range, ticks) {
   const raw = range / ticks,
     mag = 10 ** Math.floor(Math.log10(raw));
   return [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
@@ -27,7 +27,7 @@ const movingAverage = (values, window) =>
   });
 
 /** Axes, grid and labels of one panel; returns the mappings from step and value to pixels. */
-function axes(cv, box, steps, yMin, yMax, yStep, title) {
+export function axes(cv, box, steps, yMin, yMax, yStep, title) {
   const { left, right, top, bottom } = box;
   cv.text(left, top - 70, title, BLACK);
   const X = (s) => left + ((right - left) * s) / steps;
@@ -48,7 +48,7 @@ function axes(cv, box, steps, yMin, yMax, yStep, title) {
 }
 
 /** One line per run, coloured like its curve. */
-function legend(cv, x, y, runs, describe) {
+export function legend(cv, x, y, runs, describe) {
   runs.forEach((r, i) => {
     cv.line(x, y + i * 20 + 6, x + 24, y + i * 20 + 6, COLORS[i].line, 2);
     cv.text(x + 32, y + i * 20, describe(r), COLORS[i].line);

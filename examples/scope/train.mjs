@@ -14,7 +14,15 @@
 // The two scopes' losses have different scales (the batch dictionary is B times larger), so compare
 // IoU and jitter, not raw losses.
 //
-//   node examples/scope/train.mjs [--steps N] [--out PATH]
+// With --seeds N the ablation runs N times: seed k trains from model seed k on its own batches
+// (seed 1 is the single run above), both scopes on the same batches; the held-out images stay the
+// same. The plot goes to --out (default docs/scope-seeds.png), and the last line is
+//   {"seeds": N, "image": {"iou": {mean, sd}, "stepChange": {mean, sd}}, "batch": {...},
+//    "iouGap": {mean, ci95: [lo, hi]}, steps, seconds}
+// over the seeds (sample sd), with stepChange each run's lossJitter and iouGap the per-seed
+// difference IoU(image) − IoU(batch), its mean and two-sided 95 % Student t interval.
+//
+//   node examples/scope/train.mjs [--seeds N] [--steps K] [--out PATH] [--size S] [--held-out N]
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -22,35 +30,44 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { createEngine } from 'forgery-losses';
-import { minimize, tfjsLosses } from 'forgery-losses/tfjs';
+import { tfjsLosses } from 'forgery-losses/tfjs';
 import { registerTfjsGradients } from '../../support/tfjs-gradients.mjs';
-import { rng } from '../train/data.mjs';
-import { iou, twoMeans } from '../train/kmeans.mjs';
-import { createModel } from '../train/model.mjs';
+import { meanCi95, meanSd } from '../stats.mjs';
 import { conflictBatch } from './conflicts.mjs';
-import { finalLoss, lossJitter } from './metrics.mjs';
+import { stepChangeRaw } from './metrics.mjs';
 import { plotAblation } from './plot.mjs';
+import { plotSeeds } from './plot-seeds.mjs';
+import { runScope } from './run.mjs';
 
 const flag = (name) => {
   const i = process.argv.indexOf(name);
   return i >= 0 ? process.argv[i + 1] : undefined;
 };
+const SEEDS = flag('--seeds') === undefined ? null : Number(flag('--seeds'));
 const CONFIG = {
-  size: 64, // image side (pixels)
+  size: Number(flag('--size') ?? 64), // image side (pixels), a multiple of 8
   batch: 8,
   dim: 16, // feature channels
   steps: Number(flag('--steps') ?? 120),
   evalEvery: 10,
-  heldOut: 32,
+  heldOut: Number(flag('--held-out') ?? 32),
   learningRate: 5e-3,
   temperature: 0.1,
   maxPerImage: 512, // sampled pixels per class and image; scope 'batch' draws batch × this from the stack
-  modelSeed: 1,
-  trainSeed: 20_240_501,
+  modelSeed: 1, // + k − 1 for seed k
+  trainSeed: 20_240_501, // + (k − 1) · 1,000,003 for seed k: the first batch's seed, then one per step
   heldOutSeed: 1_000_003,
 };
-const OUT = resolve(flag('--out') ?? fileURLToPath(new URL('../../docs/scope-ablation.png', import.meta.url)));
-if (!(CONFIG.steps >= 1)) throw new Error('--steps must be a positive number');
+const defaultPlot = SEEDS === null ? 'scope-ablation.png' : 'scope-seeds.png';
+const OUT = resolve(flag('--out') ?? fileURLToPath(new URL(`../../docs/${defaultPlot}`, import.meta.url)));
+for (const [name, v] of [
+  ['--steps', CONFIG.steps],
+  ['--size', CONFIG.size],
+  ['--held-out', CONFIG.heldOut],
+  ['--seeds', SEEDS ?? 1],
+])
+  if (!(Number.isInteger(v) && v >= 1)) throw new Error(`${name} must be a positive integer`);
+if (CONFIG.size % 8 !== 0) throw new Error('--size must be a multiple of 8 (JPEG-like blocks)');
 
 const t0 = performance.now();
 await registerTfjsGradients(); // tfjs-core's Node bundle registers none
@@ -59,92 +76,73 @@ await tf.ready();
 const engine = await createEngine({ threads: 1 });
 const fl = tfjsLosses(engine);
 const { size, batch, dim, steps } = CONFIG;
-const hw = size * size;
 const log = (line) => console.log(line);
 log(
-  `TF.js ${tf.version_core} (${tf.getBackend()} backend), forgery-losses engine ${engine.info.backend}; ${size}x${size} images, batch ${batch}, ${dim} feature channels, ${steps} steps per run`,
-);
-
-// The training batches, generated once and replayed in the same order for both runs.
-const batches = Array.from({ length: steps }, (_, s) => conflictBatch(CONFIG.trainSeed + s, batch, size));
-const conflicted = batches.filter((b) => b.conflicts > 0).length;
-const meanConflicts = batches.reduce((n, b) => n + b.conflicts, 0) / steps;
-log(
-  `training batches: ${conflicted}/${steps} hold a texture that is forged in one image and pristine in another (${meanConflicts.toFixed(2)} such textures per batch)`,
+  `TF.js ${tf.version_core} (${tf.getBackend()} backend), forgery-losses engine ${engine.info.backend}; ${size}x${size} images, batch ${batch}, ${dim} feature channels, ${steps} steps per run${SEEDS === null ? '' : `, ${SEEDS} seeds`}`,
 );
 const heldOut = conflictBatch(CONFIG.heldOutSeed, CONFIG.heldOut, size);
+const context = { fl, config: CONFIG, heldOut, log };
 
-/** Mean held-out IoU of 2-means clusters of the features (the smaller cluster is the forged one). */
-function heldOutIoU(model) {
-  let sum = 0;
-  for (let from = 0; from < CONFIG.heldOut; from += batch) {
-    const n = Math.min(batch, CONFIG.heldOut - from);
-    const features = tf.tidy(() => {
-      const images = tf.tensor4d(heldOut.images.subarray(from * 3 * hw, (from + n) * 3 * hw), [n, 3, size, size]);
-      return model.forward(images).features.dataSync().slice();
-    });
-    for (let i = 0; i < n; i++) {
-      const pred = twoMeans(features.subarray(i * dim * hw, (i + 1) * dim * hw), dim, hw);
-      sum += iou(pred, heldOut.masks.subarray((from + i) * hw, (from + i + 1) * hw));
-    }
-  }
-  return sum / CONFIG.heldOut;
+/** Seed k's training batches, generated once and replayed in the same order for both scopes. */
+function batchesOf(k) {
+  const first = CONFIG.trainSeed + (k - 1) * 1_000_003;
+  const batches = Array.from({ length: steps }, (_, s) => conflictBatch(first + s, batch, size));
+  const conflicted = batches.filter((b) => b.conflicts > 0).length;
+  const meanConflicts = batches.reduce((n, b) => n + b.conflicts, 0) / steps;
+  log(
+    `${SEEDS === null ? '' : `[seed ${k}] `}training batches: ${conflicted}/${steps} hold a texture that is forged in one image and pristine in another (${meanConflicts.toFixed(2)} such textures per batch)`,
+  );
+  return batches;
 }
 
-/** One training run with infoNCE scope `scope`; returns its curves and summary. */
-async function run(scope) {
-  const model = createModel(rng(CONFIG.modelSeed), { dim });
-  const optimizer = tf.train.adam(CONFIG.learningRate);
-  const maxPerClass = scope === 'batch' ? batch * CONFIG.maxPerImage : CONFIG.maxPerImage;
-  const curve = { name: `scope ${scope}`, loss: [], iou: [[0, heldOutIoU(model)]] };
-  log(`[${scope}] held-out IoU before training ${curve.iou[0][1].toFixed(3)}`);
-  const started = performance.now();
-  for (let step = 1; step <= steps; step++) {
-    const data = batches[step - 1];
-    const images = tf.tensor4d(data.images, [batch, 3, size, size]);
-    const masks = tf.tensor3d(data.masks, [batch, size, size]);
-    const { value } = await minimize(
-      optimizer,
-      () => model.forward(images).features,
-      (features) =>
-        fl.infoNCE(features, masks, {
-          scope,
-          temperature: CONFIG.temperature,
-          sample: { maxPerClass, seed: step },
-        }),
-      model.trunk,
-    );
-    tf.dispose([images, masks]);
-    curve.loss.push(value);
-    if (step % CONFIG.evalEvery === 0 || step === steps) {
-      curve.iou.push([step, heldOutIoU(model)]);
-      const recent = curve.loss.slice(-CONFIG.evalEvery);
-      log(
-        `[${scope}] step ${String(step).padStart(4)}/${steps}  train loss ${(recent.reduce((a, b) => a + b, 0) / recent.length).toFixed(4)}  held-out IoU ${curve.iou.at(-1)[1].toFixed(3)}  ${((performance.now() - started) / step).toFixed(0)} ms/step`,
-      );
-    }
-  }
-  model.dispose();
-  optimizer.dispose();
-  curve.summary = { finalLoss: finalLoss(curve.loss), iou: curve.iou.at(-1)[1], lossJitter: lossJitter(curve.loss) };
-  log(`[${scope}] done in ${((performance.now() - started) / 1000).toFixed(0)} s: ${JSON.stringify(curve.summary)}`);
-  return curve;
+/** Both scopes on seed k: the same initial weights, batches and pixel samples. */
+async function ablation(k) {
+  const batches = batchesOf(k),
+    modelSeed = CONFIG.modelSeed + k - 1;
+  const tag = (scope) => (SEEDS === null ? scope : `seed ${k}/${SEEDS} ${scope}`);
+  const image = await runScope(context, 'image', { modelSeed, batches, tag: tag('image') });
+  const batchRun = await runScope(context, 'batch', { modelSeed, batches, tag: tag('batch') });
+  return { image, batch: batchRun };
 }
 
-const image = await run('image');
-const batchRun = await run('batch');
+const seconds = () => Math.round((performance.now() - t0) / 100) / 10;
 mkdirSync(dirname(OUT), { recursive: true });
-writeFileSync(
-  OUT,
-  plotAblation([image, batchRun], `infoNCE scope image vs batch - ${steps} steps, batch ${batch}, same seed`),
-);
-log(`wrote ${OUT}`);
-await engine.dispose();
-console.log(
-  JSON.stringify({
-    image: image.summary,
-    batch: batchRun.summary,
-    steps,
-    seconds: Math.round((performance.now() - t0) / 100) / 10,
-  }),
-);
+if (SEEDS === null) {
+  const { image, batch: batchRun } = await ablation(1);
+  writeFileSync(
+    OUT,
+    plotAblation([image, batchRun], `infoNCE scope image vs batch - ${steps} steps, batch ${batch}, same seed`),
+  );
+  log(`wrote ${OUT}`);
+  await engine.dispose();
+  console.log(JSON.stringify({ image: image.summary, batch: batchRun.summary, steps, seconds: seconds() }));
+} else {
+  const runs = [];
+  for (let k = 1; k <= SEEDS; k++) runs.push(await ablation(k));
+  await engine.dispose();
+  const over = (scope, pick) => runs.map((r) => pick(r[scope]));
+  const stats = (scope) => ({
+    iou: meanSd(over(scope, (c) => c.summary.iou)),
+    stepChange: meanSd(over(scope, (c) => c.summary.lossJitter)),
+  });
+  const iouGap = meanCi95(runs.map((r) => r.image.summary.iou - r.batch.summary.iou));
+  const fmt = ({ mean, sd }) => `${mean.toFixed(3)} ± ${sd.toFixed(3)}`;
+  log(`over ${SEEDS} seeds, mean ± sd:`);
+  for (const scope of ['image', 'batch'])
+    log(
+      `  scope ${scope.padEnd(6)} IoU ${fmt(stats(scope).iou)}, stepChange ${fmt(stats(scope).stepChange)}, raw step change ${fmt(meanSd(over(scope, (c) => stepChangeRaw(c.loss))))}, final loss ${fmt(meanSd(over(scope, (c) => c.summary.finalLoss)))}`,
+    );
+  const interval = iouGap.ci95.map((v) => (v === null ? 'n/a' : v.toFixed(3))).join(', ');
+  const gapText = `image − batch ${iouGap.mean >= 0 ? '+' : ''}${iouGap.mean.toFixed(3)}, 95 % t-interval [${interval}]`;
+  log(
+    `paired IoU gap over seeds: ${gapText}; per seed ${runs.map((r) => (r.image.summary.iou - r.batch.summary.iou).toFixed(3)).join(', ')}`,
+  );
+  writeFileSync(
+    OUT,
+    plotSeeds(runs, steps, `infoNCE scope image vs batch - ${SEEDS} seeds, ${steps} steps, batch ${batch}`, iouGap),
+  );
+  log(`wrote ${OUT}`);
+  console.log(
+    JSON.stringify({ seeds: SEEDS, image: stats('image'), batch: stats('batch'), iouGap, steps, seconds: seconds() }),
+  );
+}

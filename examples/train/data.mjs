@@ -205,14 +205,20 @@ export function makeForgery(rand, size, kind = KINDS[Math.floor(rand() * KINDS.l
         for (let x = 0; x < w; x++) donor[(c * h + y) * w + x] = compressed[(c * big + y + oy) * big + x + ox];
   }
   const mask = blobMask(rand, h, w, uniform(rand, 0.1, 0.3));
-  const image = new Float32Array(3 * h * w);
+  return { image: splice(host, donor, mask), mask, kind };
+}
+
+/** The donor's pixels inside the mask, the host's outside, as 8-bit values in [0, 1]: (3, H, W). */
+export function splice(host, donor, mask) {
+  const hw = mask.length,
+    image = new Float32Array(3 * hw);
   for (let c = 0; c < 3; c++) {
-    for (let i = 0; i < h * w; i++) {
-      const v = mask[i] ? donor[c * h * w + i] : host[c * h * w + i];
-      image[c * h * w + i] = Math.round(Math.min(1, Math.max(0, v)) * 255) / 255; // 8-bit pixels
+    for (let i = 0; i < hw; i++) {
+      const v = mask[i] ? donor[c * hw + i] : host[c * hw + i];
+      image[c * hw + i] = Math.round(Math.min(1, Math.max(0, v)) * 255) / 255; // 8-bit pixels
     }
   }
-  return { image, mask, kind };
+  return image;
 }
 
 /** B forgeries as NCHW images and (B, H, W) masks. */
