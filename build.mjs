@@ -54,6 +54,7 @@ run(bin('asc'), ['--config', 'asconfig.json', '--target', 'simd']);
 run(bin('asc'), ['--config', 'asconfig.json', '--target', 'relaxed']);
 // The test build: the product's exports and those only tests and benchmarks call (assembly/testing.ts).
 run(bin('asc'), ['assembly/testing.ts', '--config', 'asconfig.json', '--target', 'testing']);
+run(bin('asc'), ['assembly/testing.ts', '--config', 'asconfig.json', '--target', 'testing-relaxed']);
 writeKernelExports('build/kernels.simd.d.ts', 'src/runtime/wasm/exports.ts');
 rmSync('dist', { recursive: true, force: true });
 mkdirSync('dist', { recursive: true });

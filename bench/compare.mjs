@@ -58,11 +58,15 @@ const distBuilt = statSync(here('../dist/index.js')).mtime;
 cpSync(here('../dist'), join(distSnapshot, 'dist'), { recursive: true });
 // The test entry too (bench/timeline.mjs): beside the copy, it runs the copy's dist/worker.js.
 cpSync(here('../build/testing.js'), join(distSnapshot, 'build', 'testing.js'));
+// The kernels' test builds (bench/phases.mjs, bench/passes.mjs: the exports only benchmarks call).
+for (const file of ['kernels.testing.wasm', 'kernels.testing-relaxed.wasm'])
+  cpSync(here(`../build/${file}`), join(distSnapshot, 'build', file));
 process.env.FL_BENCH_DIST = join(distSnapshot, 'dist'); // read by every child and by support/cases.mjs
 process.on('exit', () => rmSync(distSnapshot, { recursive: true, force: true }));
 const { makeCase, writeCaseBinaries } = await import('../support/cases.mjs');
-// The kernel's patch label rule, as the package's planner counts it (built with the package).
-const { countPristine } = await import('../build/testing.js');
+// The patch label rule and row map, as the package's planner counts pristine patches (built with the package).
+const { patchLabels, rowMap } = await import('../build/testing.js');
+const countPristine = (mask, h, w, p) => rowMap(patchLabels(mask, h, w, p), 8).pristine;
 const loadStart = loadavg()[0];
 
 function json(cmd, argv) {
@@ -238,39 +242,42 @@ for (const name of args.case.split(',')) {
   for (const variant of VARIANTS[name]) {
     const runs = name === 'pc' || variant === 'mean-exp' ? Math.min(3, Number(args.runs)) : Number(args.runs);
     const work = minimalWork(c, variant);
-    for (const node of nodes) {
-      for (const { build, flags } of node.builds) {
-        for (const threads of [1, 2]) {
-          const [r] = json(node.path, [
-            ...flags,
-            here('run-package.mjs'),
-            name,
-            variant,
-            build,
-            String(threads),
-            String(runs),
-            ...small,
-          ]);
-          // The label says what ran: an engine that could not start its workers reports 1 thread.
-          const peak = peakGflops.get(`${node.version} ${build}`);
-          const efficiency = work && peak ? work / ((r.median_ms / 1e3) * ((peak * 1e9) / 2) * r.threads) : null;
-          rows.push({
-            label,
-            variant,
-            impl: `forgery-losses ${r.build}, ${r.threads} thread${r.threads > 1 ? 's' : ''}, Node ${node.version}`,
-            ours: true,
-            node: node.version,
-            build: r.build,
-            threads: r.threads,
-            ms: r.median_ms,
-            efficiency,
-            loss: r.loss,
-          });
-          console.error(
-            `${name} ${variant} ${node.version} ${r.build} threads ${r.threads} (asked ${threads}): ${r.median_ms.toFixed(2)} ms` +
-              (efficiency === null ? '' : `, efficiency ${efficiency.toFixed(2)}`),
-          );
-        }
+    // The async calls under every Node; the sync methods (docs/api.md) under the first.
+    const configs = nodes.flatMap((node, i) =>
+      node.builds.flatMap((b) => (i === 0 ? [false, true] : [false]).map((sync) => ({ node, ...b, sync }))),
+    );
+    for (const { node, build, flags, sync } of configs) {
+      for (const threads of [1, 2]) {
+        const [r] = json(node.path, [
+          ...flags,
+          here('run-package.mjs'),
+          name,
+          variant,
+          build,
+          String(threads),
+          String(runs),
+          ...small,
+          ...(sync ? ['--sync'] : []),
+        ]);
+        // The label says what ran: an engine that could not start its workers reports 1 thread.
+        const peak = peakGflops.get(`${node.version} ${build}`);
+        const efficiency = work && peak ? work / ((r.median_ms / 1e3) * ((peak * 1e9) / 2) * r.threads) : null;
+        rows.push({
+          label,
+          variant,
+          impl: `forgery-losses ${r.build}${sync ? ' sync' : ''}, ${r.threads} thread${r.threads > 1 ? 's' : ''}, Node ${node.version}`,
+          ours: true,
+          node: node.version,
+          build: r.build + (sync ? ' sync' : ''),
+          threads: r.threads,
+          ms: r.median_ms,
+          efficiency,
+          loss: r.loss,
+        });
+        console.error(
+          `${name} ${variant} ${node.version} ${r.build} threads ${r.threads} (asked ${threads}): ${r.median_ms.toFixed(2)} ms` +
+            (efficiency === null ? '' : `, efficiency ${efficiency.toFixed(2)}`),
+        );
       }
     }
     if (!args['no-tfjs']) {

@@ -9,19 +9,23 @@
 //   node [--experimental-wasm-relaxed-simd] bench/passes.mjs <pc1|nce-full> <variant> <simd|relaxed>
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { arena, groupRow } from '../support/arena.mjs';
 import { makeCase } from '../support/cases.mjs';
 
 const [name, variant, build = 'simd'] = process.argv.slice(2);
 const dist = process.env.FL_BENCH_DIST;
-const file = `kernels.${build === 'relaxed' ? 'relaxed' : 'simd'}.wasm`;
-const bytes = readFileSync(dist ? join(dist, file) : new URL(`../dist/${file}`, import.meta.url));
+// The test build: the product's exports and the phases alone, which only tests and benchmarks call.
+const file = `kernels.testing${build === 'relaxed' ? '-relaxed' : ''}.wasm`;
+const bytes = readFileSync(dist ? join(dist, '..', 'build', file) : new URL(`../build/${file}`, import.meta.url));
 const k = (await WebAssembly.instantiate(bytes, {})).instance.exports;
 const c = makeCase(name, { small: process.argv.includes('--small') });
 const [, C, H, W] = c.shape;
 const roundUp8 = (n) => (n + 7) & ~7;
 const cp = roundUp8(C);
-const STRIP = k.STRIP_ROWS.value;
+// The strip height, the patch labels and the row map, as the package has them (its test entry).
+const testing = dist ? pathToFileURL(join(dist, '..', 'build', 'testing.js')).href : '../build/testing.js';
+const { STRIP_ROWS: STRIP, patchLabels, rowMap } = await import(testing);
 
 const { put, zeros, fill, nceOperands, packed } = arena(k);
 
@@ -84,23 +88,22 @@ const base = k.mark();
 if (c.loss === 'patch_contrast') {
   const p = c.patchSize,
     n = (H / p) * (W / p);
+  const layout = rowMap(patchLabels(mask, H, W, p), 8);
+  const pristine = layout.pristine;
   const features = put(image),
-    maskPtr = put(mask);
-  const labels = k.alloc(n),
-    rowOf = k.alloc(4 * n),
-    z = k.alloc((n + 8) * cp * 4),
-    norms = k.alloc((n + 8) * 8);
-  let pristine = 0;
+    rowOf = put(layout.rowOf);
+  const np = k.patchContrastRows(n, pristine);
+  const z = k.alloc(np * cp * 4),
+    norms = k.alloc(np * 8);
   report(
     'pool',
     best(
       () => 0,
-      () => (pristine = k.patchContrastPool(features, maskPtr, C, H, W, p, labels, rowOf, z, norms)),
+      () => k.patchContrastPool(features, C, H, W, p, rowOf, np, z, norms),
     ),
     0,
   );
-  const np = k.patchContrastRows(n, pristine),
-    f0 = roundUp8(pristine),
+  const f0 = roundUp8(pristine),
     P = pristine,
     F = n - pristine;
   const packedZ = packed(z, np, cp);

@@ -1,7 +1,7 @@
 // GFLOP/s of the tiled phases of the contrastive kernels, measured by calling the kernel exports
 // directly at a case's sizes (one thread): the similarity strips S = A·Bᵀ, the weighted
 // accumulation G·B and its transposed form Gᵀ·A, best of 5 passes each. Prints one JSON line.
-// Reads the kernels from $FL_BENCH_DIST (bench/compare.mjs's snapshot of dist/) when set, else dist/.
+// Reads the kernels' test build beside $FL_BENCH_DIST (bench/compare.mjs's snapshot) when set, else build/.
 //   node [--experimental-wasm-relaxed-simd] bench/phases.mjs <rows> <cols> <channels> <simd|relaxed>
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,9 +9,10 @@ import { groupRow } from '../support/arena.mjs';
 
 const [rows, cols, channels, build = 'simd'] = process.argv.slice(2).map((v, i) => (i < 3 ? Number(v) : v));
 const STRIP = 32;
-const file = `kernels.${build === 'relaxed' ? 'relaxed' : 'simd'}.wasm`;
+// The test build: the product's exports and the phases alone, which only tests and benchmarks call.
+const file = `kernels.testing${build === 'relaxed' ? '-relaxed' : ''}.wasm`;
 const dist = process.env.FL_BENCH_DIST;
-const bytes = readFileSync(dist ? join(dist, file) : new URL(`../dist/${file}`, import.meta.url));
+const bytes = readFileSync(dist ? join(dist, '..', 'build', file) : new URL(`../build/${file}`, import.meta.url));
 const k = (await WebAssembly.instantiate(bytes, {})).instance.exports;
 const r8 = (rows + 7) & ~7,
   c8 = (cols + 7) & ~7,

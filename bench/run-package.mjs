@@ -1,9 +1,10 @@
 // Times this package on one benchmark case in a fresh process (so that the wasm build and the
 // threads are what the parent asked for): benchmark.js, value + gradient, and prints one JSON line
 // { case, variant, build, threads, loss, median_ms, mean_ms, runs }. The gradient goes into an array
-// allocated once (gradInto), as in a training loop. Loads the package from
+// allocated once (gradInto), as in a training loop. With --sync, the engine's sync method (the same
+// plan, run to completion while the thread waits for its workers). Loads the package from
 // $FL_BENCH_DIST (bench/compare.mjs's snapshot of dist/) when set, else from dist/.
-//   node [--experimental-wasm-relaxed-simd] bench/run-package.mjs <case> <variant> <simd|relaxed-simd> <threads> [runs] [--small]
+//   node [--experimental-wasm-relaxed-simd] bench/run-package.mjs <case> <variant> <simd|relaxed-simd> <threads> [runs] [--small] [--sync]
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import Benchmark from 'benchmark';
@@ -14,6 +15,7 @@ const { createEngine } = await import(dist ? pathToFileURL(join(dist, 'index.js'
 
 const [name, variant, build, threadsArg, runsArg = '5'] = process.argv.slice(2);
 const small = process.argv.includes('--small');
+const sync = process.argv.includes('--sync');
 const c = makeCase(name, { small });
 const engine = await createEngine({ wasmBuild: build, threads: Number(threadsArg) });
 
@@ -23,14 +25,15 @@ const gradInto =
     ? { logits: new Float32Array(c.logits.length) }
     : { features: new Float32Array(c.features.length) };
 
-/** The package call of a case and variant, as a user would write it. */
-function call() {
+/** The package call of a case and variant, as a user would write it (a promise either way). */
+async function call() {
   const { shape, mask, features, temperature } = c;
+  const method = (name) => (sync ? engine[`${name}Sync`] : engine[name]).bind(engine);
   if (c.loss === 'cross_entropy')
-    return engine.crossEntropy({ logits: c.logits, target: c.target, shape, weight: c.weight, gradInto });
+    return method('crossEntropy')({ logits: c.logits, target: c.target, shape, weight: c.weight, gradInto });
   if (c.loss === 'patch_contrast')
-    return engine.patchContrast({ features, mask, shape, patchSize: c.patchSize, temperature, variant, gradInto });
-  return engine.infoNCE({ features, mask, shape, temperature, positive: variant, sample: c.sample, gradInto });
+    return method('patchContrast')({ features, mask, shape, patchSize: c.patchSize, temperature, variant, gradInto });
+  return method('infoNCE')({ features, mask, shape, temperature, positive: variant, sample: c.sample, gradInto });
 }
 
 const first = await call();
@@ -51,7 +54,8 @@ console.log(
     case: name,
     variant,
     build: first.backend,
-    threads: engine.info.threads,
+    threads: sync ? engine.info.syncThreads : engine.info.threads,
+    sync,
     loss: first.loss,
     median_ms: median * 1e3,
     mean_ms: bench.stats.mean * 1e3,

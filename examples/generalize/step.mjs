@@ -1,17 +1,14 @@
 // One training step per method: the only place where the example calls a loss. Each step is one
-// function of the same inputs (the model, its optimizer and variables, one batch) that resolves to
-// the loss before the step. They use the two-phase `minimize` of forgery-losses/tfjs (it runs the
-// forward twice: once for the engine, once on the gradient tape); with synchronous ops each body
-// becomes `optimizer.minimize(() => loss(model.forward(images)...), true, varList)`.
+// optimizer.minimize over a sync op of forgery-losses/tfjs (one forward pass on the gradient tape)
+// and returns the loss before the step.
 
-import { minimize } from 'forgery-losses/tfjs';
+import { cflObjective, crossEntropy, infoNCE } from 'forgery-losses/tfjs';
 
 /** CFL-Net's class weights (pristine, forged): cflObjective's default, so (b) − (a) is exactly α · contrast. */
 export const CE_WEIGHT = [0.0892, 0.9108];
 
 /**
  * @typedef {object} StepInputs
- * @property {object} fl        the losses of forgery-losses/tfjs (tfjsLosses(engine))
  * @property {object} model     examples/train/model.mjs
  * @property {object} optimizer a tf.Optimizer
  * @property {object[]} varList the variables the method trains
@@ -22,51 +19,34 @@ export const CE_WEIGHT = [0.0892, 0.9108];
  * @property {object} o         { temperature, patchSize, alpha, maxPerClass }
  */
 
-/** @type {Record<'ce' | 'cflnet' | 'focal', (s: StepInputs) => Promise<number>>} */
+/** One optimizer step of `loss` (a function giving the loss tensor); the loss before the step. */
+function minimize(optimizer, varList, loss) {
+  const value = optimizer.minimize(loss, true, varList);
+  const out = value.dataSync()[0];
+  value.dispose();
+  return out;
+}
+
+/** @type {Record<'ce' | 'cflnet' | 'focal', (s: StepInputs) => number>} */
 export const STEPS = {
   // (a) Weighted pixel cross-entropy of the 2-class head.
-  ce: async ({ fl, model, optimizer, varList, images, target }) =>
-    (
-      await minimize(
-        optimizer,
-        () => model.forward(images).logits,
-        (logits) => fl.crossEntropy(logits, target, { weight: CE_WEIGHT }),
-        varList,
-      )
-    ).value,
+  ce: ({ model, optimizer, varList, images, target }) =>
+    minimize(optimizer, varList, () => crossEntropy(model.forward(images).logits, target, { weight: CE_WEIGHT })),
 
   // (b) CFL-Net: the same cross-entropy + α · patch contrast of the features.
-  cflnet: async ({ fl, model, optimizer, varList, images, masks, o }) =>
-    (
-      await minimize(
-        optimizer,
-        () => {
-          const out = model.forward(images);
-          return [out.logits, out.features];
-        },
-        ([logits, features]) =>
-          fl.cflObjective(logits, features, masks, {
-            weight: CE_WEIGHT,
-            alpha: o.alpha,
-            patchSize: o.patchSize,
-            temperature: o.temperature,
-          }),
-        varList,
-      )
-    ).value,
+  cflnet: ({ model, optimizer, varList, images, masks, o }) =>
+    minimize(optimizer, varList, () => {
+      const { logits, features } = model.forward(images);
+      const options = { weight: CE_WEIGHT, alpha: o.alpha, patchSize: o.patchSize, temperature: o.temperature };
+      return cflObjective(logits, features, masks, options);
+    }),
 
   // (c) FOCAL: per-image InfoNCE++ of the features, a seeded sample of pixels per class and image.
-  focal: async ({ fl, model, optimizer, varList, images, masks, step, o }) =>
-    (
-      await minimize(
-        optimizer,
-        () => model.forward(images).features,
-        (features) =>
-          fl.infoNCE(features, masks, {
-            temperature: o.temperature,
-            sample: { maxPerClass: o.maxPerClass, seed: step },
-          }),
-        varList,
-      )
-    ).value,
+  focal: ({ model, optimizer, varList, images, masks, step, o }) =>
+    minimize(optimizer, varList, () =>
+      infoNCE(model.forward(images).features, masks, {
+        temperature: o.temperature,
+        sample: { maxPerClass: o.maxPerClass, seed: step },
+      }),
+    ),
 };

@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { createEngine } from 'forgery-losses';
-import { tfjsLosses } from 'forgery-losses/tfjs';
+import { ready } from 'forgery-losses/tfjs';
 import { registerTfjsGradients } from '../../support/tfjs-gradients.mjs';
 import { rng } from '../train/data.mjs';
 import { createModel } from '../train/model.mjs';
@@ -72,7 +72,7 @@ await registerTfjsGradients(); // tfjs-core's Node bundle registers none
 await tf.setBackend('wasm');
 await tf.ready();
 const engine = await createEngine({ threads: 1 });
-const fl = tfjsLosses(engine);
+await ready({ engine });
 const { seeds, steps, size, batch, dim } = CONFIG;
 const log = (line) => console.log(line);
 log(
@@ -94,7 +94,7 @@ async function trainAndScore(name, seed, batches) {
     const images = tf.tensor4d(data.images, [batch, 3, size, size]);
     const masks = tf.tensor3d(data.masks, [batch, size, size]);
     const target = Int32Array.from(data.masks);
-    losses.push(await STEPS[name]({ fl, model, optimizer, varList, images, masks, target, step: s + 1, o: CONFIG }));
+    losses.push(STEPS[name]({ model, optimizer, varList, images, masks, target, step: s + 1, o: CONFIG }));
     tf.dispose([images, masks]);
   }
   const rules = method.alt ? [method.localize, method.alt] : [method.localize];

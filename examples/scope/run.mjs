@@ -3,7 +3,7 @@
 // `evalEvery` steps, and the summary numbers of its loss curve.
 
 import * as tf from '@tensorflow/tfjs-core';
-import { minimize } from 'forgery-losses/tfjs';
+import { infoNCE } from 'forgery-losses/tfjs';
 import { rng } from '../train/data.mjs';
 import { iou, twoMeans } from '../train/kmeans.mjs';
 import { createModel } from '../train/model.mjs';
@@ -33,22 +33,20 @@ function heldOutIoU(model, heldOut, { batch, size, dim }) {
   return sum / n;
 }
 
-/** One training step, the only place the ablation calls the loss; resolves to the loss before the step. */
-async function step(fl, model, optimizer, images, masks, { scope, temperature, maxPerClass, seed }) {
-  const { value } = await minimize(
-    optimizer,
-    () => model.forward(images).features,
-    (features) => fl.infoNCE(features, masks, { scope, temperature, sample: { maxPerClass, seed } }),
-    model.trunk,
-  );
-  return value;
+/** One training step, the only place the ablation calls the loss (a sync op); the loss before the step. */
+function step(model, optimizer, images, masks, { scope, temperature, maxPerClass, seed }) {
+  const options = { scope, temperature, sample: { maxPerClass, seed } };
+  const value = optimizer.minimize(() => infoNCE(model.forward(images).features, masks, options), true, model.trunk);
+  const loss = value.dataSync()[0];
+  value.dispose();
+  return loss;
 }
 
 /**
  * A training run of infoNCE scope `scope` from model seed `modelSeed` over `batches`, logging as
  * `[tag]`; resolves to { name, loss: per step, iou: [step, IoU][], summary: { finalLoss, iou, lossJitter } }.
  */
-export async function runScope({ fl, config, heldOut, log }, scope, { modelSeed, batches, tag = scope }) {
+export async function runScope({ config, heldOut, log }, scope, { modelSeed, batches, tag = scope }) {
   const { batch, size, dim, evalEvery, learningRate, temperature } = config;
   const steps = batches.length;
   const model = createModel(rng(modelSeed), { dim });
@@ -61,7 +59,7 @@ export async function runScope({ fl, config, heldOut, log }, scope, { modelSeed,
     const data = batches[s - 1];
     const images = tf.tensor4d(data.images, [batch, 3, size, size]);
     const masks = tf.tensor3d(data.masks, [batch, size, size]);
-    curve.loss.push(await step(fl, model, optimizer, images, masks, { scope, temperature, maxPerClass, seed: s }));
+    curve.loss.push(step(model, optimizer, images, masks, { scope, temperature, maxPerClass, seed: s }));
     tf.dispose([images, masks]);
     if (s % evalEvery === 0 || s === steps) {
       curve.iou.push([s, heldOutIoU(model, heldOut, config)]);

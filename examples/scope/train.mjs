@@ -30,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { createEngine } from 'forgery-losses';
-import { tfjsLosses } from 'forgery-losses/tfjs';
+import { ready } from 'forgery-losses/tfjs';
 import { registerTfjsGradients } from '../../support/tfjs-gradients.mjs';
 import { meanCi95, meanSd } from '../stats.mjs';
 import { conflictBatch } from './conflicts.mjs';
@@ -74,14 +74,14 @@ await registerTfjsGradients(); // tfjs-core's Node bundle registers none
 await tf.setBackend('wasm');
 await tf.ready();
 const engine = await createEngine({ threads: 1 });
-const fl = tfjsLosses(engine);
+await ready({ engine });
 const { size, batch, dim, steps } = CONFIG;
 const log = (line) => console.log(line);
 log(
   `TF.js ${tf.version_core} (${tf.getBackend()} backend), forgery-losses engine ${engine.info.backend}; ${size}x${size} images, batch ${batch}, ${dim} feature channels, ${steps} steps per run${SEEDS === null ? '' : `, ${SEEDS} seeds`}`,
 );
 const heldOut = conflictBatch(CONFIG.heldOutSeed, CONFIG.heldOut, size);
-const context = { fl, config: CONFIG, heldOut, log };
+const context = { config: CONFIG, heldOut, log };
 
 /** Seed k's training batches, generated once and replayed in the same order for both scopes. */
 function batchesOf(k) {
