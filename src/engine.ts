@@ -68,12 +68,18 @@ function checkSyncOptions(loss: LossName, options: unknown): void {
 class LossEngine implements EngineImpl {
   #disposed = false;
 
+  readonly #ctx: LossContext;
+  readonly #gpu: { route: WebGpuRoute; runtime: GpuRuntime } | undefined;
+
   /** `gpu` routes async calls to the WebGPU context (backend 'webgpu', or 'auto' with a usable adapter). */
   constructor(
     readonly info: EngineInfo,
-    private readonly ctx: LossContext,
-    private readonly gpu?: { route: WebGpuRoute; runtime: GpuRuntime },
-  ) {}
+    ctx: LossContext,
+    gpu?: { route: WebGpuRoute; runtime: GpuRuntime },
+  ) {
+    this.#ctx = ctx;
+    this.#gpu = gpu;
+  }
 
   /** Runs a call whose inputs are already taken. */
   runCall<T>(call: PreparedCall): Promise<T> {
@@ -82,7 +88,7 @@ class LossEngine implements EngineImpl {
     if (call.signal?.aborted) return Promise.reject(abortReason(call.signal));
     try {
       const run = (ctx: LossContext) => call.run(ctx) as Promise<T>;
-      return this.gpu ? this.gpu.route.run(this.ctx, call.work, run) : run(this.ctx);
+      return this.#gpu ? this.#gpu.route.run(this.#ctx, call.work, run) : run(this.#ctx);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -90,11 +96,11 @@ class LossEngine implements EngineImpl {
 
   /** How a call's inputs are taken: checked in wasm SIMD, copied into shared memory where workers need that. */
   #env(sync: boolean): PrepareEnv {
-    const executor = this.ctx.executor;
-    const workers = sync ? executor.syncThreads : this.gpu ? 1 : executor.threads;
+    const executor = this.#ctx.executor;
+    const workers = sync ? executor.syncThreads : this.#gpu ? 1 : executor.threads;
     return {
-      finite: (values, field, into) => checkFinite(this.ctx.inline.main.arena, values, field, into),
-      copies: this.ctx.copies,
+      finite: (values, field, into) => checkFinite(this.#ctx.inline.main.arena, values, field, into),
+      copies: this.#ctx.copies,
       // Bands (an image over every worker) need shared copies, and so do a sync call's workers.
       share: (images) => canShare && (sync ? workers > 1 : workers > images),
     };
@@ -118,7 +124,7 @@ class LossEngine implements EngineImpl {
   #callSync<T>(loss: LossName, options: unknown): T {
     if (this.#disposed) throw disposedError();
     checkSyncOptions(loss, options);
-    return this.prepare(loss, options, true).runSync(this.ctx) as T;
+    return this.prepare(loss, options, true).runSync(this.#ctx) as T;
   }
 
   crossEntropy(options: CrossEntropyOptions): Promise<CrossEntropyResult> {
@@ -155,15 +161,15 @@ class LossEngine implements EngineImpl {
 
   /** Wasm memory held: this thread's instances and, as they last reported it, its workers'. */
   memoryBytes(): number {
-    const executor = this.ctx.executor as Executor & { memoryBytes?: () => number };
-    return this.ctx.inline.memoryBytes() + (executor === this.ctx.inline ? 0 : (executor.memoryBytes?.() ?? 0));
+    const executor = this.#ctx.executor as Executor & { memoryBytes?: () => number };
+    return this.#ctx.inline.memoryBytes() + (executor === this.#ctx.inline ? 0 : (executor.memoryBytes?.() ?? 0));
   }
 
   async dispose(): Promise<void> {
     this.#disposed = true;
-    this.ctx.copies.release();
-    await this.ctx.executor.dispose();
-    await this.gpu?.runtime.dispose();
+    this.#ctx.copies.release();
+    await this.#ctx.executor.dispose();
+    await this.#gpu?.runtime.dispose();
   }
 
   [asyncDispose](): Promise<void> {

@@ -19,62 +19,63 @@ export interface ProgressOptions {
 const CLEAR_LINE = '\r\x1b[K';
 
 export class ProgressBar {
-  private readonly started: number;
-  private readonly delayMs: number;
-  private readonly intervalMs: number;
-  private readonly now: () => number;
-  private lastDraw = Number.NEGATIVE_INFINITY;
-  private shown = false;
-  private done = 0;
-  private total = 0;
-  private timer: ReturnType<typeof setInterval> | undefined;
+  readonly #started: number;
+  readonly #delayMs: number;
+  readonly #intervalMs: number;
+  readonly #now: () => number;
+  #lastDraw = Number.NEGATIVE_INFINITY;
+  #shown = false;
+  #done = 0;
+  #total = 0;
+  #timer: ReturnType<typeof setInterval> | undefined;
 
-  constructor(
-    private readonly stream: BarStream,
-    private readonly label: string,
-    options: ProgressOptions = {},
-  ) {
-    this.now = options.now ?? (() => performance.now());
-    this.delayMs = options.delayMs ?? 1000;
-    this.intervalMs = options.intervalMs ?? 100;
-    this.started = this.now();
+  readonly #stream: BarStream;
+  readonly #label: string;
+
+  constructor(stream: BarStream, label: string, options: ProgressOptions = {}) {
+    this.#stream = stream;
+    this.#label = label;
+    this.#now = options.now ?? (() => performance.now());
+    this.#delayMs = options.delayMs ?? 1000;
+    this.#intervalMs = options.intervalMs ?? 100;
+    this.#started = this.#now();
     // Between reports the elapsed time still moves (the kernels give the event loop back often).
-    this.timer = setInterval(() => this.draw(), this.intervalMs);
-    this.timer.unref?.();
+    this.#timer = setInterval(() => this.#draw(), this.#intervalMs);
+    this.#timer.unref?.();
   }
 
   /** The call's onProgress: records the report and redraws when one is due. */
   readonly update = (done: number, total: number): void => {
-    this.done = done;
-    this.total = total;
-    this.draw();
+    this.#done = done;
+    this.#total = total;
+    this.#draw();
   };
 
   /** Stops drawing and clears the bar's line (if it was ever drawn). */
   finish(): void {
-    clearInterval(this.timer);
-    this.timer = undefined;
-    if (this.shown) this.stream.write(CLEAR_LINE);
-    this.shown = false;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    if (this.#shown) this.#stream.write(CLEAR_LINE);
+    this.#shown = false;
   }
 
-  private draw(): void {
-    if (this.timer === undefined || this.total <= 0) return;
-    const t = this.now();
-    if (t - this.started < this.delayMs || t - this.lastDraw < this.intervalMs) return;
-    this.lastDraw = t;
-    this.shown = true;
-    this.stream.write(CLEAR_LINE + this.line((t - this.started) / 1000));
+  #draw(): void {
+    if (this.#timer === undefined || this.#total <= 0) return;
+    const t = this.#now();
+    if (t - this.#started < this.#delayMs || t - this.#lastDraw < this.#intervalMs) return;
+    this.#lastDraw = t;
+    this.#shown = true;
+    this.#stream.write(CLEAR_LINE + this.#line((t - this.#started) / 1000));
   }
 
   /** `info-nce [#########...........]  45%  2.3 s`, as wide as the terminal allows (bar 10 to 40). */
-  private line(seconds: number): string {
-    const fraction = Math.min(1, Math.max(0, this.done / this.total));
+  #line(seconds: number): string {
+    const fraction = Math.min(1, Math.max(0, this.#done / this.#total));
     const percent = `${Math.floor(fraction * 100)}%`.padStart(4);
     const time = `${seconds.toFixed(1)} s`;
-    const room = (this.stream.columns || 80) - this.label.length - percent.length - time.length - 7;
+    const room = (this.#stream.columns || 80) - this.#label.length - percent.length - time.length - 7;
     const width = Math.max(10, Math.min(40, room));
     const filled = Math.round(fraction * width);
-    return `${this.label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${percent}  ${time}`;
+    return `${this.#label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${percent}  ${time}`;
   }
 }

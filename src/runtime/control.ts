@@ -12,71 +12,76 @@ export function abortReason(signal: AbortSignal): unknown {
 
 /** One call's cancellation and progress, shared by its jobs on every executor. */
 export class CallControl {
-  private done = 0;
-  private failure: { reason: unknown } | null = null;
-  private readonly listeners: ((reason: unknown) => void)[] = [];
-  private readonly onAbort?: () => void;
+  #done = 0;
+  #failure: { reason: unknown } | null = null;
+  readonly #listeners: ((reason: unknown) => void)[] = [];
+  readonly #onAbort?: () => void;
+
+  readonly #signal: AbortSignal | undefined;
+  readonly #onProgress: ((done: number, total: number) => void) | undefined;
 
   constructor(
-    private readonly signal: AbortSignal | undefined,
-    private readonly onProgress: ((done: number, total: number) => void) | undefined,
+    signal: AbortSignal | undefined,
+    onProgress: ((done: number, total: number) => void) | undefined,
     /** Work units of the whole call (jobs.ts jobWork and the cross-entropy steps). */
     readonly total: number,
   ) {
+    this.#signal = signal;
+    this.#onProgress = onProgress;
     if (!signal) return;
     if (signal.aborted) {
       this.stop(abortReason(signal));
       return;
     }
-    this.onAbort = () => this.stop(abortReason(signal));
-    signal.addEventListener('abort', this.onAbort, { once: true });
+    this.#onAbort = () => this.stop(abortReason(signal));
+    signal.addEventListener('abort', this.#onAbort, { once: true });
   }
 
   /** The call is over: a signal that outlives it (one for a whole training run) keeps no listener. */
   close(): void {
-    if (this.onAbort) this.signal?.removeEventListener('abort', this.onAbort);
+    if (this.#onAbort) this.#signal?.removeEventListener('abort', this.#onAbort);
   }
 
   /** Non-null once the call must stop: its reason. */
   get stopped(): { reason: unknown } | null {
-    return this.failure;
+    return this.#failure;
   }
 
   throwIfStopped(): void {
-    if (this.failure) throw this.failure.reason;
+    if (this.#failure) throw this.#failure.reason;
   }
 
   /** Runs `listener` when the call stops (at once if it already has). */
   onStop(listener: (reason: unknown) => void): void {
-    if (this.failure) listener(this.failure.reason);
-    else this.listeners.push(listener);
+    if (this.#failure) listener(this.#failure.reason);
+    else this.#listeners.push(listener);
   }
 
   /** Stops the call with `reason` (an abort, or an error of the progress callback). */
   stop(reason: unknown): void {
-    if (this.failure) return;
-    this.failure = { reason };
-    for (const listener of this.listeners.splice(0)) listener(reason);
+    if (this.#failure) return;
+    this.#failure = { reason };
+    for (const listener of this.#listeners.splice(0)) listener(reason);
   }
 
   /** `units` more of the total are done; reports progress, never decreasing. */
   advance(units: number): void {
-    if (units <= 0 || this.failure) return;
-    this.done = Math.min(this.total, this.done + units);
-    this.report();
+    if (units <= 0 || this.#failure) return;
+    this.#done = Math.min(this.total, this.#done + units);
+    this.#report();
   }
 
   /** The call has finished: the last report says done === total. */
   finish(): void {
-    if (this.failure || this.done === this.total) return;
-    this.done = this.total;
-    this.report();
+    if (this.#failure || this.#done === this.total) return;
+    this.#done = this.total;
+    this.#report();
   }
 
-  private report(): void {
-    if (!this.onProgress) return;
+  #report(): void {
+    if (!this.#onProgress) return;
     try {
-      this.onProgress(this.done, this.total);
+      this.#onProgress(this.#done, this.total);
     } catch (error) {
       // A throwing callback fails the call rather than the worker message handler that ran it.
       this.stop(error);
@@ -117,16 +122,16 @@ export const SLICE_MS = 20;
 
 /** Cuts work into slices of SLICE_MS, with a turn of the event loop between them. */
 export class Slicer {
-  private start = now();
+  #start = now();
 
   /** The current slice has run for SLICE_MS. */
   due(): boolean {
-    return now() - this.start >= SLICE_MS;
+    return now() - this.#start >= SLICE_MS;
   }
 
   async yield(): Promise<void> {
     await yieldToEventLoop();
-    this.start = now();
+    this.#start = now();
   }
 
   async maybeYield(): Promise<void> {

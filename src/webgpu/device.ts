@@ -68,22 +68,25 @@ export interface GpuOptions {
 
 export class GpuRuntime {
   readonly budgets: GpuBudgets;
-  private device: GPUDevice | null = null;
-  private adapter: GPUAdapter | null;
-  private generation = 0;
-  private lostMessage: string | null = null;
-  private kernels = new Map<KernelName, Promise<Kernel>>();
-  private buffers = new Map<string, GPUBuffer>();
-  private retired: GPUBuffer[] = [];
-  private queue: Promise<unknown> = Promise.resolve();
-  private disposed = false;
+  #device: GPUDevice | null = null;
+  #adapter: GPUAdapter | null;
+  #generation = 0;
+  #lostMessage: string | null = null;
+  #kernels = new Map<KernelName, Promise<Kernel>>();
+  #buffers = new Map<string, GPUBuffer>();
+  #retired: GPUBuffer[] = [];
+  #queue: Promise<unknown> = Promise.resolve();
+  #disposed = false;
+
+  readonly #options: GpuOptions;
 
   private constructor(
     adapter: GPUAdapter,
     public report: AdapterReport,
-    private readonly options: GpuOptions = {},
+    options: GpuOptions = {},
   ) {
-    this.adapter = adapter;
+    this.#options = options;
+    this.#adapter = adapter;
     this.budgets = { strip: STRIP_BUDGET, slice: SLICE_BUDGET, ...options.budgets };
   }
 
@@ -103,22 +106,22 @@ export class GpuRuntime {
   }
 
   get limits(): { maxBinding: number; maxBuffer: number } {
-    const d = this.requireDevice();
+    const d = this.#requireDevice();
     return { maxBinding: d.limits.maxStorageBufferBindingSize, maxBuffer: d.limits.maxBufferSize };
   }
 
   /** The device, requested now if there is none or the last one was lost. */
   async ensureDevice(): Promise<GPUDevice> {
-    if (this.disposed) throw new WebGpuError('forgery-losses: this engine has been disposed', 'unavailable');
-    if (this.device) return this.device;
-    let adapter = this.adapter;
-    this.adapter = null; // an adapter hands out one device; a later request needs a fresh adapter
+    if (this.#disposed) throw new WebGpuError('forgery-losses: this engine has been disposed', 'unavailable');
+    if (this.#device) return this.#device;
+    let adapter = this.#adapter;
+    this.#adapter = null; // an adapter hands out one device; a later request needs a fresh adapter
     if (!adapter) {
       const got = await requestAdapter();
       if ('reason' in got)
         throw new WebGpuError(
           `forgery-losses: WebGPU is no longer ` +
-            `available${this.lostMessage ? ` after the device was lost (${this.lostMessage})` : ''}: ${got.reason}`,
+            `available${this.#lostMessage ? ` after the device was lost (${this.#lostMessage})` : ''}: ${got.reason}`,
           'unavailable',
         );
       adapter = got.adapter;
@@ -137,24 +140,24 @@ export class GpuRuntime {
         'unavailable',
       );
     }
-    const generation = ++this.generation;
-    this.device = device;
-    this.lostMessage = null;
+    const generation = ++this.#generation;
+    this.#device = device;
+    this.#lostMessage = null;
     void device.lost.then((info) =>
-      this.forget(generation, `${info.reason}${info.message ? `: ${info.message}` : ''}`),
+      this.#forget(generation, `${info.reason}${info.message ? `: ${info.message}` : ''}`),
     );
-    this.options.onDevice?.(device);
+    this.#options.onDevice?.(device);
     return device;
   }
 
   /** The device of `generation` is gone with everything it owned; the next call requests a new one. */
-  private forget(generation: number, message: string): void {
-    if (generation !== this.generation || !this.device) return;
-    this.device = null;
-    this.kernels.clear();
-    this.buffers.clear();
-    this.retired = [];
-    this.lostMessage = message;
+  #forget(generation: number, message: string): void {
+    if (generation !== this.#generation || !this.#device) return;
+    this.#device = null;
+    this.#kernels.clear();
+    this.#buffers.clear();
+    this.#retired = [];
+    this.#lostMessage = message;
   }
 
   /**
@@ -162,17 +165,17 @@ export class GpuRuntime {
    * throw before `device.lost` settles, so that is awaited briefly) as a 'lost' WebGpuError; any
    * other failure as a WebGpuError, so that backend 'auto' can run the call on wasm.
    */
-  private async classify(error: unknown, device: GPUDevice, generation: number): Promise<unknown> {
+  async #classify(error: unknown, device: GPUDevice, generation: number): Promise<unknown> {
     if (error instanceof RangeError || error instanceof TypeError) return error;
     const lost =
-      generation !== this.generation ||
+      generation !== this.#generation ||
       (await Promise.race([
         device.lost.then(() => true),
         new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 50)),
       ]));
     if (lost) {
-      this.forget(generation, this.lostMessage ?? 'the device became unusable');
-      return this.lostError();
+      this.#forget(generation, this.#lostMessage ?? 'the device became unusable');
+      return this.#lostError();
     }
     if (error instanceof WebGpuError) return error;
     return new WebGpuError(
@@ -181,14 +184,14 @@ export class GpuRuntime {
     );
   }
 
-  private requireDevice(): GPUDevice {
-    if (!this.device) throw this.lostError();
-    return this.device;
+  #requireDevice(): GPUDevice {
+    if (!this.#device) throw this.#lostError();
+    return this.#device;
   }
 
-  private lostError(): WebGpuError {
+  #lostError(): WebGpuError {
     return new WebGpuError(
-      `forgery-losses: the WebGPU device was lost during the call (${this.lostMessage ?? 'unknown reason'}); the ` +
+      `forgery-losses: the WebGPU device was lost during the call (${this.#lostMessage ?? 'unknown reason'}); the ` +
         `engine requests a new device on the next call`,
       'lost',
     );
@@ -196,24 +199,24 @@ export class GpuRuntime {
 
   /** Runs `fn` when every earlier job has finished: jobs share the cached buffers. */
   exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(async () => {
+    const run = this.#queue.then(async () => {
       await this.ensureDevice();
-      const device = this.requireDevice();
-      const generation = this.generation;
+      const device = this.#requireDevice();
+      const generation = this.#generation;
       device.pushErrorScope('out-of-memory');
       device.pushErrorScope('validation');
       let outcome: { value: T } | { error: unknown };
       try {
         outcome = { value: await fn() };
       } catch (error) {
-        outcome = { error: await this.classify(error, device, generation) };
+        outcome = { error: await this.#classify(error, device, generation) };
       }
       const [validation, memory] = await Promise.all([
         device.popErrorScope().catch(() => null),
         device.popErrorScope().catch(() => null),
       ]);
-      for (const buffer of this.retired.splice(0)) buffer.destroy();
-      if (generation !== this.generation || !this.device) throw this.lostError();
+      for (const buffer of this.#retired.splice(0)) buffer.destroy();
+      if (generation !== this.#generation || !this.#device) throw this.#lostError();
       if (memory)
         throw new WebGpuError(
           `forgery-losses: the GPU ran out of memory (${memory.message}); use smaller batches or backend "wasm"`,
@@ -224,15 +227,15 @@ export class GpuRuntime {
       if ('error' in outcome) throw outcome.error;
       return outcome.value;
     });
-    this.queue = run.catch(() => undefined);
+    this.#queue = run.catch(() => undefined);
     return run;
   }
 
   /** A compiled kernel (pipeline and bind group layout), cached per device. */
   kernel<N extends KernelName>(name: N): Promise<Kernel<Kernels[N]>> {
-    let k = this.kernels.get(name);
+    let k = this.#kernels.get(name);
     if (!k) {
-      const device = this.requireDevice();
+      const device = this.#requireDevice();
       const def: KernelDef = KERNELS[name];
       const entries: GPUBindGroupLayoutEntry[] = [
         {
@@ -258,9 +261,9 @@ export class GpuRuntime {
         })
         .then((pipeline): Kernel => ({ pipeline, layout, def }));
       compiled.catch(() => {
-        if (this.kernels.get(name) === compiled) this.kernels.delete(name);
+        if (this.#kernels.get(name) === compiled) this.#kernels.delete(name);
       });
-      this.kernels.set(name, compiled);
+      this.#kernels.set(name, compiled);
       k = compiled;
     }
     return k as Promise<Kernel<Kernels[N]>>;
@@ -279,16 +282,16 @@ export class GpuRuntime {
 
   /** A named storage buffer of at least `bytes` bytes, reused across calls; bound with `size` = bytes. */
   storage(name: string, bytes: number): Binding {
-    return { buffer: this.named(name, bytes, USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST), size: bind(bytes) };
+    return { buffer: this.#named(name, bytes, USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST), size: bind(bytes) };
   }
 
   /** A named buffer for reading results back (MAP_READ). */
   readback(bytes: number): GPUBuffer {
-    return this.named('readback', bytes, USAGE.MAP_READ | USAGE.COPY_DST);
+    return this.#named('readback', bytes, USAGE.MAP_READ | USAGE.COPY_DST);
   }
 
-  private named(name: string, bytes: number, usage: number): GPUBuffer {
-    const device = this.requireDevice();
+  #named(name: string, bytes: number, usage: number): GPUBuffer {
+    const device = this.#requireDevice();
     const size = Math.max(256, Math.ceil(bytes / 256) * 256);
     if (size > device.limits.maxBufferSize) {
       throw new WebGpuError(
@@ -297,11 +300,11 @@ export class GpuRuntime {
         'limits',
       );
     }
-    const old = this.buffers.get(name);
+    const old = this.#buffers.get(name);
     if (old && old.size >= size) return old;
-    if (old) this.retired.push(old);
+    if (old) this.#retired.push(old);
     const buffer = device.createBuffer({ label: name, size, usage });
-    this.buffers.set(name, buffer);
+    this.#buffers.set(name, buffer);
     return buffer;
   }
 
@@ -318,7 +321,7 @@ export class GpuRuntime {
   }
 
   recorder(): Recorder {
-    return new Recorder(this, this.requireDevice());
+    return new Recorder(this, this.#requireDevice());
   }
 
   /** Copies `size` bytes of each part into the readback buffer, submits, and returns them. */
@@ -334,14 +337,14 @@ export class GpuRuntime {
       rec.copy(part.src, 0, rb, offsets[i], Math.ceil(part.size / 4) * 4);
     });
     rec.flush();
-    const generation = this.generation;
+    const generation = this.#generation;
     try {
       await rb.mapAsync(MAP_READ, 0, total);
     } catch (error) {
-      if (generation !== this.generation || !this.device) throw this.lostError();
+      if (generation !== this.#generation || !this.#device) throw this.#lostError();
       throw new WebGpuError(`forgery-losses: reading WebGPU results failed: ${(error as Error).message}`, 'internal');
     }
-    if (generation !== this.generation || !this.device) throw this.lostError();
+    if (generation !== this.#generation || !this.#device) throw this.#lostError();
     const mapped = rb.getMappedRange(0, total);
     const out = parts.map((part, i) => mapped.slice(offsets[i], offsets[i] + part.size));
     rb.unmap();
@@ -349,18 +352,18 @@ export class GpuRuntime {
   }
 
   paramsBuffer(bytes: number): GPUBuffer {
-    return this.named('params', bytes, USAGE.UNIFORM | USAGE.COPY_DST);
+    return this.#named('params', bytes, USAGE.UNIFORM | USAGE.COPY_DST);
   }
 
   async dispose(): Promise<void> {
-    this.disposed = true;
-    await this.queue;
-    for (const buffer of this.buffers.values()) buffer.destroy();
-    this.buffers.clear();
-    this.kernels.clear();
-    const device = this.device;
-    this.device = null;
-    this.generation++;
+    this.#disposed = true;
+    await this.#queue;
+    for (const buffer of this.#buffers.values()) buffer.destroy();
+    this.#buffers.clear();
+    this.#kernels.clear();
+    const device = this.#device;
+    this.#device = null;
+    this.#generation++;
     device?.destroy();
   }
 }
@@ -373,12 +376,15 @@ const mib = (n: number) => `${(n / 2 ** 20).toFixed(n < 2 ** 20 ? 2 : 0)} MiB`;
  * land between the submissions that need them (the queue keeps their order).
  */
 export class Recorder {
-  private ops: Op[] = [];
+  #ops: Op[] = [];
 
-  constructor(
-    private readonly runtime: GpuRuntime,
-    private readonly device: GPUDevice,
-  ) {}
+  readonly #runtime: GpuRuntime;
+  readonly #device: GPUDevice;
+
+  constructor(runtime: GpuRuntime, device: GPUDevice) {
+    this.#runtime = runtime;
+    this.#device = device;
+  }
 
   /** Workgroup counts for `count` invocations of a 64-wide kernel (2-D past 65,535 groups). */
   static grid(count: number): [number, number] {
@@ -402,7 +408,7 @@ export class Recorder {
         'limits',
       );
     const def = kernel.def;
-    this.ops.push({
+    this.#ops.push({
       kind: 'dispatch',
       kernel,
       bindings: orderBindings(def, bindings),
@@ -413,28 +419,28 @@ export class Recorder {
   }
 
   copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
-    this.ops.push({ kind: 'copy', src, srcOffset, dst, dstOffset, size });
+    this.#ops.push({ kind: 'copy', src, srcOffset, dst, dstOffset, size });
   }
 
   write(binding: Binding | GPUBuffer, offset: number, data: ArrayBufferView): void {
     this.flush();
     const buffer = 'buffer' in binding ? binding.buffer : binding;
-    this.device.queue.writeBuffer(buffer, offset, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+    this.#device.queue.writeBuffer(buffer, offset, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
   }
 
   flush(): void {
-    if (this.ops.length === 0) return;
-    const dispatches = this.ops.filter((op) => op.kind === 'dispatch');
-    const params = this.runtime.paramsBuffer(Math.max(1, dispatches.length) * PARAM_SLOT);
+    if (this.#ops.length === 0) return;
+    const dispatches = this.#ops.filter((op) => op.kind === 'dispatch');
+    const params = this.#runtime.paramsBuffer(Math.max(1, dispatches.length) * PARAM_SLOT);
     const data = new ArrayBuffer(Math.max(1, dispatches.length) * PARAM_SLOT);
     dispatches.forEach((op, i) => {
       new Uint32Array(data, i * PARAM_SLOT, op.params.length).set(op.params);
     });
-    this.device.queue.writeBuffer(params, 0, data);
-    const encoder = this.device.createCommandEncoder();
+    this.#device.queue.writeBuffer(params, 0, data);
+    const encoder = this.#device.createCommandEncoder();
     let pass: GPUComputePassEncoder | null = null;
     let slot = 0;
-    for (const op of this.ops) {
+    for (const op of this.#ops) {
       if (op.kind === 'copy') {
         pass?.end();
         pass = null;
@@ -450,12 +456,12 @@ export class Recorder {
         });
       });
       pass.setPipeline(op.kernel.pipeline);
-      pass.setBindGroup(0, this.device.createBindGroup({ layout: op.kernel.layout, entries }), [slot * PARAM_SLOT]);
+      pass.setBindGroup(0, this.#device.createBindGroup({ layout: op.kernel.layout, entries }), [slot * PARAM_SLOT]);
       pass.dispatchWorkgroups(op.x, op.y);
       slot++;
     }
     pass?.end();
-    this.device.queue.submit([encoder.finish()]);
-    this.ops = [];
+    this.#device.queue.submit([encoder.finish()]);
+    this.#ops = [];
   }
 }

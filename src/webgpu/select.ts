@@ -64,19 +64,27 @@ export class WebGpuRoute {
   /** Why the last 'auto' call that was meant for the GPU ran on wasm, if one did. */
   lastFallback: string | null = null;
 
+  readonly #gpu: LossContext;
+  readonly #threads: number;
+  readonly #margin: number;
+
   constructor(
     readonly mode: 'webgpu' | 'auto',
-    private readonly gpu: LossContext,
-    private readonly threads: number,
-    private readonly margin: number,
-  ) {}
+    gpu: LossContext,
+    threads: number,
+    margin: number,
+  ) {
+    this.#gpu = gpu;
+    this.#threads = threads;
+    this.#margin = margin;
+  }
 
   /** Runs `fn` on the context that the mode and the call's estimated `work` pick (null: wasm). */
   async run<T>(wasm: LossContext, work: Work | null, fn: (ctx: LossContext) => T | Promise<T>): Promise<T> {
-    if (this.mode === 'webgpu') return fn(this.gpu);
-    if (!work || !gpuPays(work, this.threads, this.margin)) return fn(wasm);
+    if (this.mode === 'webgpu') return fn(this.#gpu);
+    if (!work || !gpuPays(work, this.#threads, this.#margin)) return fn(wasm);
     try {
-      return await fn(this.gpu);
+      return await fn(this.#gpu);
     } catch (error) {
       if (!(error instanceof WebGpuError)) throw error;
       // Documented fallback: the call runs on wasm, and its result's backend says so.

@@ -26,12 +26,18 @@ export class InlineExecutor implements Executor {
    */
   readonly #slicer = new Slicer();
 
+  readonly #spare: WasmInstance;
+  readonly #copies: CopyCache;
+
   /** `main`: the engine's instance; `spare`: a sync call's while an async one holds `main`. */
   constructor(
     readonly main: WasmInstance,
-    private readonly spare: WasmInstance,
-    private readonly copies: CopyCache,
-  ) {}
+    spare: WasmInstance,
+    copies: CopyCache,
+  ) {
+    this.#spare = spare;
+    this.#copies = copies;
+  }
 
   /** The parts' float32 sums, on this thread's instance. */
   readonly add: AddF32 = (acc, part, offset) => addF32(this.main.arena, acc, part, offset);
@@ -46,7 +52,7 @@ export class InlineExecutor implements Executor {
       threads: 1,
       add: this.add,
       advance: (units) => control?.advance(units),
-      copies: this.copies,
+      copies: this.#copies,
       // Merged results' buffers serve this instance's later ones.
       done: (result: TaskResult) => this.main.parts.donate(resultTransfer(result)),
       keep: (array) => array,
@@ -77,7 +83,7 @@ export class InlineExecutor implements Executor {
 
   /** Runs a task to its end now, on the engine's instance, or the spare one while an async task holds it. */
   runSync<T extends Task>(task: T): ResultOf<T> {
-    return runTask(this.#lock.busy ? this.spare : this.main, task);
+    return runTask(this.#lock.busy ? this.#spare : this.main, task);
   }
 
   /**
@@ -137,7 +143,7 @@ export class InlineExecutor implements Executor {
 
   /** Wasm memory of this thread's instances. */
   memoryBytes(): number {
-    return this.main.arena.memoryBytes() + this.spare.arena.memoryBytes();
+    return this.main.arena.memoryBytes() + this.#spare.arena.memoryBytes();
   }
 
   async dispose(): Promise<void> {}

@@ -25,13 +25,21 @@ export class LazyPoolExecutor implements Executor {
   #pool: Promise<WorkerPool | null> | undefined;
   #started: WorkerPool | null = null;
 
+  readonly #inline: InlineExecutor;
+  readonly #start: () => Promise<WorkerPool>;
+  readonly #notes: string[];
+
   /** `start` makes the pool; `notes` receives why, if it cannot (the engine's info.notes). */
   constructor(
-    private readonly inline: InlineExecutor,
-    private readonly start: () => Promise<WorkerPool>,
+    inline: InlineExecutor,
+    start: () => Promise<WorkerPool>,
     readonly threads: number,
-    private readonly notes: string[],
-  ) {}
+    notes: string[],
+  ) {
+    this.#inline = inline;
+    this.#start = start;
+    this.#notes = notes;
+  }
 
   /** What a sync call will use once the workers run. */
   get syncThreads(): number {
@@ -40,10 +48,10 @@ export class LazyPoolExecutor implements Executor {
 
   /** Starts the workers now (if they are not running); resolves once they are, or could not start. */
   async startWorkers(): Promise<void> {
-    this.#pool ??= this.start().then(
+    this.#pool ??= this.#start().then(
       (pool) => (this.#started = pool),
       (error) => {
-        this.notes.push(
+        this.#notes.push(
           `threads: 'auto' chose ${this.threads}, but workers could not start (${(error as Error).message}); ` +
             'jobs run in the calling thread',
         );
@@ -61,17 +69,17 @@ export class LazyPoolExecutor implements Executor {
 
   /** The same for a sync call, which cannot wait: workers that pay start for the calls after it. */
   forWorkSync(work: number): Executor {
-    if (this.#started) return work >= POOL_WORK ? this.#started : this.inline;
+    if (this.#started) return work >= POOL_WORK ? this.#started : this.#inline;
     if (work >= START_WORK) void this.startWorkers();
-    return this.inline;
+    return this.#inline;
   }
 
   runJobs<J extends ImageJob>(jobs: J[], control: CallControl): Promise<ImageResultOf<J>[]> {
-    return this.inline.runJobs(jobs, control);
+    return this.#inline.runJobs(jobs, control);
   }
 
   runJobsSync<J extends ImageJob>(jobs: J[]): ImageResultOf<J>[] {
-    return this.inline.runJobsSync(jobs);
+    return this.#inline.runJobsSync(jobs);
   }
 
   memoryBytes(): number {

@@ -68,11 +68,15 @@ export class PoolSync implements SyncRunner {
   readonly #running = new Set<Ticket>();
   #next = 0;
 
-  constructor(
-    private readonly slots: WorkerSlots,
-    private readonly inline: (task: Task) => TaskResult,
-    private readonly stallMs: number,
-  ) {}
+  readonly #slots: WorkerSlots;
+  readonly #inline: (task: Task) => TaskResult;
+  readonly #stallMs: number;
+
+  constructor(slots: WorkerSlots, inline: (task: Task) => TaskResult, stallMs: number) {
+    this.#slots = slots;
+    this.#inline = inline;
+    this.#stallMs = stallMs;
+  }
 
   post(task: Task, transfer: ArrayBuffer[]): number {
     const ticket = new Ticket(task, transfer);
@@ -136,7 +140,7 @@ export class PoolSync implements SyncRunner {
   #dispatch(): void {
     while (this.#queue.length > 0) {
       const ticket = this.#queue[0];
-      const slot = this.slots.idleFor(ticket.task);
+      const slot = this.#slots.idleFor(ticket.task);
       if (!slot && this.#running.size > 0) return;
       this.#queue.shift();
       if (!slot) {
@@ -147,13 +151,13 @@ export class PoolSync implements SyncRunner {
       clearBox(box);
       Object.assign(ticket, { slot, box, beat: 0, since: now() });
       this.#running.add(ticket);
-      this.slots.assign(slot, ticket, { reply: { box, bell: this.#bell } }, ticket.transfer);
+      this.#slots.assign(slot, ticket, { reply: { box, bell: this.#bell } }, ticket.transfer);
     }
   }
 
   #runHere(ticket: Ticket): void {
     try {
-      ticket.result = this.inline(ticket.task);
+      ticket.result = this.#inline(ticket.task);
     } catch (error) {
       ticket.error = error;
     }
@@ -189,7 +193,7 @@ export class PoolSync implements SyncRunner {
     this.#running.delete(ticket);
     const slot = ticket.slot as Slot;
     slot.memoryBytes = memoryBytes;
-    this.slots.release(slot, failed);
+    this.#slots.release(slot, failed);
   }
 
   /** A larger box for a result that did not fit; the worker waits for it. */
@@ -209,10 +213,10 @@ export class PoolSync implements SyncRunner {
       if (beat !== ticket.beat) {
         ticket.beat = beat;
         ticket.since = now();
-      } else if (now() - ticket.since > this.stallMs) {
+      } else if (now() - ticket.since > this.#stallMs) {
         this.#running.delete(ticket);
         // Its box is let go: a worker being terminated might still write into it.
-        this.slots.died(ticket.slot as Slot, `it stopped answering for ${this.stallMs / 1000} s`);
+        this.#slots.died(ticket.slot as Slot, `it stopped answering for ${this.#stallMs / 1000} s`);
         failed++;
       }
     }

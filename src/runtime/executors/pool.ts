@@ -35,13 +35,19 @@ class Pending implements Assignment {
   /** Set once the call has stopped: the answer is then only awaited to free the worker. */
   settled = false;
 
+  readonly #resolve: (result: TaskResult) => void;
+  readonly #reject: (error: unknown) => void;
+
   constructor(
     readonly task: Task,
     readonly transfer: ArrayBuffer[],
     readonly control: CallControl,
-    private readonly resolve: (result: TaskResult) => void,
-    private readonly reject: (error: unknown) => void,
-  ) {}
+    resolve: (result: TaskResult) => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
 
   message(reply: WorkerReply): boolean {
     if (reply.type === 'progress') {
@@ -50,8 +56,8 @@ class Pending implements Assignment {
     }
     if (!this.settled) {
       this.settled = true;
-      if (reply.type === 'result') this.resolve(reply.result);
-      else if (reply.type === 'error') this.reject(rebuildError(reply.name, reply.message));
+      if (reply.type === 'result') this.#resolve(reply.result);
+      else if (reply.type === 'error') this.#reject(rebuildError(reply.name, reply.message));
     }
     return true;
   }
@@ -63,7 +69,7 @@ class Pending implements Assignment {
   fail(error: unknown): void {
     if (this.settled) return;
     this.settled = true;
-    this.reject(error);
+    this.#reject(error);
   }
 }
 
@@ -78,15 +84,23 @@ export class WorkerPool implements Executor {
   #syncRunner: PoolSync | undefined;
   #disposed = false;
 
+  readonly #inline: InlineExecutor;
+  readonly #copies: CopyCache;
+  readonly #stallMs: number;
+
   private constructor(
     readonly threads: number,
-    private readonly inline: InlineExecutor,
-    private readonly copies: CopyCache,
-    private readonly stallMs: number,
-  ) {}
+    inline: InlineExecutor,
+    copies: CopyCache,
+    stallMs: number,
+  ) {
+    this.#inline = inline;
+    this.#copies = copies;
+    this.#stallMs = stallMs;
+  }
 
   get #sync(): PoolSync {
-    this.#syncRunner ??= new PoolSync(this.#slots, (task) => this.inline.runSync(task), this.stallMs);
+    this.#syncRunner ??= new PoolSync(this.#slots, (task) => this.#inline.runSync(task), this.#stallMs);
     return this.#syncRunner;
   }
 
@@ -112,9 +126,9 @@ export class WorkerPool implements Executor {
   #host(control: CallControl | null): PlanHost {
     return {
       threads: this.threads,
-      add: this.inline.add,
+      add: this.#inline.add,
       advance: (units) => control?.advance(units),
-      copies: this.copies,
+      copies: this.#copies,
       done: control ? (result) => this.#donate(result) : (result) => this.#syncRunner?.release(result),
       // A sync call's part results lie in reply boxes that `done` hands back.
       keep: control ? (array) => array : (array) => array.slice(),

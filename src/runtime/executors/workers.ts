@@ -41,12 +41,16 @@ export class WorkerSlots {
   readonly #slots: Slot[] = [];
   #disposed = false;
 
+  readonly #freed: () => void;
+
   /** `freed` runs whenever a slot becomes idle (the pool then hands it queued work). */
   private constructor(
     readonly module: WebAssembly.Module,
     readonly spawn: Spawner,
-    private readonly freed: () => void,
-  ) {}
+    freed: () => void,
+  ) {
+    this.#freed = freed;
+  }
 
   /** `count` ready workers; rejects when a worker cannot start or answer. */
   static async start(module: WebAssembly.Module, spawn: Spawner, count: number, freed: () => void) {
@@ -149,7 +153,7 @@ export class WorkerSlots {
     slot.busy = undefined;
     if (unpinned) slot.pinned = undefined;
     slot.port.hold(false);
-    this.freed();
+    this.#freed();
   }
 
   /** A worker died (or stopped answering): its task fails, a fresh worker takes its place. */
@@ -168,12 +172,12 @@ export class WorkerSlots {
       (fresh) => {
         if (this.#disposed) return fresh.port.terminate();
         this.#slots[this.#slots.indexOf(placeholder)] = fresh;
-        this.freed();
+        this.#freed();
       },
       () => {
         // The runtime can no longer start workers: the pool goes on with the others.
         this.#slots.splice(this.#slots.indexOf(placeholder), 1);
-        this.freed();
+        this.#freed();
       },
     );
   }

@@ -79,8 +79,8 @@ export type ImageResultOf<J extends ImageJob> = J extends PatchContrastJob ? Pat
  */
 export const STEP_WORK = 2 ** 25;
 /**
- * Work per part of a similarity pass: 10–20 ms on one core, against the millisecond or two a part
- * costs to post, unpack and reduce (bench/RESULTS.md). A pass under this is one part; at most
+ * Work per part of a similarity pass: far more than a part costs to post, unpack and reduce
+ * (bench/RESULTS.md, the timelines). A pass under this is one part; at most
  * MAX_PARTS parts, so that the reductions stay small.
  */
 export const PART_WORK = 2 ** 27;

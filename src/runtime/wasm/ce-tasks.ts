@@ -10,7 +10,7 @@ import type { CeTargetsResult, CeTargetsTask, CrossEntropyTask, CrossEntropyTask
 
 type Target = NonNullable<CrossEntropyTask['target']>;
 
-/** Logits per kernel call: a call over more is split at image boundaries (about 10 ms of work each). */
+/** Logits per kernel call: a call over more is split at image boundaries, each part a step (bench/RESULTS.md). */
 const LOGITS_PER_STEP = 2 ** 22;
 
 /** The wasm kind of index targets: they stay in their own type (a uint8 mask stays 1 byte a pixel). */
