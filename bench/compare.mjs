@@ -79,6 +79,20 @@ function json(cmd, argv) {
     .map((l) => JSON.parse(l));
 }
 
+/** Runs two copies of a command at once; resolves to their JSON lines. */
+function jsonPair(cmd, argv) {
+  const one = () =>
+    new Promise((resolve, reject) => {
+      const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      child.stdout.on('data', (d) => (out += d));
+      child.on('exit', (code) =>
+        code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1))) : reject(new Error(`${argv[0]}: exit ${code}`)),
+      );
+    });
+  return Promise.all([one(), one()]);
+}
+
 // ---------------------------------------------------------------------------
 // The Nodes: version, and the flags (if any) under which it validates the relaxed-SIMD build.
 // Node 20 needs --experimental-wasm-relaxed-simd; Node 22 and 24 run it by default and reject the flag.
@@ -236,6 +250,8 @@ function minimalWork(c, variant) {
 // The runs.
 
 const rows = [];
+/** `${label}|${variant}|${node} ${build}` → two processes' throughput over one process's, for that call. */
+const twoProcess = new Map();
 for (const name of args.case.split(',')) {
   const c = makeCase(name, { small: args.small });
   const label = `${name} (${c.shape.join('×')})`;
@@ -279,6 +295,23 @@ for (const name of args.case.split(',')) {
             (efficiency === null ? '' : `, efficiency ${efficiency.toFixed(2)}`),
         );
       }
+    }
+    // What two cores give this call: two processes each running it on 1 thread at once, against
+    // one alone (the one-thread rows above, same Node and build): 2 would be perfect scaling.
+    for (const { build, flags } of nodes[0].builds) {
+      const argv = [...flags, here('run-package.mjs'), name, variant, build, '1', String(runs), ...small];
+      const wasm = build === 'simd' ? 'wasm-simd' : 'wasm-relaxed-simd';
+      const alone = rows.find(
+        (r) =>
+          r.label === label &&
+          r.variant === variant &&
+          r.node === nodes[0].version &&
+          r.build === wasm &&
+          r.threads === 1,
+      );
+      const pair = await jsonPair(nodes[0].path, argv);
+      const together = (pair[0].median_ms + pair[1].median_ms) / 2;
+      if (alone) twoProcess.set(`${label}|${variant}|${nodes[0].version} ${alone.build}`, (2 * alone.ms) / together);
     }
     if (!args['no-tfjs']) {
       const [r] = json(process.execPath, [here('run-tfjs.mjs'), name, variant, String(slowRuns(name)), ...small]);
@@ -345,7 +378,8 @@ for (const g of groups) {
   }
 }
 
-// 2-thread speed-up: time at 1 thread ÷ time at 2 threads, per Node and build.
+// 2-thread speed-up: time at 1 thread ÷ time at 2 threads, per Node and build; in parentheses, as a
+// fraction of what two cores give that call (two processes at once, measured in this run).
 const configs = [...new Set(rows.filter((r) => r.ours).map((r) => `Node ${r.node} ${r.build}`))];
 const speedupLines = [
   `| case | variant | ${configs.join(' | ')} |`,
@@ -355,7 +389,10 @@ const speedupLines = [
     const cells = configs.map((cfg) => {
       const of = (t) => group.find((r) => `Node ${r.node} ${r.build}` === cfg && r.threads === t);
       const [one, two] = [of(1), of(2)];
-      return one && two ? `${(one.ms / two.ms).toFixed(2)}×` : '–';
+      if (!one || !two) return '–';
+      const gain = twoProcess.get(`${g}|${cfg.replace(/^Node /, '').replace(/ sync$/, '')}`);
+      const speedup = one.ms / two.ms;
+      return `${speedup.toFixed(2)}×${gain ? ` (${(speedup / gain).toFixed(2)} of ${gain.toFixed(2)}×)` : ''}`;
     });
     const [label, variant] = g.split('|');
     return `| ${label} | ${variant} | ${cells.join(' | ')} |`;
@@ -449,7 +486,9 @@ const out = alignTables(
     '',
     ...lines,
     '',
-    '2-thread speed-up (time at 1 thread ÷ time at 2 threads):',
+    '2-thread speed-up (time at 1 thread ÷ time at 2 threads); in parentheses, that speed-up as a fraction of the',
+    "machine's two-process gain for the same call (two processes running its 1-thread call at once: their",
+    'throughput over one alone), measured in this run under the first Node:',
     '',
     ...speedupLines,
     '',
