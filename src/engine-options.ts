@@ -31,11 +31,27 @@ export interface EngineInternals {
   gpu?: GpuOptions;
 }
 
-const ENGINE_OPTIONS = ['threads', 'workers', 'backend', 'wasmBuild', 'maxMemoryBytes', 'webgpuAuto'];
+const ENGINE_OPTIONS = ['threads', 'workers', 'backend', 'device', 'wasmBuild', 'maxMemoryBytes', 'webgpuAuto'];
+
+/** `device`: a GPUDevice (the engine runs on it: backend 'webgpu'), or undefined. */
+function checkDevice(device: unknown, backend: unknown): GPUDevice | undefined {
+  if (device === undefined) return undefined;
+  const d = device as GPUDevice;
+  if (d === null || typeof d !== 'object' || typeof d.createBuffer !== 'function' || !d.queue || !d.lost)
+    throw new TypeError('device must be a GPUDevice (navigator.gpu adapter.requestDevice(), or tf.backend().device)');
+  if (backend !== undefined && backend !== 'webgpu')
+    throw new TypeError(
+      `device runs the engine on that GPU: backend must be 'webgpu' or left out; got ${String(backend)}`,
+    );
+  return d;
+}
 
 export function parseEngineOptions(options: EngineOptions) {
   checkOptions(options, 'createEngine', ENGINE_OPTIONS);
-  const backend = checkChoice(options.backend, 'backend', ['auto', 'wasm', 'webgpu'] as const, 'auto');
+  const device = checkDevice(options.device, options.backend);
+  const backend = device
+    ? 'webgpu'
+    : checkChoice(options.backend, 'backend', ['auto', 'wasm', 'webgpu'] as const, 'auto');
   const wasmBuild = checkChoice(options.wasmBuild, 'wasmBuild', ['auto', 'simd', 'relaxed-simd'] as const, 'auto');
   const workers = checkChoice(options.workers, 'workers', ['lazy', 'eager'] as const, 'lazy');
   const threads = options.threads ?? 1;
@@ -55,6 +71,7 @@ export function parseEngineOptions(options: EngineOptions) {
     throw new TypeError(`webgpuAuto.allowFallbackAdapter must be a boolean; got ${String(allowFallbackAdapter)}`);
   return {
     backend,
+    device,
     wasmBuild,
     workers,
     threads,
@@ -79,8 +96,15 @@ export async function startWebGpu(
 ): Promise<{ runtime?: GpuRuntime; report: EngineInfo['webgpu']; lib?: WebGpuBackend }> {
   if (opts.backend === 'webgpu') {
     const lib = await loadWebGpu();
-    const runtime = await lib.GpuRuntime.create(internals.gpu);
-    notes.push('backend "webgpu": the sync methods run on wasm (their results say so)');
+    const runtime = opts.device
+      ? await lib.GpuRuntime.onDevice(opts.device, internals.gpu)
+      : await lib.GpuRuntime.create(internals.gpu);
+    notes.push(
+      opts.device
+        ? 'backend "webgpu" on the caller\'s device: sync calls with GPU-buffer inputs run on it, ' +
+            'with host arrays on wasm'
+        : 'backend "webgpu": the sync methods run on wasm (their results say so)',
+    );
     return { runtime, report: { ...runtime.report }, lib };
   }
   if (opts.backend !== 'auto' || !hasGpu) return { report: null };

@@ -30,6 +30,7 @@ import type {
   PatchContrastResult,
 } from './types.js';
 import { checkFiniteJs } from './validate.js';
+import { isGpuData } from './webgpu/resident/inputs.js';
 import type { GpuRuntime } from './webgpu/device.js';
 import type { LossName, WebGpuRoute } from './webgpu/select.js';
 
@@ -53,6 +54,13 @@ const asyncDispose: typeof Symbol.asyncDispose =
 
 const disposedError = () => new Error('forgery-losses: this engine has been disposed');
 
+/** Whether a call's features or logits are GPU buffers. */
+function hasGpuInput(options: unknown): boolean {
+  if (options === null || typeof options !== 'object') return false;
+  const o = options as Record<string, unknown>;
+  return isGpuData(o.features) || isGpuData(o.logits);
+}
+
 /** A sync call takes no signal and no progress callback: it cannot be stopped, and runs before it could report. */
 function checkSyncOptions(loss: LossName, options: unknown): void {
   if (options === null || typeof options !== 'object') return;
@@ -64,18 +72,25 @@ function checkSyncOptions(loss: LossName, options: unknown): void {
       );
 }
 
+/** An engine's WebGPU side: the route of its async calls; on a caller's device, its sync calls on GPU buffers. */
+interface GpuSide {
+  route: WebGpuRoute;
+  runtime: GpuRuntime;
+  onDevice?: (loss: LossName, options: unknown) => unknown;
+}
+
 /** The engine: one wasm context (and its workers), and the WebGPU route when there is one. */
 class LossEngine implements EngineImpl {
   #disposed = false;
 
   readonly #ctx: LossContext;
-  readonly #gpu: { route: WebGpuRoute; runtime: GpuRuntime } | undefined;
+  readonly #gpu: GpuSide | undefined;
 
   /** `gpu` routes async calls to the WebGPU context (backend 'webgpu', or 'auto' with a usable adapter). */
   constructor(
     readonly info: EngineInfo,
     ctx: LossContext,
-    gpu?: { route: WebGpuRoute; runtime: GpuRuntime },
+    gpu?: GpuSide,
   ) {
     this.#ctx = ctx;
     this.#gpu = gpu;
@@ -120,10 +135,22 @@ class LossEngine implements EngineImpl {
     }
   }
 
-  /** A sync call: always on wasm (docs/api.md), on the workers where this thread may wait for them. */
+  /**
+   * A sync call: on wasm (docs/api.md), on the workers where this thread may wait for them; GPU-buffer
+   * inputs on the engine's device (docs/webgpu.md).
+   */
   #callSync<T>(loss: LossName, options: unknown): T {
     if (this.#disposed) throw disposedError();
     checkSyncOptions(loss, options);
+    if (hasGpuInput(options)) {
+      const onDevice = this.#gpu?.onDevice;
+      if (!onDevice)
+        throw new TypeError(
+          `${loss}Sync got GPU-buffer inputs: those need an engine made on their device, ` +
+            `createEngine({ backend: 'webgpu', device }) (docs/webgpu.md)`,
+        );
+      return onDevice(loss, options) as T;
+    }
     return this.prepare(loss, options, true).runSync(this.#ctx) as T;
   }
 
@@ -207,8 +234,13 @@ export async function createEngineFrom(
     };
     const mode = opts.backend === 'webgpu' ? 'webgpu' : 'auto';
     const route = new webgpu.lib.WebGpuRoute(mode, gpuCtx, ctx.executor.threads, opts.margin);
+    const { runtime, lib } = webgpu;
+    const finite = (values: Float32Array, field: string) => checkFinite(ctx.inline.main.arena, values, field);
+    const onDevice = runtime.owned
+      ? undefined
+      : (loss: LossName, options: unknown) => lib.runOnDevice(runtime, ctx, loss, options, finite);
     // Engine's overloads describe what the implementation returns (e.g. `grad` unless `grad: false`).
-    return new LossEngine(info, ctx, { route, runtime: webgpu.runtime }) as unknown as Engine;
+    return new LossEngine(info, ctx, { route, runtime, onDevice }) as unknown as Engine;
   } catch (error) {
     await webgpu.runtime?.dispose();
     throw error;

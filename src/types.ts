@@ -143,6 +143,87 @@ export interface CflObjectiveResult {
   backend: BackendName;
 }
 
+// A sync call on the device (createEngine({ backend: 'webgpu', device }), docs/webgpu.md) takes its
+// features and logits as GPU buffers and gives its loss and gradient as GPU buffers. The WebGPU
+// types are structural: a project without @webgpu/types compiles, and real GPUBuffers fit.
+
+/** A WebGPU GPUBuffer (what the package reads of one). */
+export interface GpuBufferLike {
+  readonly size: number;
+  readonly usage: number;
+  readonly mapState?: string;
+}
+
+/** A WebGPU GPUDevice (what the package's types read of one). */
+export interface GpuDeviceLike {
+  readonly lost: Promise<unknown>;
+  readonly queue: object;
+  createBuffer(...args: never[]): unknown;
+}
+
+/** Float32 values in a buffer of the engine's device, laid out as a host array; byteOffset a multiple of 4. */
+export interface GpuData {
+  buffer: GpuBufferLike;
+  byteOffset?: number;
+}
+
+/** A result in a buffer of the engine's, float32, valid until the engine's next call on the device. */
+export interface GpuOutput {
+  buffer: GpuBufferLike;
+  byteOffset: number;
+  byteLength: number;
+}
+
+/** An option set on the device: `fields` as GPU buffers; no gradInto, signal or onProgress. */
+export type OnDevice<O, F extends string> = Omit<O, F | 'gradInto' | 'signal' | 'onProgress'> & {
+  [K in F]: GpuData;
+} & { gradInto?: never; signal?: never; onProgress?: never };
+
+export type CrossEntropyDeviceOptions<R extends Reduction = Reduction> = OnDevice<
+  Omit<CrossEntropyOptions<R>, 'targetProbs'>,
+  'logits'
+> & {
+  /** (B, C, H, W) probabilities: on the device, or CPU data uploaded with the call. */
+  targetProbs?: GpuData | Float32Array;
+};
+
+export interface CrossEntropyDeviceResult {
+  /** A float for 'mean' and 'sum'; the (B, H, W) per-element losses for 'none'. */
+  loss: GpuOutput;
+  grad?: { logits: GpuOutput };
+  backend: 'webgpu';
+}
+
+export type PatchContrastDeviceOptions = OnDevice<PatchContrastOptions, 'features'>;
+
+export interface PatchContrastDeviceResult {
+  loss: GpuOutput;
+  /** (B, N) patch labels, 1 = forged (from the mask, on the CPU). */
+  patchLabels: Uint8Array;
+  grid: [number, number];
+  grad?: { features: GpuOutput };
+  backend: 'webgpu';
+}
+
+export type InfoNCEDeviceOptions = OnDevice<InfoNCEOptions, 'features'>;
+
+export interface InfoNCEDeviceResult {
+  loss: GpuOutput;
+  numUsedImages: number;
+  usedImages: boolean[];
+  queryCounts: [number, number][];
+  grad?: { features: GpuOutput };
+  backend: 'webgpu';
+}
+
+export type CflObjectiveDeviceOptions = OnDevice<CflObjectiveOptions, 'logits' | 'features'>;
+
+export interface CflObjectiveDeviceResult {
+  loss: GpuOutput;
+  grad?: { logits: GpuOutput; features: GpuOutput };
+  backend: 'webgpu';
+}
+
 export interface EngineOptions {
   /** Worker threads: a count, or 'auto' for the core count (capped). 1 runs in the calling thread. */
   threads?: number | 'auto';
@@ -152,6 +233,11 @@ export interface EngineOptions {
    */
   workers?: 'lazy' | 'eager';
   backend?: 'auto' | 'wasm' | 'webgpu';
+  /**
+   * A GPUDevice of the caller's (TF.js's, say) to run on: implies backend 'webgpu'. The engine never
+   * destroys or replaces it; its sync calls then also take GPU buffers (docs/webgpu.md).
+   */
+  device?: GpuDeviceLike;
   /** Which wasm build to run: the relaxed-SIMD one is chosen by 'auto' wherever it validates. */
   wasmBuild?: 'auto' | 'simd' | 'relaxed-simd';
   /** Refuse calls whose wasm memory would exceed this many bytes (default and cap: 4 GiB). */
@@ -215,8 +301,16 @@ export interface Engine {
   cflObjective(options: CflObjectiveOptions): Promise<CflObjectiveResult>;
   /**
    * The same losses as synchronous calls (for tape-based trainers such as TF.js): the same options
-   * but `signal` and `onProgress`, the same result to the bit, always on wasm (docs/api.md).
+   * but `signal` and `onProgress`, the same result to the bit, on wasm (docs/api.md). On an engine
+   * made on a device, GPU-buffer inputs run on the GPU and give GPU-buffer results (docs/webgpu.md).
    */
+  crossEntropySync<R extends Reduction = 'mean'>(
+    options: CrossEntropyDeviceOptions<R> & { grad?: true },
+  ): WithGrad<CrossEntropyDeviceResult>;
+  crossEntropySync<R extends Reduction = 'mean'>(
+    options: CrossEntropyDeviceOptions<R> & { grad: false },
+  ): WithoutGrad<CrossEntropyDeviceResult>;
+  crossEntropySync<R extends Reduction = 'mean'>(options: CrossEntropyDeviceOptions<R>): CrossEntropyDeviceResult;
   crossEntropySync<R extends Reduction = 'mean'>(
     options: SyncOptions<CrossEntropyOptions<R>> & { grad?: true },
   ): WithGrad<CrossEntropyResult<R>>;
@@ -224,12 +318,21 @@ export interface Engine {
     options: SyncOptions<CrossEntropyOptions<R>> & { grad: false },
   ): WithoutGrad<CrossEntropyResult<R>>;
   crossEntropySync<R extends Reduction = 'mean'>(options: SyncOptions<CrossEntropyOptions<R>>): CrossEntropyResult<R>;
+  patchContrastSync(options: PatchContrastDeviceOptions & { grad?: true }): WithGrad<PatchContrastDeviceResult>;
+  patchContrastSync(options: PatchContrastDeviceOptions & { grad: false }): WithoutGrad<PatchContrastDeviceResult>;
+  patchContrastSync(options: PatchContrastDeviceOptions): PatchContrastDeviceResult;
   patchContrastSync(options: SyncOptions<PatchContrastOptions> & { grad?: true }): WithGrad<PatchContrastResult>;
   patchContrastSync(options: SyncOptions<PatchContrastOptions> & { grad: false }): WithoutGrad<PatchContrastResult>;
   patchContrastSync(options: SyncOptions<PatchContrastOptions>): PatchContrastResult;
+  infoNCESync(options: InfoNCEDeviceOptions & { grad?: true }): WithGrad<InfoNCEDeviceResult>;
+  infoNCESync(options: InfoNCEDeviceOptions & { grad: false }): WithoutGrad<InfoNCEDeviceResult>;
+  infoNCESync(options: InfoNCEDeviceOptions): InfoNCEDeviceResult;
   infoNCESync(options: SyncOptions<InfoNCEOptions> & { grad?: true }): WithGrad<InfoNCEResult>;
   infoNCESync(options: SyncOptions<InfoNCEOptions> & { grad: false }): WithoutGrad<InfoNCEResult>;
   infoNCESync(options: SyncOptions<InfoNCEOptions>): InfoNCEResult;
+  cflObjectiveSync(options: CflObjectiveDeviceOptions & { grad?: true }): WithGrad<CflObjectiveDeviceResult>;
+  cflObjectiveSync(options: CflObjectiveDeviceOptions & { grad: false }): WithoutGrad<CflObjectiveDeviceResult>;
+  cflObjectiveSync(options: CflObjectiveDeviceOptions): CflObjectiveDeviceResult;
   cflObjectiveSync(options: SyncOptions<CflObjectiveOptions> & { grad?: true }): WithGrad<CflObjectiveResult>;
   cflObjectiveSync(options: SyncOptions<CflObjectiveOptions> & { grad: false }): WithoutGrad<CflObjectiveResult>;
   cflObjectiveSync(options: SyncOptions<CflObjectiveOptions>): CflObjectiveResult;

@@ -10,6 +10,9 @@ export function checkShape(shape: unknown, field = 'shape'): Shape4 {
   return shape as unknown as Shape4;
 }
 
+/** Takes a float input of `length` values: a Float32Array, or a GPU buffer (webgpu/resident/inputs.ts). */
+export type FloatTaker<F> = (value: unknown, field: string, length: number) => F;
+
 export function checkFloat32(value: unknown, field: string, length: number): Float32Array {
   if (!(value instanceof Float32Array)) throw new TypeError(`${field} must be a Float32Array`);
   if (value.length !== length) throw new RangeError(`${field} must have ${length} elements; got ${value.length}`);
@@ -212,9 +215,12 @@ export function checkGradOptions(o: Record<string, unknown>, field: 'logits' | '
 
 /**
  * The inputs both contrastive losses take alike: `shape`, `features` (finite-checked later, as
- * they are copied), `mask`, `temperature` and the gradient options.
+ * they are copied; `floats` takes them), `mask`, `temperature` and the gradient options.
  */
-export function checkFeatureInputs(o: Record<string, unknown>) {
+export function checkFeatureInputs<F = Float32Array>(
+  o: Record<string, unknown>,
+  floats: FloatTaker<F> = checkFloat32 as FloatTaker<F>,
+) {
   const [b, c, h, w] = checkShape(o.shape);
   const hw = h * w,
     chw = c * hw;
@@ -223,7 +229,7 @@ export function checkFeatureInputs(o: Record<string, unknown>) {
     c,
     h,
     w,
-    features: checkFloat32(o.features, 'features', b * chw),
+    features: floats(o.features, 'features', b * chw),
     mask: checkMask(o.mask, 'mask', b * hw),
     temperature: checkTemperature(o.temperature),
     ...checkGradOptions(o, 'features', b * chw),

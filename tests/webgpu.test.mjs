@@ -32,6 +32,14 @@ function assertSuite(result, runtime, t) {
   console.log(
     `# ${runtime}: ${result.passed} passed on ${a.vendor} ${a.architecture} ${a.description} (fallback ${a.isFallbackAdapter}); worst loss/gradient errors: ${worst}`,
   );
+  // The engine on a caller's device (tests/runtime/webgpu-device.mjs).
+  const d = result.device;
+  assert.deepEqual(d.failures, [], `${runtime} device suite: ${d.failures.join('\n')}`);
+  assert.ok(d.passed >= 35, `${runtime}: only ${d.passed} device checks ran`);
+  const deviceWorst = Object.entries(d.worst)
+    .map(([loss, w]) => `${loss} ${w.loss.toExponential(1)}/${w.grad.toExponential(1)}`)
+    .join(', ');
+  console.log(`# ${runtime}: ${d.passed} device-engine checks passed; worst loss/gradient errors: ${deviceWorst}`);
 }
 
 test('WebGPU suite under Deno (navigator.gpu over lavapipe)', {

@@ -51,6 +51,17 @@ export function stackSets(mask: Mask, b: number, hw: number, sample: unknown, bu
 }
 
 /**
+ * Per image of a batch-scope call: its own queries and negatives, and whether it took part (when
+ * the stacked image was `used`).
+ */
+export function batchCounts(queries: Int32Array, negatives: Int32Array, b: number, hw: number, used: boolean) {
+  const queryCounts: [number, number][] = Array.from({ length: b }, () => [0, 0]);
+  for (let i = 0; i < queries.length; i++) queryCounts[Math.floor(queries[i] / hw)][0]++;
+  for (let i = 0; i < negatives.length; i++) queryCounts[Math.floor(negatives[i] / hw)][1]++;
+  return { queryCounts, usedImages: queryCounts.map(([j, m]) => used && j + m > 0) };
+}
+
+/**
  * The result fields of a batch-scope call from the stacked image's result: loss and gradient of
  * the stacked image; per image b, its own queries' count, losses (in stacked-list order) and mean.
  */
@@ -64,10 +75,7 @@ export function splitBatchResult(
   gradInto?: Float32Array,
 ): Omit<InfoNCEResult, 'backend'> {
   const used = image.loss !== null;
-  const queryCounts: [number, number][] = Array.from({ length: b }, () => [0, 0]);
-  for (let i = 0; i < queries.length; i++) queryCounts[Math.floor(queries[i] / hw)][0]++;
-  for (let i = 0; i < negatives.length; i++) queryCounts[Math.floor(negatives[i] / hw)][1]++;
-  const usedImages = queryCounts.map(([j, m]) => used && j + m > 0);
+  const { queryCounts, usedImages } = batchCounts(queries, negatives, b, hw, used);
   const perQueryLoss: (Float32Array | null)[] = queryCounts.map(([j]) => (used && j > 0 ? new Float32Array(j) : null));
   const perImageLoss: (number | null)[] = queryCounts.map(() => null);
   if (used) {

@@ -8,7 +8,7 @@ import { checkCrossEntropyMemory, ownInputs, type ParsedCrossEntropy, parseCross
 import type { PrepareEnv } from './env.js';
 import { type PreparedPatchContrast, patchContrastJobs, preparePatchContrast } from './patchContrast.js';
 
-const CFL_WEIGHT: readonly [number, number] = [0.0892, 0.9108];
+export const CFL_WEIGHT: readonly [number, number] = [0.0892, 0.9108];
 const MAX_ALPHA = 1e12;
 
 export const CFL_OBJECTIVE_OPTIONS = [
@@ -30,7 +30,7 @@ export interface PreparedCflObjective {
   alpha: number;
 }
 
-function checkAlpha(value: unknown): number {
+export function checkAlpha(value: unknown): number {
   const alpha = optionalNumber(value, 'alpha', 1);
   if (!Number.isFinite(alpha)) throw new RangeError(`alpha must be finite; got ${alpha}`);
   // alpha scales the float32 gradient (up to ~1e12/t for a zero vector): keep it from overflowing.

@@ -10,6 +10,7 @@ import {
   checkGradOptions,
   checkShape,
   FLOAT32_MAX,
+  type FloatTaker,
   optionalNumber,
 } from '../validate.js';
 import type { CallControl } from '../runtime/control.js';
@@ -32,17 +33,20 @@ export const CROSS_ENTROPY_OPTIONS = [
 /** A validated call: its task but for the memory, which the context decides. */
 export type ParsedCrossEntropy = Omit<CrossEntropyTask, 'memoryBytes'>;
 
+/** A validated call whose logits (and probabilities) were taken as F (GPU buffers on the device). */
+export type CrossEntropyInputs<F> = Omit<ParsedCrossEntropy, 'logits' | 'targetProbs'> & { logits: F; targetProbs?: F };
+
 /** A copy of the call's arrays, for a call that runs after the caller may have reused them. */
 export function ownInputs(p: ParsedCrossEntropy): ParsedCrossEntropy {
   return { ...p, logits: p.logits.slice(), target: p.target?.slice(), targetProbs: p.targetProbs?.slice() };
 }
 
-function parseTarget(o: Record<string, unknown>, b: number, c: number, hw: number) {
+function parseTarget<F>(o: Record<string, unknown>, [b, c, hw]: [number, number, number], floats: FloatTaker<F>) {
   const hasTarget = o.target !== undefined,
     hasProbs = o.targetProbs !== undefined;
   if (hasTarget === hasProbs)
     throw new TypeError('crossEntropy needs exactly one of target (class indices) or targetProbs (probabilities)');
-  if (!hasTarget) return { targetProbs: checkFloat32(o.targetProbs, 'targetProbs', b * c * hw) };
+  if (!hasTarget) return { targetProbs: floats(o.targetProbs, 'targetProbs', b * c * hw) };
   const t = o.target;
   if (!(t instanceof Int32Array || t instanceof Uint8Array || t instanceof Uint16Array))
     throw new TypeError('target must be an Int32Array, Uint8Array or Uint16Array of class indices');
@@ -64,10 +68,15 @@ function parseWeight(value: unknown, c: number): Float64Array {
 }
 
 export function parseCrossEntropy(o: Record<string, unknown>): ParsedCrossEntropy {
+  return parseCrossEntropyWith(o, checkFloat32);
+}
+
+/** The same, the logits and probabilities taken by `floats`. */
+export function parseCrossEntropyWith<F>(o: Record<string, unknown>, floats: FloatTaker<F>): CrossEntropyInputs<F> {
   const [b, c, h, w] = checkShape(o.shape);
   const hw = h * w;
-  const logits = checkFloat32(o.logits, 'logits', b * c * hw);
-  const { target, targetProbs } = parseTarget(o, b, c, hw);
+  const logits = floats(o.logits, 'logits', b * c * hw);
+  const { target, targetProbs } = parseTarget(o, [b, c, hw], floats);
   const weight = parseWeight(o.weight, c);
   const ignoreIndex = optionalNumber(o.ignoreIndex, 'ignoreIndex', -100);
   if (!Number.isInteger(ignoreIndex) || Math.abs(ignoreIndex) > 2 ** 31 - 1)
@@ -85,11 +94,14 @@ export function parseCrossEntropy(o: Record<string, unknown>): ParsedCrossEntrop
   return { kind: 'crossEntropy', ...input };
 }
 
+/** What the target scan reads of a call. */
+type TargetsOf = Pick<ParsedCrossEntropy, 'b' | 'c' | 'hw' | 'target' | 'ignoreIndex' | 'weight'>;
+
 /** Bytes of the caller's index targets in wasm memory (read in their own type). */
-const targetBytes = (p: ParsedCrossEntropy) => (p.target ? p.b * p.hw * p.target.BYTES_PER_ELEMENT : 0);
+const targetBytes = (p: TargetsOf) => (p.target ? p.b * p.hw * p.target.BYTES_PER_ELEMENT : 0);
 
 /** Wasm memory of the target scan: float64 weights, the normalizer and the kernel's counts (4·(C + 1) bytes each). */
-const scanBytes = (p: ParsedCrossEntropy) => (p.target ? 8 * p.c + 8 + 20 * (p.c + 1) : 0);
+const scanBytes = (p: TargetsOf) => (p.target ? 8 * p.c + 8 + 20 * (p.c + 1) : 0);
 
 /**
  * Wasm memory of one call: the logits, float32 weights, the tail scratch (32 + 96·C bytes) and the
@@ -111,11 +123,20 @@ function wasmTask(ctx: LossContext, p: ParsedCrossEntropy): CrossEntropyTask {
 }
 
 /** The task that checks index targets on this context's wasm (the WebGPU path's). */
-function targetsTask(ctx: LossContext, p: ParsedCrossEntropy): CeTargetsTask | null {
+function targetsTask(ctx: LossContext, p: TargetsOf): CeTargetsTask | null {
   if (!p.target) return null;
   const memoryBytes = targetBytes(p) + scanBytes(p) + ARENA_SLACK;
   checkMemoryBudget(ctx, memoryBytes, 'crossEntropy');
   return { kind: 'ceTargets', target: p.target, c: p.c, ignoreIndex: p.ignoreIndex, weight: p.weight, memoryBytes };
+}
+
+/**
+ * The 'mean' normalizer of a call whose logits are on the device (webgpu/resident/ce.ts), its index
+ * targets checked now on the calling thread's wasm.
+ */
+export function normalizerSync(ctx: LossContext, p: TargetsOf): number {
+  const scan = targetsTask(ctx, p);
+  return scan ? ctx.inline.runSync(scan).normalizer : p.b * p.hw;
 }
 
 /** Rejects a call whose wasm memory would exceed the engine's limit (before any work). */

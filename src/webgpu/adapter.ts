@@ -9,21 +9,30 @@ export type AdapterReport = WebGpuAdapterInfo;
 
 const SOFTWARE = /llvmpipe|lavapipe|swiftshader|softpipe|software|microsoft basic render|warp/i;
 
-function report(adapter: GPUAdapter): AdapterReport {
-  const info = (adapter.info ?? {}) as Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean };
+/** What the engine reports of an adapter's (or a device's) info and limits. */
+export function reportOf(
+  adapterInfo: Partial<GPUAdapterInfo> | undefined,
+  limits: GPUSupportedLimits,
+  flagged = false,
+): AdapterReport {
+  const info = (adapterInfo ?? {}) as Partial<GPUAdapterInfo> & { isFallbackAdapter?: boolean };
   const vendor = String(info.vendor ?? ''),
     architecture = String(info.architecture ?? ''),
     description = String(info.description ?? '');
-  const flagged =
-    info.isFallbackAdapter === true || (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
   return {
     vendor,
     architecture,
     description,
-    isFallbackAdapter: flagged || SOFTWARE.test(`${vendor} ${architecture} ${description}`),
-    maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
-    maxBufferSize: adapter.limits.maxBufferSize,
+    isFallbackAdapter:
+      flagged || info.isFallbackAdapter === true || SOFTWARE.test(`${vendor} ${architecture} ${description}`),
+    maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+    maxBufferSize: limits.maxBufferSize,
   };
+}
+
+function report(adapter: GPUAdapter): AdapterReport {
+  const flagged = (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter === true;
+  return reportOf(adapter.info, adapter.limits, flagged);
 }
 
 function gpuOf(): GPU | undefined {

@@ -3,4 +3,5 @@
 
 export { GpuRuntime, requestAdapter } from './device.js';
 export { WebGpuExecutor } from './executor.js';
+export { runOnDevice } from './resident/calls.js';
 export { COST, WebGpuRoute } from './select.js';

@@ -34,9 +34,9 @@ export class WebGpuExecutor implements Executor {
     return new Promise((resolve, reject) => {
       control.onStop(reject);
       this.runtime
-        .exclusive(() => {
+        .exclusive((session) => {
           control.throwIfStopped();
-          return job.kind === 'patchContrast' ? patchContrastJob(this.runtime, job) : infoNCEJob(this.runtime, job);
+          return job.kind === 'patchContrast' ? patchContrastJob(session, job) : infoNCEJob(session, job);
         })
         .then((result) => {
           control.advance(jobWork(job));
@@ -46,7 +46,7 @@ export class WebGpuExecutor implements Executor {
   }
 
   crossEntropy(p: CrossEntropyTask, gradScale: number): Promise<CrossEntropySums> {
-    return this.runtime.exclusive(() => crossEntropyJob(this.runtime, p, gradScale));
+    return this.runtime.exclusive((session) => crossEntropyJob(session, p, gradScale));
   }
 
   async dispose(): Promise<void> {

@@ -8,6 +8,7 @@ import { COLSUM, INFO_NCE_KERNELS, MEAN_LOGIT, MEAN_LOGIT_BACK } from './infoNCE
 import { NORMALIZE, NORMALIZE_BACK } from './normalize.js';
 import { PATCH_CONTRAST_KERNELS } from './patchContrast.js';
 import { GATHER, POOL, POOL_BACK } from './pooling.js';
+import { FLAG_NON_FINITE, NAN_IF_BAD, SCATTER_ROWS, SUM_SCALED } from './resident.js';
 import { GEMM } from './similarity.js';
 
 export type { BindingsOf, KernelDef, ParamsOf } from './kernel.js';
@@ -25,6 +26,10 @@ export const KERNELS = {
   meanLogitBack: MEAN_LOGIT_BACK,
   ceIndex: CE_INDEX,
   ceProbs: CE_PROBS,
+  sumScaled: SUM_SCALED,
+  nanIfBad: NAN_IF_BAD,
+  flagNonFinite: FLAG_NON_FINITE,
+  scatterRows: SCATTER_ROWS,
   ...PATCH_CONTRAST_KERNELS,
   ...INFO_NCE_KERNELS,
 };
