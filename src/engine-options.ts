@@ -16,6 +16,12 @@ type WebGpuBackend = Awaited<ReturnType<typeof loadWebGpu>>;
 // offset would wrap), and the module's static data sits below the arena.
 const WASM32_LIMIT = 4 * 2 ** 30 - 2 ** 17;
 
+/**
+ * The key under which an engine made on a caller's device holds it (forgery-losses/tfjs asks
+ * whether an engine is on TF.js's device). A registered symbol: the tfjs entry is a bundle of its own.
+ */
+export const ENGINE_DEVICE = Symbol.for('forgery-losses.engine-device');
+
 /** Most threads an engine takes: each worker holds a wasm instance and its memory. */
 const MAX_THREADS = 256;
 

@@ -9,7 +9,7 @@ import type { LossContext } from './runtime/context.js';
 import { abortReason } from './runtime/control.js';
 import type { Executor } from './runtime/executors/executor.js';
 import { CopyCache, canShare } from './runtime/copies.js';
-import { type EngineInternals, parseEngineOptions, startWebGpu } from './engine-options.js';
+import { ENGINE_DEVICE, type EngineInternals, parseEngineOptions, startWebGpu } from './engine-options.js';
 import { makeWasmContext } from './engine-wasm.js';
 import { probeFeatures } from './runtime/probe.js';
 import type { KernelSource } from './runtime/source.js';
@@ -76,6 +76,8 @@ function checkSyncOptions(loss: LossName, options: unknown): void {
 interface GpuSide {
   route: WebGpuRoute;
   runtime: GpuRuntime;
+  /** The caller's device, and the sync calls on its buffers. */
+  device?: GPUDevice;
   onDevice?: (loss: LossName, options: unknown) => unknown;
 }
 
@@ -94,6 +96,11 @@ class LossEngine implements EngineImpl {
   ) {
     this.#ctx = ctx;
     this.#gpu = gpu;
+  }
+
+  /** The caller's device the engine runs on, if it was made on one. */
+  get [ENGINE_DEVICE](): GPUDevice | undefined {
+    return this.#gpu?.device;
   }
 
   /** Runs a call whose inputs are already taken. */
@@ -236,11 +243,11 @@ export async function createEngineFrom(
     const route = new webgpu.lib.WebGpuRoute(mode, gpuCtx, ctx.executor.threads, opts.margin);
     const { runtime, lib } = webgpu;
     const finite = (values: Float32Array, field: string) => checkFinite(ctx.inline.main.arena, values, field);
-    const onDevice = runtime.owned
-      ? undefined
-      : (loss: LossName, options: unknown) => lib.runOnDevice(runtime, ctx, loss, options, finite);
+    const onDevice = opts.device
+      ? (loss: LossName, options: unknown) => lib.runOnDevice(runtime, ctx, loss, options, finite)
+      : undefined;
     // Engine's overloads describe what the implementation returns (e.g. `grad` unless `grad: false`).
-    return new LossEngine(info, ctx, { route, runtime, onDevice }) as unknown as Engine;
+    return new LossEngine(info, ctx, { route, runtime, device: opts.device, onDevice }) as unknown as Engine;
   } catch (error) {
     await webgpu.runtime?.dispose();
     throw error;

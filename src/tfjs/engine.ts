@@ -1,8 +1,11 @@
 // The engine the TF.js ops run on: made (or adopted) once by `await ready()`, since an op is a
-// synchronous step of TF.js's gradient tape and cannot wait for one.
+// synchronous step of TF.js's gradient tape and cannot wait for one. On TF.js's webgpu backend
+// the engine is made on TF.js's own device, and the ops keep their data there (docs/tfjs.md).
 
+import * as tf from '@tensorflow/tfjs-core';
 import { createEngine } from '../index.js';
 import type { Engine, EngineOptions } from '../types.js';
+import { tfDevice } from './on-device.js';
 
 /** createEngine's options, or an engine of the caller's. */
 export type ReadyOptions = EngineOptions | { engine: Engine };
@@ -11,8 +14,9 @@ let current: { engine: Engine; owned: boolean } | undefined;
 
 /**
  * Makes the engine the ops run on (threads 'auto' with workers started now, unless the options
- * say otherwise), or adopts `{ engine }`. Without options, a second call returns the engine the
- * first made; with options, it replaces it (an engine made here is disposed, an adopted one not).
+ * say otherwise; on TF.js's webgpu backend, on its device unless they name a backend or a device),
+ * or adopts `{ engine }`. Without options, a second call returns the engine the first made; with
+ * options, it replaces it (an engine made here is disposed, an adopted one not).
  */
 export async function ready(options?: ReadyOptions): Promise<Engine> {
   if (current && options === undefined) return current.engine;
@@ -22,7 +26,9 @@ export async function ready(options?: ReadyOptions): Promise<Engine> {
   if (options && 'engine' in options) {
     current = { engine: options.engine, owned: false };
   } else {
-    const engine = await createEngine({ threads: 'auto', workers: 'eager', ...options });
+    await tf.ready();
+    const device = options?.backend === undefined && options?.device === undefined ? tfDevice() : undefined;
+    const engine = await createEngine({ threads: 'auto', workers: 'eager', ...(device && { device }), ...options });
     current = { engine, owned: true };
   }
   return current.engine;

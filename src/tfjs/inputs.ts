@@ -2,8 +2,9 @@
 // read once, synchronously — the tensor's own buffer on the cpu backend, one dataSync() elsewhere.
 
 import * as tf from '@tensorflow/tfjs-core';
-import type { Mask, Shape4 } from '../types.js';
+import type { GpuData, GpuDeviceLike, Mask, Shape4 } from '../types.js';
 import { checkChoice } from '../validate.js';
+import { takeOnGpu } from './on-device.js';
 
 /** tfjs-layers' names for NCHW ('channelsFirst', the default) and NHWC ('channelsLast'). */
 export type DataFormat = 'channelsFirst' | 'channelsLast';
@@ -104,9 +105,26 @@ export function readMask(mask: MaskInput, nchw: Shape4, inputField: string, form
   return checked instanceof tf.Tensor ? maskValues(checked.dataSync() as Float32Array | Int32Array) : checked;
 }
 
-/** Cross-entropy's target as the engine takes it; `{ probs }` in the logits' layout. */
-export function readTarget(target: CrossEntropyTarget, nchw: Shape4, format: DataFormat) {
-  if (target instanceof Int32Array || target instanceof Uint8Array || target instanceof Uint16Array) return { target };
+/** Cross-entropy's target as the engine takes it, and what to let go after the call. */
+export interface TakenTarget {
+  values: { target?: Int32Array | Uint8Array | Uint16Array; targetProbs?: Float32Array | GpuData };
+  release(): void;
+}
+
+const kept = (values: TakenTarget['values']): TakenTarget => ({ values, release: () => {} });
+
+/**
+ * Cross-entropy's target as the engine takes it; `{ probs }` in the logits' layout, read, or on
+ * `device` (TF.js's webgpu backend) taken on the GPU.
+ */
+export function readTarget(
+  target: CrossEntropyTarget,
+  nchw: Shape4,
+  format: DataFormat,
+  device?: GpuDeviceLike,
+): TakenTarget {
+  if (target instanceof Int32Array || target instanceof Uint8Array || target instanceof Uint16Array)
+    return kept({ target });
   if (target instanceof tf.Tensor) {
     if (target.dtype !== 'int32' && target.dtype !== 'bool')
       throw new TypeError(
@@ -114,20 +132,21 @@ export function readTarget(target: CrossEntropyTarget, nchw: Shape4, format: Dat
           `pass { probs } for probabilities)`,
       );
     checkLabelShape(target, 'target', nchw, 'logits', format);
-    return { target: target.dataSync() as Int32Array | Uint8Array };
+    return kept({ target: target.dataSync() as Int32Array | Uint8Array });
   }
   if (target !== null && typeof target === 'object' && 'probs' in target) {
     const probs = target.probs;
-    if (probs instanceof Float32Array) return { targetProbs: probs };
+    if (probs instanceof Float32Array) return kept({ targetProbs: probs });
     const shape = checkInput(probs, 'target.probs', format);
     if (shape.some((d, i) => d !== nchw[i]))
       throw new RangeError(`target.probs shape ${shapeText(probs.shape)} must equal the logits shape`);
-    if (format === 'channelsFirst') return { targetProbs: valuesOf(probs) };
-    const nchwProbs = tf.transpose(probs, [0, 3, 1, 2]);
+    const nchwProbs = format === 'channelsFirst' ? probs : tf.transpose(probs, [0, 3, 1, 2]);
     try {
-      return { targetProbs: valuesOf(nchwProbs) };
+      if (!device) return kept({ targetProbs: valuesOf(nchwProbs) });
+      const taken = takeOnGpu(nchwProbs, device as GPUDevice);
+      return { values: { targetProbs: taken.data }, release: taken.release };
     } finally {
-      nchwProbs.dispose();
+      if (nchwProbs !== probs) nchwProbs.dispose();
     }
   }
   throw new TypeError('target must be class indices (an int32/bool tensor or typed array) or { probs }');

@@ -1,8 +1,9 @@
 // The losses as synchronous TF.js ops (docs/tfjs.md): each is one tf.customGrad over the engine's
 // sync call, so it sits on TF.js's gradient tape like any op — one forward pass per step, whatever
-// the forward does. The forward reads its inputs once, asks the engine for the value and (when the
-// tape records) the gradient, and keeps the gradient as an array until the backward pass makes it a
-// tensor. Channels-last inputs are transposed to NCHW by TF.js, which carries the gradient back.
+// the forward does. The forward takes its inputs once (read, or on TF.js's webgpu backend left on
+// the GPU: on-device.ts), asks the engine for the value and (when the tape records) the gradient,
+// which it saves as a tensor for the backward pass. Channels-last inputs are transposed to NCHW by
+// TF.js, which carries the gradient back.
 
 import * as tf from '@tensorflow/tfjs-core';
 import type {
@@ -10,8 +11,9 @@ import type {
   CrossEntropyOptions,
   InfoNCEOptions,
   PatchContrastOptions,
+  GpuData,
+  GpuOutput,
   Shape4,
-  SyncOptions,
 } from '../types.js';
 import { checkOptions } from '../validate.js';
 import { engineFor } from './engine.js';
@@ -25,6 +27,7 @@ import {
   readTarget,
   valuesOf,
 } from './inputs.js';
+import { deviceOf, takeOnGpu, tensorOf } from './on-device.js';
 
 type Layout = { dataFormat?: DataFormat };
 type Engine = ReturnType<typeof engineFor>;
@@ -39,10 +42,13 @@ export type InfoNCETfjsOptions = Pick<InfoNCEOptions, 'temperature' | 'positive'
 export type CflObjectiveTfjsOptions = Pick<CflObjectiveOptions, 'weight' | 'alpha' | 'patchSize' | 'temperature'> &
   Layout;
 
+/** An input as the engine takes it: its values, or its buffer on TF.js's device. */
+type Input = Float32Array | GpuData;
+
 /** What an op's forward gets from the engine: the value, and the gradients while the tape records. */
 interface Evaluated {
-  loss: number | Float32Array;
-  grads?: Float32Array[];
+  loss: number | Float32Array | GpuOutput;
+  grads?: (Float32Array | GpuOutput)[];
 }
 
 /** Whether TF.js records gradients now (an op then asks the engine for its gradient too). */
@@ -51,32 +57,49 @@ function recording(): boolean {
   return state?.gradientDepth === undefined || state.gradientDepth > 0;
 }
 
-/** ∂(dy · loss)/∂input: dy a scalar, or per element ((B, H, W), broadcast over the channels). */
-function backward(what: string, evaluated: Evaluated, xs: tf.Tensor[], dy: tf.Tensor): tf.Tensor[] {
-  const grads = evaluated.grads;
-  if (!grads) throw new Error(`forgery-losses/tfjs: internal error: ${what} was evaluated without its gradient`);
-  return grads.map((g, i) => {
-    const grad = tf.tensor(g, xs[i].shape, 'float32');
-    return dy.rank === 0 ? tf.mul(dy, grad) : tf.mul(grad, tf.expandDims(dy, 1));
-  });
+/** ∂(dy · loss)/∂input from the saved gradients: dy a scalar, or per element ((B, H, W), broadcast over C). */
+function backward(what: string, saved: tf.Tensor[], dy: tf.Tensor): tf.Tensor[] {
+  if (saved.length === 0)
+    throw new Error(`forgery-losses/tfjs: internal error: ${what} was evaluated without its gradient`);
+  return saved.map((grad) => (dy.rank === 0 ? tf.mul(dy, grad) : tf.mul(grad, tf.expandDims(dy, 1))));
+}
+
+/** The inputs of one forward, read or (on TF.js's device) taken on the GPU; `release` after the call. */
+function takeInputs(xs: tf.Tensor[], device: GPUDevice | undefined): { values: Input[]; release(): void } {
+  if (!device) return { values: xs.map(valuesOf) as Input[], release: () => {} };
+  const taken = xs.map((x) => takeOnGpu(x, device));
+  const release = () => {
+    for (const t of taken) t.release();
+  };
+  return { values: taken.map((t) => t.data) as Input[], release };
 }
 
 /**
- * One engine call as a tf.customGrad op over NCHW `inputs`: `evaluate` gets their values (read
- * once) and whether to compute the gradient; a per-element loss ('none') has shape `perElement`.
+ * One engine call as a tf.customGrad op over NCHW `inputs`: `evaluate` gets them as the engine
+ * takes them and whether to compute the gradient; a per-element loss ('none') has shape `perElement`.
  */
 function engineOp(
   what: string,
+  engine: Engine,
   inputs: tf.Tensor[],
-  evaluate: (values: Float32Array[], grad: boolean) => Evaluated,
-  perElement?: number[],
+  evaluate: (values: Input[], grad: boolean) => Evaluated,
+  perElement: number[] = [],
 ): tf.Tensor {
+  const device = deviceOf(engine);
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const xs = args.slice(0, inputs.length) as tf.Tensor[];
-    const evaluated = evaluate(xs.map(valuesOf), recording());
-    const value =
-      typeof evaluated.loss === 'number' ? tf.scalar(evaluated.loss) : tf.tensor(evaluated.loss, perElement, 'float32');
-    return { value, gradFunc: (dy: tf.Tensor) => backward(what, evaluated, xs, dy) };
+    const save = args[inputs.length] as tf.GradSaveFunc;
+    const taken = takeInputs(xs, device);
+    let evaluated: Evaluated;
+    try {
+      evaluated = evaluate(taken.values, recording());
+    } finally {
+      taken.release();
+    }
+    const value = tensorOf(evaluated.loss, perElement);
+    // Made tensors now: a result buffer of the engine's is reused by its next call.
+    if (evaluated.grads) save(evaluated.grads.map((g, i) => tensorOf(g, xs[i].shape)));
+    return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => backward(what, saved, dy) };
   });
   return op(...inputs);
 }
@@ -115,6 +138,17 @@ function optionsOf<O extends Layout>(options: O | undefined, op: string, known: 
   return { format: dataFormatOf(dataFormat), rest };
 }
 
+/** An engine's sync call as the ops make it: host or device inputs alike (its overloads pick by their type). */
+type SyncCall = (options: Record<string, unknown>) => {
+  loss: number | Float32Array | GpuOutput;
+  grad?: Record<string, Float32Array | GpuOutput>;
+};
+
+function syncCall(engine: Engine, loss: 'crossEntropy' | 'patchContrast' | 'infoNCE' | 'cflObjective'): SyncCall {
+  const loose = engine as unknown as Record<string, SyncCall>;
+  return (options) => loose[`${loss}Sync`](options);
+}
+
 /** Pixel cross-entropy of (B, C, H, W) logits (or (B, H, W, C)): a scalar, or (B, H, W) for reduction 'none'. */
 export function crossEntropy(
   logits: tf.Tensor,
@@ -125,24 +159,26 @@ export function crossEntropy(
   const known = ['weight', 'ignoreIndex', 'reduction', 'labelSmoothing'];
   const { format, rest } = optionsOf(options, 'crossEntropy', known);
   const shape = checkInput(logits, 'logits', format);
-  const targets = readTarget(target, shape, format);
+  const targets = readTarget(target, shape, format, deviceOf(engine));
   const perElement = rest.reduction === 'none' ? [shape[0], shape[2], shape[3]] : undefined;
-  return inNchw(format, [logits], ([x]) =>
-    engineOp(
-      'crossEntropy',
-      [x],
-      ([values], grad) => {
-        const r = call(
-          () => engine.crossEntropySync({ ...rest, ...targets, logits: values, shape, grad }),
-          'logits',
-          shape,
-          format,
-        );
-        return { loss: r.loss, grads: r.grad && [r.grad.logits] };
-      },
-      perElement,
-    ),
-  );
+  const sync = syncCall(engine, 'crossEntropy');
+  try {
+    return inNchw(format, [logits], ([x]) =>
+      engineOp(
+        'crossEntropy',
+        engine,
+        [x],
+        ([values], grad) => {
+          const options = { ...rest, ...targets.values, logits: values, shape, grad };
+          const r = call(() => sync(options), 'logits', shape, format);
+          return { loss: r.loss, grads: r.grad && [r.grad.logits] };
+        },
+        perElement,
+      ),
+    );
+  } finally {
+    targets.release();
+  }
 }
 
 /** One-input contrastive op (patchContrast, infoNCE). */
@@ -157,14 +193,10 @@ function contrastOp(
   const { format, rest } = optionsOf(options, what, known);
   const shape = checkInput(features, 'features', format);
   const m = readMask(mask, shape, 'features', format);
-  type Options = SyncOptions<PatchContrastOptions> & SyncOptions<InfoNCEOptions>;
-  const sync = (o: Options): { loss: number; grad?: { features: Float32Array } } =>
-    what === 'patchContrast' ? engine.patchContrastSync(o) : engine.infoNCESync(o);
-  const run = (values: Float32Array, grad: boolean) =>
-    call(() => sync({ ...rest, features: values, mask: m, shape, grad }), 'features', shape, format);
+  const sync = syncCall(engine, what);
   return inNchw(format, [features], ([x]) =>
-    engineOp(what, [x], ([values], grad) => {
-      const r = run(values, grad);
+    engineOp(what, engine, [x], ([values], grad) => {
+      const r = call(() => sync({ ...rest, features: values, mask: m, shape, grad }), 'features', shape, format);
       return { loss: r.loss, grads: r.grad && [r.grad.features] };
     }),
   ) as tf.Scalar;
@@ -198,15 +230,11 @@ export function cflObjective(
         `got NCHW [${logitsShape.join(', ')}]`,
     );
   const m = readMask(mask, shape, 'features', format);
+  const sync = syncCall(engine, 'cflObjective');
   return inNchw(format, [logits, features], ([l, f]) =>
-    engineOp('cflObjective', [l, f], ([lv, fv], grad) => {
+    engineOp('cflObjective', engine, [l, f], ([lv, fv], grad) => {
       const options = { ...rest, logits: lv, features: fv, mask: m, shape, grad };
-      const r = call(
-        () => call(() => engine.cflObjectiveSync(options), 'features', shape, format),
-        'logits',
-        logitsShape,
-        format,
-      );
+      const r = call(() => call(() => sync(options), 'features', shape, format), 'logits', logitsShape, format);
       return { loss: r.loss, grads: r.grad && [r.grad.logits, r.grad.features] };
     }),
   ) as tf.Scalar;

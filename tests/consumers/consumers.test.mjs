@@ -10,7 +10,7 @@
 //     served on 127.0.0.1, in headless Chromium (Debian's, driven by playwright-core), threads 2;
 //     the initial load of a one-loss app within the size budget; a page whose CSP forbids blob:
 //     workers runs on one thread and says why
-//   Deno (by path, bare, npm:), Bun, workerd (the `workerd` condition, bundled as wrangler does),
+//   Deno (by path, bare, npm:; forgery-losses/tfjs on TF.js's webgpu backend), Bun, workerd (the `workerd` condition, bundled as wrangler does),
 //   Vercel's edge-runtime (the `edge-light` condition, wasm code generation off; Node 22)
 //   the tarball (size, LICENSE, one copy of each wasm build per loading method, no data, no
 //     bench), the CLI from the installed package, and every ```js block of README.md and docs/
@@ -21,7 +21,7 @@
 // Run: node --test tests/consumers/
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -377,6 +377,20 @@ describe('Deno, Bun', () => {
   }
   test('Bun', () => {
     assertChecks(lastJson(run(repoBin('bun'), ['bun/main.mjs']), 'Bun'), 'Bun');
+  });
+  test('Deno, forgery-losses/tfjs on TF.js 4.22 webgpu (lavapipe): a training step reads nothing back', () => {
+    cpSync(join(ROOT, 'tests/runtime/tfjs-webgpu.mjs'), join(app, 'shared/tfjs-webgpu.mjs'));
+    const env = { XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? tmpdir() };
+    const result = lastJson(
+      run(repoBin('deno'), ['run', '-A', 'deno/tfjs-webgpu.mjs'], { env, timeout: 300_000 }),
+      'tfjs webgpu',
+    );
+    if (result.skipped) return void console.log(`# Deno tfjs webgpu: skipped (${result.skipped})`);
+    assert.deepEqual(result.failures, []);
+    const steps = Object.entries(result.steps);
+    assert.equal(steps.length, 7);
+    for (const [loss, s] of steps) assert.deepEqual(s.counts, { mapAsync: 0, read: 0, readSync: 0 }, loss);
+    summary.scenarios['Deno tfjs webgpu'] = `ok (${steps.length} losses, 0 read-backs per step)`;
   });
 });
 
