@@ -1,9 +1,10 @@
 // What a loss on TF.js's webgpu backend moves and costs the CPU per training step (docs/tfjs.md,
 // "On the GPU"). Runs under Deno (navigator.gpu; here Mesa's lavapipe, a CPU, so GPU compute times
 // say nothing about a GPU). For each loss, at B 4, C 32, 64×64 (features NHWC from a conv net):
-//   bytes      uploaded (writeBuffer, mapped uploads) and read back (mapAsync) during one step of
-//              the GPU-resident op, against the host path's download of the features and upload of
-//              the gradient (what the op did on a GPU backend before: 2 × B·C·H·W·4 bytes);
+//   bytes      uploaded (writeBuffer, mapped uploads) and read back (mapAsync) by the engine's call,
+//              and during the whole step (TF.js's own uniforms included), against the host path's
+//              download of the features and upload of the gradient (what the op did on a GPU
+//              backend before: 2 × B·C·H·W·4 bytes);
 //   encode     median ms of the engine's sync call on GPU buffers, without the time inside
 //              queue.submit(): checking, CPU labels and index lists, recording. Lavapipe runs the
 //              GPU work inside submit() on these same 2 cores (reported apart, as `submit`), so
@@ -50,17 +51,20 @@ function bytesMoved(fn) {
   const map = GPUBuffer.prototype.mapAsync;
   const create = device.createBuffer;
   const moved = { up: 0, down: 0 };
-  queue.writeBuffer = function (buffer, offset, data, dataOffset = 0, size) {
-    moved.up += size ?? data.byteLength - dataOffset;
-    return write.apply(this, arguments);
+  // writeBuffer counts dataOffset and size in elements of a typed array, in bytes of an ArrayBuffer.
+  queue.writeBuffer = function (...args) {
+    const [, , data, dataOffset = 0, size] = args;
+    const unit = ArrayBuffer.isView(data) ? data.BYTES_PER_ELEMENT : 1;
+    moved.up += (size ?? (ArrayBuffer.isView(data) ? data.length : data.byteLength) - dataOffset) * unit;
+    return write.apply(this, args);
   };
-  GPUBuffer.prototype.mapAsync = function (mode, offset, size) {
-    moved.down += size ?? this.size;
-    return map.apply(this, arguments);
+  GPUBuffer.prototype.mapAsync = function (...args) {
+    moved.down += args[2] ?? this.size;
+    return map.apply(this, args);
   };
-  device.createBuffer = function (descriptor) {
-    if (descriptor.mappedAtCreation) moved.up += descriptor.size;
-    return create.apply(this, arguments);
+  device.createBuffer = function (...args) {
+    if (args[0].mappedAtCreation) moved.up += args[0].size;
+    return create.apply(this, args);
   };
   try {
     fn();
@@ -124,20 +128,21 @@ for (const [name, loss] of Object.entries(LOSSES)) {
             sample: { maxPerClass: 500, seed: 1 },
           })
       : () => engine.crossEntropySync({ logits: { buffer }, target, shape: [B, C, H, W] });
+  const call = bytesMoved(sync);
   const encode = await median(sync);
   await device.queue.onSubmittedWorkDone();
   tf.dispose([f, nchw]);
-  rows.push({ loss: name, uploaded: moved.up, readBack: moved.down, hostPath: hostBytes, ms: encode });
+  rows.push({ loss: name, call, step: moved, hostPath: hostBytes, ms: encode });
   console.log(JSON.stringify(rows.at(-1)));
 }
 
 const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
 const table = [
-  `| loss (B ${B}, C ${C}, ${H}×${W}) | uploaded per step | read back per step | host path (features down + gradient up) | engine call: encode | in submit() (lavapipe's GPU work) |`,
+  `| loss (B ${B}, C ${C}, ${H}×${W}) | engine call: up / read back | whole step: up / read back | host path (features down + gradient up) | engine call: encode | in submit() (lavapipe's GPU work) |`,
   '|---|---|---|---|---|---|',
   ...rows.map(
     (r) =>
-      `| ${r.loss} | ${kib(r.uploaded)} | ${r.readBack} B | ${kib(r.hostPath)} | ${r.ms ? `${r.ms.encode.toFixed(2)} ms` : '—'} | ${r.ms ? `${r.ms.submit.toFixed(1)} ms` : '—'} |`,
+      `| ${r.loss} | ${kib(r.call.up)} / ${r.call.down} B | ${kib(r.step.up)} / ${r.step.down} B | ${kib(r.hostPath)} | ${r.ms ? `${r.ms.encode.toFixed(2)} ms` : '—'} | ${r.ms ? `${r.ms.submit.toFixed(1)} ms` : '—'} |`,
   ),
 ].join('\n');
 console.log(table);
