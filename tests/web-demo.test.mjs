@@ -2,6 +2,7 @@
 // (the URL it prints, a clean exit on SIGINT), the page driven in headless Chromium (Debian's
 // chromium, playwright-core) and every loss value it shows checked against the same call in Node
 // on the same sample, before and after switching the variant and temperature through the UI.
+// The training panel trains in the page on TF.js (webgpu: 0 read-backs per step; webgl: one).
 // Leaves a screenshot at test-output/web-demo.png.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -275,5 +276,59 @@ test('browser demo: the numbers shown match Node, before and after changing vari
       `the server did not exit cleanly on SIGINT: ${JSON.stringify(output())}`,
     );
     assert.match(output().stdout, /stopped \(SIGINT\)/);
+  }
+});
+
+/** Clicks Train on the demo at `query` and waits for the run to end; returns window.__training. */
+async function trainOn(page, pageUrl, query) {
+  await page.goto(`${pageUrl}${query}`);
+  await page.waitForFunction(() => window.__training?.state === 'ready', null, { timeout: 60_000 });
+  await page.locator('#train-button').click();
+  await page.waitForFunction(() => ['done', 'error'].includes(window.__training.state), null, { timeout: 240_000 });
+  return page.evaluate(() => structuredClone(window.__training));
+}
+
+test('browser demo: the model trains live; on TF.js webgpu no step reads back, on webgl each reads once', {
+  skip: existsSync(CHROMIUM) ? false : 'chromium is not installed (apt-get install chromium)',
+  timeout: 600_000,
+}, async () => {
+  const { launchChromium } = await import('./helpers/chromium.mjs');
+  const { child, pageUrl } = await startServer();
+  const browser = await launchChromium('fl-web-train-', { webgpu: true });
+  try {
+    const page = await browser.newPage();
+    const problems = [];
+    page.on('pageerror', (e) => problems.push(`page error: ${e}`));
+    // A software WebGPU adapter (SwiftShader) is used only when the URL asks for it.
+    const gpu = await trainOn(page, pageUrl, '?software-webgpu&train-steps=2');
+    assert.equal(gpu.error, null);
+    assert.equal(gpu.backend, 'webgpu');
+    assert.equal(gpu.gpuResident, true);
+    assert.equal(gpu.readBacksInSteps, 0);
+    assert.equal(gpu.losses.length, 2);
+    assert.ok(gpu.losses.every(Number.isFinite), String(gpu.losses));
+    assert.deepEqual(
+      gpu.iou.map(([step]) => step),
+      [0, 2],
+    );
+    assert.match(await page.locator('#train-residency').textContent(), /The loss stayed on the GPU: no read-back/);
+    const colours = await page.evaluate(() => {
+      const c = document.getElementById('train-pred');
+      const { data } = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+      return new Set(Array.from({ length: data.length / 4 }, (_, i) => data[4 * i])).size;
+    });
+    assert.ok(colours >= 2, 'the predicted mask was not drawn');
+    const gl = await trainOn(page, pageUrl, '?train-steps=2');
+    assert.equal(gl.error, null);
+    assert.equal(gl.backend, 'webgl');
+    assert.match(gl.skipped.join(), /webgpu: a software adapter/);
+    assert.equal(gl.gpuResident, false);
+    assert.equal(gl.readBacksInSteps, 2, 'webgl: one read of the features per step');
+    // The same model, data and first step on either backend.
+    assertRel(gl.losses[0], gpu.losses[0], 'first loss, webgl against webgpu');
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+    await stopServer(child);
   }
 });

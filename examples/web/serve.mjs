@@ -2,7 +2,7 @@
 // static files on 127.0.0.1, so the page at /examples/web/ can import /dist/index.js (which starts
 // /dist/worker.js beside it) and fetch /sample/*.npy. Port: $PORT, or an ephemeral one when unset
 // or 0. Prints the page's URL; Ctrl-C (SIGINT) or SIGTERM closes it and the process exits 0.
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { extname, join, relative, resolve, sep } from 'node:path';
@@ -72,6 +72,25 @@ export function startServer({ root = ROOT, port = 0, host = '127.0.0.1' } = {}) 
   });
 }
 
+/**
+ * Bundles the training panel (live-training.mjs) with its TF.js into build/ (esbuild, a
+ * devDependency): TF.js ships no module graph that a browser can import without a bundler.
+ */
+export async function bundleLiveTraining() {
+  const esbuild = await import('esbuild');
+  const outdir = fileURLToPath(new URL('build/', import.meta.url));
+  rmSync(outdir, { recursive: true, force: true });
+  await esbuild.build({
+    entryPoints: [fileURLToPath(new URL('live-training.mjs', import.meta.url))],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    splitting: true,
+    outdir,
+    logLevel: 'error',
+  });
+}
+
 async function main() {
   const port = Number(process.env.PORT ?? 0);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -81,6 +100,7 @@ async function main() {
   }
   if (!existsSync(join(ROOT, 'dist', 'index.js')))
     console.error('dist/index.js is missing: run `npm run build` first (npm run demo:web does).');
+  await bundleLiveTraining();
   const { pageUrl, close } = await startServer({ port });
   console.log(`forgery-losses browser demo: ${pageUrl}`);
   console.log('(Ctrl-C to stop)');
