@@ -44,6 +44,7 @@ function threeConv() {
     variables: w,
     masks,
     layout: 'channelsLast',
+    dispose: () => tf.dispose([w, x, masks]),
   };
 }
 
@@ -61,6 +62,10 @@ function exampleModel() {
     variables: model.trunk,
     masks,
     layout: 'channelsFirst',
+    dispose: () => {
+      model.dispose();
+      tf.dispose([images, masks]);
+    },
   };
 }
 
@@ -124,7 +129,7 @@ for (const backend of args.backend.split(',')) {
         console.log(JSON.stringify(row));
         rows.push(row);
       }
-    tf.dispose([net.variables, net.masks]);
+    net.dispose();
   }
 }
 

@@ -7,6 +7,7 @@ import {
   drawInfoNCESample,
   type Engine,
   type EngineInfo,
+  type GpuOutput,
   infoNCE,
   patchContrast,
   type Reduction,
@@ -60,5 +61,17 @@ const drawn = drawInfoNCESample({ mask, shape: dims, maxPerClass: 3, seed: 1 });
 const first: Int32Array | undefined = drawn.pristine[0];
 await engine.dispose();
 
+// An engine on a caller's GPU device: sync calls on GPU buffers give GPU buffers. The WebGPU types
+// are structural (this project has no @webgpu/types): anything with a GPUBuffer's size and usage.
+declare const device: { lost: Promise<unknown>; queue: object; createBuffer(descriptor: object): unknown };
+declare const buffer: { readonly size: number; readonly usage: number };
+const onGpu = await createEngine({ device });
+const gpuNce = onGpu.infoNCESync({ features: { buffer, byteOffset: 256 }, mask, shape: dims });
+const gpuLoss: GpuOutput = gpuNce.loss;
+const gpuGrad: number = gpuNce.grad.features.byteLength;
+const gpuCe = onGpu.crossEntropySync({ logits: { buffer }, target, shape: [2, 2, 8, 8], grad: false });
+const gpuCeNoGrad: undefined = gpuCe.grad;
+const hostOnGpuEngine: number = onGpu.patchContrastSync({ features, mask, shape: dims }).loss;
+
 export const used = [pcGrad, pcLoss, grid, ceLoss, ceGrad, perPixel, sum, eitherLoss, ncePerImage, maybeGrad];
-export const more = [nceLoss, both, scoped, first];
+export const more = [nceLoss, both, scoped, first, gpuLoss, gpuGrad, gpuCeNoGrad, hostOnGpuEngine];

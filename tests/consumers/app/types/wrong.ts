@@ -50,3 +50,10 @@ await engine.infoNCE({ features, mask, shape, positive: 'max' });
 await engine.cflObjective({ features, mask, shape });
 // @ts-expect-error the engine has no such loss
 await engine.focalLoss({ features, mask, shape });
+
+declare const buffer: { readonly size: number; readonly usage: number };
+const gpu = await createEngine({ backend: 'webgpu' });
+// @ts-expect-error a sync call on GPU buffers takes no gradInto (its gradient is a buffer of the engine's)
+gpu.infoNCESync({ features: { buffer }, mask, shape, gradInto: { features } });
+// @ts-expect-error a result on the device is a buffer, not a number
+export const gpuLoss: number = gpu.patchContrastSync({ features: { buffer }, mask, shape }).loss;
