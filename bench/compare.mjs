@@ -512,7 +512,9 @@ const out = alignTables(
     ...timelineLines,
     '',
     `Losses agree within 1e-4 relative: ${disagreements === 0 ? 'yes' : `no (${disagreements} rows differ)`}.`,
-    torchVersion ? '' : 'PyTorch rows: not run (install with `apt-get install python3-torch libopenblas0-pthread`).',
+    ...(torchVersion
+      ? []
+      : ['PyTorch rows: not run (install with `apt-get install python3-torch libopenblas0-pthread`).']),
   ].join('\n'),
 );
 console.log(out);
