@@ -36,8 +36,8 @@ export class Lane {
   }
 
   /**
-   * A named result buffer of exactly `bytes` bytes (a tensor made from it copies no more than its
-   * data), reused by the next call that needs the same size.
+   * A named result buffer of `bytes` bytes (rounded up to 4, at least 16: a tensor made from it
+   * copies no more than its data), reused by the next call that needs the same size.
    */
   output(name: string, bytes: number): GPUBuffer {
     return this.#named(name, bind(bytes), STORAGE, true);
