@@ -5,6 +5,7 @@
 // to read a fixture.
 import { checkAgainstGolden } from '../helpers/check.mjs';
 import { optionsOf } from '../helpers/compare.mjs';
+import { tally } from './tally.mjs';
 
 export const SMOKE_CASES = [
   ['cross_entropy', 'index_c2_cflweight_mean', 'crossEntropy'],
@@ -30,16 +31,7 @@ export async function runSmoke(pkg, loadCase) {
     threads: 1,
     wasmBuild: threaded.info.backend === 'wasm-relaxed-simd' ? 'relaxed-simd' : 'simd',
   });
-  const failures = [];
-  let passed = 0;
-  const check = async (name, fn) => {
-    try {
-      await fn();
-      passed++;
-    } catch (error) {
-      failures.push(`${name}: ${error?.message ?? error}`);
-    }
-  };
+  const { check, result } = tally();
   await check('engine runs 2 worker threads', async () => {
     if (threaded.info.threads !== 2)
       throw new Error(`threads ${threaded.info.threads}: ${threaded.info.notes.join('; ')}`);
@@ -66,5 +58,5 @@ export async function runSmoke(pkg, loadCase) {
   const info = threaded.info;
   await threaded.dispose();
   await single.dispose();
-  return { passed, failed: failures.length, failures, info };
+  return result({ info });
 }

@@ -6,6 +6,8 @@
 // (relative 1e-3); no tensor leaks per step; small (CPU-resident) tensors, probabilities, reduction
 // 'none' and non-finite features; and the device survives the engine's dispose.
 
+import { tally } from './tally.mjs';
+
 const B = 2,
   H = 16,
   W = 16,
@@ -129,17 +131,8 @@ function cases(fl, mask, target) {
 export async function runTfjsWebGpuSuite({ tf, layers, fl, pkg }) {
   if (!(await tf.setBackend('webgpu').catch(() => false))) return { skipped: "TF.js's webgpu backend did not start" };
   await tf.ready();
-  const failures = [];
   const steps = {};
-  let passed = 0;
-  const check = async (name, fn) => {
-    try {
-      await fn();
-      passed++;
-    } catch (error) {
-      failures.push(`${name}: ${error?.stack ?? error}`);
-    }
-  };
+  const { check, result } = tally({ stack: true });
   const engine = await fl.ready();
   const wasm = await pkg.createEngine({ backend: 'wasm' });
   const mask = discMask();
@@ -288,5 +281,5 @@ export async function runTfjsWebGpuSuite({ tf, layers, fl, pkg }) {
     if (lost) throw new Error('the device was lost');
   });
   await wasm.dispose();
-  return { passed, failed: failures.length, failures, steps };
+  return result({ steps });
 }

@@ -7,6 +7,7 @@
 import { assertClose, assertExact, assertGradClose, TOL } from '../helpers/compare.mjs';
 import { optionsOf } from '../helpers/compare.mjs';
 import { WEBGPU_CASES } from './webgpu.mjs';
+import { tally } from './tally.mjs';
 
 const LOSS_FN = {
   cross_entropy: 'crossEntropySync',
@@ -121,17 +122,8 @@ export async function runDeviceSuite(pkg, loadCase) {
   const device = await newDevice();
   if (!device) return { skipped: 'no WebGPU adapter' };
   const engine = await pkg.createEngine({ device });
-  const failures = [];
   const worst = {};
-  let passed = 0;
-  const check = async (name, fn) => {
-    try {
-      await fn();
-      passed++;
-    } catch (error) {
-      failures.push(`device ${name}: ${error?.message ?? error}`);
-    }
-  };
+  const { check, result } = tally({ prefix: 'device ' });
   const golden = async (e, loss, name, offset, tag = '') =>
     check(`${loss}/${name}${tag}`, async () => {
       const c = await loadCase(loss, name);
@@ -283,5 +275,5 @@ export async function runDeviceSuite(pkg, loadCase) {
     await expectError(() => mine.patchContrast(o), Error, /was made on was lost/);
     await mine.dispose();
   });
-  return { passed, failed: failures.length, failures, worst, tolerance: TOL.rtol };
+  return result({ worst, tolerance: TOL.rtol });
 }

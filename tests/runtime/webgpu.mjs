@@ -5,6 +5,7 @@
 // fixtures are a few small cases per loss.
 import { checkAgainstGolden } from '../helpers/check.mjs';
 import { optionsOf } from '../helpers/compare.mjs';
+import { tally } from './tally.mjs';
 
 const LOSS_FN = {
   cross_entropy: 'crossEntropy',
@@ -62,20 +63,8 @@ export async function runWebGpuSuite(pkg, loadCase, { cases = WEBGPU_CASES } = {
   } catch (error) {
     return { skipped: String(error?.message ?? error) };
   }
-  const failures = [];
   const worst = {};
-  const times = [];
-  let passed = 0;
-  const check = async (name, fn) => {
-    const started = performance.now();
-    try {
-      await fn();
-      passed++;
-    } catch (error) {
-      failures.push(`${name}: ${error?.message ?? error}`);
-    }
-    times.push([name, Math.round(performance.now() - started)]);
-  };
+  const { check, result, times } = tally();
   const golden = async (e, loss, name, tag = '') => {
     const c = await loadCase(loss, name);
     await check(`${loss}/${name}${tag}`, async () => {
@@ -211,5 +200,5 @@ export async function runWebGpuSuite(pkg, loadCase, { cases = WEBGPU_CASES } = {
     .sort((a, b) => b[1] - a[1])
     .slice(0, 5)
     .map(([name, ms]) => `${name} ${ms} ms`);
-  return { passed, failed: failures.length, failures, info, worst, slowest };
+  return result({ info, worst, slowest });
 }
