@@ -379,7 +379,8 @@ describe('Deno, Bun', () => {
     assertChecks(lastJson(run(repoBin('bun'), ['bun/main.mjs']), 'Bun'), 'Bun');
   });
   test('Deno, forgery-losses/tfjs on TF.js 4.22 webgpu (lavapipe): a training step reads nothing back', () => {
-    cpSync(join(ROOT, 'tests/runtime/tfjs-webgpu.mjs'), join(app, 'shared/tfjs-webgpu.mjs'));
+    for (const file of ['tfjs-webgpu.mjs', 'tally.mjs'])
+      cpSync(join(ROOT, 'tests/runtime', file), join(app, 'shared', file));
     const env = { XDG_RUNTIME_DIR: process.env.XDG_RUNTIME_DIR ?? tmpdir() };
     const result = lastJson(
       run(repoBin('deno'), ['run', '-A', 'deno/tfjs-webgpu.mjs'], { env, timeout: 300_000 }),

@@ -1,7 +1,7 @@
 // Deno, forgery-losses/tfjs on TF.js 4.22's webgpu backend (navigator.gpu over Mesa's lavapipe):
 // the installed package's exports, bare imports resolved from the project's node_modules. The
-// suite (tfjs-webgpu.mjs, copied from the repository's tests/runtime) trains a step of every loss
-// and counts read-backs.
+// suite (tfjs-webgpu.mjs and its tally.mjs, copied from the repository's tests/runtime) trains a
+// step of every loss and counts read-backs.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-webgpu';
 import * as layers from '@tensorflow/tfjs-layers';
