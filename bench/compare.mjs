@@ -52,6 +52,11 @@ const VARIANTS = {
 // PyTorch and TF.js take seconds to minutes on pc (TF.js ~30 s a call) and pc1; fewer runs keep
 // the whole comparison short.
 const slowRuns = (name) => (name === 'pc' || name === 'pc1' ? 1 : 3);
+// Millisecond calls (ce) are timed warm on both sides: PyTorch's first ~35 calls that return a
+// fresh gradient take about twice as long (docs/benchmarks.md), so 40 untimed calls, then 31 runs.
+const MS_CASES = new Set(['ce']);
+const WARM_CALLS = 40;
+const WARM_RUNS = 31;
 
 const distSnapshot = mkdtempSync(join(tmpdir(), 'fl-bench-dist-'));
 const distBuilt = statSync(here('../dist/index.js')).mtime;
@@ -332,8 +337,9 @@ for (const name of args.case.split(',')) {
     for (const r of json(PYTHON, [
       here('baselines/torch_losses.py'),
       dir,
-      '--runs',
-      String(slowRuns(name) + 2),
+      ...(MS_CASES.has(name)
+        ? ['--warmup', String(WARM_CALLS), '--runs', String(WARM_RUNS)]
+        : ['--runs', String(slowRuns(name) + 2)]),
       '--threads',
       '2',
     ])) {

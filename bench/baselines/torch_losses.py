@@ -8,7 +8,7 @@ variant:
 
     {"case", "variant", "loss", "median_ms", "runs", "torch_version", "threads"}
 
-Usage: /usr/bin/python3 bench/baselines/torch_losses.py <case_dir> [--runs N] [--threads T] [--grad-out DIR]
+Usage: /usr/bin/python3 bench/baselines/torch_losses.py <case_dir> [--runs N] [--warmup N] [--threads T] [--grad-out DIR]
 
 --grad-out writes each variant's gradient as raw little-endian float32
 (<DIR>/<variant>.grad.bin), for bench/check-comparisons.mjs.
@@ -183,8 +183,10 @@ def make_runner(meta, arrays, variant):
     raise ValueError(f"unknown loss {meta['loss']}")
 
 
-def time_variant(run, runs):
-    loss, grad = run()  # warm-up (allocator, thread pool); also the reported result
+def time_variant(run, runs, warmup):
+    loss, grad = run()  # the first call (allocator, thread pool); also the reported result
+    for _ in range(warmup - 1):
+        run()
     times = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -196,7 +198,8 @@ def time_variant(run, runs):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("case_dir")
-    parser.add_argument("--runs", type=int, default=5, help="timed runs after one warm-up (0: just compute)")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs after the warm-up (0: just compute)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed calls before the runs (at least 1)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--grad-out", help="directory for <variant>.grad.bin files")
     args = parser.parse_args()
@@ -204,7 +207,7 @@ def main():
     torch.set_num_threads(args.threads)
     meta, arrays = load_case(args.case_dir)
     for variant in meta["variants"]:
-        loss, grad, median_ms = time_variant(make_runner(meta, arrays, variant), args.runs)
+        loss, grad, median_ms = time_variant(make_runner(meta, arrays, variant), args.runs, args.warmup)
         if args.grad_out:
             os.makedirs(args.grad_out, exist_ok=True)
             # numpy is a dependency of Debian's python3-torch
