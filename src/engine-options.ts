@@ -27,11 +27,13 @@ const MAX_THREADS = 256;
 
 /**
  * What the test entry (src/testing.ts) sets and the published entries leave at their defaults:
- * smaller parts (so that small images split), its own copy cache to look into, a shorter wait for
- * a stalled worker, and on WebGPU small budgets (so that small calls split) and a look at the device.
+ * smaller parts (so that small images split), less room for dZ slots, its own copy cache to look
+ * into, a shorter wait for a stalled worker, and on WebGPU small budgets (so that small calls
+ * split) and a look at the device.
  */
 export interface EngineInternals {
   partWork?: number;
+  maxSlotFloats?: number;
   copies?: CopyCache;
   stallMs?: number;
   gpu?: GpuOptions;

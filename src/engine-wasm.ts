@@ -8,10 +8,9 @@ import { cannotBlock } from './runtime/executors/blocking.js';
 import type { Executor } from './runtime/executors/executor.js';
 import { InlineExecutor } from './runtime/executors/inline.js';
 import { LazyPoolExecutor } from './runtime/executors/lazy-pool.js';
-import { WorkerPool } from './runtime/executors/pool.js';
 import type { Platform } from './runtime/executors/spawn.js';
 import type { RuntimeFeatures } from './runtime/probe.js';
-import { PART_WORK } from './runtime/schedule/jobs.js';
+import { MAX_SLOT_FLOATS, PART_WORK } from './runtime/schedule/jobs.js';
 import type { KernelSource } from './runtime/source.js';
 import { WasmInstance } from './runtime/wasm/instance.js';
 import type { BackendName } from './types.js';
@@ -47,7 +46,9 @@ async function executorFor(
     notes.push(`threads: ${threads} asked, but this runtime offers no workers; jobs run in the calling thread`);
     return inline;
   }
-  const start = () => WorkerPool.create(module, spawn, threads, inline, copies, stallMs);
+  // The pool's code loads with the first pool: an app whose calls stay in the calling thread never loads it.
+  const start = async () =>
+    (await import('./runtime/executors/pool.js')).WorkerPool.create(module, spawn, threads, inline, copies, stallMs);
   if (opts.threads === 'auto') {
     // Workers start with the first call whose work pays for them, or now when asked to.
     const lazy = new LazyPoolExecutor(inline, start, threads, notes);
@@ -92,5 +93,7 @@ export async function makeWasmContext(
     notes.push(`sync calls run in the calling thread: ${cannotBlock}; the async ones use ${executor.threads} threads`);
   const backend: BackendName = relaxed ? 'wasm-relaxed-simd' : 'wasm-simd';
   const partWork = internals.partWork ?? PART_WORK;
-  return { backend, executor, inline, kernels: main.kernels, copies, maxMemoryBytes: opts.maxMemoryBytes, partWork };
+  const maxSlotFloats = internals.maxSlotFloats ?? MAX_SLOT_FLOATS;
+  const { maxMemoryBytes } = opts;
+  return { backend, executor, inline, kernels: main.kernels, copies, maxMemoryBytes, partWork, maxSlotFloats };
 }

@@ -28,14 +28,37 @@ export interface TaskRecord {
   posted: number;
   /** When its reply (result, error or abort) reached the calling thread (async calls). */
   answered?: number;
-  /** A part that brings its similarity operands (Z, or U and X): whether they came in shared memory. */
+  /**
+   * A part that brings its similarity operands (Z, or U and X), or a band's pooling or backward
+   * task (the image's Z it writes into; the Z and the parts' dZ slots it reads): whether they are
+   * in shared memory.
+   */
   operands?: 'shared' | 'copied';
 }
 
+type Operand = Float32Array | undefined;
 type Sent = {
   type?: string;
-  task?: { kind: string; stage?: string; z?: Float32Array; u?: Float32Array; x?: Float32Array };
+  task?: {
+    kind: string;
+    stage?: string;
+    band?: unknown;
+    z?: Operand;
+    u?: Operand;
+    x?: Operand;
+    zInto?: Operand;
+    dzSlots?: { rows: Float32Array }[];
+  };
 };
+
+/** The arrays of `task` that `TaskRecord.operands` is about (none: not such a task). */
+function operandsOf(task: NonNullable<Sent['task']>): Operand[] {
+  if (task.kind.endsWith('Part')) return [task.z, task.u, task.x].filter((v) => v !== undefined);
+  if (!task.band) return [];
+  return task.kind === 'patchPool'
+    ? [task.zInto]
+    : [task.z, ...(task.dzSlots ?? [undefined]).map((slot) => slot?.rows)];
+}
 
 /** The workers of one engine, as its platform started them. */
 class Watch {
@@ -49,9 +72,9 @@ class Watch {
     const task = message.task;
     if (!this.records || message.type !== 'task' || !task) return;
     const record: TaskRecord = { worker, kind: task.kind, stage: task.stage, posted: performance.now() };
-    const operands = [task.z, task.u, task.x].filter((v) => v !== undefined);
-    if (task.kind.endsWith('Part') && operands.length > 0)
-      record.operands = operands.every((v) => v.buffer instanceof SharedArrayBuffer) ? 'shared' : 'copied';
+    const operands = operandsOf(task);
+    if (operands.length > 0)
+      record.operands = operands.every((v) => v?.buffer instanceof SharedArrayBuffer) ? 'shared' : 'copied';
     this.records.push(record);
     this.open.set(worker, record);
   }

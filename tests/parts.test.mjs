@@ -20,7 +20,12 @@ const engines = await Promise.all(
 const tiny = await Promise.all(
   [1, 3].map((threads) => testing.createEngine({ threads, wasmBuild: 'simd' }, { partWork: 2 ** 12 })),
 );
-after(() => Promise.all([...engines, ...tiny].map((e) => e.dispose())));
+// No room for dZ slots: an image in bands has its parts' dZ summed by the calling thread.
+const unslotted = await testing.createEngine(
+  { threads: 2, wasmBuild: 'simd' },
+  { partWork: PART_WORK, maxSlotFloats: 0 },
+);
+after(() => Promise.all([...engines, ...tiny, unslotted].map((e) => e.dispose())));
 
 const CASES = [
   { loss: 'patchContrast', shape: [1, 24, 64, 48], options: { variant: 'exact', patchSize: 2 } },
@@ -103,8 +108,13 @@ test('fewer images than threads: each is pooled and back-propagated in bands, on
       assert.equal(tasks.length, b * bands, `${kind}: ${bands} bands per image`);
       // One image's bands start together on idle workers; two images' tasks interleave as they come.
       if (b === 1) assert.equal(new Set(tasks.map((r) => r.worker)).size, bands, `${kind}: one band per worker`);
+      // The bands write into and read from the image's Z and dZ in shared memory: nothing between copies rows.
+      for (const r of tasks) assert.equal(r.operands, 'shared', `${kind}: the image's Z (and dZ) shared`);
     }
-    assert.deepEqual(got, { ...(await engines[0].patchContrast({ ...input, ...kase.options })), backend: got.backend });
+    const one = await engines[0].patchContrast({ ...input, ...kase.options });
+    assert.deepEqual(got, { ...one, backend: got.backend });
+    // Summed from the slots by the bands, or by the calling thread: the same bits.
+    assert.deepEqual(await unslotted.patchContrast({ ...input, ...kase.options }), got);
   }
 });
 

@@ -106,6 +106,7 @@ export function patchContrastJobs(ctx: LossContext, p: PreparedPatchContrast, gr
       grad: p.grad,
       maxParts: partsPerImage(p.b),
       partWork: ctx.partWork,
+      maxSlotFloats: ctx.maxSlotFloats,
       images: p.b,
       memoryBytes: need,
     };

@@ -23,6 +23,8 @@ export interface LossContext {
   maxMemoryBytes: number;
   /** Work per part of a similarity pass (schedule/jobs.ts PART_WORK; the test entry makes parts small). */
   partWork: number;
+  /** Floats of dZ slots an image in bands may hold (schedule/jobs.ts MAX_SLOT_FLOATS). */
+  maxSlotFloats: number;
 }
 
 /**

@@ -1,26 +1,41 @@
 // One patchContrast image in bands of patch rows, so that its pooling and backward pass run on
 // every worker when the call has fewer images than threads (docs/design.md §9). Both stages work
 // patch by patch, so a band gives each patch the bits the whole image gives it: a band pools its
-// patches into rows in patch order, which are placed here at the rows the image's row map gives
-// them, and the band count may follow the thread count. The workers read their bands from, and
-// write their gradients into, the image's features copy, which is therefore shared memory
-// (runtime/copies.ts); without it an image is one band.
+// patches in patch order and writes each row of Z where the image's row map puts it, and the band
+// count may follow the thread count. The workers read their bands from, and write their gradients
+// into, the image's features copy; the parts read the image's Z and write their partial dZ into
+// slots, all in shared memory (runtime/copies.ts), so that the calling thread copies and sums no
+// rows between the stages. Without shared memory an image is one band.
 
-import { isShared } from '../copies.js';
-import { roundUp8 } from '../wasm/layout.js';
-import type { PatchBackwardTask, PatchPoolResult, PatchPoolTask } from '../wasm/protocol.js';
-import type { PatchContrastJob } from './jobs.js';
-import { moved } from './plan.js';
+import { type CopyCache, isShared } from '../copies.js';
+import { dzSpans, patchLayout, roundUp8 } from '../wasm/layout.js';
+import type { DzSlot, PatchBackwardTask, PatchPoolResult, PatchPoolTask } from '../wasm/protocol.js';
+import { type PatchContrastJob, planParts } from './jobs.js';
 
-/** Pixel rows [y0, y1) of each band, whole patch rows, as even as they allow; one band: the whole image. */
+/**
+ * Pixel rows [y0, y1) of each band, whole patch rows, as even as they allow; one band: the whole
+ * image — also when its parts' dZ slots would take more than job.maxSlotFloats.
+ */
 export function planBands(job: PatchContrastJob, threads: number): [number, number][] {
   const p = job.patchSize,
     kh = job.h / p;
-  const count = threads > 1 && isShared(job.features) ? Math.min(kh, Math.ceil(threads / job.images)) : 1;
+  const bands = threads > 1 && isShared(job.features) && slotFloats(job) <= job.maxSlotFloats;
+  const count = bands ? Math.min(kh, Math.ceil(threads / job.images)) : 1;
   return Array.from({ length: count }, (_, i): [number, number] => [
     Math.floor((i * kh) / count) * p,
     Math.floor(((i + 1) * kh) / count) * p,
   ]);
+}
+
+/** Floats of the dZ slots of an image in bands: the rows its parts write (layout.ts dzSpans). */
+function slotFloats(job: PatchContrastJob): number {
+  if (!job.grad) return 0;
+  const layout = patchLayout(job.labels.length, job.pristine);
+  let rows = 0;
+  for (const part of planParts(job).flat())
+    if (part.stage === 'positives' || part.stage === 'negativeGrad')
+      for (const [from, to] of dzSpans(layout, part.stage, part.s0, part.s1 - 1)) rows += to - from;
+  return rows * roundUp8(job.c);
 }
 
 /** The patches [k0, k1) of a band. */
@@ -32,58 +47,53 @@ function patchesOf(job: PatchContrastJob, [y0, y1]: [number, number]): [number, 
 /** Identity row map of `count` patches: a band's rows are its patches in order. */
 const inOrder = (count: number) => Int32Array.from({ length: count }, (_, k) => k);
 
-export function bandPoolTasks(job: PatchContrastJob, bands: [number, number][]): PatchPoolTask[] {
+export function bandPoolTasks(job: PatchContrastJob, bands: [number, number][], z: Float32Array): PatchPoolTask[] {
   const { features, c, h, w, patchSize: p, memoryBytes } = job;
   return bands.map((band) => {
     const [k0, k1] = patchesOf(job, band);
-    return { kind: 'patchPool', features, rowOf: inOrder(k1 - k0), rows: k1 - k0, c, h, w, p, band, memoryBytes };
+    const rows = { rowOf: inOrder(k1 - k0), rows: k1 - k0, zInto: z, zRows: job.rowOf.slice(k0, k1) };
+    return { kind: 'patchPool', features, ...rows, c, h, w, p, band, memoryBytes };
   });
 }
 
-/** The bands' Z and norms (in band order) placed at the image's rows. */
-export function joinBandPools(pools: PatchPoolResult[], job: PatchContrastJob, np: number): PatchPoolResult {
+/**
+ * Z in shared memory for the bands to write into, its padding rows (the rows no patch has: each
+ * class block is rounded up to whole groups of 8) zeroed; its other rows are all written.
+ */
+export function sharedZ(job: PatchContrastJob, copies: CopyCache): Float32Array {
+  const { n, pristine, np, forgedStart } = patchLayout(job.labels.length, job.pristine);
   const cp = roundUp8(job.c);
-  const z = new Float32Array(np * cp),
-    norms = new Float64Array(np);
+  const z = copies.take(np * cp, true);
+  z.fill(0, pristine * cp, forgedStart * cp);
+  z.fill(0, (forgedStart + n - pristine) * cp, np * cp);
+  return z;
+}
+
+/** The bands' norms (in band order) placed at the image's rows, beside the Z they wrote. */
+export function joinBandPools(pools: PatchPoolResult[], job: PatchContrastJob, z: Float32Array): PatchPoolResult {
+  const norms = new Float64Array(z.length / roundUp8(job.c));
   let k0 = 0;
   for (const band of pools) {
-    for (let i = 0; i < band.norms.length; i++) {
-      const row = job.rowOf[k0 + i];
-      z.set(band.z.subarray(i * cp, (i + 1) * cp), row * cp);
-      norms[row] = band.norms[i];
-    }
+    for (let i = 0; i < band.norms.length; i++) norms[job.rowOf[k0 + i]] = band.norms[i];
     k0 += band.norms.length;
   }
   return { spare: job.features, z, norms };
 }
 
-/** Each band's backward task: its patches' rows of Z, dZ and the norms, in patch order. */
+/**
+ * Each band's backward task: it reads its patches' rows of the image's Z (shared memory) and of the
+ * norms itself, and sums its rows of dZ from the parts' slots (wasm/band-rows.ts).
+ */
 export function bandBackwardTasks(
   job: PatchContrastJob,
   bands: [number, number][],
   pool: PatchPoolResult,
-  dz: Float32Array,
-): [PatchBackwardTask, ArrayBuffer[]][] {
+  dzSlots: DzSlot[],
+): PatchBackwardTask[] {
   const { c, h, w, patchSize: p, memoryBytes } = job;
-  const cp = roundUp8(c);
   return bands.map((band) => {
     const [k0, k1] = patchesOf(job, band);
-    const rows = {
-      z: new Float32Array((k1 - k0) * cp),
-      dz: new Float32Array((k1 - k0) * cp),
-      norms: new Float64Array(k1 - k0),
-    };
-    for (let i = 0; i < k1 - k0; i++) {
-      const row = job.rowOf[k0 + i];
-      rows.z.set(pool.z.subarray(row * cp, (row + 1) * cp), i * cp);
-      rows.dz.set(dz.subarray(row * cp, (row + 1) * cp), i * cp);
-      rows.norms[i] = pool.norms[row];
-    }
-    const task: PatchBackwardTask = {
-      kind: 'patchBackward',
-      ...{ out: job.features, rows: k1 - k0, ...rows, rowOf: inOrder(k1 - k0) },
-      ...{ c, h, w, p, band, memoryBytes },
-    };
-    return [task, moved(rows.z, rows.dz, rows.norms)];
+    const rows = { rows: k1 - k0, z: pool.z, norms: pool.norms, at: job.rowOf.slice(k0, k1), dzSlots };
+    return { kind: 'patchBackward', out: job.features, ...rows, c, h, w, p, band, memoryBytes };
   });
 }

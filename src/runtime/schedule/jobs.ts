@@ -30,6 +30,8 @@ export interface PatchContrastJob {
   maxParts: number;
   /** Work per part of a similarity pass (PART_WORK, or a test's). */
   partWork: number;
+  /** Floats an image in bands may hold in its parts' dZ slots (MAX_SLOT_FLOATS, or a test's). */
+  maxSlotFloats: number;
   /** Images in the call: a pool with more threads than images splits each into bands (bands.ts). */
   images: number;
   /** Wasm memory the image needs, reserved before any work. */
@@ -85,6 +87,12 @@ export const STEP_WORK = 2 ** 25;
  */
 export const PART_WORK = 2 ** 27;
 export const MAX_PARTS = 16;
+
+/**
+ * Floats an image in bands may hold in its parts' dZ slots (64 MiB; 9.3 M at `pc1`): past it, the
+ * calling thread sums the parts' dZ instead (patch-image.ts, the same bits).
+ */
+export const MAX_SLOT_FLOATS = 2 ** 24;
 
 /**
  * Parts per pass for each image of a call of `images` images: MAX_PARTS shared out, so that a

@@ -6,15 +6,29 @@
 // count or the driver (docs/design.md §9).
 
 import { VARIANT_CFLNET } from '../../codes.js';
-import { type PatchLayout, patchLayout, roundUp8 } from '../wasm/layout.js';
-import type { PatchBackwardTask, PatchPartTask, PatchPoolResult, PatchPoolTask, Stage } from '../wasm/protocol.js';
-import { bandBackwardTasks, bandPoolTasks, joinBandPools, planBands } from './bands.js';
-import { type PatchContrastImage, type PatchContrastJob, planParts } from './jobs.js';
+import { dzSpans, type PatchLayout, patchLayout, roundUp8 } from '../wasm/layout.js';
+import type {
+  DzSlot,
+  PatchBackwardTask,
+  PatchPartTask,
+  PatchPoolResult,
+  PatchPoolTask,
+  Stage,
+} from '../wasm/protocol.js';
+import { bandBackwardTasks, bandPoolTasks, joinBandPools, planBands, sharedZ } from './bands.js';
+import { type Part, type PatchContrastImage, type PatchContrastJob, planParts } from './jobs.js';
 import { addInto64, maxInto, RunningLse } from './merge.js';
 import { moved, type Plan, type PlanHost, result, results, start, startAll, type Ticket } from './plan.js';
 
 /** Names each image run, so that an instance can tell whose operands it holds (wasm/protocol.ts). */
 let nextImage = 1;
+
+/**
+ * Where the parts' partial dZ go: summed here, part after part, into `sum`; or, for an image in
+ * bands (bands.ts), left by each part in a slot of shared memory, which the bands sum
+ * (docs/design.md §9).
+ */
+type PartialDz = { sum: Float32Array; slots?: undefined } | { slots: DzSlot[]; sum?: undefined };
 
 /** What the passes of one image share: the job, its layout and parts, its row weights, and how a part starts. */
 interface Passes {
@@ -24,44 +38,58 @@ interface Passes {
   /** 1/|P| per row (rowWeights). */
   invP: Float32Array;
   host: PlanHost;
+  /** Absent without a gradient. */
+  dz?: PartialDz;
   start(stage: Stage, extra: Pick<PatchPartTask, 'cmax' | 'statA' | 'statB' | 'invP'>): Plan<Ticket<PatchPartTask>[]>;
 }
 
 export function* patchImage(job: PatchContrastJob, host: PlanHost): Plan<PatchContrastImage> {
   const layout = patchLayout(job.labels.length, job.pristine);
   const bands = planBands(job, host.threads);
-  const pool = yield* poolStage(job, bands, layout.np);
+  const pool = yield* poolStage(job, bands, host);
   // With workers, the parts' operand in shared memory: each worker's first part carries it uncopied.
   const z = host.threads > 1 ? host.copies.shared(pool.z) : pool.z;
-  const s = passesOf(job, layout, host, z);
+  const banded = bands.length > 1;
+  const dz: PartialDz | undefined = !job.grad
+    ? undefined
+    : banded
+      ? { slots: [] }
+      : { sum: new Float32Array(layout.np * roundUp8(job.c)) };
+  const s = passesOf(job, layout, host, z, dz);
   const cmax = job.variant === VARIANT_CFLNET ? yield* columnMaxPass(s) : undefined;
   const statA = yield* negativesPass(s, cmax);
-  const { image, statB, dz } = yield* positivesPass(s, cmax, statA);
-  if (dz) yield* negativeGradPass(s, dz, { cmax, statA, statB, invP: s.invP });
-  // Every part has answered: no worker reads the shared copy any more (a stopped call drops it).
+  const { image, statB } = yield* positivesPass(s, cmax, statA);
+  if (dz) yield* negativeGradPass(s, { cmax, statA, statB, invP: s.invP });
+  // Every part has answered: no worker reads a shared copy any more (a stopped call drops them).
   if (z !== pool.z) host.copies.recycle(z);
-  if (!dz) {
-    host.copies.recycle(pool.spare);
-    return image;
-  }
-  image.grad = yield* backwardStage(job, bands, pool, dz);
+  if (dz) image.grad = yield* backwardStage(job, bands, pool, dz);
+  else host.copies.recycle(pool.spare);
+  if (banded) host.copies.recycle(pool.z, ...(dz?.slots ?? []).map((slot) => slot.rows));
   return image;
 }
 
 /** Stage 1: Z and its norms in the image's row layout, from one task or from one per band. */
-function* poolStage(job: PatchContrastJob, bands: [number, number][], np: number): Plan<PatchPoolResult> {
+function* poolStage(job: PatchContrastJob, bands: [number, number][], host: PlanHost): Plan<PatchPoolResult> {
+  const np = patchLayout(job.labels.length, job.pristine).np;
   if (bands.length > 1) {
+    const z = sharedZ(job, host.copies);
     const tickets = yield* startAll(
-      bandPoolTasks(job, bands).map((task): [PatchPoolTask, ArrayBuffer[]] => [task, []]),
+      bandPoolTasks(job, bands, z).map((task): [PatchPoolTask, ArrayBuffer[]] => [task, []]),
     );
-    return joinBandPools(yield* results(tickets), job, np);
+    return joinBandPools(yield* results(tickets), job, z);
   }
   const { features, rowOf, c, h, w, patchSize: p, memoryBytes } = job;
   const task: PatchPoolTask = { kind: 'patchPool', features, rowOf, rows: np, c, h, w, p, memoryBytes };
   return yield* result(yield* start(task, moved(features)));
 }
 
-function passesOf(job: PatchContrastJob, layout: PatchLayout, host: PlanHost, z: Float32Array): Passes {
+function passesOf(
+  job: PatchContrastJob,
+  layout: PatchLayout,
+  host: PlanHost,
+  z: Float32Array,
+  dz: PartialDz | undefined,
+): Passes {
   const plan = planParts(job);
   const base = {
     kind: 'patchPart' as const,
@@ -76,16 +104,29 @@ function passesOf(job: PatchContrastJob, layout: PatchLayout, host: PlanHost, z:
     grad: job.grad,
     memoryBytes: job.memoryBytes,
   };
+  const cp = roundUp8(job.c);
+  // A part's slot: the rows it writes, in the order the slots are summed (part order, pass order).
+  const slotOf = (part: Part): Pick<PatchPartTask, 'dzInto'> => {
+    if (!dz?.slots || (part.stage !== 'positives' && part.stage !== 'negativeGrad')) return {};
+    const spans = dzSpans(layout, part.stage, part.s0, part.s1 - 1);
+    const rows = host.copies.take(
+      spans.reduce((n, [from, to]) => n + (to - from) * cp, 0),
+      true,
+    );
+    dz.slots.push({ rows, spans });
+    return { dzInto: rows };
+  };
   return {
     job,
     layout,
-    cp: roundUp8(job.c),
+    cp,
     invP: rowWeights(layout, job.variant),
     host,
+    dz,
     *start(stage, extra) {
       const parts = plan.find((pass) => pass[0].stage === stage) ?? [];
       const tasks = parts.map((part): [PatchPartTask, ArrayBuffer[]] => [
-        { ...base, ...extra, stage: stage as PatchPartTask['stage'], steps: part.steps },
+        { ...base, ...extra, stage: stage as PatchPartTask['stage'], steps: part.steps, ...slotOf(part) },
         [],
       ]);
       return yield* startAll(tasks);
@@ -145,19 +186,18 @@ function rowWeights(layout: PatchLayout, variant: number): Float32Array {
 
 /** The positives' sums, part after part; their partial dZ summed in the same order; then the rows' losses. */
 function* positivesPass(s: Passes, cmax: Float32Array | undefined, statA: Float32Array) {
-  const { layout, job, cp, invP } = s;
+  const { layout, cp, invP } = s;
   const np = layout.np;
   const lossSum = new Float64Array(np),
     bSum = new Float64Array(np);
-  const dz = job.grad ? new Float32Array(np * cp) : undefined;
   for (const ticket of yield* s.start('positives', { cmax, statA, invP })) {
     const r = yield* result(ticket);
     addInto64(lossSum, r.lossSum as Float64Array);
     addInto64(bSum, r.bSum as Float64Array);
-    if (dz) s.host.add(dz, r.dz as Float32Array, r.row0 * cp);
+    if (s.dz?.sum) s.host.add(s.dz.sum, r.dz as Float32Array, r.row0 * cp);
     s.host.done(r);
   }
-  return { ...imageLoss(s, lossSum, bSum), dz };
+  return imageLoss(s, lossSum, bSum);
 }
 
 /**
@@ -183,15 +223,13 @@ function imageLoss(s: Passes, lossSum: Float64Array, bSum: Float64Array) {
   return { image, statB };
 }
 
-function* negativeGradPass(
-  s: Passes,
-  dz: Float32Array,
-  stats: Pick<PatchPartTask, 'cmax' | 'statA' | 'statB' | 'invP'>,
-) {
+function* negativeGradPass(s: Passes, stats: Pick<PatchPartTask, 'cmax' | 'statA' | 'statB' | 'invP'>) {
   for (const ticket of yield* s.start('negativeGrad', stats)) {
     const r = yield* result(ticket);
-    s.host.add(dz, r.dz as Float32Array, r.row0 * s.cp);
-    s.host.add(dz, r.forgedDz as Float32Array, s.layout.forgedStart * s.cp);
+    if (s.dz?.sum) {
+      s.host.add(s.dz.sum, r.dz as Float32Array, r.row0 * s.cp);
+      s.host.add(s.dz.sum, r.forgedDz as Float32Array, s.layout.forgedStart * s.cp);
+    }
     s.host.done(r);
   }
 }
@@ -201,19 +239,21 @@ function* backwardStage(
   job: PatchContrastJob,
   bands: [number, number][],
   pool: PatchPoolResult,
-  dz: Float32Array,
+  dz: PartialDz,
 ): Plan<Float32Array> {
   const { c, h, w, patchSize: p, memoryBytes } = job;
-  if (bands.length > 1) {
+  if (dz.slots) {
     // Each band's gradient goes into its rows of the shared features copy.
-    yield* results(yield* startAll(bandBackwardTasks(job, bands, pool, dz)));
+    const tasks = bandBackwardTasks(job, bands, pool, dz.slots);
+    yield* results(yield* startAll(tasks.map((task): [PatchBackwardTask, ArrayBuffer[]] => [task, []])));
     return job.features;
   }
+  const sum = dz.sum;
   const task: PatchBackwardTask = {
     kind: 'patchBackward',
-    ...{ out: pool.spare, rows: pool.norms.length, z: pool.z, dz, norms: pool.norms, rowOf: job.rowOf },
+    ...{ out: pool.spare, rows: pool.norms.length, z: pool.z, dz: sum, norms: pool.norms, rowOf: job.rowOf },
     ...{ c, h, w, p, memoryBytes },
   };
-  const back = yield* result(yield* start(task, moved(pool.spare, pool.z, dz, pool.norms)));
+  const back = yield* result(yield* start(task, moved(pool.spare, pool.z, sum, pool.norms)));
   return back.grad;
 }

@@ -70,6 +70,19 @@ export function classStrip(layout: PatchLayout, s: number) {
   return { i0, rows: Math.min(STRIP_ROWS, end - i0), end };
 }
 
+/**
+ * The rows [from, to) of dZ that a part of a similarity pass writes, from its strips [first,
+ * last]: their rows to the end of their class block (positives), or its pristine rows and every
+ * forged row (negativeGrad).
+ */
+export function dzSpans(layout: PatchLayout, stage: string, first: number, last: number): [number, number][] {
+  if (stage === 'positives') return [[classStrip(layout, first).i0, classStrip(layout, last).end]];
+  return [
+    [first * STRIP_ROWS, Math.min(layout.forgedStart, (last + 1) * STRIP_ROWS)],
+    [layout.forgedStart, layout.np],
+  ];
+}
+
 /** Floats of an image a pooling or backward step holds (512 KiB): they stay in cache from the copy to the kernel. */
 const CHUNK_FLOATS = 2 ** 17;
 

@@ -3,7 +3,8 @@
 // channels at a time, each chunk copied in and pooled (or computed and copied out) while it is in
 // cache: the arena never holds the whole image.
 
-import { classStrip, channelChunk, patchLayout, roundUp8, STRIP_ROWS } from './layout.js';
+import { bandRows } from './band-rows.js';
+import { classStrip, channelChunk, dzSpans, patchLayout, roundUp8, STRIP_ROWS } from './layout.js';
 import type { WasmInstance } from './instance.js';
 import type {
   BackwardResult,
@@ -43,7 +44,11 @@ export function* patchPool(
     yield count * pixels;
   }
   k.patchContrastNormalize(z, t.rows, t.c, norms);
-  return { spare: t.features, z: ws.copyF32(z, t.rows * cp), norms: ws.f64(norms, t.rows).slice() };
+  const norm64 = ws.f64(norms, t.rows).slice();
+  if (!t.zInto || !t.zRows) return { spare: t.features, z: ws.copyF32(z, t.rows * cp), norms: norm64 };
+  const rows = ws.f32(z, t.rows * cp);
+  for (let i = 0; i < t.rows; i++) t.zInto.set(rows.subarray(i * cp, (i + 1) * cp), t.zRows[i] * cp);
+  return { spare: t.features, z: t.zInto, norms: norm64 };
 }
 
 /** The buffers of a part in the arena: its operand and packed forms pinned, the pass's vectors above them. */
@@ -64,7 +69,9 @@ function attachPart(inst: WasmInstance, t: PatchPartTask) {
     statB = vector(t.statB),
     invP = vector(t.invP);
   const writesDz = t.stage === 'negativeGrad' || (t.stage === 'positives' && t.grad);
-  const dz = writesDz ? ws.allocZeroed(np * cp * 4) : 0;
+  const dz = writesDz ? ws.alloc(np * cp * 4) : 0;
+  // Only the rows the part writes start at zero (and are given back): 3 MB a part less to clear at pc1.
+  if (dz) for (const [from, to] of dzRows(t)) ws.f32(dz + from * cp * 4, (to - from) * cp).fill(0);
   const sums = t.stage === 'positives' ? ws.allocZeroed(np * 16) : 0;
   // The negatives' partials for the forged rows: running maxima (exact) and sums.
   const forgedRows = np - forgedStart;
@@ -96,7 +103,7 @@ function partResult(inst: WasmInstance, t: PatchPartTask, b: ReturnType<typeof a
   const { arena: ws, parts } = inst;
   const out = (ptr: number, n: number) => parts.copy(ws, ptr, n);
   const layout = patchLayout(t.n, t.pristine);
-  const { np, forgedStart } = layout,
+  const np = layout.np,
     cp = roundUp8(t.c);
   const first = t.steps[0].s0,
     last = (t.steps.at(-1) as Step).s1 - 1;
@@ -109,27 +116,45 @@ function partResult(inst: WasmInstance, t: PatchPartTask, b: ReturnType<typeof a
     const statA = out(b.statA + row0 * 4, Math.max(0, row1 - row0));
     return { row0, statA, colMax: out(b.colMax, forged), colSum: out(b.colSum, forged) };
   }
-  // The rows of dZ a part writes: its strips' rows to the end of their class block (positives), or
-  // its pristine rows and every forged row (negativeGrad).
-  const rows = (from: number, to: number) => out(b.dz + from * cp * 4, (to - from) * cp);
+  if (t.dzInto) fillSlot(inst, t.dzInto, b.dz, dzRows(t), cp);
+  const rows = ([from, to]: [number, number]) => out(b.dz + from * cp * 4, (to - from) * cp);
   if (t.stage === 'negativeGrad') {
-    const row1 = Math.min(forgedStart, (last + 1) * STRIP_ROWS);
-    return { row0, dz: rows(row0, row1), forgedDz: rows(forgedStart, np) };
+    if (t.dzInto) return { row0 };
+    const [own, forged] = dzRows(t);
+    return { row0, dz: rows(own), forgedDz: rows(forged) };
   }
   const result: PatchPartResult = {
     row0,
     lossSum: ws.f64(b.sums, np).slice(),
     bSum: ws.f64(b.sums + np * 8, np).slice(),
   };
-  if (b.dz) result.dz = rows(row0, classStrip(layout, last).end);
+  if (b.dz && !t.dzInto) result.dz = rows(dzRows(t)[0]);
   return result;
 }
 
-export function patchBackward({ arena: ws, kernels: k }: WasmInstance, t: PatchBackwardTask): BackwardResult {
-  const z = ws.put(t.z),
-    dz = ws.put(t.dz),
-    norms = ws.put(t.norms),
-    rowOf = ws.put(t.rowOf);
+/** A part's dZ rows, span after span, into its slot in shared memory (protocol.ts DzSlot). */
+function fillSlot({ arena: ws }: WasmInstance, slot: Float32Array, dz: number, spans: [number, number][], cp: number) {
+  let at = 0;
+  for (const [from, to] of spans) {
+    slot.set(ws.f32(dz + from * cp * 4, (to - from) * cp), at);
+    at += (to - from) * cp;
+  }
+}
+
+function noDz(): never {
+  throw new Error("forgery-losses: internal error: a whole image's backward task without its dZ or row map");
+}
+
+/** The rows of dZ a part writes (layout.ts dzSpans). */
+function dzRows(t: PatchPartTask): [number, number][] {
+  return dzSpans(patchLayout(t.n, t.pristine), t.stage, t.steps[0].s0, (t.steps.at(-1) as Step).s1 - 1);
+}
+
+export function patchBackward(inst: WasmInstance, t: PatchBackwardTask): BackwardResult {
+  const { arena: ws, kernels: k } = inst;
+  const { z, dz, norms, rowOf } = t.at
+    ? bandRows(inst, t, t.at)
+    : { z: ws.put(t.z), dz: ws.put(t.dz ?? noDz()), norms: ws.put(t.norms), rowOf: ws.put(t.rowOf ?? noDz()) };
   const [y0, y1] = t.band ?? [0, t.h];
   const h = y1 - y0,
     pixels = h * t.w;

@@ -37,6 +37,12 @@ export interface PatchPoolTask extends TaskBase {
   p: number;
   /** Pixel rows [y0, y1) of a band; the whole image when absent. */
   band?: [number, number];
+  /**
+   * A band's destination: the image's Z in shared memory, which it writes its rows into (at the
+   * rows `zRows` gives them) and returns, instead of a Z of its own.
+   */
+  zInto?: Float32Array;
+  zRows?: Int32Array;
 }
 
 export interface PatchPoolResult {
@@ -68,6 +74,17 @@ export interface PatchPartTask extends TaskBase {
   statA?: Float32Array;
   statB?: Float32Array;
   invP?: Float32Array;
+  /** A band's image: the slot that takes the part's dZ rows (DzSlot), which it then does not return. */
+  dzInto?: Float32Array;
+}
+
+/**
+ * A part's dZ in shared memory, for a banded image (schedule/bands.ts): the rows of its spans
+ * [from, to) (layout.ts dzSpans), packed span after span.
+ */
+export interface DzSlot {
+  rows: Float32Array;
+  spans: [number, number][];
 }
 
 /**
@@ -75,7 +92,7 @@ export interface PatchPartTask extends TaskBase {
  * `row0`, and its partials for the F forged rows (exact: running maxima and sums; cflnet: sums);
  * positives: its sums for every row (float64, N_p) and, with a gradient, its partial dZ from row
  * `row0` to the end of its last strip's class block; negativeGrad: its partial dZ of its own rows,
- * from `row0`, and of the forged rows.
+ * from `row0`, and of the forged rows. A part with a `dzInto` slot returns no dZ.
  */
 export interface PatchPartResult {
   row0: number;
@@ -98,9 +115,17 @@ export interface PatchBackwardTask extends TaskBase {
   /** C × H × W floats that receive the gradient (memory already touched: no fresh pages to fault in). */
   out: Float32Array;
   z: Float32Array;
-  dz: Float32Array;
+  /** The whole image's dZ; a band has dzSlots instead. */
+  dz?: Float32Array;
   norms: Float64Array;
-  rowOf: Int32Array;
+  /** The whole image's row map (a band makes its own from `at`). */
+  rowOf?: Int32Array;
+  /**
+   * A band: the row of each of its patches in the image's z (shared) and norms, and the parts'
+   * slots in part order, from which it sums its rows of dZ (wasm/band-rows.ts).
+   */
+  at?: Int32Array;
+  dzSlots?: DzSlot[];
   c: number;
   h: number;
   w: number;
