@@ -90,7 +90,8 @@ export const MAX_PARTS = 16;
 
 /**
  * Floats an image in bands may hold in its parts' dZ slots (64 MiB; 9.3 M at `pc1`): past it, the
- * calling thread sums the parts' dZ instead (patch-image.ts, the same bits).
+ * image is not split into bands (bands.ts) and the calling thread sums its parts' dZ, to the same
+ * bits.
  */
 export const MAX_SLOT_FLOATS = 2 ** 24;
 
