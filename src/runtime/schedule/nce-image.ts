@@ -7,10 +7,7 @@ import { roundUp8 } from '../wasm/layout.js';
 import type { NceBackwardTask, NceGatherResult, NceGatherTask, NcePartResult, NcePartTask } from '../wasm/protocol.js';
 import { edgeWork, type InfoNCEImage, type InfoNCEJob, planParts } from './jobs.js';
 import { RunningLse } from './merge.js';
-import { moved, type Plan, type PlanHost, result, start, startAll, type Ticket } from './plan.js';
-
-/** Names each image run, so that an instance can tell whose operands it holds. */
-let nextImage = 1;
+import { moved, newImageRun, type Plan, type PlanHost, result, start, startAll, type Ticket } from './plan.js';
 
 type Extra = Pick<NcePartTask, 'l0' | 'lse' | 'dl0'>;
 
@@ -73,7 +70,7 @@ function passesOf(job: InfoNCEJob, gather: NceGatherResult, host: PlanHost, u: F
   const plan = planParts(job);
   const base = {
     kind: 'ncePart' as const,
-    image: nextImage++,
+    image: newImageRun(),
     u,
     x,
     j: job.queries.length,

@@ -18,10 +18,7 @@ import type {
 import { bandBackwardTasks, bandPoolTasks, joinBandPools, planBands, sharedZ } from './bands.js';
 import { type Part, type PatchContrastImage, type PatchContrastJob, planParts } from './jobs.js';
 import { addInto64, maxInto, RunningLse } from './merge.js';
-import { moved, type Plan, type PlanHost, result, results, start, startAll, type Ticket } from './plan.js';
-
-/** Names each image run, so that an instance can tell whose operands it holds (wasm/protocol.ts). */
-let nextImage = 1;
+import { moved, newImageRun, type Plan, type PlanHost, result, results, start, startAll, type Ticket } from './plan.js';
 
 /**
  * Where the parts' partial dZ go: summed here, part after part, into `sum`; or, for an image in
@@ -93,7 +90,7 @@ function passesOf(
   const plan = planParts(job);
   const base = {
     kind: 'patchPart' as const,
-    image: nextImage++,
+    image: newImageRun(),
     z,
     n: layout.n,
     c: job.c,

@@ -19,6 +19,16 @@ export interface Ticket<T extends Task> {
 }
 
 let nextTicket = 0;
+let lastImageRun = 0;
+
+/**
+ * A name for an image's run through the similarity passes (protocol.ts `image`), unique across both
+ * losses: a worker keeps the last run's operands pinned under its name, and a name the other loss
+ * had used too would hand one image's Z to the other's parts as their U and X.
+ */
+export function newImageRun(): number {
+  return ++lastImageRun;
+}
 
 /**
  * Starts a task; `transfer` lists the buffers it may take (a worker's message moves them): the

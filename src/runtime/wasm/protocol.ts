@@ -57,7 +57,7 @@ export interface PatchPartTask extends TaskBase {
   kind: 'patchPart';
   stage: 'columnMax' | 'negatives' | 'positives' | 'negativeGrad';
   steps: Step[];
-  /** The image run the part belongs to, which names its pinned operands. */
+  /** The image run the part belongs to (schedule/plan.ts newImageRun), which names its pinned operands. */
   image: number;
   /** Absent when the instance has the image's operands pinned. */
   z?: Float32Array;
@@ -161,6 +161,7 @@ export interface NcePartTask extends TaskBase {
   kind: 'ncePart';
   stage: 'queryLse' | 'strips' | 'queryGrad';
   steps: Step[];
+  /** As PatchPartTask's: one sequence of names for both losses. */
   image: number;
   /** Absent when the instance has the image's operands pinned. */
   u?: Float32Array;
