@@ -8,9 +8,9 @@
 // rows between the stages. Without shared memory an image is one band.
 
 import { type CopyCache, isShared } from '../copies.js';
-import { dzSpans, patchLayout, roundUp8 } from '../wasm/layout.js';
+import { dzSpans, type PatchLayout, patchLayout, roundUp8 } from '../wasm/layout.js';
 import type { DzSlot, PatchBackwardTask, PatchPoolResult, PatchPoolTask } from '../wasm/protocol.js';
-import { type PatchContrastJob, planParts } from './jobs.js';
+import { type Part, type PatchContrastJob, planParts } from './jobs.js';
 
 /**
  * Pixel rows [y0, y1) of each band, whole patch rows, as even as they allow; one band: the whole
@@ -27,14 +27,21 @@ export function planBands(job: PatchContrastJob, threads: number): [number, numb
   ]);
 }
 
-/** Floats of the dZ slots of an image in bands: the rows its parts write (layout.ts dzSpans). */
+/** The rows [from, to) a part of an image in bands writes into its dZ slot: none for a pass without dZ. */
+export function slotSpans(layout: PatchLayout, part: Part): [number, number][] {
+  const writesDz = part.stage === 'positives' || part.stage === 'negativeGrad';
+  return writesDz ? dzSpans(layout, part.stage, part.s0, part.s1 - 1) : [];
+}
+
+/** Rows of `spans`, summed. */
+export const spanRows = (spans: [number, number][]) => spans.reduce((n, [from, to]) => n + to - from, 0);
+
+/** Floats of the dZ slots of an image in bands. */
 function slotFloats(job: PatchContrastJob): number {
   if (!job.grad) return 0;
   const layout = patchLayout(job.labels.length, job.pristine);
   let rows = 0;
-  for (const part of planParts(job).flat())
-    if (part.stage === 'positives' || part.stage === 'negativeGrad')
-      for (const [from, to] of dzSpans(layout, part.stage, part.s0, part.s1 - 1)) rows += to - from;
+  for (const part of planParts(job).flat()) rows += spanRows(slotSpans(layout, part));
   return rows * roundUp8(job.c);
 }
 

@@ -6,7 +6,7 @@
 // count or the driver (docs/design.md §9).
 
 import { VARIANT_CFLNET } from '../../codes.js';
-import { dzSpans, type PatchLayout, patchLayout, roundUp8 } from '../wasm/layout.js';
+import { type PatchLayout, patchLayout, roundUp8 } from '../wasm/layout.js';
 import type {
   DzSlot,
   PatchBackwardTask,
@@ -15,7 +15,7 @@ import type {
   PatchPoolTask,
   Stage,
 } from '../wasm/protocol.js';
-import { bandBackwardTasks, bandPoolTasks, joinBandPools, planBands, sharedZ } from './bands.js';
+import { bandBackwardTasks, bandPoolTasks, joinBandPools, planBands, sharedZ, slotSpans, spanRows } from './bands.js';
 import { type Part, type PatchContrastImage, type PatchContrastJob, planParts } from './jobs.js';
 import { addInto64, maxInto, RunningLse } from './merge.js';
 import { moved, newImageRun, type Plan, type PlanHost, result, results, start, startAll, type Ticket } from './plan.js';
@@ -104,12 +104,9 @@ function passesOf(
   const cp = roundUp8(job.c);
   // A part's slot: the rows it writes, in the order the slots are summed (part order, pass order).
   const slotOf = (part: Part): Pick<PatchPartTask, 'dzInto'> => {
-    if (!dz?.slots || (part.stage !== 'positives' && part.stage !== 'negativeGrad')) return {};
-    const spans = dzSpans(layout, part.stage, part.s0, part.s1 - 1);
-    const rows = host.copies.take(
-      spans.reduce((n, [from, to]) => n + (to - from) * cp, 0),
-      true,
-    );
+    const spans = slotSpans(layout, part);
+    if (!dz?.slots || spans.length === 0) return {};
+    const rows = host.copies.take(spanRows(spans) * cp, true);
     dz.slots.push({ rows, spans });
     return { dzInto: rows };
   };
