@@ -34,6 +34,8 @@ const MAX_THREADS = 256;
 export interface EngineInternals {
   partWork?: number;
   maxSlotFloats?: number;
+  /** false: patchContrast copies its features and pools them in a task, as on an engine with WebGPU. */
+  poolAtCall?: boolean;
   copies?: CopyCache;
   stallMs?: number;
   gpu?: GpuOptions;

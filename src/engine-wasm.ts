@@ -95,5 +95,16 @@ export async function makeWasmContext(
   const partWork = internals.partWork ?? PART_WORK;
   const maxSlotFloats = internals.maxSlotFloats ?? MAX_SLOT_FLOATS;
   const { maxMemoryBytes } = opts;
-  return { backend, executor, inline, kernels: main.kernels, copies, maxMemoryBytes, partWork, maxSlotFloats };
+  const poolAtCall = internals.poolAtCall ?? true;
+  return {
+    backend,
+    executor,
+    inline,
+    kernels: main.kernels,
+    copies,
+    maxMemoryBytes,
+    partWork,
+    maxSlotFloats,
+    poolAtCall,
+  };
 }

@@ -3,7 +3,7 @@
 // default engine).
 
 import { type PreparedCall, prepareCall } from './calls.js';
-import type { PrepareEnv } from './losses/env.js';
+import type { PoolAtCall, PrepareEnv } from './losses/env.js';
 import { drawInfoNCESample } from './losses/infoNCE.js';
 import type { LossContext } from './runtime/context.js';
 import { abortReason } from './runtime/control.js';
@@ -15,6 +15,7 @@ import { probeFeatures } from './runtime/probe.js';
 import type { KernelSource } from './runtime/source.js';
 import type { Platform } from './runtime/executors/spawn.js';
 import { checkFinite } from './runtime/wasm/finite.js';
+import { poolAtCall } from './runtime/wasm/pool-at-call.js';
 import type {
   CflObjectiveOptions,
   CflObjectiveResult,
@@ -87,6 +88,7 @@ class LossEngine implements EngineImpl {
 
   readonly #ctx: LossContext;
   readonly #gpu: GpuSide | undefined;
+  readonly #pool: PoolAtCall;
 
   /** `gpu` routes async calls to the WebGPU context (backend 'webgpu', or 'auto' with a usable adapter). */
   constructor(
@@ -96,6 +98,12 @@ class LossEngine implements EngineImpl {
   ) {
     this.#ctx = ctx;
     this.#gpu = gpu;
+    const { inline, kernels, maxMemoryBytes } = ctx;
+    this.#pool = {
+      kernels,
+      maxMemoryBytes,
+      image: (features, first, g, zOut) => poolAtCall(inline.main.arena, maxMemoryBytes, features, first, g, zOut),
+    };
   }
 
   /** The caller's device the engine runs on, if it was made on one. */
@@ -125,6 +133,8 @@ class LossEngine implements EngineImpl {
       copies: this.#ctx.copies,
       // Bands (an image over every worker) need shared copies, and so do a sync call's workers.
       share: (images) => canShare && (sync ? workers > 1 : workers > images),
+      // A call the route may send to WebGPU keeps its features for the device.
+      pool: this.#gpu || !this.#ctx.poolAtCall ? undefined : this.#pool,
     };
   }
 

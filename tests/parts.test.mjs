@@ -25,7 +25,13 @@ const unslotted = await testing.createEngine(
   { threads: 2, wasmBuild: 'simd' },
   { partWork: PART_WORK, maxSlotFloats: 0 },
 );
-after(() => Promise.all([...engines, ...tiny, unslotted].map((e) => e.dispose())));
+// Features copied at call time and pooled in tasks (as on an engine that may route to WebGPU).
+const copying = await Promise.all(
+  [2, 3].map((threads) =>
+    testing.createEngine({ threads, wasmBuild: 'simd' }, { partWork: PART_WORK, poolAtCall: false }),
+  ),
+);
+after(() => Promise.all([...engines, ...tiny, unslotted, ...copying].map((e) => e.dispose())));
 
 const CASES = [
   { loss: 'patchContrast', shape: [1, 24, 64, 48], options: { variant: 'exact', patchSize: 2 } },
@@ -89,32 +95,40 @@ for (const [index, kase] of CASES.entries()) {
   });
 }
 
-test('fewer images than threads: each is pooled and back-propagated in bands, on every worker', async () => {
-  for (const [kase, engine, bands] of [
-    [CASES[0], engines[1], 2],
-    [CASES[1], engines[2], 3],
-    [CASES[2], engines[2], 2],
+test('fewer images than threads: each is back-propagated (and, copied, pooled) in bands, on every worker', async () => {
+  for (const [kase, bands] of [
+    [CASES[0], 2],
+    [CASES[1], 3],
+    [CASES[2], 2],
   ]) {
-    const records = testing.traceTasks(engine);
-    const input = inputs(kase, 70);
-    const [b] = kase.shape;
-    const got = await engine.patchContrast({
-      ...input,
-      ...kase.options,
-      gradInto: { features: new Float32Array(input.features.length) },
-    });
-    for (const kind of ['patchPool', 'patchBackward']) {
-      const tasks = records.filter((r) => r.kind === kind);
-      assert.equal(tasks.length, b * bands, `${kind}: ${bands} bands per image`);
-      // One image's bands start together on idle workers; two images' tasks interleave as they come.
-      if (b === 1) assert.equal(new Set(tasks.map((r) => r.worker)).size, bands, `${kind}: one band per worker`);
-      // The bands write into and read from the image's Z and dZ in shared memory: nothing between copies rows.
-      for (const r of tasks) assert.equal(r.operands, 'shared', `${kind}: the image's Z (and dZ) shared`);
+    const threads = kase === CASES[0] ? 2 : 3;
+    // Pooled at call time: only the backward pass is left to the bands; copied: the pooling too.
+    for (const [engine, kinds] of [
+      [engines[threads - 1], ['patchBackward']],
+      [copying[threads - 2], ['patchPool', 'patchBackward']],
+    ]) {
+      const records = testing.traceTasks(engine);
+      const input = inputs(kase, 70);
+      const [b] = kase.shape;
+      const got = await engine.patchContrast({
+        ...input,
+        ...kase.options,
+        gradInto: { features: new Float32Array(input.features.length) },
+      });
+      if (kinds.length === 1) assert.equal(records.filter((r) => r.kind === 'patchPool').length, 0, 'pooled at call');
+      for (const kind of kinds) {
+        const tasks = records.filter((r) => r.kind === kind);
+        assert.equal(tasks.length, b * bands, `${kind}: ${bands} bands per image`);
+        // One image's bands start together on idle workers; two images' tasks interleave as they come.
+        if (b === 1) assert.equal(new Set(tasks.map((r) => r.worker)).size, bands, `${kind}: one band per worker`);
+        // The bands write into and read from the image's Z and dZ in shared memory: nothing between copies rows.
+        for (const r of tasks) assert.equal(r.operands, 'shared', `${kind}: the image's Z (and dZ) shared`);
+      }
+      const one = await engines[0].patchContrast({ ...input, ...kase.options });
+      assert.deepEqual(got, { ...one, backend: got.backend });
+      // Summed from the slots by the bands, or by the calling thread: the same bits.
+      assert.deepEqual(await unslotted.patchContrast({ ...input, ...kase.options }), got);
     }
-    const one = await engines[0].patchContrast({ ...input, ...kase.options });
-    assert.deepEqual(got, { ...one, backend: got.backend });
-    // Summed from the slots by the bands, or by the calling thread: the same bits.
-    assert.deepEqual(await unslotted.patchContrast({ ...input, ...kase.options }), got);
   }
 });
 

@@ -91,9 +91,11 @@ test("kept copies are let go after a second without calls, and on their engine's
   caches[0].release();
   const cache = new testing.CopyCache();
   const engine = await testing.createEngine({ threads: 1, wasmBuild: 'simd' }, { copies: cache });
-  await engine.patchContrast(patchCall(2, 19, { grad: false }));
-  await engines[0].patchContrast(patchCall(2, 19, { grad: false }));
-  assert.equal(cache.heldFloats(), 2 * CHW, 'no gradient asked for: both copies kept');
+  // The images' gradients go into gradInto: their arrays are kept.
+  const into = () => ({ gradInto: { features: new Float32Array(2 * CHW) } });
+  await engine.patchContrast(patchCall(2, 19, into()));
+  await engines[0].patchContrast(patchCall(2, 19, into()));
+  assert.equal(cache.heldFloats(), 2 * CHW, 'both images’ arrays kept');
   assert.equal(caches[0].heldFloats(), 2 * CHW);
   await engine.dispose();
   assert.equal(cache.heldFloats(), 0);

@@ -5,10 +5,16 @@ import type { PatchContrastResult } from '../types.js';
 import { CALL_OPTIONS, checkChoice, checkFeatureInputs, checkOptions, checkPatchSize, maskImage } from '../validate.js';
 import { ARENA_SLACK, checkMemoryBudget, type LossContext, type MemoryNeed } from '../runtime/context.js';
 import { joinImages } from '../runtime/schedule/join.js';
-import { type PatchContrastImage, type PatchContrastJob, partsPerImage } from '../runtime/schedule/jobs.js';
-import { chunkFloats, patchLabels, rowMap } from '../runtime/wasm/layout.js';
+import {
+  type PatchContrastImage,
+  type PatchContrastJob,
+  partsPerImage,
+  type PooledImage,
+} from '../runtime/schedule/jobs.js';
+import { chunkFloats, patchLabels, patchLayout, rowMap, roundUp8 } from '../runtime/wasm/layout.js';
 import type { Kernels } from '../runtime/wasm/kernels.js';
-import type { PrepareEnv } from './env.js';
+import type { CopyCache } from '../runtime/copies.js';
+import type { PoolAtCall, PrepareEnv } from './env.js';
 
 const VARIANT = { exact: VARIANT_EXACT, cflnet: VARIANT_CFLNET } as const;
 
@@ -22,15 +28,30 @@ export const PATCH_CONTRAST_OPTIONS = [
   ...CALL_OPTIONS,
 ] as const;
 
+/**
+ * An image's features as the call took them: Z and its norms, pooled at call time (wasm engines,
+ * runtime/wasm/pool-at-call.ts), or a copy of the C × H × W features (engines that may route the
+ * call to WebGPU, a call made before the default engine exists, an instance out of memory).
+ */
+export type PatchInput = { pooled: PooledImage; features?: undefined } | { features: Float32Array; pooled?: undefined };
+
+/** An image's patch labels (1 = forged) and each patch's row of Z (wasm/layout.ts). */
+export interface PatchRows {
+  labels: Uint8Array;
+  rowOf: Int32Array;
+  pristine: number;
+}
+
 /** A validated call with its own copies of the inputs, taken when the call was made. */
 export interface PreparedPatchContrast {
   b: number;
   c: number;
   h: number;
   w: number;
-  /** Per image: C × H × W features and the H × W float32 mask. */
-  features: Float32Array[];
+  /** Per image: its features, pooled at call time or copied (PatchInput), its H × W float32 mask and row map. */
+  inputs: PatchInput[];
   masks: Float32Array[];
+  layouts: PatchRows[];
   patchSize: number;
   temperature: number;
   variant: 'exact' | 'cflnet';
@@ -52,22 +73,56 @@ export function preparePatchContrast(
     c,
     h,
     w,
-    features: [],
+    inputs: [],
     masks: [],
+    layouts: [],
     patchSize: checkPatchSize(o.patchSize, h, w),
     temperature,
     variant: checkChoice(o.variant, 'variant', ['exact', 'cflnet'] as const, defaults.variant ?? 'exact'),
     grad,
     gradInto,
   };
-  // Shared memory where workers read and write one image (bands) or answer a sync call.
-  prepared.features = Array.from({ length: b }, () => env.copies.take(chw, env.share(b)));
-  env.finite(features, 'features', prepared.features);
   for (let img = 0; img < b; img++) {
     const m = maskImage(mask, img, hw);
     prepared.masks.push(m.buffer === mask.buffer ? m.slice() : m);
+    const labels = patchLabels(prepared.masks[img], h, w, prepared.patchSize);
+    prepared.layouts.push({ labels, ...rowMap(labels, 8) });
+  }
+  // Shared memory where workers read and write one image (bands) or answer a sync call.
+  const shared = env.share(b);
+  const pooled = env.pool && poolImages(env.pool, env.copies, prepared, features, shared);
+  if (pooled) prepared.inputs = pooled;
+  else {
+    const copies = Array.from({ length: b }, () => env.copies.take(chw, shared));
+    env.finite(features, 'features', copies);
+    prepared.inputs = copies.map((copy) => ({ features: copy }));
   }
   return prepared;
+}
+
+/** Every image pooled at call time; null where the instance cannot hold one (the call then copies them). */
+function poolImages(
+  pool: PoolAtCall,
+  copies: CopyCache,
+  p: PreparedPatchContrast,
+  features: Float32Array,
+  shared: boolean,
+): PatchInput[] | null {
+  const { c, h, w, patchSize } = p;
+  // A call refused for its memory grows none (patchContrastJobs refuses it).
+  if (patchContrastMemory(pool.kernels, p) > pool.maxMemoryBytes) return null;
+  const inputs: PatchInput[] = [];
+  for (const [img, { labels, rowOf, pristine }] of p.layouts.entries()) {
+    const rows = patchLayout(labels.length, pristine).np;
+    const z = copies.take(rows * roundUp8(c), shared);
+    const norms = pool.image(features, img * c * h * w, { c, h, w, p: patchSize, rowOf, rows }, z);
+    if (!norms) {
+      copies.recycle(z, ...inputs.map((input) => input.pooled?.z));
+      return null;
+    }
+    inputs.push({ pooled: { z, norms } });
+  }
+  return inputs;
 }
 
 export function parsePatchContrast(options: unknown, env: PrepareEnv): PreparedPatchContrast {
@@ -89,13 +144,11 @@ export function patchContrastJobs(ctx: LossContext, p: PreparedPatchContrast, gr
   const need = patchContrastMemory(ctx.kernels, p);
   checkMemoryBudget(ctx, need, 'patchContrast (one image)');
   const n = (p.h / p.patchSize) * (p.w / p.patchSize);
-  return p.features.map((features, img) => {
-    const labels = patchLabels(p.masks[img], p.h, p.w, p.patchSize);
+  return p.inputs.map((input, img) => {
     return {
       kind: 'patchContrast',
-      features,
-      labels,
-      ...rowMap(labels, 8),
+      ...input,
+      ...p.layouts[img],
       c: p.c,
       h: p.h,
       w: p.w,

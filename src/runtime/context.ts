@@ -25,6 +25,8 @@ export interface LossContext {
   partWork: number;
   /** Floats of dZ slots an image in bands may hold (schedule/jobs.ts MAX_SLOT_FLOATS). */
   maxSlotFloats: number;
+  /** Whether patchContrast pools at call time (runtime/wasm/pool-at-call.ts; the test entry can turn it off). */
+  poolAtCall: boolean;
 }
 
 /**

@@ -159,6 +159,12 @@ export function encodePatchImage(
   };
 }
 
+/** The image's features: an engine that may route a call here copies them (losses/env.ts), never pools them. */
+function featuresOf(job: PatchContrastJob): Float32Array {
+  if (!job.features) throw new Error('forgery-losses: internal error: a WebGPU patchContrast job without its features');
+  return job.features;
+}
+
 export async function patchContrastJob(session: GpuSession, job: PatchContrastJob): Promise<PatchContrastImage> {
   const k = await session.kernels.load(patchKernels(job.variant, job.grad));
   const { lane } = session;
@@ -166,7 +172,7 @@ export async function patchContrastJob(session: GpuSession, job: PatchContrastJo
   const hw = job.h * job.w;
   const first = Math.min(channelsPerSlice(lane, job.c, hw), job.c);
   const { e, parts } = session.encode(() => {
-    const e = encodePatchImage(lane, k, rec, job, { src: { kind: 'host', values: job.features }, first: 0 });
+    const e = encodePatchImage(lane, k, rec, job, { src: { kind: 'host', values: featuresOf(job) }, first: 0 });
     const parts = [{ src: e.stats.buffer, size: e.n * 16 }];
     if (e.sliceBack) parts.push({ src: e.sliceBack(0, first).buffer, size: first * hw * 4 });
     return { e, parts };

@@ -19,7 +19,8 @@ import { type Part, type PatchContrastJob, planParts } from './jobs.js';
 export function planBands(job: PatchContrastJob, threads: number): [number, number][] {
   const p = job.patchSize,
     kh = job.h / p;
-  const bands = threads > 1 && isShared(job.features) && slotFloats(job) <= job.maxSlotFloats;
+  const bands =
+    threads > 1 && isShared(job.pooled?.z ?? (job.features as Float32Array)) && slotFloats(job) <= job.maxSlotFloats;
   const count = bands ? Math.min(kh, Math.ceil(threads / job.images)) : 1;
   return Array.from({ length: count }, (_, i): [number, number] => [
     Math.floor((i * kh) / count) * p,
@@ -55,7 +56,8 @@ function patchesOf(job: PatchContrastJob, [y0, y1]: [number, number]): [number, 
 const inOrder = (count: number) => Int32Array.from({ length: count }, (_, k) => k);
 
 export function bandPoolTasks(job: PatchContrastJob, bands: [number, number][], z: Float32Array): PatchPoolTask[] {
-  const { features, c, h, w, patchSize: p, memoryBytes } = job;
+  const { c, h, w, patchSize: p, memoryBytes } = job;
+  const features = job.features as Float32Array;
   return bands.map((band) => {
     const [k0, k1] = patchesOf(job, band);
     const rows = { rowOf: inOrder(k1 - k0), rows: k1 - k0, zInto: z, zRows: job.rowOf.slice(k0, k1) };
@@ -84,23 +86,24 @@ export function joinBandPools(pools: PatchPoolResult[], job: PatchContrastJob, z
     for (let i = 0; i < band.norms.length; i++) norms[job.rowOf[k0 + i]] = band.norms[i];
     k0 += band.norms.length;
   }
-  return { spare: job.features, z, norms };
+  return { spare: job.features as Float32Array, z, norms };
 }
 
 /**
  * Each band's backward task: it reads its patches' rows of the image's Z (shared memory) and of the
- * norms itself, and sums its rows of dZ from the parts' slots (wasm/band-rows.ts).
+ * norms itself, sums its rows of dZ from the parts' slots (wasm/band-rows.ts) and writes its rows
+ * of the gradient into `out` (shared memory).
  */
 export function bandBackwardTasks(
   job: PatchContrastJob,
   bands: [number, number][],
-  pool: PatchPoolResult,
+  pool: Pick<PatchPoolResult, 'z' | 'norms'> & { out: Float32Array },
   dzSlots: DzSlot[],
 ): PatchBackwardTask[] {
   const { c, h, w, patchSize: p, memoryBytes } = job;
   return bands.map((band) => {
     const [k0, k1] = patchesOf(job, band);
     const rows = { rows: k1 - k0, z: pool.z, norms: pool.norms, at: job.rowOf.slice(k0, k1), dzSlots };
-    return { kind: 'patchBackward', out: job.features, ...rows, c, h, w, p, band, memoryBytes };
+    return { kind: 'patchBackward', out: pool.out, ...rows, c, h, w, p, band, memoryBytes };
   });
 }

@@ -10,10 +10,17 @@ import { POSITIVE_MEAN_EXP, VARIANT_CFLNET } from '../../codes.js';
 import { classStrip, patchLayout, roundUp8, STRIP_ROWS } from '../wasm/layout.js';
 import type { Stage, Step } from '../wasm/protocol.js';
 
+/** An image's Z (N_p × C_p, its padding rows zero) and its row norms, pooled when the call was made. */
+export interface PooledImage {
+  z: Float32Array;
+  norms: Float64Array;
+}
+
 export interface PatchContrastJob {
   kind: 'patchContrast';
-  /** C × H × W features of the image: the call's own copy. */
-  features: Float32Array;
+  /** The image pooled at call time, or (absent) its C × H × W features, the call's own copy. */
+  pooled?: PooledImage;
+  features?: Float32Array;
   /** Patch labels (1 = forged) and each patch's row of Z (wasm/layout.ts), made when the call is made. */
   labels: Uint8Array;
   rowOf: Int32Array;
@@ -202,7 +209,7 @@ export function planSteps(job: ImageJob): Step[] {
 
 /** Work of the stages around the similarity passes (copies, pooling, gathering), in the same units. */
 export function edgeWork(job: ImageJob): number {
-  return job.features.length;
+  return job.c * (job.kind === 'patchContrast' ? job.h * job.w : job.hw);
 }
 
 /** The work units a job reports in all (its steps and the work around them). */

@@ -16,7 +16,8 @@ import type {
   Stage,
 } from '../wasm/protocol.js';
 import { bandBackwardTasks, bandPoolTasks, joinBandPools, planBands, sharedZ, slotSpans, spanRows } from './bands.js';
-import { type Part, type PatchContrastImage, type PatchContrastJob, planParts } from './jobs.js';
+import { isShared } from '../copies.js';
+import { edgeWork, type Part, type PatchContrastImage, type PatchContrastJob, planParts } from './jobs.js';
 import { addInto64, maxInto, RunningLse } from './merge.js';
 import { moved, newImageRun, type Plan, type PlanHost, result, results, start, startAll, type Ticket } from './plan.js';
 
@@ -40,6 +41,12 @@ interface Passes {
   start(stage: Stage, extra: Pick<PatchPartTask, 'cmax' | 'statA' | 'statB' | 'invP'>): Plan<Ticket<PatchPartTask>[]>;
 }
 
+/**
+ * Stage 1's result: Z and its norms, and the features copy the backward pass writes the gradient
+ * into (absent for an image pooled at call time: the gradient then takes a copy of its own).
+ */
+type Stage1 = Omit<PatchPoolResult, 'spare'> & { spare?: Float32Array };
+
 export function* patchImage(job: PatchContrastJob, host: PlanHost): Plan<PatchContrastImage> {
   const layout = patchLayout(job.labels.length, job.pristine);
   const bands = planBands(job, host.threads);
@@ -59,14 +66,22 @@ export function* patchImage(job: PatchContrastJob, host: PlanHost): Plan<PatchCo
   if (dz) yield* negativeGradPass(s, { cmax, statA, statB, invP: s.invP });
   // Every part has answered: no worker reads a shared copy any more (a stopped call drops them).
   if (z !== pool.z) host.copies.recycle(z);
-  if (dz) image.grad = yield* backwardStage(job, bands, pool, dz);
+  if (dz) image.grad = yield* backwardStage(job, bands, pool, dz, host);
   else host.copies.recycle(pool.spare);
-  if (banded) host.copies.recycle(pool.z, ...(dz?.slots ?? []).map((slot) => slot.rows));
+  // Z taken from the copies (bands, or pooled at call time; one the backward task moved is gone).
+  if (banded || job.pooled) host.copies.recycle(pool.z, ...(dz?.slots ?? []).map((slot) => slot.rows));
   return image;
 }
 
-/** Stage 1: Z and its norms in the image's row layout, from one task or from one per band. */
-function* poolStage(job: PatchContrastJob, bands: [number, number][], host: PlanHost): Plan<PatchPoolResult> {
+/**
+ * Stage 1: Z and its norms in the image's row layout, pooled when the call was made, or by one task
+ * or one per band.
+ */
+function* poolStage(job: PatchContrastJob, bands: [number, number][], host: PlanHost): Plan<Stage1> {
+  if (job.pooled) {
+    host.advance(edgeWork(job));
+    return job.pooled;
+  }
   const np = patchLayout(job.labels.length, job.pristine).np;
   if (bands.length > 1) {
     const z = sharedZ(job, host.copies);
@@ -75,7 +90,8 @@ function* poolStage(job: PatchContrastJob, bands: [number, number][], host: Plan
     );
     return joinBandPools(yield* results(tickets), job, z);
   }
-  const { features, rowOf, c, h, w, patchSize: p, memoryBytes } = job;
+  const { rowOf, c, h, w, patchSize: p, memoryBytes } = job;
+  const features = job.features as Float32Array;
   const task: PatchPoolTask = { kind: 'patchPool', features, rowOf, rows: np, c, h, w, p, memoryBytes };
   return yield* result(yield* start(task, moved(features)));
 }
@@ -228,26 +244,31 @@ function* negativeGradPass(s: Passes, stats: Pick<PatchPartTask, 'cmax' | 'statA
   }
 }
 
-/** Stage 3: the gradient of the features, into the image's copy of them (whole, or band by band). */
+/**
+ * Stage 3: the gradient of the features, into the image's copy of them or (pooled at call time) a
+ * copy of its own, in shared memory beside a shared Z; whole, or band by band.
+ */
 function* backwardStage(
   job: PatchContrastJob,
   bands: [number, number][],
-  pool: PatchPoolResult,
+  pool: Stage1,
   dz: PartialDz,
+  host: PlanHost,
 ): Plan<Float32Array> {
   const { c, h, w, patchSize: p, memoryBytes } = job;
+  const out = pool.spare ?? host.copies.take(c * h * w, isShared(pool.z));
   if (dz.slots) {
-    // Each band's gradient goes into its rows of the shared features copy.
-    const tasks = bandBackwardTasks(job, bands, pool, dz.slots);
+    // Each band's gradient goes into its rows of the shared array.
+    const tasks = bandBackwardTasks(job, bands, { ...pool, out }, dz.slots);
     yield* results(yield* startAll(tasks.map((task): [PatchBackwardTask, ArrayBuffer[]] => [task, []])));
-    return job.features;
+    return out;
   }
   const sum = dz.sum;
   const task: PatchBackwardTask = {
     kind: 'patchBackward',
-    ...{ out: pool.spare, rows: pool.norms.length, z: pool.z, dz: sum, norms: pool.norms, rowOf: job.rowOf },
+    ...{ out, rows: pool.norms.length, z: pool.z, dz: sum, norms: pool.norms, rowOf: job.rowOf },
     ...{ c, h, w, p, memoryBytes },
   };
-  const back = yield* result(yield* start(task, moved(pool.spare, pool.z, sum, pool.norms)));
+  const back = yield* result(yield* start(task, moved(out, pool.z, sum, pool.norms)));
   return back.grad;
 }
