@@ -132,6 +132,21 @@ test('fewer images than threads: each is back-propagated (and, copied, pooled) i
   }
 });
 
+test('a batch on a pool: its parts leave their dZ in slots, which one backward task per image sums', async () => {
+  const kase = CASES[2];
+  const [b] = kase.shape;
+  const records = testing.traceTasks(engines[1]);
+  const input = inputs(kase, 72);
+  const got = await engines[1].patchContrast({ ...input, ...kase.options });
+  const backward = records.filter((r) => r.kind === 'patchBackward');
+  assert.equal(backward.length, b, 'one backward task per image (B = threads: no bands)');
+  // The task reads the image's Z and every part's slot in shared memory: nothing sums rows on the calling thread.
+  for (const r of backward) assert.equal(r.operands, 'shared');
+  const one = await engines[0].patchContrast({ ...input, ...kase.options });
+  assert.deepEqual(got, { ...one, backend: got.backend });
+  assert.deepEqual(await unslotted.patchContrast({ ...input, ...kase.options }), got);
+});
+
 test('with workers, the parts bring their operands in shared memory: no message copies them', async () => {
   const [, two] = engines;
   for (const kase of CASES) {

@@ -2,10 +2,12 @@
 // every worker when the call has fewer images than threads (docs/design.md §9). Both stages work
 // patch by patch, so a band gives each patch the bits the whole image gives it: a band pools its
 // patches in patch order and writes each row of Z where the image's row map puts it, and the band
-// count may follow the thread count. The workers read their bands from, and write their gradients
-// into, the image's features copy; the parts read the image's Z and write their partial dZ into
-// slots, all in shared memory (runtime/copies.ts), so that the calling thread copies and sums no
-// rows between the stages. Without shared memory an image is one band.
+// count may follow the thread count. The workers read their bands from the image's features copy
+// (unless it was pooled at call time) and write their gradients into shared memory; the parts read
+// the image's Z and write their partial dZ into slots, all in shared memory (runtime/copies.ts), so
+// that the calling thread copies and sums no rows between the stages. Without shared memory an
+// image is one band; an image not split has its slots summed by one backward task, a band of all
+// its rows.
 
 import { type CopyCache, isShared } from '../copies.js';
 import { dzSpans, type PatchLayout, patchLayout, roundUp8 } from '../wasm/layout.js';
@@ -19,8 +21,7 @@ import { type Part, type PatchContrastJob, planParts } from './jobs.js';
 export function planBands(job: PatchContrastJob, threads: number): [number, number][] {
   const p = job.patchSize,
     kh = job.h / p;
-  const bands =
-    threads > 1 && isShared(job.pooled?.z ?? (job.features as Float32Array)) && slotFloats(job) <= job.maxSlotFloats;
+  const bands = threads > 1 && isShared(job.pooled?.z ?? (job.features as Float32Array)) && slotsFit(job);
   const count = bands ? Math.min(kh, Math.ceil(threads / job.images)) : 1;
   return Array.from({ length: count }, (_, i): [number, number] => [
     Math.floor((i * kh) / count) * p,
@@ -37,13 +38,13 @@ export function slotSpans(layout: PatchLayout, part: Part): [number, number][] {
 /** Rows of `spans`, summed. */
 export const spanRows = (spans: [number, number][]) => spans.reduce((n, [from, to]) => n + to - from, 0);
 
-/** Floats of the dZ slots of an image in bands. */
-function slotFloats(job: PatchContrastJob): number {
-  if (!job.grad) return 0;
+/** Whether an image's dZ slots fit in job.maxSlotFloats (always, without a gradient). */
+export function slotsFit(job: PatchContrastJob): boolean {
+  if (!job.grad) return true;
   const layout = patchLayout(job.labels.length, job.pristine);
   let rows = 0;
   for (const part of planParts(job).flat()) rows += spanRows(slotSpans(layout, part));
-  return rows * roundUp8(job.c);
+  return rows * roundUp8(job.c) <= job.maxSlotFloats;
 }
 
 /** The patches [k0, k1) of a band. */

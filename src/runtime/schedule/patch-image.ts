@@ -15,7 +15,16 @@ import type {
   PatchPoolTask,
   Stage,
 } from '../wasm/protocol.js';
-import { bandBackwardTasks, bandPoolTasks, joinBandPools, planBands, sharedZ, slotSpans, spanRows } from './bands.js';
+import {
+  bandBackwardTasks,
+  bandPoolTasks,
+  joinBandPools,
+  planBands,
+  sharedZ,
+  slotSpans,
+  slotsFit,
+  spanRows,
+} from './bands.js';
 import { isShared } from '../copies.js';
 import { edgeWork, type Part, type PatchContrastImage, type PatchContrastJob, planParts } from './jobs.js';
 import { addInto64, maxInto, RunningLse } from './merge.js';
@@ -54,9 +63,12 @@ export function* patchImage(job: PatchContrastJob, host: PlanHost): Plan<PatchCo
   // With workers, the parts' operand in shared memory: each worker's first part carries it uncopied.
   const z = host.threads > 1 ? host.copies.shared(pool.z) : pool.z;
   const banded = bands.length > 1;
+  // With workers and shared memory the parts leave their dZ rows in slots, which the backward
+  // tasks sum: the calling thread sums none (bands.ts; one band for an image not split).
+  const slotted = host.threads > 1 && isShared(z) && slotsFit(job);
   const dz: PartialDz | undefined = !job.grad
     ? undefined
-    : banded
+    : slotted
       ? { slots: [] }
       : { sum: new Float32Array(layout.np * roundUp8(job.c)) };
   const s = passesOf(job, layout, host, z, dz);
@@ -64,12 +76,14 @@ export function* patchImage(job: PatchContrastJob, host: PlanHost): Plan<PatchCo
   const statA = yield* negativesPass(s, cmax);
   const { image, statB } = yield* positivesPass(s, cmax, statA);
   if (dz) yield* negativeGradPass(s, { cmax, statA, statB, invP: s.invP });
-  // Every part has answered: no worker reads a shared copy any more (a stopped call drops them).
-  if (z !== pool.z) host.copies.recycle(z);
-  if (dz) image.grad = yield* backwardStage(job, bands, pool, dz, host);
+  // The slots' backward tasks read the shared Z; the others take the image's own.
+  if (dz) image.grad = yield* backwardStage(job, bands, dz.slots ? { ...pool, z } : pool, dz, host);
   else host.copies.recycle(pool.spare);
+  // Every task has answered: no worker reads a shared copy any more (a stopped call drops them).
+  if (z !== pool.z) host.copies.recycle(z);
+  host.copies.recycle(...(dz?.slots ?? []).map((slot) => slot.rows));
   // Z taken from the copies (bands, or pooled at call time; one the backward task moved is gone).
-  if (banded || job.pooled) host.copies.recycle(pool.z, ...(dz?.slots ?? []).map((slot) => slot.rows));
+  if (banded || job.pooled) host.copies.recycle(pool.z);
   return image;
 }
 
@@ -256,13 +270,15 @@ function* backwardStage(
   host: PlanHost,
 ): Plan<Float32Array> {
   const { c, h, w, patchSize: p, memoryBytes } = job;
-  const out = pool.spare ?? host.copies.take(c * h * w, isShared(pool.z));
   if (dz.slots) {
-    // Each band's gradient goes into its rows of the shared array.
+    // Each band's gradient goes into its rows of an array in shared memory.
+    const out = pool.spare && isShared(pool.spare) ? pool.spare : host.copies.take(c * h * w, true);
+    if (out !== pool.spare) host.copies.recycle(pool.spare);
     const tasks = bandBackwardTasks(job, bands, { ...pool, out }, dz.slots);
     yield* results(yield* startAll(tasks.map((task): [PatchBackwardTask, ArrayBuffer[]] => [task, []])));
     return out;
   }
+  const out = pool.spare ?? host.copies.take(c * h * w, isShared(pool.z));
   const sum = dz.sum;
   const task: PatchBackwardTask = {
     kind: 'patchBackward',
