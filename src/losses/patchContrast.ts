@@ -48,7 +48,7 @@ export interface PreparedPatchContrast {
   c: number;
   h: number;
   w: number;
-  /** Per image: its features, pooled at call time or copied (PatchInput), its H × W float32 mask and row map. */
+  /** Per image: its features, pooled at call time or copied; its H × W float32 mask; its labels and row map. */
   inputs: PatchInput[];
   masks: Float32Array[];
   layouts: PatchRows[];
@@ -144,8 +144,8 @@ export function patchContrastJobs(ctx: LossContext, p: PreparedPatchContrast, gr
   const need = patchContrastMemory(ctx.kernels, p);
   checkMemoryBudget(ctx, need, 'patchContrast (one image)');
   const n = (p.h / p.patchSize) * (p.w / p.patchSize);
-  return p.inputs.map((input, img) => {
-    return {
+  return p.inputs.map(
+    (input, img): PatchContrastJob => ({
       kind: 'patchContrast',
       ...input,
       ...p.layouts[img],
@@ -162,8 +162,8 @@ export function patchContrastJobs(ctx: LossContext, p: PreparedPatchContrast, gr
       maxSlotFloats: ctx.maxSlotFloats,
       images: p.b,
       memoryBytes: need,
-    };
-  });
+    }),
+  );
 }
 
 /** The call's result from its images, reduced in image order, whatever finished first. */
