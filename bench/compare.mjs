@@ -15,6 +15,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeF
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { json, jsonPair } from './processes.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -73,30 +74,6 @@ const { makeCase, writeCaseBinaries } = await import('../support/cases.mjs');
 const { patchLabels, rowMap } = await import('../build/testing.js');
 const countPristine = (mask, h, w, p) => rowMap(patchLabels(mask, h, w, p), 8).pristine;
 const loadStart = loadavg()[0];
-
-function json(cmd, argv) {
-  const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 1 << 26, timeout: 900_000 });
-  if (r.status !== 0) throw new Error(`${cmd} ${argv.join(' ')} failed:\n${(r.stderr ?? '').slice(-2000)}`);
-  return r.stdout
-    .trim()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l));
-}
-
-/** Runs two copies of a command at once; resolves to their JSON lines. */
-function jsonPair(cmd, argv) {
-  const one = () =>
-    new Promise((resolve, reject) => {
-      const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
-      let out = '';
-      child.stdout.on('data', (d) => (out += d));
-      child.on('exit', (code) =>
-        code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1))) : reject(new Error(`${argv[0]}: exit ${code}`)),
-      );
-    });
-  return Promise.all([one(), one()]);
-}
 
 // ---------------------------------------------------------------------------
 // The Nodes: version, and the flags (if any) under which it validates the relaxed-SIMD build.
