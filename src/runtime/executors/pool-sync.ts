@@ -127,13 +127,17 @@ export class PoolSync implements SyncRunner {
     if (box) this.#keep(box);
   }
 
+  /**
+   * Keeps a box for later answers, the kept boxes in order of size: a task takes the largest, and
+   * past the limits the smallest are let go, so that small answers do not crowd out the boxes
+   * large ones need (each too small a box costs its worker a wait for a larger one).
+   */
   #keep(box: SharedArrayBuffer): void {
-    if (
-      this.#boxes.length >= MAX_BOXES ||
-      this.#boxes.reduce((n, b) => n + b.byteLength, box.byteLength) > MAX_BOX_BYTES
-    )
-      return;
-    this.#boxes.push(box);
+    const boxes = this.#boxes;
+    const at = boxes.findIndex((b) => b.byteLength > box.byteLength);
+    boxes.splice(at < 0 ? boxes.length : at, 0, box);
+    let bytes = boxes.reduce((n, b) => n + b.byteLength, 0);
+    while (boxes.length > MAX_BOXES || bytes > MAX_BOX_BYTES) bytes -= (boxes.shift() as SharedArrayBuffer).byteLength;
   }
 
   /** Posts queued tasks to free workers; one runs in this thread when no worker is free and none of ours runs. */
