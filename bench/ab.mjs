@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { packageArgv } from './processes.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -30,22 +31,9 @@ const VARIANTS = {
   nce: ['mean-logit'],
   'nce-full': ['mean-logit', 'mean-exp'],
 };
-const script = new URL('run-package.mjs', import.meta.url).pathname;
-const flags =
-  args.build === 'relaxed-simd' && process.versions.node.startsWith('20.') ? ['--experimental-wasm-relaxed-simd'] : [];
-
 /** One timing of a case by the package in `dist`: its median ms. */
 function time(dist, name, variant, threads) {
-  const argv = [
-    ...flags,
-    script,
-    name,
-    variant,
-    args.build,
-    String(threads),
-    args.runs,
-    ...(args.small ? ['--small'] : []),
-  ];
+  const argv = packageArgv({ name, variant, build: args.build, threads, runs: args.runs, small: args.small });
   const r = spawnSync(process.execPath, argv, {
     encoding: 'utf8',
     env: { ...process.env, FL_BENCH_DIST: resolve(dist) },

@@ -1,4 +1,5 @@
-// Child processes of the benchmark scripts: one run, or two copies at once, each printing JSON lines.
+// Child processes of the benchmark scripts: one run, or two copies at once, each printing JSON lines;
+// and the command line of bench/run-package.mjs, which times one call.
 import { spawn, spawnSync } from 'node:child_process';
 
 /** Runs a command to its end; returns the JSON lines it printed. */
@@ -24,4 +25,26 @@ export function jsonPair(cmd, argv) {
       );
     });
   return Promise.all([one(), one()]);
+}
+
+/**
+ * The command line of bench/run-package.mjs for one call under this Node: value + gradient of `name`'s
+ * `variant` with `build` on `threads` threads, the median of `runs` runs (Node 20 validates the relaxed
+ * build only with its flag).
+ */
+export function packageArgv({ name, variant, build, threads, runs, small = false, sync = false }) {
+  const flags =
+    build === 'relaxed-simd' && process.versions.node.startsWith('20.') ? ['--experimental-wasm-relaxed-simd'] : [];
+  const script = new URL('run-package.mjs', import.meta.url).pathname;
+  return [
+    ...flags,
+    script,
+    name,
+    variant,
+    build,
+    String(threads),
+    String(runs),
+    ...(small ? ['--small'] : []),
+    ...(sync ? ['--sync'] : []),
+  ];
 }

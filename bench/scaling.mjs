@@ -7,7 +7,7 @@
 // fraction; here the four timings of a round are taken within seconds of each other.
 //   node bench/scaling.mjs <case> <variant> [--build simd|relaxed-simd] [--rounds N] [--runs N] [--small]
 import { parseArgs } from 'node:util';
-import { json, jsonPair } from './processes.mjs';
+import { json, jsonPair, packageArgv } from './processes.mjs';
 
 const { values: args, positionals } = parseArgs({
   allowPositionals: true,
@@ -20,20 +20,8 @@ const { values: args, positionals } = parseArgs({
 });
 const [name, variant] = positionals;
 if (!name || !variant) throw new Error('usage: node bench/scaling.mjs <case> <variant> [options]');
-const script = new URL('run-package.mjs', import.meta.url).pathname;
-const flags =
-  args.build === 'relaxed-simd' && process.versions.node.startsWith('20.') ? ['--experimental-wasm-relaxed-simd'] : [];
-const argv = (threads, sync) => [
-  ...flags,
-  script,
-  name,
-  variant,
-  args.build,
-  String(threads),
-  args.runs,
-  ...(args.small ? ['--small'] : []),
-  ...(sync ? ['--sync'] : []),
-];
+const argv = (threads, sync) =>
+  packageArgv({ name, variant, build: args.build, threads, runs: args.runs, small: args.small, sync });
 /** One call's median time, in a fresh process. */
 const time = (threads, sync) => json(process.execPath, argv(threads, sync))[0].median_ms;
 const median = (xs) => {

@@ -37,7 +37,7 @@ export interface PatchContrastJob {
   maxParts: number;
   /** Work per part of a similarity pass (PART_WORK, or a test's). */
   partWork: number;
-  /** Floats an image in bands may hold in its parts' dZ slots (MAX_SLOT_FLOATS, or a test's). */
+  /** Floats an image may hold in its parts' dZ slots (MAX_SLOT_FLOATS, or a test's). */
   maxSlotFloats: number;
   /** Images in the call: a pool with more threads than images splits each into bands (bands.ts). */
   images: number;
@@ -96,9 +96,9 @@ export const PART_WORK = 2 ** 27;
 export const MAX_PARTS = 16;
 
 /**
- * Floats an image in bands may hold in its parts' dZ slots (64 MiB; 9.3 M at `pc1`): past it, the
- * image is not split into bands (bands.ts) and the calling thread sums its parts' dZ, to the same
- * bits.
+ * Floats an image may hold in its parts' dZ slots (64 MiB; 9.3 M at `pc1`): past it, the image has
+ * no slots and is not split into bands (bands.ts), and the calling thread sums its parts' dZ, to
+ * the same bits.
  */
 export const MAX_SLOT_FLOATS = 2 ** 24;
 
