@@ -21,6 +21,7 @@ import {
   lanesIn,
   roundUp8,
   similarityStrip,
+  stripStride,
 } from './similarity';
 import { POSITIVE_MEAN_EXP, STRIP_ROWS } from '../src/codes';
 import { normalizeRows, normalizeRowsBackward } from './normalize';
@@ -43,7 +44,7 @@ export function infoNCEKernelBytes(j: i32, m: i32, c: i32, positive: i32): f64 {
   const jp = <f64>roundUp8(j),
     mp = <f64>roundUp8(m),
     row = <f64>roundUp8(c) * 4;
-  const strips = <f64>STRIP_ROWS * 4 * (mp + (meanExp ? jp : 0));
+  const strips = <f64>STRIP_ROWS * 4 * (mp + 8 + (meanExp ? jp + 8 : 0));
   const running = meanExp ? 16 * jp + 8 * <f64>STRIP_ROWS : 0;
   return (4 * jp + 4 * mp) * row + 8 * (jp + mp) + strips + 12 * jp + running + 2 * row;
 }
@@ -177,9 +178,9 @@ export function infoNCEAttach(
   st.invT = <f32>(1.0 / temperature);
   const meanExp = positive == POSITIVE_MEAN_EXP;
   st.meanExp = meanExp;
-  st.strip = alloc(<usize>STRIP_ROWS * <usize>mp * 4);
+  st.strip = alloc(<usize>STRIP_ROWS * <usize>stripStride(mp) * 4);
   // mean-exp: the query–query strip of the current rows, and its columns' and rows' maxima and sums.
-  st.stripQ = meanExp ? alloc(<usize>STRIP_ROWS * <usize>jp * 4) : 0;
+  st.stripQ = meanExp ? alloc(<usize>STRIP_ROWS * <usize>stripStride(jp) * 4) : 0;
   st.colMax = meanExp ? alloc((<usize>jp) << 2) : 0;
   st.colSum = meanExp ? alloc((<usize>jp) << 2) : 0;
   st.rowMax = meanExp ? alloc(STRIP_ROWS << 2) : 0;
@@ -218,14 +219,15 @@ export function infoNCEStrips(state: usize, s0: i32, s1: i32, gradScale: f32, pe
   const strip = st.strip,
     u = st.u,
     du = st.du;
-  const weightScale = gradScale * invT;
+  const weightScale = gradScale * invT,
+    stride = stripStride(mp);
   for (let a0 = s0 * STRIP_ROWS; a0 < min(jp, s1 * STRIP_ROWS); a0 += STRIP_ROWS) {
     const rows = min(STRIP_ROWS, jp - a0);
     const ua = u + <usize>a0 * rowBytes;
-    similarityStrip(ua, rows, st.packedX, mp >> 3, cp, invT, strip, mp);
+    similarityStrip(ua, rows, st.packedX, mp >> 3, cp, invT, strip, stride);
     for (let r = 0; r < rows; r++) {
       const a = a0 + r;
-      const row = strip + <usize>r * <usize>mp * 4;
+      const row = strip + <usize>r * <usize>stride * 4;
       if (a >= j) {
         memory.fill(row, 0, (<usize>mp) << 2);
         continue;
@@ -242,8 +244,8 @@ export function infoNCEStrips(state: usize, s0: i32, s1: i32, gradScale: f32, pe
       store<f32>(perQuery + ((<usize>a) << 2), lossA);
     }
     if (grad != 0) {
-      accumulateWeighted(strip, rows, mp, mp, groupsOf(st.packedX, mp, cp), mp, cp, du + <usize>a0 * rowBytes);
-      accumulateWeightedTransposed(strip, rows, mp, mp, groupRow(st.packedU, jp, cp, a0), jp, cp, st.dx);
+      accumulateWeighted(strip, rows, mp, stride, groupsOf(st.packedX, mp, cp), mp, cp, du + <usize>a0 * rowBytes);
+      accumulateWeightedTransposed(strip, rows, mp, stride, groupRow(st.packedU, jp, cp, a0), jp, cp, st.dx);
     }
   }
 }
@@ -268,7 +270,8 @@ export function infoNCEQueryLse(state: usize, s0: i32, s1: i32, lseMax: usize, l
     rowSum = st.rowSum;
   for (let a0 = s0 * STRIP_ROWS; a0 < min(jp, s1 * STRIP_ROWS); a0 += STRIP_ROWS) {
     const rows = min(STRIP_ROWS, jp - a0),
-      width = jp - a0;
+      width = jp - a0,
+      stride = stripStride(width);
     similarityStrip(
       st.u + <usize>a0 * rowBytes,
       rows,
@@ -277,7 +280,7 @@ export function infoNCEQueryLse(state: usize, s0: i32, s1: i32, lseMax: usize, l
       cp,
       st.invT,
       stripQ,
-      width,
+      stride,
     );
     // Columns: the maximum over the strip's rows above each column's own row, then the sum; rows:
     // each row's over its columns. Empty pairs (−3e38, 0) to start.
@@ -286,7 +289,7 @@ export function infoNCEQueryLse(state: usize, s0: i32, s1: i32, lseMax: usize, l
     for (let r = 0; r < STRIP_ROWS; r += 4) v128.store(rowMax + ((<usize>r) << 2), f32x4.splat(NEG));
     memory.fill(rowSum, 0, STRIP_ROWS << 2);
     for (let r = 0; r < rows && a0 + r < j; r++) {
-      const row = stripQ + <usize>r * <usize>width * 4;
+      const row = stripQ + <usize>r * <usize>stride * 4;
       let mx = f32x4.splat(NEG);
       for (let jl = (r + 1) & ~3; jl < width; jl += 4) {
         const o = (<usize>jl) << 2;
@@ -310,7 +313,7 @@ export function infoNCEQueryLse(state: usize, s0: i32, s1: i32, lseMax: usize, l
       store<f32>(rowSum + ((<usize>r) << 2), hsum(se));
     }
     for (let r = 0; r < rows && a0 + r < j; r++) {
-      const row = stripQ + <usize>r * <usize>width * 4;
+      const row = stripQ + <usize>r * <usize>stride * 4;
       for (let jl = (r + 1) & ~3; jl < width; jl += 4) {
         const o = (<usize>jl) << 2;
         const e = expNonPositive(f32x4.sub(v128.load(row + o), v128.load(colMax + o)));
@@ -343,12 +346,13 @@ export function infoNCEQueryGrad(state: usize, s0: i32, s1: i32, lse: usize): vo
     invT = f32x4.splat(st.invT);
   for (let a0 = s0 * STRIP_ROWS; a0 < min(jp, s1 * STRIP_ROWS); a0 += STRIP_ROWS) {
     const rows = min(STRIP_ROWS, jp - a0),
-      width = jp - a0;
+      width = jp - a0,
+      stride = stripStride(width);
     const ua = st.u + <usize>a0 * rowBytes;
-    similarityStrip(ua, rows, st.packedU + <usize>a0 * rowBytes, width >> 3, cp, st.invT, stripQ, width);
+    similarityStrip(ua, rows, st.packedU + <usize>a0 * rowBytes, width >> 3, cp, st.invT, stripQ, stride);
     for (let r = 0; r < rows; r++) {
       const a = a0 + r;
-      const row = stripQ + <usize>r * <usize>width * 4;
+      const row = stripQ + <usize>r * <usize>stride * 4;
       if (a >= j) {
         memory.fill(row, 0, (<usize>width) << 2);
         continue;
@@ -369,8 +373,8 @@ export function infoNCEQueryGrad(state: usize, s0: i32, s1: i32, lse: usize): vo
       }
     }
     const ga = groupRow(st.packedU, jp, cp, a0);
-    accumulateWeighted(stripQ, rows, width, width, ga, jp, cp, st.du + <usize>a0 * rowBytes);
-    accumulateWeightedTransposed(stripQ, rows, width, width, ga, jp, cp, st.du + <usize>a0 * rowBytes);
+    accumulateWeighted(stripQ, rows, width, stride, ga, jp, cp, st.du + <usize>a0 * rowBytes);
+    accumulateWeightedTransposed(stripQ, rows, width, stride, ga, jp, cp, st.du + <usize>a0 * rowBytes);
   }
 }
 

@@ -27,6 +27,7 @@ import {
   lanesIn,
   roundUp8,
   similarityStrip,
+  stripStride,
 } from './similarity';
 import { STRIP_ROWS, VARIANT_CFLNET } from '../src/codes';
 
@@ -73,7 +74,7 @@ function stripsOf(rows: i32): i32 {
 export function patchContrastKernelBytes(n: i32, c: i32): f64 {
   const np = <f64>(roundUp8(n) + 8),
     matrix = np * <f64>roundUp8(c) * 4;
-  return 8 * <f64>n + 4 * matrix + 52 * np + <f64>STRIP_ROWS * np * 4;
+  return 8 * <f64>n + 4 * matrix + 52 * np + <f64>STRIP_ROWS * (np + 8) * 4;
 }
 
 /**
@@ -187,7 +188,7 @@ export function patchContrastAttach(
   st.invT = <f32>(1.0 / temperature);
   st.z = z;
   st.packed = packed;
-  st.strip = alloc(<usize>STRIP_ROWS * <usize>np * 4);
+  st.strip = alloc(<usize>STRIP_ROWS * <usize>stripStride(np) * 4);
   st.colLoss = alloc((<usize>np) << 2);
   st.colB = alloc((<usize>np) << 2);
   st.classStrip = alloc(offsetof<ClassStrip>());
@@ -246,7 +247,8 @@ export function patchContrastColumnMax(state: usize, s0: i32, s1: i32): void {
   const rowBytes = (<usize>cp) << 2;
   for (let i0 = s0 * STRIP_ROWS; i0 < min(np, s1 * STRIP_ROWS); i0 += STRIP_ROWS) {
     const rows = min(STRIP_ROWS, np - i0),
-      width = np - i0;
+      width = np - i0,
+      stride = stripStride(width);
     similarityStrip(
       st.z + <usize>i0 * rowBytes,
       rows,
@@ -255,10 +257,10 @@ export function patchContrastColumnMax(state: usize, s0: i32, s1: i32): void {
       cp,
       st.invT,
       strip,
-      width,
+      stride,
     );
     for (let r = 0; r < rows; r++) {
-      const row = strip + <usize>r * <usize>width * 4;
+      const row = strip + <usize>r * <usize>stride * 4;
       store<f32>(row + ((<usize>r) << 2), 0); // s'_ii = 0
       let m = f32x4.splat(0);
       for (let j = 0; j < width; j += 4) {
@@ -292,6 +294,7 @@ export function patchContrastNegatives(state: usize, s0: i32, s1: i32, colMax: u
   const cflnet = st.variant == VARIANT_CFLNET;
   const f0 = st.forgedStart,
     width = st.np - f0,
+    stride = stripStride(width),
     forged = st.forgedEnd - f0;
   const live = st.pristine > 1 && (cflnet || forged > 0);
   for (let s = s0; s < s1; s++) {
@@ -307,11 +310,11 @@ export function patchContrastNegatives(state: usize, s0: i32, s1: i32, colMax: u
         cp,
         st.invT,
         strip,
-        width,
+        stride,
       );
     // Rows: each pristine row against every forged row.
     for (let r = 0; r < real; r++) {
-      const row = strip + <usize>r * <usize>width * 4;
+      const row = strip + <usize>r * <usize>stride * 4;
       let a: f32 = cflnet ? 0 : NO_LSE;
       if (cflnet && live) {
         let acc = f32x4.splat(0);
@@ -347,7 +350,7 @@ export function patchContrastNegatives(state: usize, s0: i32, s1: i32, colMax: u
     // Columns: each forged row against the strip's pristine rows.
     if (cflnet) {
       for (let r = 0; r < real; r++) {
-        const row = strip + <usize>r * <usize>width * 4;
+        const row = strip + <usize>r * <usize>stride * 4;
         const c = f32x4.splat(load<f32>(st.cmax + ((<usize>(i0 + r)) << 2)));
         for (let j = 0; j < forged; j += 4) {
           const o = (<usize>j) << 2;
@@ -358,7 +361,7 @@ export function patchContrastNegatives(state: usize, s0: i32, s1: i32, colMax: u
     }
     for (let j = 0; j < width; j += 4) v128.store(tmp + ((<usize>j) << 2), f32x4.splat(NEG));
     for (let r = 0; r < real; r++) {
-      const row = strip + <usize>r * <usize>width * 4;
+      const row = strip + <usize>r * <usize>stride * 4;
       for (let j = 0; j < forged; j += 4) {
         const o = (<usize>j) << 2;
         v128.store(tmp + o, f32x4.pmax(v128.load(tmp + o), v128.load(row + o)));
@@ -369,7 +372,7 @@ export function patchContrastNegatives(state: usize, s0: i32, s1: i32, colMax: u
       const top = v128.load(tmp + o);
       let se = f32x4.splat(0);
       for (let r = 0; r < real; r++)
-        se = f32x4.add(se, expNonPositive(f32x4.sub(v128.load(strip + <usize>r * <usize>width * 4 + o), top)));
+        se = f32x4.add(se, expNonPositive(f32x4.sub(v128.load(strip + <usize>r * <usize>stride * 4 + o), top)));
       mergeRunningLse(colMax + o, colSum + o, top, se);
     }
   }
@@ -410,16 +413,17 @@ export function patchContrastPositives(
     classStrip(st, s, cs);
     const i0 = cs.i0,
       width = cs.end - i0,
+      stride = stripStride(width),
       hi = cs.hi;
     // A class of one has no positive pair (and L = 0 for its row).
     if (hi - cs.lo < 2) continue;
     const zi = st.z + <usize>i0 * rowBytes;
-    similarityStrip(zi, cs.rows, st.packed + <usize>i0 * rowBytes, width >> 3, cp, st.invT, strip, width);
+    similarityStrip(zi, cs.rows, st.packed + <usize>i0 * rowBytes, width >> 3, cp, st.invT, strip, stride);
     memory.fill(colLoss, 0, (<usize>width) << 2);
     memory.fill(colB, 0, (<usize>width) << 2);
     for (let r = 0; r < cs.rows; r++) {
       const i = i0 + r;
-      const row = strip + <usize>r * <usize>width * 4;
+      const row = strip + <usize>r * <usize>stride * 4;
       const ri = (<usize>i) << 2;
       const invPI = i < hi ? load<f32>(st.invP + ri) : 0;
       if (invPI == 0) {
@@ -495,8 +499,8 @@ export function patchContrastPositives(
     }
     if (grad != 0) {
       const gi = groupRow(st.packed, st.np, cp, i0);
-      accumulateWeighted(strip, cs.rows, width, width, gi, st.np, cp, st.dz + <usize>i0 * rowBytes);
-      accumulateWeightedTransposed(strip, cs.rows, width, width, gi, st.np, cp, st.dz + <usize>i0 * rowBytes);
+      accumulateWeighted(strip, cs.rows, width, stride, gi, st.np, cp, st.dz + <usize>i0 * rowBytes);
+      accumulateWeightedTransposed(strip, cs.rows, width, stride, gi, st.np, cp, st.dz + <usize>i0 * rowBytes);
     }
   }
 }
@@ -516,6 +520,7 @@ export function patchContrastNegativeGrad(state: usize, s0: i32, s1: i32, gradSc
   const rowBytes = (<usize>cp) << 2;
   const f0 = st.forgedStart,
     width = st.np - f0,
+    stride = stripStride(width),
     forged = st.forgedEnd - f0;
   if (width == 0) return;
   const cflnet = st.variant == VARIANT_CFLNET;
@@ -525,10 +530,10 @@ export function patchContrastNegativeGrad(state: usize, s0: i32, s1: i32, gradSc
     const i0 = s * STRIP_ROWS,
       rows = min(STRIP_ROWS, f0 - i0);
     const zi = st.z + <usize>i0 * rowBytes;
-    similarityStrip(zi, rows, st.packed + <usize>f0 * rowBytes, width >> 3, cp, st.invT, strip, width);
+    similarityStrip(zi, rows, st.packed + <usize>f0 * rowBytes, width >> 3, cp, st.invT, strip, stride);
     for (let r = 0; r < rows; r++) {
       const i = i0 + r;
-      const row = strip + <usize>r * <usize>width * 4;
+      const row = strip + <usize>r * <usize>stride * 4;
       const ri = (<usize>i) << 2;
       if (i >= st.pristine) {
         memory.fill(row, 0, (<usize>width) << 2);
@@ -547,9 +552,9 @@ export function patchContrastNegativeGrad(state: usize, s0: i32, s1: i32, gradSc
         v128.store(local, v128.and(f32x4.mul(f32x4.add(gI, gJ), scale), lanesIn(j, 0, forged)));
       }
     }
-    accumulateWeighted(strip, rows, width, width, gf, st.np, cp, st.dz + <usize>i0 * rowBytes);
+    accumulateWeighted(strip, rows, width, stride, gf, st.np, cp, st.dz + <usize>i0 * rowBytes);
     const gi = groupRow(st.packed, st.np, cp, i0);
-    accumulateWeightedTransposed(strip, rows, width, width, gi, st.np, cp, st.dz + <usize>f0 * rowBytes);
+    accumulateWeightedTransposed(strip, rows, width, stride, gi, st.np, cp, st.dz + <usize>f0 * rowBytes);
   }
 }
 

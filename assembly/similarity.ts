@@ -29,6 +29,18 @@ export function roundUp8(n: i32): i32 {
   return (n + 7) & ~7;
 }
 
+/**
+ * The row stride, in floats, of a strip `width` columns wide (a multiple of 8): `width`, or
+ * `width + 8` when its rows would lie a multiple of 128 bytes apart. Such rows share few L1 sets,
+ * and the transposed accumulation, which reads a column block of every row of the strip again for
+ * each group of channels, then misses L1 (docs/design.md §2).
+ */
+// @ts-ignore: decorator
+@inline
+export function stripStride(width: i32): i32 {
+  return (width & 31) == 0 ? width + 8 : width;
+}
+
 /** Packs `rows8` rows (a multiple of 8) of a `rows8 × Cp` row matrix into `rows8/8` panels. */
 function packPanels(src: usize, rows8: i32, cp: i32, dst: usize): void {
   const rowBytes = (<usize>cp) << 2;

@@ -12,4 +12,4 @@ export {
   patchContrastStrips,
 } from './patch_contrast';
 export { infoNCEBackward, infoNCEGather, infoNCEStripCount } from './info_nce';
-export { accumulateWeighted, accumulateWeightedTransposed, similarityStrip } from './similarity';
+export { accumulateWeighted, accumulateWeightedTransposed, similarityStrip, stripStride } from './similarity';

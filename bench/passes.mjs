@@ -76,10 +76,11 @@ function report(pass, ms, gemmMs) {
  * `rowsA` rows).
  */
 function stripGemms(a, rows, panels, width, strip, grad, [ga, rowsA], [gb, rowsB], outA, outB) {
-  k.similarityStrip(a, rows, panels, width >> 3, cp, 1, strip, width);
+  const stride = k.stripStride(width);
+  k.similarityStrip(a, rows, panels, width >> 3, cp, 1, strip, stride);
   if (!grad) return;
-  k.accumulateWeighted(strip, rows, width, width, gb, rowsB, cp, outA);
-  k.accumulateWeightedTransposed(strip, rows, width, width, ga, rowsA, cp, outB);
+  k.accumulateWeighted(strip, rows, width, stride, gb, rowsB, cp, outA);
+  k.accumulateWeightedTransposed(strip, rows, width, stride, ga, rowsA, cp, outB);
 }
 
 const image = c.features.subarray(0, C * H * W),
@@ -121,7 +122,7 @@ if (c.loss === 'patch_contrast') {
       colSum = zeros(np * 4);
     fill(colMax, np, -3e38);
     const state = k.patchContrastAttach(z, packedZ, n, C, pristine, cflnet, 0.1, cmax, statA, statB, invP, dz);
-    return { state, sums, colMax, colSum, np, strip: k.alloc(STRIP * np * 4), g: zeros(np * cp * 4) };
+    return { state, sums, colMax, colSum, np, strip: k.alloc(STRIP * (np + 8) * 4), g: zeros(np * cp * 4) };
   };
   const row = (i) => z + i * cp * 4,
     panel = (i) => packedZ + i * cp * 4; // the panels start the packed form
@@ -199,7 +200,7 @@ if (c.loss === 'patch_contrast') {
       dx = zeros(mp * cp * 4);
     const state = k.infoNCEAttach(u, packedU, j, packedX, m, C, 0.1, meanExp, l0, dl0, du, dx);
     const g = zeros(Math.max(jp, mp) * cp * 4);
-    return { state, lse, lseMax, lseSum, perQuery, l0, strip: k.alloc(STRIP * Math.max(jp, mp) * 4), g };
+    return { state, lse, lseMax, lseSum, perQuery, l0, strip: k.alloc(STRIP * (Math.max(jp, mp) + 8) * 4), g };
   };
   const strips = k.infoNCEStripCount(j);
   const uRow = (a) => u + a * cp * 4;

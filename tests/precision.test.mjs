@@ -72,3 +72,34 @@ test('patchContrast and infoNCE on 2×16×32×32 within 1e-5 of float64', async 
     assert.ok(err < 1e-5, `${positive}: relative error ${err}`);
   }
 });
+
+// A strip whose width is a multiple of 32 columns gets a padded row stride (assembly/similarity.ts
+// stripStride): here 192 pristine and 64 forged pixels (or patches) make every full-width strip of
+// both losses, and a quarter of mean-exp's and patchContrast's half-strips, that wide.
+test('padded strips: patchContrast and infoNCE on 2×24×16×16 with 64 forged pixels within 1e-5', async () => {
+  const shape = [2, 24, 16, 16],
+    hw = 256;
+  const features = gaussian(2 * 24 * hw, 77);
+  const mask = new Float32Array(2 * hw);
+  for (let b = 0; b < 2; b++) for (let k = 0; k < 64; k++) mask[b * hw + ((k * 37 + b * 11) % hw)] = 1;
+  const e = await engine();
+  const check = (name, got, want) => {
+    const err = rel(got.loss, want.loss);
+    assert.ok(err < 1e-5, `${name}: relative error ${err}`);
+    let worst = 0,
+      top = 0;
+    for (let i = 0; i < want.grad.length; i++) {
+      worst = Math.max(worst, Math.abs(got.grad.features[i] - want.grad[i]));
+      top = Math.max(top, Math.abs(want.grad[i]));
+    }
+    assert.ok(worst <= 1e-5 * top, `${name}: gradient error ${worst} of max ${top}`);
+  };
+  for (const variant of ['exact', 'cflnet']) {
+    const options = { features, mask, shape, patchSize: 1, temperature: 0.1, variant };
+    check(variant, await e.patchContrast(options), patchContrastRef(options));
+  }
+  for (const positive of ['mean-logit', 'mean-exp']) {
+    const options = { features, mask, shape, temperature: 0.1, positive };
+    check(positive, await e.infoNCE(options), infoNCERef(options));
+  }
+});
