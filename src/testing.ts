@@ -30,8 +30,8 @@ export interface TaskRecord {
   answered?: number;
   /**
    * A part that brings its similarity operands (Z, or U and X), or a band's pooling or backward
-   * task (the image's Z it writes into; the Z and the parts' dZ slots it reads): whether they are
-   * in shared memory.
+   * task (the image's Z it writes into; the Z and the parts' dZ slots it reads), or an infoNCE
+   * backward task that sums its parts' slots: whether they are in shared memory.
    */
   operands?: 'shared' | 'copied';
 }
@@ -48,12 +48,14 @@ type Sent = {
     x?: Operand;
     zInto?: Operand;
     dzSlots?: { rows: Float32Array }[];
+    slots?: { values: Float32Array }[];
   };
 };
 
 /** The arrays of `task` that `TaskRecord.operands` is about (none: not such a task). */
 function operandsOf(task: NonNullable<Sent['task']>): Operand[] {
   if (task.kind.endsWith('Part')) return [task.z, task.u, task.x].filter((v) => v !== undefined);
+  if (task.kind === 'nceBackward') return (task.slots ?? []).map((slot) => slot.values);
   if (!task.band) return [];
   return task.kind === 'patchPool'
     ? [task.zInto]

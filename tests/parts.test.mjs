@@ -147,6 +147,24 @@ test('a batch on a pool: its parts leave their dZ in slots, which one backward t
   assert.deepEqual(await unslotted.patchContrast({ ...input, ...kase.options }), got);
 });
 
+test('infoNCE on a pool: its parts leave dU and dX in slots, which the backward task sums, async and sync', async () => {
+  for (const kase of [CASES[4], CASES[5]]) {
+    const [b] = kase.shape;
+    const input = inputs(kase, 73);
+    const records = testing.traceTasks(engines[1]);
+    const got = await engines[1].infoNCE({ ...input, ...kase.options });
+    const backward = records.filter((r) => r.kind === 'nceBackward');
+    assert.equal(backward.length, b, 'one backward task per image');
+    // It reads every part's slot in shared memory: nothing sums gradient rows on the calling thread.
+    for (const r of backward) assert.equal(r.operands, 'shared');
+    const one = await engines[0].infoNCE({ ...input, ...kase.options });
+    assert.deepEqual(got, { ...one, backend: got.backend });
+    // Summed from the slots by the backward task, or by the calling thread: the same bits.
+    assert.deepEqual(await unslotted.infoNCE({ ...input, ...kase.options }), got);
+    assert.deepEqual(engines[1].infoNCESync({ ...input, ...kase.options }), got);
+  }
+});
+
 test('with workers, the parts bring their operands in shared memory: no message copies them', async () => {
   const [, two] = engines;
   for (const kase of CASES) {

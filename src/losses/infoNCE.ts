@@ -227,6 +227,7 @@ export function infoNCEJobs(ctx: LossContext, p: PreparedInfoNCE): InfoNCEJob[] 
     grad: p.grad,
     maxParts: partsPerImage(p.dictionaries.length),
     partWork: ctx.partWork,
+    maxSlotFloats: ctx.maxSlotFloats,
     memoryBytes: needs[img],
   }));
 }

@@ -67,6 +67,8 @@ export interface InfoNCEJob {
   grad: boolean;
   maxParts: number;
   partWork: number;
+  /** Floats an image may hold in its parts' dU and dX slots (MAX_SLOT_FLOATS, or a test's). */
+  maxSlotFloats: number;
   /** Wasm memory the image needs, reserved before any work. */
   memoryBytes: number;
 }
@@ -96,9 +98,9 @@ export const PART_WORK = 2 ** 27;
 export const MAX_PARTS = 16;
 
 /**
- * Floats an image may hold in its parts' dZ slots (64 MiB; 9.3 M at `pc1`): past it, the image has
- * no slots and is not split into bands (bands.ts), and the calling thread sums its parts' dZ, to
- * the same bits.
+ * Floats an image may hold in its parts' gradient slots (64 MiB; 9.3 M at `pc1`, 3.9 M for an
+ * image of `nce-full`): past it, the image has no slots (and a patchContrast image is not split
+ * into bands, bands.ts), and the calling thread sums its parts' gradients, to the same bits.
  */
 export const MAX_SLOT_FLOATS = 2 ** 24;
 

@@ -1,11 +1,21 @@
 // One infoNCE image as a plan (plan.ts): stage 1 (gathering U and X), the similarity passes as
 // their parts — mean-exp's query block (its LSE before the negatives, its gradient after), the
-// negatives — then the backward pass (the scatter). Merged in part order, as patch-image.ts.
+// negatives — then the backward pass (the scatter). Merged in part order, as patch-image.ts. With
+// workers and shared memory the parts leave their partial dU and dX in slots, which the backward
+// task sums: the calling thread sums no gradient rows (docs/design.md §9).
 
 import { POSITIVE_MEAN_EXP } from '../../codes.js';
-import { roundUp8 } from '../wasm/layout.js';
-import type { NceBackwardTask, NceGatherResult, NceGatherTask, NcePartResult, NcePartTask } from '../wasm/protocol.js';
-import { edgeWork, type InfoNCEImage, type InfoNCEJob, planParts } from './jobs.js';
+import { isShared } from '../copies.js';
+import { nceDuRows, roundUp8 } from '../wasm/layout.js';
+import type {
+  NceBackwardTask,
+  NceGatherResult,
+  NceGatherTask,
+  NcePartResult,
+  NcePartTask,
+  NceSlot,
+} from '../wasm/protocol.js';
+import { edgeWork, type InfoNCEImage, type InfoNCEJob, type Part, planParts } from './jobs.js';
 import { RunningLse } from './merge.js';
 import { moved, newImageRun, type Plan, type PlanHost, result, start, startAll, type Ticket } from './plan.js';
 
@@ -18,6 +28,8 @@ interface Passes {
   jp: number;
   cp: number;
   host: PlanHost;
+  /** The parts' slots, in the order they were started; absent where the calling thread merges. */
+  slots?: NceSlot[];
   start(stage: NcePartTask['stage'], extra: Extra): Plan<Ticket<NcePartTask>[]>;
 }
 
@@ -30,23 +42,47 @@ export function* nceImage(job: InfoNCEJob, host: PlanHost): Plan<InfoNCEImage> {
   const gather = yield* gatherStage(job);
   // With workers, the parts' operands in shared memory, as for patchContrast.
   const [u, x] = host.threads > 1 ? [host.copies.shared(gather.u), host.copies.shared(gather.x)] : [gather.u, gather.x];
-  const s = passesOf(job, gather, host, u, x);
+  const slotted = job.grad && host.threads > 1 && isShared(u) && slotsFit(job);
+  const s = passesOf(job, gather, host, u, x, slotted ? [] : undefined);
   const { l0, lse } = job.positive === POSITIVE_MEAN_EXP ? yield* queryLsePass(s) : { l0: gather.l0, lse: undefined };
   const { image, dl0, parts } = yield* lossOf(s, yield* s.start('strips', { l0 }));
-  let du: Float32Array | undefined, dx: Float32Array | undefined;
+  let grads: Pick<NceBackwardTask, 'du' | 'dx' | 'slots'> | undefined;
   if (job.grad) {
-    [du, dx] = negativeGrads(s, parts);
-    yield* queryGradPass(s, du, { lse, dl0 });
+    const merged = s.slots ? undefined : negativeGrads(s, parts);
+    yield* queryGradPass(s, merged, { lse, dl0 });
+    grads = merged ? { du: merged[0], dx: merged[1] } : { slots: s.slots };
   }
   // Every part has answered: no worker reads the shared copies any more (a stopped call drops them).
   if (u !== gather.u) host.copies.recycle(u);
   if (x !== gather.x) host.copies.recycle(x);
-  if (!du || !dx) {
+  if (!grads) {
     host.copies.recycle(gather.spare);
     return image;
   }
-  image.grad = yield* backwardStage(job, gather, du, dx, dl0);
+  image.grad = yield* backwardStage(job, gather, grads, dl0);
+  host.copies.recycle(...(s.slots ?? []).map((slot) => slot.values));
   return image;
+}
+
+/** The floats of the parts' slots of an image: each part's dU rows, and dX for each part of the negatives. */
+function slotFloats(job: InfoNCEJob): number {
+  const jp = roundUp8(job.queries.length),
+    mp = roundUp8(job.negatives.length),
+    cp = roundUp8(job.c);
+  let floats = 0;
+  for (const part of planParts(job).flat()) floats += slotOf(part, jp, mp, cp)?.length ?? 0;
+  return floats;
+}
+
+/** Whether an image's slots fit in job.maxSlotFloats. */
+const slotsFit = (job: InfoNCEJob) => slotFloats(job) <= job.maxSlotFloats;
+
+/** A part's slot: its dU rows and, for the negatives, dX (NceSlot); none for the query block's LSE. */
+function slotOf(part: Part, jp: number, mp: number, cp: number) {
+  if (part.stage === 'queryLse') return undefined;
+  const [row0, row1] = nceDuRows(part.stage, jp, part.s0, part.s1);
+  const dx = part.stage === 'strips';
+  return { row0, rows: row1 - row0, dx, length: (row1 - row0 + (dx ? mp : 0)) * cp };
 }
 
 function* gatherStage(job: InfoNCEJob): Plan<NceGatherResult> {
@@ -66,8 +102,26 @@ function* gatherStage(job: InfoNCEJob): Plan<NceGatherResult> {
   return yield* result(yield* start(task, moved(features)));
 }
 
-function passesOf(job: InfoNCEJob, gather: NceGatherResult, host: PlanHost, u: Float32Array, x: Float32Array): Passes {
+function passesOf(
+  job: InfoNCEJob,
+  gather: NceGatherResult,
+  host: PlanHost,
+  u: Float32Array,
+  x: Float32Array,
+  slots: NceSlot[] | undefined,
+): Passes {
   const plan = planParts(job);
+  const jp = roundUp8(job.queries.length),
+    mp = roundUp8(job.negatives.length),
+    cp = roundUp8(job.c);
+  // A part's slot, taken when the part starts: the slots are summed in that order.
+  const into = (part: Part): Pick<NcePartTask, 'into'> => {
+    const slot = slots && slotOf(part, jp, mp, cp);
+    if (!slots || !slot) return {};
+    const values = host.copies.take(slot.length, true);
+    slots.push({ values, row0: slot.row0, rows: slot.rows, dx: slot.dx });
+    return { into: values };
+  };
   const base = {
     kind: 'ncePart' as const,
     image: newImageRun(),
@@ -85,13 +139,17 @@ function passesOf(job: InfoNCEJob, gather: NceGatherResult, host: PlanHost, u: F
   return {
     job,
     gather,
-    jp: roundUp8(job.queries.length),
-    cp: roundUp8(job.c),
+    jp,
+    cp,
     host,
+    slots,
     *start(stage, extra) {
       const parts = plan.find((pass) => pass[0].stage === stage) ?? [];
       return yield* startAll(
-        parts.map((part): [NcePartTask, ArrayBuffer[]] => [{ ...base, ...extra, stage, steps: part.steps }, []]),
+        parts.map((part): [NcePartTask, ArrayBuffer[]] => [
+          { ...base, ...extra, stage, steps: part.steps, ...into(part) },
+          [],
+        ]),
       );
     },
   };
@@ -132,7 +190,7 @@ function* lossOf(s: Passes, negatives: Ticket<NcePartTask>[]) {
     const r = yield* result(ticket);
     perQuery.set(r.perQuery as Float32Array, r.row0);
     dl0.set(r.dl0 as Float32Array, r.row0);
-    if (s.job.grad) parts.push(r);
+    if (s.job.grad && !s.slots) parts.push(r);
     else s.host.done(r);
   }
   let total = 0;
@@ -158,11 +216,11 @@ function negativeGrads(s: Passes, parts: NcePartResult[]): [Float32Array, Float3
   return [du, dx];
 }
 
-/** The query block's partial dU (mean-exp), summed in part order. */
-function* queryGradPass(s: Passes, du: Float32Array, extra: Extra): Plan<void> {
+/** The query block's partial dU (mean-exp), summed in part order (here, or from the slots by the backward task). */
+function* queryGradPass(s: Passes, grads: [Float32Array, Float32Array] | undefined, extra: Extra): Plan<void> {
   for (const ticket of yield* s.start('queryGrad', extra)) {
     const r = yield* result(ticket);
-    s.host.add(du, r.du as Float32Array, r.row0 * s.cp);
+    if (grads) s.host.add(grads[0], r.du as Float32Array, r.row0 * s.cp);
     s.host.done(r);
   }
 }
@@ -170,16 +228,16 @@ function* queryGradPass(s: Passes, du: Float32Array, extra: Extra): Plan<void> {
 function* backwardStage(
   job: InfoNCEJob,
   g: NceGatherResult,
-  du: Float32Array,
-  dx: Float32Array,
+  grads: Pick<NceBackwardTask, 'du' | 'dx' | 'slots'>,
   dl0: Float32Array,
 ): Plan<Float32Array> {
   const { queries, negatives, c, hw, temperature, positive, memoryBytes } = job;
   const task: NceBackwardTask = {
     kind: 'nceBackward',
-    ...{ out: g.spare, u: g.u, du, x: g.x, dx, normsU: g.normsU, normsX: g.normsX, sumU: g.sumU, dl0 },
+    ...{ out: g.spare, u: g.u, x: g.x, ...grads, normsU: g.normsU, normsX: g.normsX, sumU: g.sumU, dl0 },
     ...{ queries, negatives, c, hw, temperature, positive, memoryBytes },
   };
-  const back = yield* result(yield* start(task, moved(g.spare, g.u, du, g.x, dx)));
+  const merged = [grads.du, grads.dx].filter((v): v is Float32Array => v !== undefined);
+  const back = yield* result(yield* start(task, moved(g.spare, g.u, g.x, ...merged)));
   return back.grad;
 }

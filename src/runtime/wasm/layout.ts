@@ -83,6 +83,16 @@ export function dzSpans(layout: PatchLayout, stage: string, first: number, last:
   ];
 }
 
+/**
+ * The rows [row0, row1) of dU that an infoNCE part writes, from its query strips [s0, s1) of an
+ * image with J_p query rows: the strips' own rows (negatives), or from their first row to the last
+ * (the query gradient's upper half-strips).
+ */
+export function nceDuRows(stage: string, jp: number, s0: number, s1: number): [number, number] {
+  const row0 = Math.min(jp, s0 * STRIP_ROWS);
+  return [row0, stage === 'queryGrad' ? jp : Math.min(jp, s1 * STRIP_ROWS)];
+}
+
 /** Floats of an image a pooling or backward step holds (512 KiB): they stay in cache from the copy to the kernel. */
 const CHUNK_FLOATS = 2 ** 17;
 

@@ -4,7 +4,7 @@
 
 import { POSITIVE_MEAN_EXP } from '../../codes.js';
 import type { WasmInstance } from './instance.js';
-import { channelChunk, roundUp8, STRIP_ROWS } from './layout.js';
+import { channelChunk, nceDuRows, roundUp8, STRIP_ROWS } from './layout.js';
 import { missing } from './patch-tasks.js';
 import type {
   BackwardResult,
@@ -13,6 +13,7 @@ import type {
   NceGatherTask,
   NcePartResult,
   NcePartTask,
+  NceSlot,
   Step,
 } from './protocol.js';
 
@@ -107,19 +108,24 @@ function partResult(inst: WasmInstance, t: NcePartTask, b: ReturnType<typeof att
   const jp = roundUp8(t.j),
     mp = roundUp8(t.m),
     cp = roundUp8(t.c);
-  const end = (t.steps.at(-1) as Step).s1 * STRIP_ROWS;
-  const row0 = Math.min(jp, t.steps[0].s0 * STRIP_ROWS),
-    row1 = Math.min(t.j, end);
+  const [row0, duEnd] = nceDuRows(t.stage, jp, t.steps[0].s0, (t.steps.at(-1) as Step).s1);
   if (t.stage === 'queryLse') return { row0: 0, lseMax: out(b.lseMax, jp), lseSum: out(b.lseSum, jp) };
-  if (t.stage === 'queryGrad') return { row0, du: out(b.du + row0 * cp * 4, (jp - row0) * cp) };
+  // The strips' dU rows are their own (the query gradient's: to the last row); dX takes every row.
+  const du = inst.arena.f32(b.du + row0 * cp * 4, (duEnd - row0) * cp);
+  const dx = t.stage === 'strips' && t.grad ? inst.arena.f32(b.dx, mp * cp) : undefined;
+  if (t.into) {
+    t.into.set(du);
+    if (dx) t.into.set(dx, du.length);
+  }
+  if (t.stage === 'queryGrad') return t.into ? { row0 } : { row0, du: out(b.du + row0 * cp * 4, du.length) };
+  const row1 = Math.min(t.j, (t.steps.at(-1) as Step).s1 * STRIP_ROWS);
   const result: NcePartResult = {
     row0,
     perQuery: out(b.perQuery + row0 * 4, row1 - row0),
     dl0: out(b.dl0 + row0 * 4, row1 - row0),
   };
-  if (t.grad) {
-    // The strips' dU rows are their own; dX takes every row.
-    result.du = out(b.du + row0 * cp * 4, (Math.min(jp, end) - row0) * cp);
+  if (t.grad && !t.into) {
+    result.du = out(b.du + row0 * cp * 4, du.length);
     result.dx = out(b.dx, mp * cp);
   }
   return result;
@@ -128,7 +134,10 @@ function partResult(inst: WasmInstance, t: NcePartTask, b: ReturnType<typeof att
 export function nceBackward({ arena: ws, kernels: k }: WasmInstance, t: NceBackwardTask): BackwardResult {
   const j = t.queries.length,
     m = t.negatives.length;
-  const [u, du, x, dx] = [t.u, t.du, t.x, t.dx].map((v) => ws.put(v));
+  const [u, x] = [t.u, t.x].map((v) => ws.put(v));
+  const [du, dx] = t.slots
+    ? gradientsFromSlots({ arena: ws, kernels: k }, t, t.slots)
+    : [t.du, t.dx].map((v) => ws.put(v as Float32Array));
   const [normsU, normsX, queries, negatives] = [t.normsU, t.normsX, t.queries, t.negatives].map((v) => ws.put(v));
   const sumU = t.sumU ? ws.put(t.sumU) : 0,
     dl0 = ws.put(t.dl0);
@@ -142,4 +151,41 @@ export function nceBackward({ arena: ws, kernels: k }: WasmInstance, t: NceBackw
     t.out.set(ws.f32(scratch, count * hw), c0 * hw);
   }
   return { grad: t.out };
+}
+
+/**
+ * dU and dX in the arena from the parts' slots, with the calling thread's merge (schedule/nce-image.ts)
+ * done here, in its order and with its float32 adds, so the bits are the same: the negatives' dU
+ * rows placed and their dX the first part's plus the others', then the query gradient's dU rows added.
+ */
+function gradientsFromSlots(
+  { arena: ws, kernels: k }: Pick<WasmInstance, 'arena' | 'kernels'>,
+  t: NceBackwardTask,
+  slots: NceSlot[],
+): [number, number] {
+  const cp = roundUp8(t.c),
+    jp = roundUp8(t.queries.length),
+    mp = roundUp8(t.negatives.length);
+  const du = ws.allocZeroed(jp * cp * 4),
+    dx = ws.alloc(mp * cp * 4),
+    part = ws.alloc(Math.max(jp, mp) * cp * 4);
+  let first = true;
+  for (const { values, row0, rows, dx: withDx } of slots) {
+    const n = rows * cp,
+      at = du + row0 * cp * 4;
+    if (!withDx) {
+      ws.f32(part, n).set(values.subarray(0, n));
+      k.addF32(at, part, n);
+      continue;
+    }
+    ws.f32(at, n).set(values.subarray(0, n));
+    const dxPart = values.subarray(n, n + mp * cp);
+    if (first) ws.f32(dx, mp * cp).set(dxPart);
+    else {
+      ws.f32(part, mp * cp).set(dxPart);
+      k.addF32(dx, part, mp * cp);
+    }
+    first = false;
+  }
+  return [du, dx];
 }

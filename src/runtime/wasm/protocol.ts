@@ -178,6 +178,19 @@ export interface NcePartTask extends TaskBase {
   dl0?: Float32Array;
   gradScale: number;
   grad: boolean;
+  /** With workers and shared memory: the part's slot (NceSlot), which takes its dU rows and dX, not its result. */
+  into?: Float32Array;
+}
+
+/**
+ * A part's partial gradients in shared memory (schedule/nce-image.ts): its dU rows [row0, row0 +
+ * rows) (layout.ts nceDuRows), then, for a part of the negatives, all M_p rows of dX.
+ */
+export interface NceSlot {
+  values: Float32Array;
+  row0: number;
+  rows: number;
+  dx: boolean;
 }
 
 /**
@@ -191,6 +204,7 @@ export interface NcePartResult {
   lseSum?: Float32Array;
   perQuery?: Float32Array;
   dl0?: Float32Array;
+  /** Absent for a part with a slot (`into`). */
   du?: Float32Array;
   dx?: Float32Array;
 }
@@ -200,9 +214,12 @@ export interface NceBackwardTask extends TaskBase {
   /** C × H·W floats that receive the gradient. */
   out: Float32Array;
   u: Float32Array;
-  du: Float32Array;
   x: Float32Array;
-  dx: Float32Array;
+  /** dU and dX merged by the calling thread; or, with slots, none: the task sums them. */
+  du?: Float32Array;
+  dx?: Float32Array;
+  /** The parts' slots, the negatives' then the query gradient's, each pass in part order. */
+  slots?: NceSlot[];
   normsU: Float64Array;
   normsX: Float64Array;
   queries: Int32Array;
