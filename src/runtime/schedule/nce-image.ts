@@ -42,7 +42,7 @@ export function* nceImage(job: InfoNCEJob, host: PlanHost): Plan<InfoNCEImage> {
   const gather = yield* gatherStage(job);
   // With workers, the parts' operands in shared memory, as for patchContrast.
   const [u, x] = host.threads > 1 ? [host.copies.shared(gather.u), host.copies.shared(gather.x)] : [gather.u, gather.x];
-  const slotted = job.grad && host.threads > 1 && isShared(u) && slotsFit(job);
+  const slotted = job.grad && host.threads > 1 && isShared(u) && slotFloats(job) <= job.maxSlotFloats;
   const s = passesOf(job, gather, host, u, x, slotted ? [] : undefined);
   const { l0, lse } = job.positive === POSITIVE_MEAN_EXP ? yield* queryLsePass(s) : { l0: gather.l0, lse: undefined };
   const { image, dl0, parts } = yield* lossOf(s, yield* s.start('strips', { l0 }));
@@ -64,26 +64,18 @@ export function* nceImage(job: InfoNCEJob, host: PlanHost): Plan<InfoNCEImage> {
   return image;
 }
 
-/** The floats of the parts' slots of an image: each part's dU rows, and dX for each part of the negatives. */
-function slotFloats(job: InfoNCEJob): number {
-  const jp = roundUp8(job.queries.length),
-    mp = roundUp8(job.negatives.length),
-    cp = roundUp8(job.c);
-  let floats = 0;
-  for (const part of planParts(job).flat()) floats += slotOf(part, jp, mp, cp)?.length ?? 0;
-  return floats;
+/** A part's slot (NceSlot): its dU rows, and dX for a part of the negatives; no floats for the query LSE's. */
+function slotOf(job: InfoNCEJob, part: Part) {
+  const [row0, row1] = nceDuRows(part.stage, roundUp8(job.queries.length), part.s0, part.s1);
+  const dx = part.stage === 'strips' ? roundUp8(job.negatives.length) : 0;
+  return { row0, rows: row1 - row0, floats: part.stage === 'queryLse' ? 0 : (row1 - row0 + dx) * roundUp8(job.c) };
 }
 
-/** Whether an image's slots fit in job.maxSlotFloats. */
-const slotsFit = (job: InfoNCEJob) => slotFloats(job) <= job.maxSlotFloats;
-
-/** A part's slot: its dU rows and, for the negatives, dX (NceSlot); none for the query block's LSE. */
-function slotOf(part: Part, jp: number, mp: number, cp: number) {
-  if (part.stage === 'queryLse') return undefined;
-  const [row0, row1] = nceDuRows(part.stage, jp, part.s0, part.s1);
-  const dx = part.stage === 'strips';
-  return { row0, rows: row1 - row0, dx, length: (row1 - row0 + (dx ? mp : 0)) * cp };
-}
+/** The floats of an image's slots. */
+const slotFloats = (job: InfoNCEJob) =>
+  planParts(job)
+    .flat()
+    .reduce((n, part) => n + slotOf(job, part).floats, 0);
 
 function* gatherStage(job: InfoNCEJob): Plan<NceGatherResult> {
   const { features, queries, negatives, c, hw, temperature, positive, memoryBytes } = job;
@@ -111,15 +103,12 @@ function passesOf(
   slots: NceSlot[] | undefined,
 ): Passes {
   const plan = planParts(job);
-  const jp = roundUp8(job.queries.length),
-    mp = roundUp8(job.negatives.length),
-    cp = roundUp8(job.c);
   // A part's slot, taken when the part starts: the slots are summed in that order.
   const into = (part: Part): Pick<NcePartTask, 'into'> => {
-    const slot = slots && slotOf(part, jp, mp, cp);
-    if (!slots || !slot) return {};
-    const values = host.copies.take(slot.length, true);
-    slots.push({ values, row0: slot.row0, rows: slot.rows, dx: slot.dx });
+    const { row0, rows, floats } = slotOf(job, part);
+    if (!slots || !floats) return {};
+    const values = host.copies.take(floats, true);
+    slots.push({ values, row0, rows });
     return { into: values };
   };
   const base = {
@@ -139,8 +128,8 @@ function passesOf(
   return {
     job,
     gather,
-    jp,
-    cp,
+    jp: roundUp8(job.queries.length),
+    cp: roundUp8(job.c),
     host,
     slots,
     *start(stage, extra) {
@@ -237,7 +226,6 @@ function* backwardStage(
     ...{ out: g.spare, u: g.u, x: g.x, ...grads, normsU: g.normsU, normsX: g.normsX, sumU: g.sumU, dl0 },
     ...{ queries, negatives, c, hw, temperature, positive, memoryBytes },
   };
-  const merged = [grads.du, grads.dx].filter((v): v is Float32Array => v !== undefined);
-  const back = yield* result(yield* start(task, moved(g.spare, g.u, g.x, ...merged)));
+  const back = yield* result(yield* start(task, moved(g.spare, g.u, g.x, grads.du, grads.dx)));
   return back.grad;
 }

@@ -78,7 +78,7 @@ export interface PlanHost {
   readonly copies: CopyCache;
 }
 
-/** The buffers of `views`, for a transfer list (a shared buffer is never moved). */
-export function moved(...views: ArrayBufferView[]): ArrayBuffer[] {
-  return views.map((v) => v.buffer).filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+/** The buffers of `views`, for a transfer list (a shared buffer is never moved; an absent view has none). */
+export function moved(...views: (ArrayBufferView | undefined)[]): ArrayBuffer[] {
+  return views.map((v) => v?.buffer).filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
 }

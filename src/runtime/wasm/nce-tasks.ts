@@ -13,7 +13,6 @@ import type {
   NceGatherTask,
   NcePartResult,
   NcePartTask,
-  NceSlot,
   Step,
 } from './protocol.js';
 
@@ -102,32 +101,31 @@ export function* ncePart(inst: WasmInstance, t: NcePartTask): Generator<number, 
   return partResult(inst, t, b);
 }
 
-/** What a part gives back: the rows of its pass's outputs that it wrote. */
+/** What a part gives back: the rows of its pass's outputs that it wrote (its gradients: or into its slot). */
 function partResult(inst: WasmInstance, t: NcePartTask, b: ReturnType<typeof attachPart>): NcePartResult {
   const out = (ptr: number, n: number) => inst.parts.copy(inst.arena, ptr, n);
   const jp = roundUp8(t.j),
     mp = roundUp8(t.m),
     cp = roundUp8(t.c);
-  const [row0, duEnd] = nceDuRows(t.stage, jp, t.steps[0].s0, (t.steps.at(-1) as Step).s1);
+  const end = (t.steps.at(-1) as Step).s1;
+  const [row0, duEnd] = nceDuRows(t.stage, jp, t.steps[0].s0, end);
   if (t.stage === 'queryLse') return { row0: 0, lseMax: out(b.lseMax, jp), lseSum: out(b.lseSum, jp) };
+  const row1 = Math.min(t.j, end * STRIP_ROWS);
+  const result: NcePartResult =
+    t.stage === 'queryGrad'
+      ? { row0 }
+      : { row0, perQuery: out(b.perQuery + row0 * 4, row1 - row0), dl0: out(b.dl0 + row0 * 4, row1 - row0) };
+  if (!t.grad) return result;
   // The strips' dU rows are their own (the query gradient's: to the last row); dX takes every row.
-  const du = inst.arena.f32(b.du + row0 * cp * 4, (duEnd - row0) * cp);
-  const dx = t.stage === 'strips' && t.grad ? inst.arena.f32(b.dx, mp * cp) : undefined;
+  const du = inst.arena.f32(b.du + row0 * cp * 4, (duEnd - row0) * cp),
+    dx = b.dx ? inst.arena.f32(b.dx, mp * cp) : undefined;
   if (t.into) {
     t.into.set(du);
     if (dx) t.into.set(dx, du.length);
+    return result;
   }
-  if (t.stage === 'queryGrad') return t.into ? { row0 } : { row0, du: out(b.du + row0 * cp * 4, du.length) };
-  const row1 = Math.min(t.j, (t.steps.at(-1) as Step).s1 * STRIP_ROWS);
-  const result: NcePartResult = {
-    row0,
-    perQuery: out(b.perQuery + row0 * 4, row1 - row0),
-    dl0: out(b.dl0 + row0 * 4, row1 - row0),
-  };
-  if (t.grad && !t.into) {
-    result.du = out(b.du + row0 * cp * 4, du.length);
-    result.dx = out(b.dx, mp * cp);
-  }
+  result.du = out(b.du + row0 * cp * 4, du.length);
+  if (dx) result.dx = out(b.dx, mp * cp);
   return result;
 }
 
@@ -136,7 +134,7 @@ export function nceBackward({ arena: ws, kernels: k }: WasmInstance, t: NceBackw
     m = t.negatives.length;
   const [u, x] = [t.u, t.x].map((v) => ws.put(v));
   const [du, dx] = t.slots
-    ? gradientsFromSlots({ arena: ws, kernels: k }, t, t.slots)
+    ? gradientsFromSlots({ arena: ws, kernels: k }, t)
     : [t.du, t.dx].map((v) => ws.put(v as Float32Array));
   const [normsU, normsX, queries, negatives] = [t.normsU, t.normsX, t.queries, t.negatives].map((v) => ws.put(v));
   const sumU = t.sumU ? ws.put(t.sumU) : 0,
@@ -154,38 +152,24 @@ export function nceBackward({ arena: ws, kernels: k }: WasmInstance, t: NceBackw
 }
 
 /**
- * dU and dX in the arena from the parts' slots, with the calling thread's merge (schedule/nce-image.ts)
- * done here, in its order and with its float32 adds, so the bits are the same: the negatives' dU
- * rows placed and their dX the first part's plus the others', then the query gradient's dU rows added.
+ * dU and dX in the arena from the parts' slots, summed in the order of the calling thread's merge
+ * (schedule/nce-image.ts) with its float32 adds, onto zeros: the bits of its merge, which places
+ * some of them instead, since a float32 sum that starts at +0, as the parts' do, is never −0.
  */
-function gradientsFromSlots(
-  { arena: ws, kernels: k }: Pick<WasmInstance, 'arena' | 'kernels'>,
-  t: NceBackwardTask,
-  slots: NceSlot[],
-): [number, number] {
+function gradientsFromSlots({ arena: ws, kernels: k }: Pick<WasmInstance, 'arena' | 'kernels'>, t: NceBackwardTask) {
   const cp = roundUp8(t.c),
     jp = roundUp8(t.queries.length),
     mp = roundUp8(t.negatives.length);
   const du = ws.allocZeroed(jp * cp * 4),
-    dx = ws.alloc(mp * cp * 4),
+    dx = ws.allocZeroed(mp * cp * 4),
     part = ws.alloc(Math.max(jp, mp) * cp * 4);
-  let first = true;
-  for (const { values, row0, rows, dx: withDx } of slots) {
-    const n = rows * cp,
-      at = du + row0 * cp * 4;
-    if (!withDx) {
-      ws.f32(part, n).set(values.subarray(0, n));
-      k.addF32(at, part, n);
-      continue;
-    }
-    ws.f32(at, n).set(values.subarray(0, n));
-    const dxPart = values.subarray(n, n + mp * cp);
-    if (first) ws.f32(dx, mp * cp).set(dxPart);
-    else {
-      ws.f32(part, mp * cp).set(dxPart);
-      k.addF32(dx, part, mp * cp);
-    }
-    first = false;
+  const add = (to: number, from: Float32Array) => {
+    ws.f32(part, from.length).set(from);
+    k.addF32(to, part, from.length);
+  };
+  for (const { values, row0, rows } of t.slots ?? []) {
+    add(du + row0 * cp * 4, values.subarray(0, rows * cp));
+    if (values.length > rows * cp) add(dx, values.subarray(rows * cp));
   }
   return [du, dx];
 }

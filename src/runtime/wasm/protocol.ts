@@ -190,7 +190,6 @@ export interface NceSlot {
   values: Float32Array;
   row0: number;
   rows: number;
-  dx: boolean;
 }
 
 /**
