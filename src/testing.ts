@@ -30,8 +30,9 @@ export interface TaskRecord {
   answered?: number;
   /**
    * A part that brings its similarity operands (Z, or U and X), or a band's pooling or backward
-   * task (the image's Z it writes into; the Z and the parts' dZ slots it reads), or an infoNCE
-   * backward task that sums its parts' slots: whether they are in shared memory.
+   * task (the image's Z it writes into; the Z and the parts' dZ slots it reads), an infoNCE
+   * gathering task (the U and X it writes into) or backward task (the parts' slots it sums):
+   * whether they are in shared memory.
    */
   operands?: 'shared' | 'copied';
 }
@@ -49,6 +50,8 @@ type Sent = {
     zInto?: Operand;
     dzSlots?: { rows: Float32Array }[];
     slots?: { values: Float32Array }[];
+    uInto?: Operand;
+    xInto?: Operand;
   };
 };
 
@@ -56,6 +59,7 @@ type Sent = {
 function operandsOf(task: NonNullable<Sent['task']>): Operand[] {
   if (task.kind.endsWith('Part')) return [task.z, task.u, task.x].filter((v) => v !== undefined);
   if (task.kind === 'nceBackward') return (task.slots ?? []).map((slot) => slot.values);
+  if (task.kind === 'nceGather') return [task.uInto, task.xInto];
   if (!task.band) return [];
   return task.kind === 'patchPool'
     ? [task.zInto]

@@ -147,12 +147,16 @@ test('a batch on a pool: its parts leave their dZ in slots, which one backward t
   assert.deepEqual(await unslotted.patchContrast({ ...input, ...kase.options }), got);
 });
 
-test('infoNCE on a pool: its parts leave dU and dX in slots, which the backward task sums, async and sync', async () => {
+test('infoNCE on a pool: U and X gathered into shared memory; dU and dX left in slots that the backward task sums', async () => {
   for (const kase of [CASES[4], CASES[5]]) {
     const [b] = kase.shape;
     const input = inputs(kase, 73);
     const records = testing.traceTasks(engines[1]);
     const got = await engines[1].infoNCE({ ...input, ...kase.options });
+    // The gathering writes U and X where the parts read them: the calling thread copies neither.
+    const gather = records.filter((r) => r.kind === 'nceGather');
+    assert.equal(gather.length, b, 'one gathering task per image');
+    for (const r of gather) assert.equal(r.operands, 'shared');
     const backward = records.filter((r) => r.kind === 'nceBackward');
     assert.equal(backward.length, b, 'one backward task per image');
     // It reads every part's slot in shared memory: nothing sums gradient rows on the calling thread.

@@ -5,7 +5,7 @@
 // task sums: the calling thread sums no gradient rows (docs/design.md §9).
 
 import { POSITIVE_MEAN_EXP } from '../../codes.js';
-import { isShared } from '../copies.js';
+import { canShare, isShared } from '../copies.js';
 import { nceDuRows, roundUp8 } from '../wasm/layout.js';
 import type {
   NceBackwardTask,
@@ -39,11 +39,10 @@ export function* nceImage(job: InfoNCEJob, host: PlanHost): Plan<InfoNCEImage> {
     host.copies.recycle(job.features);
     return { loss: null };
   }
-  const gather = yield* gatherStage(job);
-  // With workers, the parts' operands in shared memory, as for patchContrast.
-  const [u, x] = host.threads > 1 ? [host.copies.shared(gather.u), host.copies.shared(gather.x)] : [gather.u, gather.x];
-  const slotted = job.grad && host.threads > 1 && isShared(u) && slotFloats(job) <= job.maxSlotFloats;
-  const s = passesOf(job, gather, host, u, x, slotted ? [] : undefined);
+  // With workers, U and X are gathered into shared memory: the parts' operands, as for patchContrast.
+  const gather = yield* gatherStage(job, host);
+  const slotted = job.grad && host.threads > 1 && isShared(gather.u) && slotFloats(job) <= job.maxSlotFloats;
+  const s = passesOf(job, gather, host, slotted ? [] : undefined);
   const { l0, lse } = job.positive === POSITIVE_MEAN_EXP ? yield* queryLsePass(s) : { l0: gather.l0, lse: undefined };
   const { image, dl0, parts } = yield* lossOf(s, yield* s.start('strips', { l0 }));
   let grads: Pick<NceBackwardTask, 'du' | 'dx' | 'slots'> | undefined;
@@ -52,15 +51,11 @@ export function* nceImage(job: InfoNCEJob, host: PlanHost): Plan<InfoNCEImage> {
     yield* queryGradPass(s, merged, { lse, dl0 });
     grads = merged ? { du: merged[0], dx: merged[1] } : { slots: s.slots };
   }
-  // Every part has answered: no worker reads the shared copies any more (a stopped call drops them).
-  if (u !== gather.u) host.copies.recycle(u);
-  if (x !== gather.x) host.copies.recycle(x);
-  if (!grads) {
-    host.copies.recycle(gather.spare);
-    return image;
-  }
-  image.grad = yield* backwardStage(job, gather, grads, dl0);
-  host.copies.recycle(...(s.slots ?? []).map((slot) => slot.values));
+  // Every task has answered: no worker reads U, X or the slots any more (a stopped call drops them).
+  // U and X are kept unless the backward task took them: a transfer detaches them, recycle skips those.
+  if (grads) image.grad = yield* backwardStage(job, gather, grads, dl0);
+  else host.copies.recycle(gather.spare);
+  host.copies.recycle(gather.u, gather.x, ...(s.slots ?? []).map((slot) => slot.values));
   return image;
 }
 
@@ -77,8 +72,14 @@ const slotFloats = (job: InfoNCEJob) =>
     .flat()
     .reduce((n, part) => n + slotOf(job, part).floats, 0);
 
-function* gatherStage(job: InfoNCEJob): Plan<NceGatherResult> {
+/**
+ * Stage 1. U and X go into arrays kept from earlier calls, in shared memory where workers run it:
+ * fresh ones would cost their first touch in the worker, and a copy into shared memory here.
+ */
+function* gatherStage(job: InfoNCEJob, host: PlanHost): Plan<NceGatherResult> {
   const { features, queries, negatives, c, hw, temperature, positive, memoryBytes } = job;
+  const take = (rows: number) => host.copies.take(roundUp8(rows) * roundUp8(c), host.threads > 1);
+  const into = host.threads < 2 || canShare ? { uInto: take(queries.length), xInto: take(negatives.length) } : {};
   const task: NceGatherTask = {
     kind: 'nceGather',
     features,
@@ -89,19 +90,13 @@ function* gatherStage(job: InfoNCEJob): Plan<NceGatherResult> {
     temperature,
     positive,
     memoryBytes,
+    ...into,
   };
   // The index lists are copied, not moved: the call's result reads them again.
   return yield* result(yield* start(task, moved(features)));
 }
 
-function passesOf(
-  job: InfoNCEJob,
-  gather: NceGatherResult,
-  host: PlanHost,
-  u: Float32Array,
-  x: Float32Array,
-  slots: NceSlot[] | undefined,
-): Passes {
+function passesOf(job: InfoNCEJob, gather: NceGatherResult, host: PlanHost, slots: NceSlot[] | undefined): Passes {
   const plan = planParts(job);
   // A part's slot, taken when the part starts: the slots are summed in that order.
   const into = (part: Part): Pick<NcePartTask, 'into'> => {
@@ -114,8 +109,8 @@ function passesOf(
   const base = {
     kind: 'ncePart' as const,
     image: newImageRun(),
-    u,
-    x,
+    u: gather.u,
+    x: gather.x,
     j: job.queries.length,
     m: job.negatives.length,
     c: job.c,

@@ -40,10 +40,15 @@ export function* nceGather(
     yield count * t.hw;
   }
   k.infoNCENormalize(u, j, x, m, t.c, normsU, normsX);
+  const out = (into: Float32Array | undefined, ptr: number, n: number) => {
+    if (!into) return ws.copyF32(ptr, n);
+    into.set(ws.f32(ptr, n));
+    return into;
+  };
   const result: NceGatherResult = {
     spare: t.features,
-    u: ws.copyF32(u, jp * cp),
-    x: ws.copyF32(x, mp * cp),
+    u: out(t.uInto, u, jp * cp),
+    x: out(t.xInto, x, mp * cp),
     normsU: ws.f64(normsU, jp).slice(),
     normsX: ws.f64(normsX, mp).slice(),
   };

@@ -143,6 +143,9 @@ export interface NceGatherTask extends TaskBase {
   hw: number;
   temperature: number;
   positive: number;
+  /** Arrays kept from earlier calls (shared with workers) that take U and X, returned as the result's. */
+  uInto?: Float32Array;
+  xInto?: Float32Array;
 }
 
 export interface NceGatherResult {
