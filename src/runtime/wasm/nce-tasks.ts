@@ -106,7 +106,7 @@ export function* ncePart(inst: WasmInstance, t: NcePartTask): Generator<number, 
   return partResult(inst, t, b);
 }
 
-/** What a part gives back: the rows of its pass's outputs that it wrote (its gradients: or into its slot). */
+/** What a part gives back: the rows of its pass's outputs that it wrote (its gradients: into its slot, if any). */
 function partResult(inst: WasmInstance, t: NcePartTask, b: ReturnType<typeof attachPart>): NcePartResult {
   const out = (ptr: number, n: number) => inst.parts.copy(inst.arena, ptr, n);
   const jp = roundUp8(t.j),
