@@ -132,16 +132,21 @@ test('fewer images than threads: each is back-propagated (and, copied, pooled) i
   }
 });
 
+/** `count` tasks of `kind` among `records`, each with its operands (what it reads or writes) in shared memory. */
+function assertSharedTasks(records, kind, count, what) {
+  const tasks = records.filter((r) => r.kind === kind);
+  assert.equal(tasks.length, count, what);
+  for (const r of tasks) assert.equal(r.operands, 'shared', `${kind}: operands`);
+}
+
 test('a batch on a pool: its parts leave their dZ in slots, which one backward task per image sums', async () => {
   const kase = CASES[2];
   const [b] = kase.shape;
   const records = testing.traceTasks(engines[1]);
   const input = inputs(kase, 72);
   const got = await engines[1].patchContrast({ ...input, ...kase.options });
-  const backward = records.filter((r) => r.kind === 'patchBackward');
-  assert.equal(backward.length, b, 'one backward task per image (B = threads: no bands)');
   // The task reads the image's Z and every part's slot in shared memory: nothing sums rows on the calling thread.
-  for (const r of backward) assert.equal(r.operands, 'shared');
+  assertSharedTasks(records, 'patchBackward', b, 'one backward task per image (B = threads: no bands)');
   const one = await engines[0].patchContrast({ ...input, ...kase.options });
   assert.deepEqual(got, { ...one, backend: got.backend });
   assert.deepEqual(await unslotted.patchContrast({ ...input, ...kase.options }), got);
@@ -154,13 +159,9 @@ test('infoNCE on a pool: U and X gathered into shared memory; dU and dX left in 
     const records = testing.traceTasks(engines[1]);
     const got = await engines[1].infoNCE({ ...input, ...kase.options });
     // The gathering writes U and X where the parts read them: the calling thread copies neither.
-    const gather = records.filter((r) => r.kind === 'nceGather');
-    assert.equal(gather.length, b, 'one gathering task per image');
-    for (const r of gather) assert.equal(r.operands, 'shared');
-    const backward = records.filter((r) => r.kind === 'nceBackward');
-    assert.equal(backward.length, b, 'one backward task per image');
-    // It reads every part's slot in shared memory: nothing sums gradient rows on the calling thread.
-    for (const r of backward) assert.equal(r.operands, 'shared');
+    assertSharedTasks(records, 'nceGather', b, 'one gathering task per image');
+    // The backward task reads every part's slot in shared memory: nothing sums gradient rows here.
+    assertSharedTasks(records, 'nceBackward', b, 'one backward task per image');
     const one = await engines[0].infoNCE({ ...input, ...kase.options });
     assert.deepEqual(got, { ...one, backend: got.backend });
     // Summed from the slots by the backward task, or by the calling thread: the same bits.
