@@ -38,16 +38,34 @@ test('pooled at call time or in a task: the same bits, sync and async, on 1 and 
   }
 });
 
-test('a non-finite feature: the same error either way, and the engine goes on', async () => {
+test('a non-finite feature: the same error either way, naming the first, and the engine goes on', async () => {
+  // Pooling at call time finds them through the norms of Z, then scans the image for the first.
   const options = call([3, 8, 16, 16], 11);
-  const at = 2 * 8 * 256 + 5 * 256 + 17; // image 2, channel 5
-  options.features[at] = Number.NaN;
-  const message = `features[${at}] = NaN: values must be finite`;
-  for (const e of engines) {
-    await assert.rejects(e.patchContrast(options), { name: 'RangeError', message });
-    assert.throws(() => e.patchContrastSync(options), { name: 'RangeError', message });
+  const last = options.features.length - 1;
+  const image2 = 2 * 8 * 256 + 5 * 256 + 17; // image 2, channel 5
+  const cases = [
+    [[image2, Number.NaN]],
+    [[last, Number.POSITIVE_INFINITY]],
+    // Two in one patch of image 1 whose sum is NaN, and a later one in image 2.
+    [
+      [8 * 256 + 3 * 256 + 16 + 1, Number.NEGATIVE_INFINITY],
+      [8 * 256 + 3 * 256 + 1, Number.POSITIVE_INFINITY],
+      [image2, Number.NaN],
+    ],
+  ];
+  for (const bad of cases) {
+    const saved = bad.map(([at]) => options.features[at]);
+    for (const [at, value] of bad) options.features[at] = value;
+    const first = Math.min(...bad.map(([at]) => at));
+    const message = `features[${first}] = ${options.features[first]}: values must be finite`;
+    for (const e of engines) {
+      await assert.rejects(e.patchContrast(options), { name: 'RangeError', message });
+      assert.throws(() => e.patchContrastSync(options), { name: 'RangeError', message });
+    }
+    bad.forEach(([at], i) => {
+      options.features[at] = saved[i];
+    });
   }
-  options.features[at] = 0.25;
   const reference = await engines[0].patchContrast(options);
   for (const e of engines) assert.deepEqual((await e.patchContrast(options)).loss, reference.loss);
 });

@@ -1,8 +1,9 @@
 // patchContrast's stage 1 at call time, on the calling thread's instance (docs/design.md §8): the
-// caller's features pass through the arena a few channels at a time, each chunk checked for
-// non-finite values and pooled while it is in cache. The call then keeps Z and its norms, not a
-// copy of the features: one read of them instead of a copy and a second read, and no features
-// copy to hold. Z gets the bits the pooling task gives it (patch-tasks.ts patchPool).
+// caller's features pass through the arena a few channels at a time, each chunk pooled while it
+// is in cache, and checked for non-finite values through the norms of Z. The call then keeps Z
+// and its norms, not a copy of the features: one read of them instead of a copy and a second
+// read, and no features copy to hold. Z gets the bits the pooling task gives it (patch-tasks.ts
+// patchPool).
 
 import { reportNonFinite } from '../../validate.js';
 import { type Arena, PAGE } from './arena.js';
@@ -34,7 +35,8 @@ function makeRoom(arena: Arena, end: number, limit: number): boolean {
 
 /**
  * Pools the image at `first` of the caller's `features` into `zOut` (rows × C_p floats, its padding
- * rows zero) and returns its row norms; throws a RangeError naming the first non-finite value.
+ * rows zero) and returns its row norms; throws a RangeError naming the image's first non-finite
+ * value.
  * Returns null, having done nothing, where the instance cannot hold the buffers within
  * `limitBytes` of memory: the caller then copies the features instead. The arena's end is left as
  * it was, and the memory it used zeroed (scratch.ts).
@@ -65,12 +67,17 @@ export function poolAtCall(
       const from = first + c0 * pixels,
         count = Math.min(chunk, g.c - c0);
       arena.f32(scratch, count * pixels).set(features.subarray(from, from + count * pixels));
-      reportNonFinite(features, 'features', k.findNonFinite(scratch, count * pixels), from);
       k.patchContrastPoolChannels(scratch, c0, count, g.c, g.h, g.w, g.p, rowOf, z);
     }
     k.patchContrastNormalize(z, g.rows, g.c, norms);
+    const out = arena.f64(norms, g.rows).slice();
+    // Every pixel lies in a patch, and a non-finite one makes its patch's norm non-finite: only
+    // then is the image scanned, for the error to name it.
+    if (!out.every(Number.isFinite))
+      for (let i = first; i < first + g.c * pixels; i++)
+        if (!Number.isFinite(features[i])) reportNonFinite(features, 'features', i);
     zOut.set(arena.f32(z, g.rows * cp));
-    return arena.f64(norms, g.rows).slice();
+    return out;
   } finally {
     new Uint8Array(k.memory.buffer, end, arena.mark() - end).fill(0);
     arena.resetTo(end);
