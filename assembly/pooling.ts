@@ -14,23 +14,22 @@ export function avgPoolRows(f: usize, c: i32, h: i32, w: i32, p: i32, cp: i32, r
   const rowBytes = (<usize>cp) << 2,
     wBytes = (<usize>w) << 2;
   const inv: f32 = <f32>(1.0 / <f64>(p * p));
+  const planeBytes = <usize>h * wBytes;
   for (let ch = 0; ch < c; ch++) {
-    const plane = f + <usize>ch * <usize>h * wBytes;
+    const plane = f + <usize>ch * planeBytes;
     const col = v + ((<usize>ch) << 2);
+    // p = 4: two channels at once where there are two: each row of v is fetched once for both
+    // (docs/design.md §9).
+    const pair = p == 4 && ch + 1 < c;
     for (let r = 0; r < kh; r++) {
       const top = plane + <usize>(r * p) * wBytes;
       const rows = rowOf + ((<usize>(r * kw)) << 2);
       if (p == 4) {
-        // One vector per patch row: 4 loads and a horizontal sum per patch.
         for (let q = 0; q < kw; q++) {
           const o = top + ((<usize>q) << 4);
-          // Scaled before the sum, so that finite features near the float32 limit stay finite.
-          const k = f32x4.splat(inv);
-          const s = f32x4.add(
-            f32x4.add(f32x4.mul(v128.load(o), k), f32x4.mul(v128.load(o + wBytes), k)),
-            f32x4.add(f32x4.mul(v128.load(o + 2 * wBytes), k), f32x4.mul(v128.load(o + 3 * wBytes), k)),
-          );
-          store<f32>(col + <usize>load<i32>(rows + ((<usize>q) << 2)) * rowBytes, hsum(s));
+          const at = col + <usize>load<i32>(rows + ((<usize>q) << 2)) * rowBytes;
+          store<f32>(at, poolPatch4(o, wBytes, inv));
+          if (pair) store<f32>(at, poolPatch4(o + planeBytes, wBytes, inv), 4);
         }
         continue;
       }
@@ -43,7 +42,22 @@ export function avgPoolRows(f: usize, c: i32, h: i32, w: i32, p: i32, cp: i32, r
         store<f32>(col + <usize>load<i32>(rows + ((<usize>q) << 2)) * rowBytes, s);
       }
     }
+    if (pair) ch++;
   }
+}
+
+/** The mean of the 4×4 patch at `o` (rows `wBytes` apart): one vector per patch row and a horizontal sum. */
+// @ts-ignore: decorator
+@inline
+function poolPatch4(o: usize, wBytes: usize, inv: f32): f32 {
+  // Scaled before the sum, so that finite features near the float32 limit stay finite.
+  const k = f32x4.splat(inv);
+  return hsum(
+    f32x4.add(
+      f32x4.add(f32x4.mul(v128.load(o), k), f32x4.mul(v128.load(o + wBytes), k)),
+      f32x4.add(f32x4.mul(v128.load(o + 2 * wBytes), k), f32x4.mul(v128.load(o + 3 * wBytes), k)),
+    ),
+  );
 }
 
 // Pixels are moved a block of CHANNEL_BLOCK channels at a time: the block's planes (8 × H·W floats)

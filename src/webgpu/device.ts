@@ -8,14 +8,17 @@
 // 'auto' runs the call on wasm instead. After any of them the runtime stays usable, but for the
 // loss of a caller's device, after which every call says so.
 
-import { type AdapterReport, reportOf, requestAdapter } from './adapter.js';
+import type { AdapterReport } from './adapter.js';
 import { WebGpuError } from './errors.js';
 import { KernelCache } from './kernels.js';
 import { type GpuBudgets, Lane } from './lane.js';
 import { GpuSession } from './session.js';
 
 export type { AdapterReport, GpuBudgets };
-export { requestAdapter, WebGpuError };
+export { WebGpuError };
+
+// Imported, not bundled in, so that the adapter probe stays one chunk (docs/design.md §6).
+const adapterModule = () => import('./adapter.js');
 
 /** Default bytes of one gradient-weight strip (rows × columns of the similarity work). */
 export const STRIP_BUDGET = 32 * 2 ** 20;
@@ -64,7 +67,7 @@ export class GpuRuntime {
 
   /** An adapter and a device of the engine's own; rejects with a WebGpuError saying why when there is none. */
   static async create(options?: GpuOptions): Promise<GpuRuntime> {
-    const got = await requestAdapter();
+    const got = await (await adapterModule()).requestAdapter();
     if ('reason' in got)
       throw new WebGpuError(`forgery-losses: backend "webgpu" is unavailable: ${got.reason}`, 'unavailable');
     const runtime = new GpuRuntime(got.adapter, got.report, true, options);
@@ -81,7 +84,7 @@ export class GpuRuntime {
   /** The runtime on a caller's device, every kernel compiled. */
   static async onDevice(device: GPUDevice, options?: GpuOptions): Promise<GpuRuntime> {
     const info = (device as GPUDevice & { adapterInfo?: GPUAdapterInfo }).adapterInfo;
-    const runtime = new GpuRuntime(null, reportOf(info, device.limits), false, options);
+    const runtime = new GpuRuntime(null, (await adapterModule()).reportOf(info, device.limits), false, options);
     runtime.#adopt(device);
     await runtime.#live?.kernels.all();
     return runtime;
@@ -95,7 +98,7 @@ export class GpuRuntime {
     let adapter = this.#adapter;
     this.#adapter = null; // an adapter hands out one device; a later request needs a fresh adapter
     if (!adapter) {
-      const got = await requestAdapter();
+      const got = await (await adapterModule()).requestAdapter();
       if ('reason' in got)
         throw new WebGpuError(
           `forgery-losses: WebGPU is no longer ` +

@@ -73,9 +73,15 @@ export function poolAtCall(
     const out = arena.f64(norms, g.rows).slice();
     // Every pixel lies in a patch, and a non-finite one makes its patch's norm non-finite: only
     // then is the image scanned, for the error to name it.
-    if (!out.every(Number.isFinite))
-      for (let i = first; i < first + g.c * pixels; i++)
-        if (!Number.isFinite(features[i])) reportNonFinite(features, 'features', i);
+    if (!out.every(Number.isFinite)) {
+      const image = features.subarray(first, first + g.c * pixels);
+      reportNonFinite(
+        features,
+        'features',
+        image.findIndex((v) => !Number.isFinite(v)),
+        first,
+      );
+    }
     zOut.set(arena.f32(z, g.rows * cp));
     return out;
   } finally {
