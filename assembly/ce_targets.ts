@@ -111,9 +111,11 @@ function scanTargets<T>(src: usize, n: i32, c: i32, ignoreIndex: i32, counts: us
     ones = i32x4.splat(0);
   const two = c == 2;
   let i = 0;
-  if (sizeof<T>() == 1) {
-    // uint8 masks, the common target: sixteen a vector first.
-    i = scanTargetBytes(src, n, c, ignoreIndex, counts);
+  // uint8 masks, the common target, sixteen a vector first; int32 targets too, narrowed to bytes
+  // with saturation when no saturated byte (−128 or 127) can be a class or ignoreIndex.
+  const narrow = sizeof<T>() == 4 && c <= 127 && ignoreIndex >= -127 && ignoreIndex <= 126;
+  if (sizeof<T>() == 1 || narrow) {
+    i = scanTargetBytes(src, narrow, n, c, ignoreIndex, counts);
     if (i < 0) return false;
     zeros = i32x4.replace_lane(zeros, 0, load<i32>(counts));
     ones = i32x4.replace_lane(ones, 0, load<i32>(counts, 4));
@@ -137,16 +139,17 @@ function scanTargets<T>(src: usize, n: i32, c: i32, ignoreIndex: i32, counts: us
 }
 
 /**
- * scanTargets for uint8 targets, sixteen a vector: returns -1 when a target is neither below C
- * nor ignoreIndex, else how many targets it checked (a multiple of 16), with their class-0 and
- * class-1 counts at counts[0] and counts[1] when C = 2.
+ * scanTargets sixteen targets a vector, uint8 or (`wide`) int32 narrowed to bytes: returns -1 when a
+ * target is neither below C nor ignoreIndex, else how many targets it checked (a multiple of 16),
+ * with their class-0 and class-1 counts at counts[0] and counts[1] when C = 2.
  */
-function scanTargetBytes(src: usize, n: i32, c: i32, ignoreIndex: i32, counts: usize): i32 {
+function scanTargetBytes(src: usize, wide: bool, n: i32, c: i32, ignoreIndex: i32, counts: usize): i32 {
   // Every byte is a valid class when C > 255; an ignoreIndex outside [0, 255] matches no byte.
   const checked = c <= 255;
   const limit = i8x16.splat(<i8>min(c, 255)),
     ignore = i8x16.splat(<i8>ignoreIndex);
-  const ignoreOn = ignoreIndex >= 0 && ignoreIndex <= 255 ? i8x16.splat(-1) : i8x16.splat(0);
+  // Narrowed int32 bytes are signed (the caller has ignoreIndex in [−127, 126]); uint8 ones are not.
+  const ignoreOn = wide || (ignoreIndex >= 0 && ignoreIndex <= 255) ? i8x16.splat(-1) : i8x16.splat(0);
   const two = c == 2;
   let bad = i8x16.splat(0),
     zeros = i32x4.splat(0),
@@ -158,7 +161,7 @@ function scanTargetBytes(src: usize, n: i32, c: i32, ignoreIndex: i32, counts: u
     let zeros8 = i8x16.splat(0),
       ones8 = i8x16.splat(0);
     for (; i < end; i += 16) {
-      const y = v128.load(src + <usize>i);
+      const y = loadBytes16(src, wide, i);
       if (checked)
         bad = v128.or(bad, v128.andnot(v128.not(i8x16.lt_u(y, limit)), v128.and(i8x16.eq(y, ignore), ignoreOn)));
       if (two) {
@@ -173,6 +176,18 @@ function scanTargetBytes(src: usize, n: i32, c: i32, ignoreIndex: i32, counts: u
   store<i32>(counts, laneSum(zeros));
   store<i32>(counts, laneSum(ones), 4);
   return i;
+}
+
+/** Sixteen targets from i on as bytes: uint8 as they are, int32 (`wide`) narrowed with saturation. */
+// @ts-ignore: decorator
+@inline
+function loadBytes16(src: usize, wide: bool, i: i32): v128 {
+  if (!wide) return v128.load(src + <usize>i);
+  const p = src + ((<usize>i) << 2);
+  return i8x16.narrow_i16x8_s(
+    i16x8.narrow_i32x4_s(v128.load(p), v128.load(p, 16)),
+    i16x8.narrow_i32x4_s(v128.load(p, 32), v128.load(p, 48)),
+  );
 }
 
 // @ts-ignore: decorator

@@ -8,7 +8,7 @@
 
 import { TARGET_U16, TARGET_U8 } from '../src/codes';
 import { loadTarget, loadTargets4, loadTargetsOf } from './ce_targets';
-import { addWide, expNonPositive, hsum, hsumWide, logv, madd, sigmoidFrom, softplusFrom } from './simd_math';
+import { addWide, expNonPositive, hsum, hsumWide, logv, madd, select, sigmoidFrom, softplusFrom } from './simd_math';
 
 // `scratch` (32 + 96·C bytes) holds the tail group: targets, then C × 8 lanes of logits and of
 // the gradient (index targets), or C × 4 lanes of logits, probabilities and gradient.
@@ -270,8 +270,8 @@ function binaryGroup(d: v128, y: v128, k: usize, ignoreIndex: i32, g: usize, str
   const z = v128.xor(d, ySign);
   const e = expNonPositive(v128.or(z, sign));
   const softplus = softplusFrom(z, e);
-  const a = v128.bitselect(v128.load(k, 16), v128.load(k), isOne);
-  const negB = v128.bitselect(v128.load(k, 48), v128.load(k, 32), isOne);
+  const a = select(v128.load(k, 16), v128.load(k), isOne);
+  const negB = select(v128.load(k, 48), v128.load(k, 32), isOne);
   const loss = v128.andnot(madd(negB, z, f32x4.mul(a, softplus)), ignored);
   if (g != 0) {
     const gOther = v128.andnot(f32x4.mul(madd(a, sigmoidFrom(z, e), negB), v128.load(k, 64)), ignored);

@@ -10,6 +10,25 @@ export function madd(a: v128, b: v128, c: v128): v128 {
   return f32x4.add(f32x4.mul(a, b), c);
 }
 
+/** c − a·b. The relaxed-SIMD build may fuse it. */
+// @ts-ignore: decorator
+@inline
+export function nmadd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_nmadd(a, b, c);
+  return f32x4.sub(c, f32x4.mul(a, b));
+}
+
+/**
+ * a where `mask` (all ones per lane: a comparison's result) is set, else b. The relaxed build's
+ * laneselect is one blend instruction; bitselect is three.
+ */
+// @ts-ignore: decorator
+@inline
+export function select(a: v128, b: v128, mask: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i32x4.relaxed_laneselect(a, b, mask);
+  return v128.bitselect(a, b, mask);
+}
+
 // @ts-ignore: decorator
 @inline
 export function hsum(v: v128): f32 {
@@ -93,10 +112,9 @@ function expK(i: i32): v128 {
 @inline
 export function expNonPositive(x: v128): v128 {
   const xc = f32x4.pmax(x, expK(0));
-  const shifted = f32x4.add(f32x4.mul(xc, expK(1)), expK(2));
+  const shifted = madd(xc, expK(1), expK(2));
   const n = f32x4.sub(shifted, expK(2));
-  let r = f32x4.sub(xc, f32x4.mul(n, expK(3)));
-  r = f32x4.sub(r, f32x4.mul(n, expK(4)));
+  const r = nmadd(n, expK(4), nmadd(n, expK(3), xc));
   // e^r = 1 + r + r²·q(r).
   let q = expK(5);
   q = madd(q, r, expK(6));
@@ -159,7 +177,7 @@ export function softplusFrom(z: v128, e: v128): v128 {
 export function sigmoidFrom(z: v128, e: v128): v128 {
   const one = f32x4.splat(1);
   const inv = f32x4.div(one, f32x4.add(one, e));
-  return v128.bitselect(inv, f32x4.mul(e, inv), f32x4.ge(z, f32x4.splat(0)));
+  return select(inv, f32x4.mul(e, inv), f32x4.ge(z, f32x4.splat(0)));
 }
 
 /**

@@ -90,3 +90,65 @@ test('uint8 targets of a model with more than 255 classes are all valid', async 
   const got = await e.crossEntropy(options);
   assertClose(got.loss, crossEntropyRef({ ...options, target: Array.from(t) }).loss, 'loss');
 });
+
+test('int32 targets checked as saturated bytes: values beyond a byte are still named, ignoreIndex still counts', async () => {
+  const e = await engine();
+  const B = 2,
+    C = 2,
+    H = 24,
+    W = 24,
+    n = B * H * W;
+  const logits = gaussian(B * C * H * W, 9);
+  // The kernel narrows int32 to bytes with saturation (to −128 or 127) when ignoreIndex lies in
+  // [−127, 126] (127 and −128 take the int32 path); each value below saturates, wraps, or sits at a
+  // limit, and none is a class or ignoreIndex.
+  for (const ignoreIndex of [-100, -127, 126, 127, -128]) {
+    const t = targets(n, C, 21, ignoreIndex);
+    const options = { logits, shape: [B, C, H, W], ignoreIndex, weight: [0.2, 0.9] };
+    const want = crossEntropyRef({ ...options, target: t });
+    const got = await e.crossEntropy({ ...options, target: Int32Array.from(t) });
+    assertClose(got.loss, want.loss, `ignoreIndex ${ignoreIndex} loss`);
+    assertGradClose(got.grad.logits, want.grad, `ignoreIndex ${ignoreIndex} grad`);
+    const values = [
+      127,
+      128,
+      256,
+      257,
+      383,
+      32767,
+      65536,
+      2 ** 31 - 1,
+      -128,
+      -129,
+      -32769,
+      -(2 ** 31),
+      ignoreIndex + 1,
+    ];
+    for (const value of values.filter((v) => v !== ignoreIndex)) {
+      const at = 37;
+      const bad = Int32Array.from(t);
+      bad[at] = value;
+      await assert.rejects(
+        e.crossEntropy({ ...options, target: bad }),
+        (err) => err instanceof RangeError && err.message.startsWith(`target[${at}] = ${value}:`),
+        `ignoreIndex ${ignoreIndex}, target ${value}`,
+      );
+    }
+  }
+  // C = 127 is checked as bytes, C = 128 is not: a target of 127 is bad in one, a class in the
+  // other, and 200 (127 once saturated) is bad in both.
+  for (const c of [127, 128]) {
+    const at = 40;
+    const t = Int32Array.from({ length: 64 }, (_, i) => (i === at ? 127 : i % 5));
+    const options = { logits: gaussian(c * 64, 4), target: t, shape: [1, c, 8, 8] };
+    if (c === 127) await assert.rejects(e.crossEntropy(options), /^RangeError: target\[40\] = 127:/);
+    else
+      assertClose(
+        (await e.crossEntropy(options)).loss,
+        crossEntropyRef({ ...options, target: Array.from(t) }).loss,
+        'C = 128',
+      );
+    t[at] = 200;
+    await assert.rejects(e.crossEntropy(options), /^RangeError: target\[40\] = 200:/, `C = ${c}`);
+  }
+});
