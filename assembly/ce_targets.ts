@@ -144,11 +144,11 @@ function scanTargets<T>(src: usize, n: i32, c: i32, ignoreIndex: i32, counts: us
  * with their class-0 and class-1 counts at counts[0] and counts[1] when C = 2.
  */
 function scanTargetBytes(src: usize, wide: bool, n: i32, c: i32, ignoreIndex: i32, counts: usize): i32 {
-  // Every byte is a valid class when C > 255; an ignoreIndex outside [0, 255] matches no byte.
+  // Every byte is a valid class when C > 255. A uint8 byte never equals an ignoreIndex outside
+  // [0, 255]; narrowed int32 bytes are signed, and the caller has ignoreIndex in [−127, 126].
   const checked = c <= 255;
   const limit = i8x16.splat(<i8>min(c, 255)),
     ignore = i8x16.splat(<i8>ignoreIndex);
-  // Narrowed int32 bytes are signed (the caller has ignoreIndex in [−127, 126]); uint8 ones are not.
   const ignoreOn = wide || (ignoreIndex >= 0 && ignoreIndex <= 255) ? i8x16.splat(-1) : i8x16.splat(0);
   const two = c == 2;
   let bad = i8x16.splat(0),

@@ -388,10 +388,10 @@ function indexGroupBody(
       wk = v128.load32_splat(weights + ((<usize>k) << 2));
     const hitA = i32x4.eq(ya, kv),
       hitB = i32x4.eq(yb, kv);
-    xya = v128.bitselect(xa, xya, hitA);
-    xyb = v128.bitselect(xb, xyb, hitB);
-    wya = v128.bitselect(wk, wya, hitA);
-    wyb = v128.bitselect(wk, wyb, hitB);
+    xya = select(xa, xya, hitA);
+    xyb = select(xb, xyb, hitB);
+    wya = select(wk, wya, hitA);
+    wyb = select(wk, wyb, hitB);
   }
   // Pass 2: Σ exp(x − m) (x − m ≤ 0) and, for smoothing, Σ w_c·(m − x_c) and Σ w_c.
   let sa = f32x4.splat(0),
